@@ -1,0 +1,34 @@
+"""The station's domain model: bays, assets, nameplates, measurement points.
+
+Qt-free and immutable. Load a station file with :func:`load_station`; a wrong file is
+refused with :class:`StationFileError` naming the file, the asset and the field.
+"""
+
+from app.station.loader import default_station_path, load_station
+from app.station.model import (
+    Asset,
+    AssetType,
+    Bay,
+    Contingency,
+    Nameplate,
+    Point,
+    Station,
+    StationFileError,
+    StationInfo,
+    VoltageLevel,
+)
+
+__all__ = [
+    "Asset",
+    "AssetType",
+    "Bay",
+    "Contingency",
+    "Nameplate",
+    "Point",
+    "Station",
+    "StationFileError",
+    "StationInfo",
+    "VoltageLevel",
+    "default_station_path",
+    "load_station",
+]

@@ -1,0 +1,113 @@
+"""Load and validate a station file (TOML).
+
+Every refusal is a :class:`StationFileError` whose message names the file and, where it can,
+the line, the asset and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.station.model import Station, StationFileError
+
+
+def default_station_path() -> Path:
+    """The station file shipped with GridTwin, or ``$GRIDTWIN_STATION`` when set."""
+    env = os.environ.get("GRIDTWIN_STATION")
+    if env:
+        return Path(env)
+    from app.resources import circuits_dir
+
+    return circuits_dir() / "station.toml"
+
+
+def load_station(path: str | Path | None = None) -> Station:
+    """Read, validate and return the station description at ``path``."""
+    path = Path(path) if path is not None else default_station_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StationFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise StationFileError(path, f"not valid TOML: {exc}",
+                               line=int(m.group(1)) if m else None) from None
+    station = _validate(path, raw, text)
+    _check_references(path, station)
+    station._path = path.resolve()
+    return station
+
+
+def _validate(path: Path, raw: dict[str, Any], text: str) -> Station:
+    try:
+        return Station.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = list(err["loc"])
+        asset = None
+        if len(loc) >= 2 and loc[0] == "assets" and isinstance(loc[1], int):
+            idx = loc[1]
+            items = raw.get("assets") or []
+            asset = str(items[idx].get("id", f"#{idx + 1}")) if idx < len(items) else f"#{idx + 1}"
+            loc = loc[2:]
+        elif len(loc) >= 2 and isinstance(loc[1], int):
+            section = loc[0]
+            idx = loc[1]
+            items = raw.get(section) or []
+            ident = items[idx].get("id") or items[idx].get("asset") if idx < len(items) else None
+            loc = [f"{section}[{ident or idx + 1}]", *loc[2:]]
+        # Points are addressed by name, not index, so the message reads as the file does.
+        field_parts: list[str] = []
+        for i, part in enumerate(loc):
+            if isinstance(part, int) and i > 0 and loc[i - 1] == "points" and asset:
+                pts = next((a.get("points") for a in raw.get("assets", [])
+                            if str(a.get("id")) == asset), None) or []
+                name = pts[part].get("name") if part < len(pts) else None
+                field_parts[-1] = f"points[{name or part}]"
+            else:
+                field_parts.append(str(part))
+        field = ".".join(field_parts) or None
+        got = err.get("input")
+        msg = err["msg"]
+        if err["type"] not in ("missing",) and not isinstance(got, dict | list):
+            msg += f" (got {got!r})"
+        line = _line_of(text, asset) if asset else None
+        raise StationFileError(path, msg, asset=asset, field=field, line=line) from None
+
+
+def _line_of(text: str, asset_id: str) -> int | None:
+    m = re.search(rf'^\s*id\s*=\s*"{re.escape(asset_id)}"', text, re.MULTILINE)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def _check_references(path: Path, st: Station) -> None:
+    seen: set[str] = set()
+    for a in st.assets:
+        if a.id in seen:
+            raise StationFileError(path, "asset id is used twice", asset=a.id, field="id")
+        seen.add(a.id)
+    bays = {b.id for b in st.bays}
+    if len(bays) != len(st.bays):
+        dup = next(b.id for b in st.bays if sum(x.id == b.id for x in st.bays) > 1)
+        raise StationFileError(path, f"bay '{dup}' is listed twice", field="bays")
+    for a in st.assets:
+        if a.bay not in bays:
+            raise StationFileError(path, f"bay '{a.bay}' is not in [[bays]]", asset=a.id,
+                                   field="bay")
+    breakers = {a.id for a in st.assets if a.type == "breaker"}
+    for c in st.contingencies:
+        if c.asset not in seen:
+            raise StationFileError(path, f"contingency names unknown asset '{c.asset}'",
+                                   field="contingencies.asset")
+        for b in c.open:
+            if b not in breakers:
+                raise StationFileError(path, f"contingency for '{c.asset}' opens '{b}', "
+                                       "which is not a breaker", field="contingencies.open")

@@ -1,0 +1,35 @@
+"""The twin: the station's OpenDSS model, solved from measurements.
+
+* :class:`TwinEngine` — compile, switch, set loads, solve, read a frozen :class:`TwinState`.
+* :mod:`app.twin.faults` — snapshot fault study and the whole-station fault-level table.
+* :mod:`app.twin.contingency` — N-1 outages against the Grid Code voltage bands.
+
+Depends on ``app.station`` only; never on Qt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.station import Station, load_station
+from app.twin.engine import CircuitError, TwinEngine
+from app.twin.state import BranchReading, BusReading, Totals, TwinState
+
+__all__ = [
+    "BranchReading",
+    "BusReading",
+    "CircuitError",
+    "Totals",
+    "TwinEngine",
+    "TwinState",
+    "open_station",
+]
+
+
+def open_station(station_path: str | Path | None = None) -> tuple[Station, TwinEngine]:
+    """Load the station file, compile its circuit and check that every asset's element and
+    bus exist in it. Raises ``StationFileError`` or ``CircuitError`` with the file named."""
+    station = load_station(station_path)
+    engine = TwinEngine(station.circuit_path, base_frequency_hz=station.station.frequency_hz)
+    station.check_circuit(engine.element_names, engine.bus_names)
+    return station, engine
