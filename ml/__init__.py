@@ -1,0 +1,5 @@
+"""Analytics: anomaly detection, root-cause analysis (DGA per IEC 60599, IEC 60076-7 thermal
+model, event correlation), asset health, N-BEATS load forecasting, Flower federated learning.
+May import numpy, scikit-learn, torch and app.station; never Qt.
+
+Nothing here yet: this layer arrives with its issue (see the README's roadmap)."""

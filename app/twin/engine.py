@@ -67,7 +67,11 @@ class TwinEngine:
             d.Text.Command(f'Redirect "{path.resolve()}"')
         except opendssdirect.DSSException as exc:
             raise CircuitError(path, _dss_message(exc)) from None
-        if d.Circuit.NumBuses() == 0:
+        try:
+            nbuses = d.Circuit.NumBuses()
+        except opendssdirect.DSSException:
+            nbuses = 0
+        if nbuses == 0:
             raise CircuitError(path, "no circuit defined (no 'New Circuit' in the file)")
         if abs(d.Solution.Frequency() - self.base_frequency_hz) > 1e-9:
             raise CircuitError(path, f"circuit solves at {d.Solution.Frequency()} Hz, "
@@ -148,6 +152,8 @@ class TwinEngine:
             d.Circuit.SetActiveElement(f"Vsource.{name}")
             sources.append(self._bus_ix[d.CktElement.BusNames()[0].partition(".")[0].lower()])
         self.source_names: tuple[str, ...] = tuple(f"Vsource.{n}" for n in d.Vsources.AllNames())
+        self._source_keys = {n.split(".", 1)[1].lower(): n.split(".", 1)[1]
+                             for n in self.source_names}
         self._topology = Topology(nb, edges, sources)
 
         self.transformer_names: tuple[str, ...] = tuple(
@@ -155,6 +161,10 @@ class TwinEngine:
         self._tx_branch = np.asarray([self._branch_ix[n.lower()] for n in self.transformer_names],
                                      dtype=np.intp)
         self._tx_ix = {n.lower(): i for i, n in enumerate(self.transformer_names)}
+        self._tap_limits = {}
+        for n in self.transformer_names:
+            d.Transformers.Name(n.split(".", 1)[1])
+            self._tap_limits[n.lower()] = (d.Transformers.MinTap(), d.Transformers.MaxTap())
 
         self.load_names: tuple[str, ...] = tuple(f"Load.{n}" for n in d.Loads.AllNames())
         self._load_ix = {n.lower(): i for i, n in enumerate(self.load_names)}
@@ -233,9 +243,9 @@ class TwinEngine:
     def set_tap(self, transformer: str, tap_pu: float, winding: int = 2) -> None:
         """Set a transformer's tap (per unit of rated voltage) on ``winding``."""
         name = self._tx_name(transformer)
+        lo, hi = self._tap_limits[name.lower()]
         T = self._dss.Transformers
         T.Name(name.split(".", 1)[1])
-        lo, hi = T.MinTap(), T.MaxTap()
         if not lo - 1e-9 <= tap_pu <= hi + 1e-9:
             raise ValueError(f"{name}: tap {tap_pu} outside {lo}..{hi}")
         T.Wdg(winding)
@@ -251,9 +261,10 @@ class TwinEngine:
                    angle_deg: float | None = None) -> None:
         """Set a grid equivalent's voltage (pu) and angle, e.g. from a measured line voltage."""
         V = self._dss.Vsources
-        name = source.split(".", 1)[-1]
-        if name.lower() not in {n.lower() for n in V.AllNames()}:
-            raise KeyError(f"no source '{source}'")
+        try:
+            name = self._source_keys[source.split(".", 1)[-1].lower()]
+        except KeyError:
+            raise KeyError(f"no source '{source}'") from None
         V.Name(name)
         if pu is not None:
             if not 0.0 < pu < 2.0:

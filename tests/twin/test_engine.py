@@ -1,0 +1,190 @@
+"""The twin engine: base case, power balance, switching, topology, independence, errors."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from app.twin import CircuitError, TwinEngine
+
+HV_BREAKERS = ("Line.ICT1H_Q0", "Line.ICT2H_Q0")
+LV_BREAKERS = ("Line.ICT1L_Q0", "Line.ICT2L_Q0")
+
+
+def test_base_case_is_realistic(engine):
+    s = engine.solve()
+    assert s.converged
+    assert engine.dss.Solution.Frequency() == 50.0
+    assert 300.0 <= s.totals.load_mw <= 350.0
+    live = s.energised
+    assert live.all(), f"dead in the base case: {s.dead_buses()}"
+    pu = np.nanmean(s.v_pu, axis=1)
+    assert ((pu >= 0.95) & (pu <= 1.05)).all(), dict(zip(s.bus_names, pu.round(4), strict=True))
+    assert 0.0 < s.totals.losses_mw < 0.02 * s.totals.load_mw
+
+
+def test_power_balance(engine):
+    """Generation = load + losses within 0.1 %, with the load summed independently."""
+    s = engine.solve()
+    d = engine.dss
+    load_kw = 0.0
+    for name in d.Loads.AllNames():
+        d.Circuit.SetActiveElement(f"Load.{name}")
+        load_kw += sum(d.CktElement.Powers()[0::2])
+    gen_mw = s.totals.generation_mw
+    assert load_kw / 1000 == pytest.approx(s.totals.load_mw, rel=1e-9)
+    assert gen_mw == pytest.approx(load_kw / 1000 + s.totals.losses_mw, rel=1e-3)
+    assert 98.5 < s.totals.efficiency_pct < 100.0
+
+
+def test_state_is_frozen(engine):
+    s = engine.solve()
+    for arr in (s.v_pu, s.p_mw, s.loading_pct, s.energised, s.i_a):
+        with pytest.raises(ValueError):
+            arr[0] = 0
+    with pytest.raises(AttributeError):
+        s.converged = False
+
+
+def test_readings_by_name(engine):
+    s = engine.solve()
+    b = s.bus("B220_M1")  # case-insensitive, as in the station file
+    assert b.energised and b.base_kv == 220.0 and 0.95 < b.pu < 1.05
+    assert b.kv == pytest.approx(b.pu * 220.0)
+    assert abs(b.angle_deg[0] - b.angle_deg[1] - 120.0) < 1e-6
+    ict = s.branch("Transformer.ICT1")
+    assert ict.p_mw > 100
+    assert ict.loading_pct == pytest.approx(s.transformer_loading("Transformer.ICT1"))
+    # Each ICT carries half the station load, near 57 % of 315 MVA.
+    assert s.transformer_loading("Transformer.ICT1") == pytest.approx(
+        s.transformer_loading("Transformer.ICT2"), rel=0.01)
+    assert s.transformer_losses_kw.min() > 0
+    with pytest.raises(KeyError):
+        s.bus("nowhere")
+
+
+@pytest.mark.parametrize("breakers", [HV_BREAKERS, LV_BREAKERS, HV_BREAKERS + LV_BREAKERS])
+def test_opening_both_icts_deenergises_220_and_33_kv(engine, breakers):
+    for b in breakers:
+        assert engine.set_switch(b, False)
+    s = engine.solve()
+    assert s.converged  # OpenDSS calls it converged …
+    # Every 220 and 33 kV bus dies except the ICTs' own LV terminals, which stay live
+    # from the 400 kV side when only the LV breakers are open.
+    back_fed = {"ict1l_c", "ict1l_t", "ict2l_c", "ict2l_t"} if breakers == LV_BREAKERS else set()
+    lower = [i for i, kv in enumerate(s.bus_base_kv) if kv < 300
+             and s.bus_names[i] not in back_fed]
+    assert all(s.bus(b).energised for b in back_fed)
+    upper = [i for i, kv in enumerate(s.bus_base_kv) if kv >= 300 and "ict" not in
+             s.bus_names[i]]
+    assert lower and not s.energised[lower].any()  # … but the twin knows they are dead
+    assert s.energised[upper].all()
+    dead = s.bus("B33_A")
+    assert not dead.energised and dead.kv == 0.0 and np.isnan(dead.angle_deg).all()
+    assert s.totals.load_mw == pytest.approx(0.0, abs=1e-6)
+    for b in breakers:
+        assert engine.set_switch(b, True)
+    s = engine.solve()
+    assert s.energised.all() and 300 <= s.totals.load_mw <= 350
+
+
+def test_set_switch_reports_change_and_rejects_unknown(engine):
+    assert engine.set_switch("Line.BS3_Q0", False) is False  # already open
+    assert engine.is_closed("Line.L1_Q0")
+    with pytest.raises(KeyError, match="no branch element"):
+        engine.set_switch("Line.NOPE", True)
+
+
+def test_bus_section_closes_33_kv_buses_together(engine):
+    engine.set_switch("Line.TR1H_Q0", False)
+    s = engine.solve()
+    assert not s.bus("B33_A").energised and s.bus("B33_B").energised
+    engine.set_switch("Line.BS3_Q0", True)
+    s = engine.solve()
+    assert s.bus("B33_A").energised and 0.95 < s.bus("B33_A").pu < 1.05
+    assert s.transformer_loading("Transformer.TR2") > 80  # TR2 now carries both sections
+
+
+def test_measured_loads_move_the_flows(engine):
+    s0 = engine.solve()
+    engine.set_load("F1_LOAD", 120.0, 40.0)
+    s1 = engine.solve()
+    assert s1.load_p_mw[list(s1.load_names).index("Load.f1_load")] == pytest.approx(120.0,
+                                                                                      rel=1e-4)
+    assert s1.totals.load_mw == pytest.approx(s0.totals.load_mw + 35.0, rel=1e-4)
+    assert s1.branch("Line.F1_Q0").p_mw > s0.branch("Line.F1_Q0").p_mw + 30
+    with pytest.raises(KeyError):
+        engine.set_load("NOPE", 1.0)
+
+
+def test_source_voltage_and_taps(engine):
+    engine.set_source("Vsource.source", pu=1.05)
+    engine.set_source("GRID_L2", pu=1.05)
+    s = engine.solve()
+    assert s.bus("B400_M1").kv > 415
+    engine.set_tap("Transformer.ICT1", 1.0)
+    engine.set_tap("ICT2", 1.0)
+    assert engine.tap("ICT1") == 1.0
+    s2 = engine.solve()
+    assert s2.bus("B220_M1").pu < s.bus("B220_M1").pu
+    with pytest.raises(ValueError, match="outside"):
+        engine.set_tap("ICT1", 1.3)
+    with pytest.raises(ValueError, match="plausible"):
+        engine.set_source("source", pu=-1)
+
+
+def test_two_engines_are_independent(station):
+    a = TwinEngine(station.circuit_path)
+    b = TwinEngine(station.circuit_path)
+    a.set_switch("Line.TR1H_Q0", False)
+    sa, sb = a.solve(), b.solve()
+    assert not sa.bus("B33_A").energised
+    assert sb.bus("B33_A").energised and sb.bus("B33_A").pu > 0.95
+
+
+def test_engines_solve_in_parallel_threads(station):
+    engines = [TwinEngine(station.circuit_path) for _ in range(2)]
+    engines[1].set_switch("Line.TR2H_Q0", False)
+    results: list[list[float]] = [[], []]
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for _ in range(200):
+                results[k].append(engines[k].solve().totals.load_mw)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert min(results[0]) == pytest.approx(326.0, abs=0.5)
+    assert max(results[1]) == pytest.approx(326.0 - 18.0, abs=0.5)
+
+
+# ----------------------------------------------------------------------- bad circuits
+def test_circuit_with_an_error_is_refused_with_opendss_message(tmp_path):
+    bad = tmp_path / "broken.dss"
+    bad.write_text("Clear\nNew Circuit.X basekv=400 bus1=A\nNew Lyne.L1 bus1=A bus2=B\n")
+    with pytest.raises(CircuitError) as ei:
+        TwinEngine(bad)
+    msg = str(ei.value)
+    assert str(bad) in msg
+    assert "lyne" in msg.lower()  # OpenDSS's own words name the unknown class
+
+
+def test_missing_circuit_file_is_refused(tmp_path):
+    with pytest.raises(CircuitError, match="not found"):
+        TwinEngine(tmp_path / "nope.dss")
+
+
+def test_file_without_a_circuit_is_refused(tmp_path):
+    f = tmp_path / "empty.dss"
+    f.write_text("! nothing here\n")
+    with pytest.raises(CircuitError, match="no circuit"):
+        TwinEngine(f)
