@@ -1,0 +1,58 @@
+# GridTwin: `make run` starts it on the simulated station, `make test` runs the whole suite
+# headless. Both bootstrap what they need on a fresh Debian 12 machine: the Debian libraries
+# Qt needs (installed when running as root and missing), a .venv with Python 3.11 and every
+# Python package (torch is pinned to the machine's CPU build).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# Libraries Qt needs offscreen, then those for a real X server (Xvfb) in the tests.
+DEB_QT   := libgl1 libegl1 libfontconfig1 libglib2.0-0 libxkbcommon0 libdbus-1-3 fonts-dejavu-core
+DEB_XVFB := xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
+            libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0
+
+.PHONY: help run test lint bench deps-run deps-test venv clean
+
+help:
+	@echo "make run    start GridTwin on the simulated station (sets everything up first)"
+	@echo "make test   run the whole test suite headless (sets everything up first)"
+	@echo "make lint   ruff and the import contract"
+	@echo "make bench  the benchmarks (figures and ratios)"
+
+run: deps-run $(STAMP)
+	$(VENV)/bin/gridtwin solve
+
+test: deps-test $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+bench: $(STAMP)
+	$(VENV)/bin/gridtwin bench twin
+
+deps-run:
+	@./packaging/debian-deps.sh $(DEB_QT)
+
+deps-test:
+	@./packaging/debian-deps.sh $(DEB_QT) $(DEB_XVFB)
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), \
+	  "GridTwin needs Python 3.11 (pyiec61850 ships a wheel for CPython 3.11 only); found " + sys.version' 
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e '.[ui,ml,dev]'
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
