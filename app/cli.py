@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -277,6 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # `gridtwin assets | head`: the reader has gone, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (StationFileError, CircuitError) as exc:
         print(f"gridtwin: {exc}", file=sys.stderr)
         return EXIT_INPUT

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.station.model import Station, StationFileError
+from app.station.model import Station, StationFileError, line_of_asset
 
 
 def default_station_path() -> Path:
@@ -79,13 +79,8 @@ def _validate(path: Path, raw: dict[str, Any], text: str) -> Station:
         msg = err["msg"]
         if err["type"] not in ("missing",) and not isinstance(got, dict | list):
             msg += f" (got {got!r})"
-        line = _line_of(text, asset) if asset else None
+        line = line_of_asset(text, asset) if asset else None
         raise StationFileError(path, msg, asset=asset, field=field, line=line) from None
-
-
-def _line_of(text: str, asset_id: str) -> int | None:
-    m = re.search(rf'^\s*id\s*=\s*"{re.escape(asset_id)}"', text, re.MULTILINE)
-    return text.count("\n", 0, m.start()) + 1 if m else None
 
 
 def _check_references(path: Path, st: Station) -> None:

@@ -9,6 +9,7 @@ between threads without copying.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -263,8 +264,22 @@ class Station(_Frozen):
                 raise StationFileError(
                     where,
                     f"circuit element '{a.element}' does not exist in {self.station.circuit}",
-                    asset=a.id, field="element")
+                    asset=a.id, field="element", line=self._line_of(a.id))
             if a.bus is not None and a.bus.lower() not in buses:
                 raise StationFileError(
                     where, f"bus '{a.bus}' does not exist in {self.station.circuit}",
-                    asset=a.id, field="bus")
+                    asset=a.id, field="bus", line=self._line_of(a.id))
+
+    def _line_of(self, asset_id: str) -> int | None:
+        if self._path is None:
+            return None
+        try:
+            return line_of_asset(self._path.read_text(encoding="utf-8"), asset_id)
+        except OSError:
+            return None
+
+
+def line_of_asset(text: str, asset_id: str) -> int | None:
+    """The 1-based line of ``id = "<asset_id>"`` in a station file's text."""
+    m = re.search(rf'^\s*id\s*=\s*"{re.escape(asset_id)}"', text, re.MULTILINE)
+    return text.count("\n", 0, m.start()) + 1 if m else None

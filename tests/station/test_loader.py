@@ -139,6 +139,8 @@ def test_asset_pointing_at_a_missing_element_is_refused(station_copy):
     msg = str(ei.value)
     assert "asset 'ICT2'" in msg and "field 'element'" in msg and "Transformer.ICT9" in msg
     assert str(station_copy.resolve()) in msg
+    line = station_copy.read_text().splitlines()[ei.value.line - 1]
+    assert line == 'id = "ICT2"'
 
 
 def test_asset_pointing_at_a_missing_bus_is_refused(station_copy):
