@@ -31,6 +31,9 @@ AssetType = Literal[
     "cvt",
     "lightning_arrester",
     "relay",
+    "bay_controller",
+    "dc_system",
+    "station",
 ]
 
 #: Asset types whose position is a switching state in the circuit.
@@ -47,6 +50,7 @@ BayKind = Literal[
     "capacitor",
     "load",
     "busbar",
+    "station",
 ]
 
 _ID = r"^[A-Za-z][A-Za-z0-9_]*$"
@@ -84,7 +88,7 @@ class Point(_Frozen):
     kind: Literal["analog", "status", "counter"]
     #: What physical quantity the point carries (``p_mw``, ``voltage_kv``, ``position`` …).
     quantity: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    phase: Literal["A", "B", "C"] | None = None
+    phase: Literal["A", "B", "C", "N", "AB", "BC", "CA"] | None = None
     lo: float | None = None
     hi: float | None = None
     #: Instrument range (engineering units) used for scaling and sanity checks.

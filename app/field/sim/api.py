@@ -1,0 +1,59 @@
+"""What the plant simulator offers the protocol servers (and the trainer).
+
+The servers never reach into the simulator's physics: they read :class:`PlantSnapshot`\\ s
+and send operations through :meth:`Plant.operate`, which applies the bay IED's own
+interlocks and answers with a :class:`ControlResult` carrying an IEC 61850 AddCause.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from app.field.points import PointTable
+
+# IEC 61850-7-2 AddCause values used in negative control responses.
+ADD_CAUSE_UNKNOWN = "unknown"
+ADD_CAUSE_BLOCKED_BY_INTERLOCKING = "blocked-by-interlocking"
+ADD_CAUSE_BLOCKED_BY_SWITCHING_HIERARCHY = "blocked-by-switching-hierarchy"
+ADD_CAUSE_POSITION_REACHED = "position-reached"
+ADD_CAUSE_BLOCKED_BY_HEALTH = "blocked-by-health"
+ADD_CAUSE_TIME_LIMIT_OVER = "time-limit-over"
+ADD_CAUSE_BLOCKED_BY_PROCESS = "blocked-by-process"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PlantSnapshot:
+    """Every point's true field reading at one instant, as the field devices would serve it."""
+
+    seq: int
+    timestamp: dt.datetime  # simulated time, UTC
+    values: np.ndarray  # float64, rows of the point table; read-only
+    quality: np.ndarray  # uint16 IEC 61850 quality words; read-only
+    t_source_ns: np.ndarray  # int64 source timestamps (ns, UTC); read-only
+    comm_lost: frozenset[str]
+    """Devices (bay ids) that are not answering: servers must not serve their points."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlResult:
+    ok: bool
+    add_cause: str = ""
+    """IEC 61850 AddCause when refused, e.g. ``blocked-by-interlocking``."""
+    message: str = ""
+
+
+class Plant(Protocol):
+    points: PointTable
+
+    def snapshot(self) -> PlantSnapshot:
+        """The latest snapshot (an immutable object: safe to read from any thread)."""
+
+    def operate(self, asset_id: str, close: bool, *, origin: str = "remote") -> ControlResult:
+        """Operate a breaker, isolator or earth switch, as its bay IED would (thread-safe)."""
+
+    def check_interlock(self, asset_id: str, close: bool) -> str | None:
+        """Why the bay IED would refuse this operation now, or None if it would allow it."""
