@@ -155,6 +155,7 @@ class TwinEngine:
         self._source_keys = {n.split(".", 1)[1].lower(): n.split(".", 1)[1]
                              for n in self.source_names}
         self._topology = Topology(nb, edges, sources)
+        self._source_on = np.ones(len(sources), dtype=bool)
 
         self.transformer_names: tuple[str, ...] = tuple(
             f"Transformer.{n}" for n in d.Transformers.AllNames())
@@ -182,6 +183,16 @@ class TwinEngine:
     # ------------------------------------------------------------------ control
     def has_element(self, element: str) -> bool:
         return element.lower() in {e.lower() for e in self.element_names}
+
+    def branch_index(self, element: str) -> int:
+        """Row of a branch element in ``TwinState`` arrays (case-insensitive)."""
+        return self._branch(element)
+
+    def bus_index(self, bus: str) -> int:
+        try:
+            return self._bus_ix[bus.lower()]
+        except KeyError:
+            raise KeyError(f"no bus '{bus}' in the circuit") from None
 
     def is_switch(self, element: str) -> bool:
         return element.lower() in self._switch_elements
@@ -273,6 +284,24 @@ class TwinEngine:
         if angle_deg is not None:
             V.AngleDeg(angle_deg)
 
+    def set_source_in_service(self, source: str, in_service: bool) -> bool:
+        """Take a grid equivalent out (its remote end tripped) or back; True if changed."""
+        try:
+            name = self._source_keys[source.split(".", 1)[-1].lower()]
+        except KeyError:
+            raise KeyError(f"no source '{source}'") from None
+        k = [n.split(".", 1)[1] for n in self.source_names].index(name)
+        if bool(self._source_on[k]) == in_service:
+            return False
+        self.command(f"Vsource.{name}.enabled={'yes' if in_service else 'no'}")
+        self._source_on[k] = in_service
+        self._topology.invalidate()
+        return True
+
+    def source_in_service(self, source: str) -> bool:
+        name = self._source_keys[source.split(".", 1)[-1].lower()]
+        return bool(self._source_on[[n.split(".", 1)[1] for n in self.source_names].index(name)])
+
     def set_frequency(self, hz: float) -> None:
         """Record the measured grid frequency (the network solves at the base frequency)."""
         self.frequency_hz = hz
@@ -290,7 +319,7 @@ class TwinEngine:
         d = self._dss
         converged = bool(d.Solution.Converged())
         iterations = int(d.Solution.Iterations())
-        energised = self._topology.energised(self._closed)
+        energised = self._topology.energised(self._closed, self._source_on)
 
         nb = len(self.bus_names)
         volts = np.asarray(d.Circuit.AllBusVolts(), dtype=float)
@@ -310,9 +339,11 @@ class TwinEngine:
             self._build_index()
             return self.state(timestamp)
         sc = powers[0::2] + 1j * powers[1::2]
-        ic = np.abs(currents[0::2] + 1j * currents[1::2])
-        s_t1 = np.where(self._t1_mask, sc[self._t1_safe], 0.0).sum(axis=1)
-        i_t1 = np.where(self._t1_mask, ic[self._t1_safe], np.nan)
+        icx = currents[0::2] + 1j * currents[1::2]
+        s_ph = np.where(self._t1_mask, sc[self._t1_safe], 0.0)
+        s_t1 = s_ph.sum(axis=1)
+        i_ph = np.where(self._t1_mask, icx[self._t1_safe], np.nan)
+        i_t1 = np.abs(i_ph)
         # Sum over every conductor of every terminal = the element's own losses.
         s_all = np.add.reduceat(sc, self._pd_starts) if len(sc) else sc
         loading = np.asarray(d.PDElements.AllPctNorm(False), dtype=float)
@@ -348,7 +379,8 @@ class TwinEngine:
             energised=frozen(energised.copy()),
             branch_names=self.branch_names,
             p_mw=frozen(s_t1.real / 1000.0), q_mvar=frozen(s_t1.imag / 1000.0),
-            i_a=frozen(i_t1), loading_pct=frozen(loading), closed=frozen(self._closed.copy()),
+            i_a=frozen(i_t1), i_phasor=frozen(i_ph), s_phase_mva=frozen(s_ph / 1000.0),
+            loading_pct=frozen(loading), closed=frozen(self._closed.copy()),
             transformer_names=self.transformer_names,
             transformer_loading_pct=frozen(loading[txb].copy()),
             transformer_losses_kw=frozen(s_all[txb].real.copy()),
@@ -361,7 +393,7 @@ class TwinEngine:
         )
 
     def energised_buses(self) -> np.ndarray:
-        return self._topology.energised(self._closed).copy()
+        return self._topology.energised(self._closed, self._source_on).copy()
 
     # ------------------------------------------------------------------ helpers
     def command(self, text: str) -> str:

@@ -84,6 +84,8 @@ class TwinState:
     p_mw: np.ndarray  # (nbranch,)
     q_mvar: np.ndarray
     i_a: np.ndarray  # (nbranch, 3)
+    i_phasor: np.ndarray  # (nbranch, 3) complex A at terminal 1 (NaN where no phase)
+    s_phase_mva: np.ndarray  # (nbranch, 3) complex MVA per phase into terminal 1
     loading_pct: np.ndarray
     closed: np.ndarray  # (nbranch,) bool: every terminal closed
 

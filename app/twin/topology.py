@@ -23,7 +23,8 @@ class Topology:
     def invalidate(self) -> None:
         self._cache = None
 
-    def energised(self, closed: np.ndarray) -> np.ndarray:
+    def energised(self, closed: np.ndarray, source_on: np.ndarray | None = None) -> np.ndarray:
+        """``closed`` per branch; ``source_on`` per source (default: all in service)."""
         if self._cache is not None:
             return self._cache
         parent = list(range(self._n))
@@ -39,7 +40,8 @@ class Topology:
                 ra, rb = find(a), find(b)
                 if ra != rb:
                     parent[ra] = rb
-        live_roots = {find(s) for s in self._sources}
+        live_roots = {find(s) for k, s in enumerate(self._sources)
+                      if source_on is None or source_on[k]}
         out = np.fromiter((find(i) in live_roots for i in range(self._n)), dtype=bool,
                           count=self._n)
         out.setflags(write=False)
