@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from app.field import quality as Q
+from app.field.electrical import ElectricalPoints
 from app.field.points import (
     KIND_ANALOG,
     POS_CLOSED,
@@ -201,47 +202,18 @@ class PlantSimulator:
 
     def _build_evaluator(self) -> None:
         """Resolve, once, where every point's value comes from."""
-        pt, e, st = self.points, self.engine, self.station
+        pt, st = self.points, self.station
         n = len(pt)
-        self._defaults = np.zeros(n)
-        self._sigma_rel = np.zeros(n)
-        self._sigma_abs = np.zeros(n)
-        groups: dict[str, list[int]] = {}
+        self.electrical = ElectricalPoints(st, pt, self.engine)
         self._asset_of_row = [st.asset(a) for a in pt.asset]
-        branch = np.full(n, -1, dtype=np.intp)
-        bus = np.full(n, -1, dtype=np.intp)
-        phase = np.full(n, -1, dtype=np.intp)  # 0..2 A..C, 3 N, 4 AB, 5 BC, 6 CA, -1 none
-        ph_code = {"A": 0, "B": 1, "C": 2, "N": 3, "AB": 4, "BC": 5, "CA": 6}
-        d = e.dss
-        for i, (a, q) in enumerate(zip(self._asset_of_row, pt.quantity, strict=True)):
-            groups.setdefault(q, []).append(i)
-            if pt.phase[i] is not None:
-                phase[i] = ph_code[pt.phase[i]]
-            br = None
-            if a.element and a.element.split(".")[0].lower() in (
-                    "line", "transformer", "reactor", "capacitor"):
-                br = e.branch_index(a.element)
-            elif a.bay in self._bay_breaker:
-                br = e.branch_index(self._bay_breaker[a.bay].element)
-            if br is not None:
-                branch[i] = br
-            b = a.bus
-            if b is None and br is not None:
-                d.Circuit.SetActiveElement(e.branch_names[br])
-                b = d.CktElement.BusNames()[0].partition(".")[0]
-            if b is not None:
-                bus[i] = e.bus_index(b)
-            if q in _HEALTHY_ONE:
-                self._defaults[i] = 1.0
-            self._sigma_rel[i] = _NOISE_REL.get(q, 0.0)
-            self._sigma_abs[i] = _NOISE_ABS.get(q, 0.0)
+        self._groups = self.electrical.groups
+        self._branch_of = self.electrical.branch_of
+        self._bus_of = self.electrical.bus_of
+        self._phase_of = self.electrical.phase_of
+        self._defaults = np.array([1.0 if q in _HEALTHY_ONE else 0.0 for q in pt.quantity])
         analog = pt.kind == KIND_ANALOG
-        self._sigma_rel[~analog] = 0.0
-        self._sigma_abs[~analog] = 0.0
-        self._groups = {q: np.asarray(r, dtype=np.intp) for q, r in groups.items()}
-        self._branch_of = branch
-        self._bus_of = bus
-        self._phase_of = phase
+        self._sigma_rel = np.array([_NOISE_REL.get(q, 0.0) for q in pt.quantity]) * analog
+        self._sigma_abs = np.array([_NOISE_ABS.get(q, 0.0) for q in pt.quantity]) * analog
         # Per-asset scalar quantities, filled by name each step.
         self._rows_by_asset_q: dict[tuple[str, str], list[int]] = {}
         for i, (a, q) in enumerate(zip(pt.asset, pt.quantity, strict=True)):
@@ -412,101 +384,17 @@ class PlantSimulator:
         g = self._groups
         br, bu, ph = self._branch_of, self._bus_of, self._phase_of
         live_bus = s.energised
-        vph = s.v_kv_ln * np.exp(1j * np.radians(np.nan_to_num(s.v_angle_deg)))  # kV phasors
 
         def rows(q: str) -> np.ndarray:
             return g.get(q, np.empty(0, dtype=np.intp))
 
-        def per_phase_or_total(q: str, total: np.ndarray, per: np.ndarray) -> None:
-            r = rows(q)
-            if not len(r):
-                return
-            b = br[r]
-            p = ph[r]
-            ok = b >= 0
-            out = np.zeros(len(r))
-            tot = p < 0
-            out[ok & tot] = total[b[ok & tot]]
-            sel = ok & (p >= 0) & (p <= 2)
-            out[sel] = per[b[sel], p[sel]]
-            v[r] = out
-
-        # Powers and currents (bus-outward sign: positive out of the busbar into the bay).
-        s_ph = np.nan_to_num(s.s_phase_mva)
-        per_phase_or_total("p_mw", s.p_mw, s_ph.real)
-        per_phase_or_total("q_mvar", s.q_mvar, s_ph.imag)
-        i_ph = np.nan_to_num(s.i_phasor)
-        i_mag = np.abs(i_ph)
-        r = rows("current_a")
-        if len(r):
-            b, p = br[r], ph[r]
-            out = np.zeros(len(r))
-            ok = b >= 0
-            sel = ok & (p >= 0) & (p <= 2)
-            out[sel] = i_mag[b[sel], p[sel]]
-            neu = ok & (p == 3)
-            out[neu] = np.abs(i_ph[b[neu]].sum(axis=1))
-            tot = ok & (p < 0)
-            out[tot] = i_mag[b[tot]].mean(axis=1)
-            v[r] = out
-        r = rows("apparent_mva")
-        if len(r):
-            b = br[r]
-            v[r] = np.where(b >= 0, np.abs(s.p_mw[b] + 1j * s.q_mvar[b]), 0.0)
-        r = rows("power_factor")
-        if len(r):
-            b, p = br[r], ph[r]
-            sp = np.where((p >= 0) & (p <= 2), s_ph[b, np.clip(p, 0, 2)],
-                          s.p_mw[b] + 1j * s.q_mvar[b])
-            mag = np.abs(sp)
-            v[r] = np.where(mag > 1e-6, sp.real / np.where(mag > 0, mag, 1), 1.0)
-        a_op = np.exp(2j * np.pi / 3)
-        for q, k in (("current_zero_seq_a", 0), ("current_pos_seq_a", 1),
-                     ("current_neg_seq_a", 2)):
-            r = rows(q)
-            if len(r):
-                ia, ib, ic = i_ph[br[r]].T
-                if k == 0:
-                    seq = (ia + ib + ic) / 3
-                elif k == 1:
-                    seq = (ia + a_op * ib + a_op * a_op * ic) / 3
-                else:
-                    seq = (ia + a_op * a_op * ib + a_op * ic) / 3
-                v[r] = np.abs(seq)
-        r = rows("current_angle_deg")
-        if len(r):
-            v[r] = np.where(i_mag[br[r], 0] > 1e-3, np.degrees(np.angle(i_ph[br[r], 0])), 0.0)
-        # Voltages.
-        r = rows("voltage_kv")
-        if len(r):
-            b, p = bu[r], ph[r]
-            out = np.zeros(len(r))
-            sel = (p >= 0) & (p <= 2)
-            out[sel] = np.abs(vph[b[sel], p[sel]])
-            for code, (x, y) in ((4, (0, 1)), (5, (1, 2)), (6, (2, 0))):
-                m = p == code
-                out[m] = np.abs(vph[b[m], x] - vph[b[m], y])
-            tot = p < 0
-            out[tot] = np.abs(vph[b[tot]]).mean(axis=1) * math.sqrt(3)
-            v[r] = np.where(live_bus[b], out, 0.0)
-        r = rows("voltage_angle_deg")
-        if len(r):
-            v[r] = np.where(live_bus[bu[r]], np.nan_to_num(s.v_angle_deg[bu[r], 0]), 0.0)
+        rocof = (self.frequency_hz - self._freq_prev) / dts if dts > 0 else 0.0
+        self.electrical.fill(v, s, self.frequency_hz, rocof)
         r = rows("voltage_unbalance_pct")
         if len(r):
-            va, vb, vc = vph[bu[r]].T
-            v1 = np.abs(va + a_op * vb + a_op * a_op * vc) / 3
-            v2 = np.abs(va + a_op * a_op * vb + a_op * vc) / 3
-            v[r] = np.where(v1 > 1e-6, 100 * v2 / np.where(v1 > 0, v1, 1), 0.0) + 0.15
-        r = rows("frequency_hz")
-        if len(r):
-            v[r] = np.where(live_bus[bu[r]], self.frequency_hz, 0.0)
-        r = rows("rocof_hz_s")
-        if len(r) and dts > 0:
-            v[r] = np.where(live_bus[bu[r]], (self.frequency_hz - self._freq_prev) / dts, 0.0)
-        r = rows("energised")
-        if len(r):
-            v[r] = live_bus[bu[r]].astype(float)
+            v[r] += 0.15  # the network is balanced; real buses are not quite
+        i_ph = np.nan_to_num(s.i_phasor)
+        i_mag = np.abs(i_ph)
         r = rows("current_thd_pct")
         if len(r):
             v[r] = np.where(i_mag[br[r], np.clip(ph[r], 0, 2)] > 1.0, self._thd_base[r], 0.0)
@@ -549,8 +437,6 @@ class PlantSimulator:
         # Switch positions (intermediate while moving).
         r = rows("position")
         if len(r):
-            closed = s.closed[br[r]]
-            v[r] = np.where(closed, POS_CLOSED, POS_OPEN)
             for i in r:
                 if pt.asset[i] in self._movements:
                     v[i] = POS_INTERMEDIATE
