@@ -94,18 +94,7 @@ class TwinEngine:
         self.bus_base_kv = frozen(base)
         self._base_v_ln = base * 1000.0 / SQRT3
 
-        node_bus, node_ph = [], []
-        keep = []
-        for k, node in enumerate(d.Circuit.AllNodeNames()):
-            bus, _, ph = node.partition(".")
-            phase = int(ph) if ph else 1
-            if 1 <= phase <= 3:
-                keep.append(k)
-                node_bus.append(self._bus_ix[bus.lower()])
-                node_ph.append(phase - 1)
-        self._node_keep = np.asarray(keep, dtype=np.intp)
-        self._node_bus = np.asarray(node_bus, dtype=np.intp)
-        self._node_ph = np.asarray(node_ph, dtype=np.intp)
+        self._map_nodes()
 
         # Power-delivery elements: offsets into the flattened All* arrays.
         self.branch_names: tuple[str, ...] = tuple(d.PDElements.AllNames())
@@ -180,6 +169,28 @@ class TwinEngine:
         self._tx_ix_ro = MappingProxyType(self._tx_ix)
         self.element_names: tuple[str, ...] = tuple(d.Circuit.AllElementNames())
 
+    def _map_nodes(self) -> None:
+        """Map OpenDSS's node list onto our fixed bus rows.
+
+        OpenDSS rebuilds its node list when the topology changes after an element has been
+        disabled (a grid infeed taken out), so the map is refreshed after every switching
+        or source change, always onto the bus rows fixed at compile time.
+        """
+        node_bus, node_ph, keep = [], [], []
+        for k, node in enumerate(self._dss.Circuit.AllNodeNames()):
+            bus, _, ph = node.partition(".")
+            phase = int(ph) if ph else 1
+            row = self._bus_ix.get(bus.lower())
+            if row is not None and 1 <= phase <= 3:
+                keep.append(k)
+                node_bus.append(row)
+                node_ph.append(phase - 1)
+        self._node_keep = np.asarray(keep, dtype=np.intp)
+        self._node_bus = np.asarray(node_bus, dtype=np.intp)
+        self._node_ph = np.asarray(node_ph, dtype=np.intp)
+        self._n_nodes = self._dss.Circuit.NumNodes()
+        self._nodes_dirty = False
+
     # ------------------------------------------------------------------ control
     def has_element(self, element: str) -> bool:
         return element.lower() in {e.lower() for e in self.element_names}
@@ -217,6 +228,7 @@ class TwinEngine:
             d.CktElement.Open(1, 0)
         self._closed[i] = closed
         self._topology.invalidate()
+        self._nodes_dirty = True
         return True
 
     def switch_states(self) -> dict[str, bool]:
@@ -296,6 +308,7 @@ class TwinEngine:
         self.command(f"Vsource.{name}.enabled={'yes' if in_service else 'no'}")
         self._source_on[k] = in_service
         self._topology.invalidate()
+        self._nodes_dirty = True
         return True
 
     def source_in_service(self, source: str) -> bool:
@@ -322,6 +335,8 @@ class TwinEngine:
         energised = self._topology.energised(self._closed, self._source_on)
 
         nb = len(self.bus_names)
+        if self._nodes_dirty or d.Circuit.NumNodes() != self._n_nodes:
+            self._map_nodes()
         volts = np.asarray(d.Circuit.AllBusVolts(), dtype=float)
         vc = volts[0::2] + 1j * volts[1::2]
         v = np.full((nb, 3), np.nan + 0j)

@@ -188,3 +188,22 @@ def test_file_without_a_circuit_is_refused(tmp_path):
     f.write_text("! nothing here\n")
     with pytest.raises(CircuitError, match="no circuit"):
         TwinEngine(f)
+
+
+def test_voltages_stay_on_their_buses_after_an_infeed_is_taken_out(engine):
+    """OpenDSS rebuilds its node list once a source is disabled and the topology changes;
+    the engine must keep each voltage on its own bus (regression: readings went to 0 kV)."""
+    reference = engine.solve()
+    engine.set_source_in_service("source", False)  # remote end of line 1 open
+    for sw in ("Line.BC4_Q0", "Line.BR4_Q0"):
+        engine.set_switch(sw, False)
+    s = engine.solve()
+    assert not s.bus("B400_M1").energised or s.bus("B400_M1").kv > 350
+    assert s.bus("L2_T").energised and 380 < s.bus("L2_T").kv < 410
+    assert s.bus("B220_M1").energised and 200 < s.bus("B220_M1").kv < 230
+    assert s.totals.load_mw == pytest.approx(reference.totals.load_mw, rel=1e-3)
+    engine.set_source_in_service("source", True)
+    for sw in ("Line.BC4_Q0", "Line.BR4_Q0"):
+        engine.set_switch(sw, True)
+    s = engine.solve()
+    np.testing.assert_allclose(s.v_pu, reference.v_pu, rtol=1e-4)
