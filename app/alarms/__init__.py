@@ -1,3 +1,8 @@
-"""Alarm rules, the ISA-18.2 alarm state machine and the event log (sequence of events). May import app.station and app.historian; never Qt.
+"""Alarms and events (Qt-free).
 
-Nothing here yet: this layer arrives with its issue (see the README's roadmap)."""
+Now: :mod:`app.alarms.conditions` — the abnormal conditions standing in a scan (analog limits
+from the station file, bad quality, lost communication) and :mod:`app.alarms.changes` — the
+sequence of events (switch positions, indications, quality and communication changes).
+To come with the alarms-and-control issue: rules from the database with deadband and delays,
+the ISA-18.2 state machine, shelving, flood and chattering detection.
+"""
