@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -33,3 +36,33 @@ def station_copy(tmp_path):
     for name in ("station.toml", "station.dss"):
         (tmp_path / name).write_text((ROOT / "circuits" / name).read_text())
     return tmp_path / "station.toml"
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_behind(request):
+    """Fail any test that leaves a thread (Python or QThread) running after it ends."""
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    deadline = time.monotonic() + 3.0
+    while True:
+        left = [t for t in threading.enumerate()
+                if t.ident not in before and t.is_alive() and not _benign(t)]
+        qleft = _running_qthreads()
+        if not left and not qleft:
+            return
+        if time.monotonic() > deadline:
+            names = [t.name for t in left] + [f"QThread {n}" for n in qleft]
+            pytest.fail(f"{request.node.nodeid} left threads running: {', '.join(names)}")
+        time.sleep(0.05)
+
+
+def _benign(t: threading.Thread) -> bool:
+    # Interpreter-wide helpers that outlive any one test by design.
+    return t.name.startswith(("ThreadPoolExecutor", "asyncio_", "QueueFeederThread",
+                              "pymp-", "Dummy-"))
+
+
+def _running_qthreads() -> list[str]:
+    if "app.runtime.threads" not in sys.modules:
+        return []
+    return sys.modules["app.runtime.threads"].running_threads()

@@ -1,0 +1,375 @@
+"""Trends: live data plus historian backfill, one y-axis per unit.
+
+Points are added from the single-line diagram (context menu or drag), from the point browser,
+or by dropping a tag here. Live samples come from every scan's snapshot into a per-point ring
+buffer; older data is asked of the historian through :attr:`TrendsDock.backfill_requested`,
+which the runtime answers from a worker thread (no SQL on the GUI thread) by calling
+:meth:`TrendsDock.add_history`. Samples with bad quality are gaps, never plotted as values.
+
+Ranges from 10 minutes to 30 days; pan and zoom with the mouse (live follow stops while you
+look back; "Live" resumes); a crosshair reads every curve at the cursor; export PNG and CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QMimeData, Qt, Signal, Slot
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.field import quality as Q
+from app.field.points import PointTable
+from app.runtime.snapshot import LiveSnapshot
+from app.ui import theme
+
+TAG_MIME = "application/x-gridtwin-tag"
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+
+RANGES_S = {"10 min": 600, "1 h": 3600, "8 h": 8 * 3600, "24 h": 86400, "7 days": 7 * 86400,
+            "30 days": 30 * 86400}
+LIVE_CAPACITY = 36_000  # samples per point kept live (1 h at 10 Hz)
+MAX_CURVES = 20
+
+
+class IstAxis(pg.DateAxisItem):
+    """Time axis labelled in IST (data are UTC epoch seconds)."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802, ANN001, ANN201 - Qt API
+        offset = 5.5 * 3600
+        return super().tickStrings([v + offset for v in values], scale, spacing)
+
+
+@dataclass
+class _Series:
+    tag: str
+    row: int
+    unit: str
+    pen: QColor
+    t: np.ndarray = field(default_factory=lambda: np.empty(LIVE_CAPACITY))
+    v: np.ndarray = field(default_factory=lambda: np.empty(LIVE_CAPACITY))
+    n: int = 0
+    start: int = 0
+    hist_t: np.ndarray = field(default_factory=lambda: np.empty(0))
+    hist_v: np.ndarray = field(default_factory=lambda: np.empty(0))
+    curve: pg.PlotDataItem | None = None
+
+    def append(self, t: float, v: float) -> None:
+        i = (self.start + self.n) % LIVE_CAPACITY
+        self.t[i], self.v[i] = t, v
+        if self.n < LIVE_CAPACITY:
+            self.n += 1
+        else:
+            self.start = (self.start + 1) % LIVE_CAPACITY
+
+    def live(self) -> tuple[np.ndarray, np.ndarray]:
+        idx = (self.start + np.arange(self.n)) % LIVE_CAPACITY
+        return self.t[idx], self.v[idx]
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        lt, lv = self.live()
+        if not len(self.hist_t):
+            return lt, lv
+        cut = self.hist_t < (lt[0] if len(lt) else np.inf)
+        return (np.concatenate([self.hist_t[cut], lt]), np.concatenate([self.hist_v[cut], lv]))
+
+
+class TrendsDock(QWidget):
+    """The trend panel. Feed it snapshots with :meth:`update_snapshot`."""
+
+    #: (tags, t0 epoch s, t1 epoch s, max points per tag): please fetch history.
+    backfill_requested = Signal(list, float, float, int)
+
+    def __init__(self, points: PointTable, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.points = points
+        self.setAcceptDrops(True)
+        self.series: dict[str, _Series] = {}
+        self._axes: dict[str, tuple[pg.ViewBox, pg.AxisItem | None]] = {}
+        self._live_follow = True
+        self._range_s = 600.0
+        self._last_draw = 0.0
+
+        pg.setConfigOptions(antialias=False, background=theme.PANEL, foreground=theme.TEXT)
+        self.plot = pg.PlotWidget(axisItems={"bottom": IstAxis(orientation="bottom")})
+        self.plot_item: pg.PlotItem = self.plot.getPlotItem()
+        self.plot_item.showGrid(x=True, y=True, alpha=0.25)
+        self.plot_item.setLabel("bottom", "time (IST)")
+        self.plot_item.vb.sigResized.connect(self._sync_views)
+        self.plot_item.vb.sigRangeChangedManually.connect(self._manual_range)
+        self._vline = pg.InfiniteLine(angle=90, movable=False,
+                                      pen=pg.mkPen(theme.TEXT_MUTED, width=1))
+        self.plot_item.addItem(self._vline, ignoreBounds=True)
+        self._proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
+                                     slot=self._mouse_moved)
+
+        self.range_box = QComboBox()
+        self.range_box.addItems(list(RANGES_S))
+        self.range_box.currentTextChanged.connect(self.set_range)
+        self.live_button = QPushButton("Live")
+        self.live_button.setCheckable(True)
+        self.live_button.setChecked(True)
+        self.live_button.toggled.connect(self._set_live)
+        self.png_button = QPushButton("Export PNG…")
+        self.png_button.clicked.connect(lambda: self._ask_export("png"))
+        self.csv_button = QPushButton("Export CSV…")
+        self.csv_button.clicked.connect(lambda: self._ask_export("csv"))
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self._remove_selected)
+        self.readout = QLabel("drop a point here, or use the point browser")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.readout.setWordWrap(True)
+        self.legend = QListWidget()
+        self.legend.setMaximumWidth(260)
+
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Range"))
+        bar.addWidget(self.range_box)
+        bar.addWidget(self.live_button)
+        bar.addStretch(1)
+        bar.addWidget(self.remove_button)
+        bar.addWidget(self.png_button)
+        bar.addWidget(self.csv_button)
+        split = QSplitter()
+        split.addWidget(self.plot)
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.addWidget(self.legend, 1)
+        sl.addWidget(self.readout)
+        split.addWidget(side)
+        split.setStretchFactor(0, 4)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(bar)
+        lay.addWidget(split, 1)
+
+    # ------------------------------------------------------------------ points
+    @Slot(str)
+    def add_tag(self, tag: str) -> bool:
+        """Trend a point (``ASSET.POINT``). Returns False when it cannot be added."""
+        if tag in self.series:
+            return True
+        if tag not in self.points.index:
+            self.readout.setText(f"unknown point {tag}")
+            return False
+        if len(self.series) >= MAX_CURVES:
+            self.readout.setText(f"at most {MAX_CURVES} curves: remove one first")
+            return False
+        row = self.points.index[tag]
+        unit = self.points.unit[row] or "(state)"
+        pen = QColor(theme.TREND_PENS[len(self.series) % len(theme.TREND_PENS)])
+        s = _Series(tag, row, unit, pen)
+        vb = self._viewbox_for(unit)
+        s.curve = pg.PlotDataItem(pen=pg.mkPen(pen, width=1.5), connect="finite",
+                                  name=tag)
+        s.curve.setClipToView(True)
+        s.curve.setDownsampling(auto=True, method="peak")
+        vb.addItem(s.curve)
+        self.series[tag] = s
+        item = QListWidgetItem(f"{tag}  [{unit}]")
+        item.setData(Qt.ItemDataRole.UserRole, tag)
+        item.setForeground(pen)
+        self.legend.addItem(item)
+        now = time.time()
+        self.backfill_requested.emit([tag], now - self._range_s, now, 2000)
+        self._redraw(force=True)
+        return True
+
+    def remove_tag(self, tag: str) -> None:
+        s = self.series.pop(tag, None)
+        if s is None:
+            return
+        for vb, _axis in self._axes.values():
+            if s.curve in vb.addedItems:
+                vb.removeItem(s.curve)
+        for i in range(self.legend.count()):
+            if self.legend.item(i).data(Qt.ItemDataRole.UserRole) == tag:
+                self.legend.takeItem(i)
+                break
+        self._prune_axes()
+
+    def _remove_selected(self) -> None:
+        for item in self.legend.selectedItems():
+            self.remove_tag(item.data(Qt.ItemDataRole.UserRole))
+
+    def _viewbox_for(self, unit: str) -> pg.ViewBox:
+        if unit in self._axes:
+            return self._axes[unit][0]
+        if not self._axes:
+            self.plot_item.setLabel("left", unit)
+            self._axes[unit] = (self.plot_item.vb, None)
+            return self.plot_item.vb
+        vb = pg.ViewBox()
+        axis = pg.AxisItem("right")
+        axis.setLabel(unit)
+        col = 2 + len(self._axes)
+        self.plot_item.layout.addItem(axis, 2, col)
+        self.plot_item.scene().addItem(vb)
+        axis.linkToView(vb)
+        vb.setXLink(self.plot_item)
+        self._axes[unit] = (vb, axis)
+        self._sync_views()
+        return vb
+
+    def _prune_axes(self) -> None:
+        used = {s.unit for s in self.series.values()}
+        for unit in [u for u in self._axes if u not in used]:
+            vb, axis = self._axes[unit]
+            if axis is None:
+                continue  # the main axis stays
+            self.plot_item.layout.removeItem(axis)
+            axis.scene().removeItem(axis) if axis.scene() else None
+            self.plot_item.scene().removeItem(vb)
+            del self._axes[unit]
+
+    def _sync_views(self) -> None:
+        for vb, axis in self._axes.values():
+            if axis is not None:
+                vb.setGeometry(self.plot_item.vb.sceneBoundingRect())
+                vb.linkedViewChanged(self.plot_item.vb, vb.XAxis)
+
+    def units(self) -> list[str]:
+        return list(self._axes)
+
+    # ------------------------------------------------------------------ data
+    @Slot(object)
+    def update_snapshot(self, snap: LiveSnapshot) -> None:
+        if not self.series:
+            return
+        f = snap.frame
+        t_ns = f.t_source_ns
+        good = Q.good_mask(f.quality)
+        for s in self.series.values():
+            v = float(f.values[s.row]) if good[s.row] else np.nan
+            s.append(int(t_ns[s.row]) / 1e9, v)
+        self._redraw()
+
+    @Slot(str, object, object)
+    def add_history(self, tag: str, t_s: np.ndarray, values: np.ndarray) -> None:
+        """Historian backfill for ``tag`` (epoch seconds, values with NaN for bad quality)."""
+        s = self.series.get(tag)
+        if s is None:
+            return
+        order = np.argsort(t_s)
+        s.hist_t = np.asarray(t_s, dtype=float)[order]
+        s.hist_v = np.asarray(values, dtype=float)[order]
+        self._redraw(force=True)
+
+    def _redraw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        tmax = 0.0
+        for s in self.series.values():
+            t, v = s.data()
+            s.curve.setData(t, v)
+            if len(t):
+                tmax = max(tmax, float(t[-1]))
+        if self._live_follow and tmax:
+            self.plot_item.setXRange(tmax - self._range_s, tmax, padding=0)
+            for vb, _ in self._axes.values():
+                vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+
+    # ------------------------------------------------------------------ ranges
+    @Slot(str)
+    def set_range(self, name: str) -> None:
+        self._range_s = float(RANGES_S[name])
+        if self.range_box.currentText() != name:
+            self.range_box.setCurrentText(name)
+        now = time.time()
+        if self.series:
+            self.backfill_requested.emit(list(self.series), now - self._range_s, now, 2000)
+        self._set_live(True)
+
+    def _set_live(self, on: bool) -> None:
+        self._live_follow = on
+        if self.live_button.isChecked() != on:
+            self.live_button.setChecked(on)
+        self._redraw(force=True)
+
+    def _manual_range(self, *_: object) -> None:
+        self._set_live(False)
+
+    # ------------------------------------------------------------------ crosshair
+    def _mouse_moved(self, evt: tuple) -> None:
+        pos = evt[0]
+        if not self.plot_item.sceneBoundingRect().contains(pos):
+            return
+        x = self.plot_item.vb.mapSceneToView(pos).x()
+        self._vline.setPos(x)
+        self.readout.setText(self.readout_at(x))
+
+    def readout_at(self, t: float) -> str:
+        lines = [dt.datetime.fromtimestamp(t, IST).strftime("%d %b %H:%M:%S IST")]
+        for s in self.series.values():
+            ts, vs = s.data()
+            if not len(ts):
+                continue
+            i = int(np.clip(np.searchsorted(ts, t), 1, len(ts) - 1))
+            i = i if abs(ts[i] - t) < abs(ts[i - 1] - t) else i - 1
+            val = "bad quality" if np.isnan(vs[i]) else f"{vs[i]:.4g} {s.unit}"
+            lines.append(f"{s.tag}: {val}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ export
+    def _ask_export(self, kind: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, f"Export trend as {kind.upper()}",
+                                              f"trend.{kind}", f"{kind.upper()} (*.{kind})")
+        if path:
+            (self.export_png if kind == "png" else self.export_csv)(path)
+
+    def export_png(self, path: str) -> None:
+        self.plot.grab().save(path)
+
+    def export_csv(self, path: str) -> None:
+        """Every trended sample in the visible time range, one row per sample."""
+        (x0, x1), _ = self.plot_item.vb.viewRange()
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["time_utc", "time_ist", "point", "value", "unit", "quality"])
+            for s in self.series.values():
+                t, v = s.data()
+                sel = (t >= x0) & (t <= x1)
+                for ti, vi in zip(t[sel], v[sel], strict=True):
+                    utc = dt.datetime.fromtimestamp(ti, dt.UTC)
+                    w.writerow([utc.isoformat(timespec="milliseconds"),
+                                utc.astimezone(IST).isoformat(timespec="milliseconds"),
+                                s.tag, "" if np.isnan(vi) else repr(float(vi)), s.unit,
+                                "bad" if np.isnan(vi) else "good"])
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if e.mimeData().hasFormat(TAG_MIME) or e.mimeData().hasText():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e: QDropEvent) -> None:  # noqa: N802 - Qt API
+        md = e.mimeData()
+        raw = bytes(md.data(TAG_MIME)).decode() if md.hasFormat(TAG_MIME) else md.text()
+        for tag in raw.split():
+            self.add_tag(tag.strip())
+        e.acceptProposedAction()
+
+
+def tag_mime(tag: str) -> QMimeData:
+    md = QMimeData()
+    md.setData(TAG_MIME, tag.encode())
+    md.setText(tag)
+    return md
