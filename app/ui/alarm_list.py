@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.alarms.conditions import Condition
 from app.ui import theme
+from app.ui.qtcompat import refilter
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 COLUMNS = ("Priority", "Since (IST)", "Point / device", "Condition", "Value")
@@ -145,12 +146,10 @@ class AlarmListDock(QWidget):
                                f"{n} alarm{'s' * (n != 1)}" + (f", {p1} urgent" if p1 else ""))
 
     def _set_text(self, t: str) -> None:
-        self.proxy.text = t
-        self.proxy.invalidateRowsFilter()
+        refilter(self.proxy, lambda: setattr(self.proxy, "text", t))
 
     def _set_priority(self, i: int) -> None:
-        self.proxy.max_priority = (4, 1, 2, 3)[i]
-        self.proxy.invalidateRowsFilter()
+        refilter(self.proxy, lambda: setattr(self.proxy, "max_priority", (4, 1, 2, 3)[i]))
 
     def _clicked(self, index: QModelIndex) -> None:
         src = self.proxy.mapToSource(index)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.alarms.changes import Event
 from app.ui import theme
+from app.ui.qtcompat import refilter
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 COLUMNS = ("Time (IST)", "Type", "Severity", "Asset", "Event")
@@ -122,12 +123,10 @@ class EventLogDock(QWidget):
         self.model.add(events)
 
     def _set_text(self, t: str) -> None:
-        self.proxy.text = t
-        self.proxy.invalidateRowsFilter()
+        refilter(self.proxy, lambda: setattr(self.proxy, "text", t))
 
     def _set_kind(self, k: str) -> None:
-        self.proxy.kind = "" if k == "all" else k
-        self.proxy.invalidateRowsFilter()
+        refilter(self.proxy, lambda: setattr(self.proxy, "kind", "" if k == "all" else k))
 
     def _ask_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export events", "events.csv", "CSV (*.csv)")
