@@ -1,0 +1,258 @@
+"""The scan pipeline: poller thread → solver thread → GUI, plus the historian writer.
+
+::
+
+    poller thread (asyncio)        solver thread                     GUI thread
+    FrameSource.run() ──frame──►  SolverService.solve()  ──────►  snapshot_ready(LiveSnapshot)
+                                  ConditionMonitor         ──────►  conditions_ready(list)
+                                  ChangeDetector           ──────►  events_ready(list)
+                                  historian.submit(frame)  (its own writer thread, never blocks)
+
+Frames cross threads through Qt queued signals carrying immutable objects. The solver always
+works on the newest frame: if it falls behind, older frames are skipped (and counted), never
+queued without bound. Every thread is registered (app.runtime.threads) and stops cleanly on
+:meth:`Pipeline.stop`: the asyncio loop is asked to finish, Qt event loops quit, and every
+thread is waited for — never terminated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app.alarms.changes import ChangeDetector
+from app.alarms.conditions import ConditionMonitor
+from app.field.frame import Comm, ScanFrame
+from app.field.points import PointTable
+from app.runtime.snapshot import LiveSnapshot
+from app.runtime.solver import SolverService
+from app.runtime.threads import managed_thread, stop_thread
+from app.station import Station
+
+log = logging.getLogger(__name__)
+
+
+class FrameSource(Protocol):
+    """Produces ScanFrames on an asyncio loop (the poller thread) until ``stop`` is set."""
+
+    async def run(self, emit: Callable[[ScanFrame], None], stop: asyncio.Event) -> None: ...
+
+
+class FrameSink(Protocol):
+    """The historian writer: takes frames without ever blocking the scan."""
+
+    def submit(self, frame: ScanFrame) -> None: ...
+
+
+@dataclass
+class PipelineStats:
+    frames: int = 0
+    solved: int = 0
+    skipped: int = 0
+    solve_ms: deque = field(default_factory=lambda: deque(maxlen=200))
+    frame_times: deque = field(default_factory=lambda: deque(maxlen=50))
+
+    def scan_hz(self) -> float:
+        t = self.frame_times
+        if len(t) < 2:
+            return 0.0
+        return (len(t) - 1) / max(t[-1] - t[0], 1e-9)
+
+
+class _PollerWorker(QObject):
+    frame_ready = Signal(object)
+    finished = Signal()
+
+    def __init__(self, source: FrameSource, stats: PipelineStats) -> None:
+        super().__init__()
+        self.source = source
+        self.stats = stats
+        self.latest_seq = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._stopping = threading.Event()
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception:
+            log.exception("poller thread stopped by an error")
+        finally:
+            self.finished.emit()
+            # Quit this thread's event loop from inside: a queued finished→quit would wait
+            # for the GUI thread, which may itself be blocked waiting for us.
+            self.thread().quit()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        if self._stopping.is_set():
+            return
+
+        def emit(frame: ScanFrame) -> None:
+            self.latest_seq = frame.seq
+            self.stats.frames += 1
+            self.stats.frame_times.append(time.monotonic())
+            self.frame_ready.emit(frame)
+
+        await self.source.run(emit, self._stop)
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(stop.set)
+            except RuntimeError:
+                pass  # the loop already finished
+
+
+class _SolverWorker(QObject):
+    snapshot_ready = Signal(object)
+    conditions_ready = Signal(object)
+    events_ready = Signal(object)
+
+    def __init__(self, station: Station, points: PointTable, poller: _PollerWorker,
+                 stats: PipelineStats, sink: FrameSink | None) -> None:
+        super().__init__()
+        self.station, self.points = station, points
+        self.poller = poller
+        self.stats = stats
+        self.sink = sink
+        self.solver: SolverService | None = None
+        self.conditions = ConditionMonitor(points)
+        self.changes = ChangeDetector(points)
+
+    @Slot(object)
+    def on_frame(self, frame: ScanFrame) -> None:
+        if frame.seq < self.poller.latest_seq:
+            self.stats.skipped += 1  # a newer frame is already queued behind this one
+            if self.sink is not None:
+                self.sink.submit(frame)
+            return
+        try:
+            if self.solver is None:  # built here: the engine belongs to this thread
+                self.solver = SolverService(self.station, self.points)
+            t0 = time.perf_counter()
+            snap = self.solver.solve(frame)
+            self.stats.solve_ms.append((time.perf_counter() - t0) * 1000)
+            self.stats.solved += 1
+            self.snapshot_ready.emit(snap)
+            self.conditions_ready.emit(self.conditions.evaluate(frame))
+            events = self.changes.changes(frame)
+            if events:
+                self.events_ready.emit(events)
+            if self.sink is not None:
+                self.sink.submit(frame)
+        except Exception:
+            log.exception("solver failed on scan %d; the next scan is tried afresh", frame.seq)
+
+
+class Pipeline(QObject):
+    """Owns the worker threads. Connect to the signals, then :meth:`start`; :meth:`stop` on
+    close."""
+
+    snapshot_ready = Signal(object)  # LiveSnapshot
+    conditions_ready = Signal(object)  # list[Condition]
+    events_ready = Signal(object)  # list[Event]
+
+    def __init__(self, station: Station, points: PointTable, source: FrameSource,
+                 sink: FrameSink | None = None) -> None:
+        super().__init__()
+        self.station, self.points = station, points
+        self.stats = PipelineStats()
+        self._poller = _PollerWorker(source, self.stats)
+        self._solver = _SolverWorker(station, points, self._poller, self.stats, sink)
+        self._poller_thread = managed_thread("poller")
+        self._solver_thread = managed_thread("solver")
+        self._poller.moveToThread(self._poller_thread)
+        self._solver.moveToThread(self._solver_thread)
+        self._poller_thread.started.connect(self._poller.run)
+        self._poller.frame_ready.connect(self._solver.on_frame)
+        self._solver.snapshot_ready.connect(self.snapshot_ready)
+        self._solver.conditions_ready.connect(self.conditions_ready)
+        self._solver.events_ready.connect(self.events_ready)
+        self.last_snapshot: LiveSnapshot | None = None
+        self.snapshot_ready.connect(self._remember)
+        self._started = False
+
+    def _remember(self, snap: LiveSnapshot) -> None:
+        self.last_snapshot = snap
+
+    def start(self) -> None:
+        self._solver_thread.start()
+        self._poller_thread.start()
+        self._started = True
+
+    def stop(self, timeout_ms: int = 8000) -> bool:
+        """Stop every thread cleanly; True when all stopped within the timeout."""
+        if not self._started:
+            return True
+        self._poller.request_stop()
+        ok = self._poller_thread.wait(timeout_ms)
+        ok = stop_thread(self._solver_thread, timeout_ms) and ok
+        self._started = False
+        if not ok:
+            log.error("a worker thread did not stop within %d ms", timeout_ms)
+        return ok
+
+
+# ---------------------------------------------------------------------- in-process source
+class PlantFrameSource:
+    """Frames straight from an in-process plant simulator (the trainer's offline mode and
+    tests). The plant steps on this loop every tick; no protocol in between."""
+
+    def __init__(self, plant, period_s: float | None = None) -> None:  # noqa: ANN001
+        self.plant = plant
+        self.period_s = period_s or plant.tick_s
+        self._seq = 0
+
+    async def run(self, emit: Callable[[ScanFrame], None], stop: asyncio.Event) -> None:
+        from app.field import quality as Q
+        from app.field.frame import CommState
+
+        next_t = time.monotonic()
+        while not stop.is_set():
+            snap = self.plant.step(self.period_s)
+            self._seq += 1
+            q = snap.quality
+            comm = {}
+            now = dt.datetime.now(dt.UTC)
+            if snap.comm_lost:
+                q = q.copy()
+                for d in snap.comm_lost:
+                    q[self.plant.points.device(d).points] = Q.COMM_LOST
+            for d in self.plant.points.devices:
+                lost = d.id in snap.comm_lost
+                comm[d.id] = CommState(d.id, "sim", Comm.LOST if lost else Comm.OK, now,
+                                       "not answering" if lost else "")
+            q = np.asarray(q)
+            q.setflags(write=False)
+            emit(ScanFrame(self._seq, now, self.plant.points, snap.values, q,
+                           snap.t_source_ns, comm))
+            next_t += self.period_s
+            try:
+                await asyncio.wait_for(stop.wait(), max(0.0, next_t - time.monotonic()))
+            except TimeoutError:
+                pass
+
+
+async def sleep_until(stop: asyncio.Event, delay_s: float) -> bool:
+    """Wait ``delay_s`` or until ``stop``; True when stopping."""
+    try:
+        await asyncio.wait_for(stop.wait(), delay_s)
+        return True
+    except TimeoutError:
+        return False
+
