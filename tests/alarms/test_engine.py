@@ -1,0 +1,224 @@
+"""The ISA-18.2 alarm engine: transitions, deadband, delays, shelving, suppression, floods."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from app.alarms.engine import AlarmEngine, AlarmRule, AlarmState
+from app.field import quality as Q
+from app.field.frame import Comm, CommState, ScanFrame
+from app.field.points import POS_CLOSED, POS_OPEN
+from app.field.sim.plant import PlantSimulator
+
+T0 = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
+S = AlarmState
+
+
+class Feed:
+    """Frames with values we control, on a clock we control."""
+
+    def __init__(self, plant: PlantSimulator) -> None:
+        self.plant = plant
+        snap = plant.step(0.1)
+        self.values = snap.values.copy()
+        self.quality = snap.quality.copy()
+        self.t = T0
+        self.seq = 0
+        self.comm: dict = {}
+
+    def set(self, tag: str, value: float) -> None:
+        self.values[self.plant.points.row(tag)] = value
+
+    def frame(self, after_s: float = 1.0) -> ScanFrame:
+        self.t += dt.timedelta(seconds=after_s)
+        self.seq += 1
+        n = len(self.values)
+        return ScanFrame(self.seq, self.t, self.plant.points, self.values.copy(),
+                         self.quality.copy(), np.full(n, int(self.t.timestamp() * 1e9)),
+                         dict(self.comm))
+
+
+@pytest.fixture
+def feed(station):
+    return Feed(PlantSimulator(station, seed=9, start=T0))
+
+
+@pytest.fixture
+def types(station):
+    return {a.id: a.type for a in station.assets}
+
+
+def rule(**kw):
+    base = dict(rule_id="R1", parameter="ICT1.TOP_OIL", condition=">", threshold=80.0,
+                severity="high", deadband=2.0)
+    return AlarmRule(**{**base, **kw})
+
+
+def test_full_cycle_with_deadband(feed, types):
+    eng = AlarmEngine(feed.plant.points, [rule()], asset_types=types)
+    key = "ICT1.TOP_OIL:R1"
+    assert eng.evaluate(feed.frame()) == []
+    feed.set("ICT1.TOP_OIL", 81.0)
+    tr = eng.evaluate(feed.frame())
+    assert [(t.key, t.before, t.after) for t in tr] == [(key, S.NORMAL, S.UNACK)]
+    feed.set("ICT1.TOP_OIL", 79.0)  # inside the deadband: still active
+    assert eng.evaluate(feed.frame()) == []
+    assert eng.alarms[key].state == S.UNACK
+    feed.set("ICT1.TOP_OIL", 77.0)  # below threshold − deadband: clears
+    assert [t.after for t in eng.evaluate(feed.frame())] == [S.RTN_UNACK]
+    assert [t.after for t in eng.acknowledge(key, "op1", feed.t)] == [S.NORMAL]
+    feed.set("ICT1.TOP_OIL", 85.0)
+    eng.evaluate(feed.frame())
+    tr = eng.acknowledge(key, "op1", feed.t)
+    assert tr[0].after == S.ACKED and tr[0].user == "op1"
+    feed.set("ICT1.TOP_OIL", 70.0)
+    assert [t.after for t in eng.evaluate(feed.frame())] == [S.NORMAL]
+
+
+def test_on_and_off_delays(feed, types):
+    eng = AlarmEngine(feed.plant.points, [rule(on_delay_s=5, off_delay_s=3)],
+                      asset_types=types)
+    key = "ICT1.TOP_OIL:R1"
+    feed.set("ICT1.TOP_OIL", 90.0)
+    assert eng.evaluate(feed.frame()) == []  # t=0 of the condition
+    assert eng.evaluate(feed.frame(4)) == []  # 4 s < on-delay
+    assert eng.evaluate(feed.frame(1))[0].after == S.UNACK  # 5 s
+    feed.set("ICT1.TOP_OIL", 50.0)
+    assert eng.evaluate(feed.frame(1)) == []  # the clearing is seen: off-delay starts
+    assert eng.evaluate(feed.frame(2)) == []  # 2 s < 3 s
+    assert eng.evaluate(feed.frame(1))[0].after == S.RTN_UNACK
+    feed.set("ICT1.TOP_OIL", 90.0)  # a blip shorter than the on-delay never annunciates
+    eng.acknowledge(key, "op", feed.t)
+    eng.evaluate(feed.frame(1))
+    feed.set("ICT1.TOP_OIL", 50.0)
+    assert eng.evaluate(feed.frame(1)) == []
+    assert eng.alarms[key].state == S.NORMAL
+
+
+def test_station_limits_become_rules(feed, types):
+    eng = AlarmEngine(feed.plant.points, [], asset_types=types)
+    assert eng.rule_count > 100
+    feed.set("B400_M1.V", 430.0)
+    tr = eng.evaluate(feed.frame())
+    assert [(t.key, t.priority) for t in tr] == [("B400_M1.V:hi", 2)]
+
+
+def test_shelving_with_expiry(feed, types):
+    eng = AlarmEngine(feed.plant.points, [rule()], asset_types=types)
+    key = "ICT1.TOP_OIL:R1"
+    feed.set("ICT1.TOP_OIL", 90.0)
+    eng.evaluate(feed.frame())
+    with pytest.raises(ValueError, match="reason"):
+        eng.shelve(key, "op", " ", feed.t + dt.timedelta(hours=1), feed.t)
+    with pytest.raises(ValueError, match="24 hours"):
+        eng.shelve(key, "op", "sensor work", feed.t + dt.timedelta(hours=30), feed.t)
+    tr = eng.shelve(key, "op", "sensor work", feed.t + dt.timedelta(minutes=10), feed.t)
+    assert tr[0].after == S.SHELVED and "sensor work" in tr[0].message
+    assert key not in [a.key for a in eng.annunciated()]
+    feed.set("ICT1.TOP_OIL", 50.0)
+    eng.evaluate(feed.frame(60))
+    feed.set("ICT1.TOP_OIL", 95.0)
+    assert eng.evaluate(feed.frame(60)) == []  # still shelved
+    tr = eng.evaluate(feed.frame(600))  # expiry: back, and active → unacknowledged
+    assert [(t.after, "expired" in t.message) for t in tr] == [(S.UNACK, True)]
+
+
+def test_suppression_by_design(feed, types, station):
+    dead = np.zeros(len(feed.plant.points), dtype=bool)
+    eng = AlarmEngine(feed.plant.points, [], asset_types=types, suppress=lambda f: dead)
+    feed.set("B33_A.V", 25.0)
+    assert eng.evaluate(feed.frame())[0].after == S.UNACK
+    dead[feed.plant.points.row("B33_A.V")] = True  # e.g. section switched out
+    assert eng.evaluate(feed.frame())[0].after == S.SUPPRESSED
+    dead[:] = False
+    assert eng.evaluate(feed.frame())[0].after == S.UNACK
+
+
+def test_out_of_service(feed, types):
+    eng = AlarmEngine(feed.plant.points, [rule()], asset_types=types)
+    key = "ICT1.TOP_OIL:R1"
+    feed.set("ICT1.TOP_OIL", 90.0)
+    eng.evaluate(feed.frame())
+    assert eng.remove_from_service(key, "eng", "probe replaced", feed.t)[0].after == \
+        S.OUT_OF_SERVICE
+    assert eng.return_to_service(key, "eng", feed.t)[0].after == S.UNACK
+
+
+def test_chattering_and_flood_and_report(feed, types):
+    eng = AlarmEngine(feed.plant.points, [rule(deadband=0.0)], asset_types=types)
+    for k in range(8):
+        feed.set("ICT1.TOP_OIL", 90.0 if k % 2 == 0 else 70.0)
+        eng.evaluate(feed.frame(5))
+    assert eng.alarms["ICT1.TOP_OIL:R1"].chattering
+    assert not eng.flood(feed.t)
+    for k, tag in enumerate(("B400_M1.V", "B400_M2.V", "B220_M1.V", "B220_M2.V", "B33_A.V",
+                             "B33_B.V", "ICT1.HOT_SPOT", "ICT2.HOT_SPOT", "TR1.HOT_SPOT",
+                             "TR2.HOT_SPOT", "ICT1.WTI", "ICT2.WTI")):
+        feed.set(tag, 1e4 if "HOT" in tag or "WTI" in tag else 1.0 + k)
+    eng.evaluate(feed.frame())
+    assert eng.flood(feed.t)
+    assert not eng.flood(feed.t + dt.timedelta(minutes=11))
+    rep = eng.performance_report(feed.t, hours=1)
+    assert rep["alarms"] >= 16 and rep["per_10min_max"] >= 12
+    assert rep["top_chattering"][0][0] == "ICT1.TOP_OIL:R1"
+    assert rep["most_frequent"][0] == ("ICT1.TOP_OIL:R1", 4)
+
+
+def test_trip_versus_commanded_open(feed, types):
+    eng = AlarmEngine(feed.plant.points, [], asset_types=types)
+    eng.evaluate(feed.frame())
+    eng.note_command("F1_Q0", feed.t)
+    feed.set("F1_Q0.POS", POS_OPEN)
+    assert eng.evaluate(feed.frame()) == []  # the operator opened it
+    feed.set("F2_Q0.POS", POS_OPEN)  # nobody did
+    tr = eng.evaluate(feed.frame())
+    assert [(t.key, t.priority, t.after) for t in tr] == [("F2_Q0:trip", 1, S.UNACK)]
+    feed.set("F2_Q0.POS", POS_CLOSED)
+    assert eng.evaluate(feed.frame())[0].after == S.RTN_UNACK
+
+
+def test_protection_comm_and_invalid_data(feed, types):
+    eng = AlarmEngine(feed.plant.points, [], asset_types=types)
+    feed.set("F3_21.OP", 1.0)
+    feed.quality[feed.plant.points.row("ICT2.TOP_OIL")] = Q.SENSOR_FAILED
+    lost = feed.plant.points.device("F4").points
+    feed.quality[lost] = Q.COMM_LOST
+    feed.comm = {"F4": CommState("F4", "mms", Comm.LOST, feed.t, "timeout")}
+    keys = {t.key: t.priority for t in eng.evaluate(feed.frame())}
+    assert keys == {"F3_21.OP:operated": 1, "ICT2.TOP_OIL:invalid": 3, "F4:comm": 2}
+    feed.quality[:] = Q.GOOD
+    feed.comm = {"F4": CommState("F4", "mms", Comm.OK, feed.t)}
+    after = {t.key: t.after for t in eng.evaluate(feed.frame())}
+    assert after["ICT2.TOP_OIL:invalid"] == S.RTN_UNACK and after["F4:comm"] == S.RTN_UNACK
+
+
+def test_flood_of_1000_alarms_loses_nothing(feed, types):
+    eng = AlarmEngine(feed.plant.points, [], asset_types=types)
+    eng.evaluate(feed.frame())
+    pt = feed.plant.points
+    hi = np.flatnonzero(~np.isnan(pt.hi))
+    lo = np.flatnonzero(~np.isnan(pt.lo) & np.isnan(pt.hi))
+    others = np.setdiff1d(np.arange(len(pt)), np.concatenate([hi, lo]))
+    feed.values[hi] = 1e9
+    feed.values[lo] = -1e9
+    n_invalid = 1000 - len(hi) - len(lo)
+    feed.quality[others[:n_invalid]] = Q.SENSOR_FAILED
+    tr = eng.evaluate(feed.frame())  # 1,000 new alarms in one scan
+    raised = [t for t in tr if t.after == S.UNACK]
+    assert len(raised) == 1000 and len({t.key for t in raised}) == 1000
+    assert len(eng.transitions) == 1000 and len(eng.annunciated()) == 1000
+    assert eng.flood(feed.t)
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(condition="!!"), "field 'condition'"),
+    (dict(severity="apocalyptic"), "field 'severity'"),
+    (dict(parameter="NOPE.X"), "field 'parameter'"),
+    (dict(deadband=-1), "deadband"),
+])
+def test_bad_rules_are_refused_clearly(feed, types, kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        AlarmEngine(feed.plant.points, [rule(**kw)], asset_types=types)
