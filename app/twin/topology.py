@@ -47,3 +47,15 @@ class Topology:
         out.setflags(write=False)
         self._cache = out
         return out
+
+
+def switch_ends(engine, station) -> dict[str, tuple[str, str]]:  # noqa: ANN001
+    """Each switching asset's two circuit buses (lower case), for interlocking logic that
+    must not import the twin itself."""
+    d = engine.dss
+    out = {}
+    for a in station.switches():
+        d.Circuit.SetActiveElement(a.element)
+        b = [x.partition(".")[0].lower() for x in d.CktElement.BusNames()]
+        out[a.id] = (b[0], b[1])
+    return out

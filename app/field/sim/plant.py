@@ -564,8 +564,9 @@ class PlantSimulator:
                 return None
             bay_cb = self._bay_breaker.get(a.bay)
             if a.type == "isolator":
-                if bay_cb is not None and (e.is_closed(bay_cb.element)
-                                           or bay_cb.id in self._movements):
+                under_load = bay_cb is not None and (e.is_closed(bay_cb.element)
+                                                     or bay_cb.id in self._movements)
+                if under_load and not self._bus_transfer_allowed(a):
                     return f"{a.id}: bay breaker {bay_cb.id} is closed"
                 if close:
                     for es in self._bay_earth_switches(a.bay):
@@ -582,6 +583,22 @@ class PlantSimulator:
                             and node in self._ends[iso.id]:
                         return f"{a.id}: disconnector {iso.id} is closed"
             return None
+
+    def _bus_transfer_allowed(self, a: Asset) -> bool:
+        """A bus disconnector may move under load while the bay's other bus disconnector and
+        the whole bus coupler are closed (the buses are paralleled: no voltage across it)."""
+        if not set(self._ends[a.id]) & self._busbar_buses:
+            return False
+        e = self.engine
+        other = [s for s in self.station.switches() if s.bay == a.bay and s.id != a.id
+                 and s.type == "isolator" and set(self._ends[s.id]) & self._busbar_buses]
+        if not any(e.is_closed(s.element) for s in other):
+            return False
+        kv = self.station.bay(a.bay).voltage_kv
+        coupler = [s for b in self.station.bays if b.kind == "coupler" and b.voltage_kv == kv
+                   for s in self.station.switches() if s.bay == b.id]
+        return bool(coupler) and all(e.is_closed(s.element) and s.id not in self._movements
+                                     for s in coupler)
 
     def _bay_earth_switches(self, bay: str) -> list[Asset]:
         return [s for s in self.station.switches() if s.bay == bay and s.type == "earth_switch"]

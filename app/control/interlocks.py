@@ -1,0 +1,139 @@
+"""Station-level interlocking, checked before any command is sent (usual Indian EHV practice).
+
+IL-1  A disconnector moves only with its bay breaker open — except a bus transfer:
+      a bus disconnector may move under load only while the bay's other bus disconnector is
+      closed *and* the bus coupler is closed (IL-3).
+IL-2  An earth switch moves only with the disconnectors next to it open, and closes only on a
+      dead section.
+IL-3  Bus transfer only with the coupler (its breaker and both its disconnectors) closed.
+IL-4  A disconnector does not close onto a closed earth switch.
+IL-5  A breaker does not operate with SF6 density at lockout, and does not close with its
+      closing spring uncharged.
+A position that is intermediate, invalid or old is never assumed: the command is refused.
+
+The bay IEDs enforce their own interlocks too (and answer with an AddCause); these station
+checks come first and name the interlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.field import quality as Q
+from app.field.frame import ScanFrame
+from app.field.points import POS_CLOSED, POS_OPEN
+from app.station import Asset, Station
+
+
+@dataclass(frozen=True, slots=True)
+class Interlock:
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class Interlocking:
+    def __init__(self, station: Station, switch_ends: dict[str, tuple[str, str]]) -> None:
+        self.station = station
+        self.ends = switch_ends
+        self.switches = {a.id: a for a in station.switches()}
+        self.busbars = {a.bus.lower(): a.id for a in station.assets_of_type("busbar") if a.bus}
+        bays: dict[str, list[Asset]] = {}
+        for a in station.switches():
+            bays.setdefault(a.bay, []).append(a)
+        self.bay_switches = bays
+        self.couplers = {b.voltage_kv: [s for s in bays.get(b.id, [])]
+                         for b in station.bays if b.kind == "coupler"}
+
+    # ------------------------------------------------------------------ helpers
+    def _pos(self, frame: ScanFrame, asset_id: str) -> int | None:
+        tag = f"{asset_id}.POS"
+        i = frame.points.index.get(tag)
+        if i is None or not Q.is_good(int(frame.quality[i])):
+            return None
+        p = int(round(float(frame.values[i])))
+        return p if p in (POS_OPEN, POS_CLOSED) else None
+
+    def _value(self, frame: ScanFrame, tag: str) -> float | None:
+        i = frame.points.index.get(tag)
+        if i is None or not Q.is_good(int(frame.quality[i])):
+            return None
+        return float(frame.values[i])
+
+    def _bus_side(self, a: Asset) -> str | None:
+        for b in self.ends[a.id]:
+            if b in self.busbars:
+                return b
+        return None
+
+    # ------------------------------------------------------------------ the check
+    def check(self, asset_id: str, close: bool, frame: ScanFrame,
+              is_live: Callable[[str], bool]) -> list[Interlock]:
+        """Every interlock that forbids this operation now (empty: allowed)."""
+        a = self.switches.get(asset_id)
+        if a is None:
+            return [Interlock("IL-0", f"{asset_id} is not a switching device")]
+        out: list[Interlock] = []
+        me = self._pos(frame, a.id)
+        if me is None:
+            out.append(Interlock("IL-0", f"position of {a.id} is not known (intermediate, "
+                                         "invalid or old data)"))
+        bay = self.bay_switches.get(a.bay, [])
+        breaker = next((s for s in bay if s.type == "breaker"), None)
+
+        if a.type == "breaker":
+            lock = self._value(frame, f"{a.id}.SF6_LOCK")
+            bar = self._value(frame, f"{a.id}.SF6")
+            if (lock is not None and lock >= 0.5) or (bar is not None and bar < 5.0):
+                out.append(Interlock("IL-5", f"{a.id} SF6 density at lockout"
+                                             + (f" ({bar:.2f} bar)" if bar else "")))
+            spring = self._value(frame, f"{a.id}.SPRING")
+            if close and spring is not None and spring < 0.5:
+                out.append(Interlock("IL-5", f"{a.id} closing spring not charged"))
+            return out
+
+        if a.type == "isolator":
+            bus = self._bus_side(a)
+            others = [s for s in bay if s.type == "isolator" and s.id != a.id
+                      and self._bus_side(s) is not None and bus is not None]
+            transfer = bus is not None and any(self._pos(frame, s.id) == POS_CLOSED
+                                               for s in others)
+            if transfer:
+                out += self._coupler_closed(frame, a)
+            elif breaker is not None:
+                bp = self._pos(frame, breaker.id)
+                if bp is None:
+                    out.append(Interlock("IL-1", f"position of bay breaker {breaker.id} is "
+                                                 "not known"))
+                elif bp == POS_CLOSED:
+                    out.append(Interlock("IL-1", f"bay breaker {breaker.id} is closed"))
+            if close:
+                for es in bay:
+                    if es.type == "earth_switch" and set(self.ends[es.id]) & set(self.ends[a.id]) \
+                            and self._pos(frame, es.id) != POS_OPEN:
+                        out.append(Interlock("IL-4", f"earth switch {es.id} is not open"))
+            return out
+
+        # earth switch
+        node = self.ends[a.id][0]
+        for iso in bay:
+            if iso.type == "isolator" and node in self.ends[iso.id] and \
+                    self._pos(frame, iso.id) != POS_OPEN:
+                out.append(Interlock("IL-2", f"disconnector {iso.id} is not open"))
+        if close and is_live(node):
+            out.append(Interlock("IL-2", f"{node.upper()} is live"))
+        return out
+
+    def _coupler_closed(self, frame: ScanFrame, a: Asset) -> list[Interlock]:
+        kv = self.station.bay(a.bay).voltage_kv
+        coupler = self.couplers.get(kv, [])
+        if not coupler:
+            return [Interlock("IL-3", f"no bus coupler at {kv:g} kV for a bus transfer")]
+        open_ = [s.id for s in coupler if self._pos(frame, s.id) != POS_CLOSED]
+        if open_:
+            return [Interlock("IL-3", "bus transfer needs the coupler closed: "
+                                      + ", ".join(open_) + " not closed")]
+        return []

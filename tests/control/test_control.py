@@ -1,0 +1,202 @@
+"""Users and roles, each station interlock both ways, select-before-operate and audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+
+from app.control.interlocks import Interlocking
+from app.control.service import CommandRefused, ControlService, MemoryAudit
+from app.control.users import Accounts, AuthError, MemoryUsers, hash_password, verify_password
+from app.field.frame import ScanFrame
+from app.field.sim.api import ControlResult
+from app.field.sim.plant import PlantSimulator
+from app.twin.topology import switch_ends
+
+PW = "correct horse battery"
+
+
+class PlantCommander:
+    """The bay IED's side of SBO, straight on the plant (the protocol commanders replace it)."""
+
+    def __init__(self, plant: PlantSimulator) -> None:
+        self.plant = plant
+
+    def select(self, asset_id: str, close: bool) -> ControlResult:
+        why = self.plant.check_interlock(asset_id, close)
+        if why:
+            return ControlResult(False, "blocked-by-interlocking", why)
+        return ControlResult(True)
+
+    def operate(self, asset_id: str, close: bool) -> ControlResult:
+        return self.plant.operate(asset_id, close)
+
+    def cancel(self, asset_id: str) -> None:
+        pass
+
+
+@pytest.fixture
+def rig(station):
+    plant = PlantSimulator(station, seed=8, tick_s=0.05,
+                           travel_s={"isolator": 0.2, "earth_switch": 0.2})
+    stop = threading.Event()
+    th = threading.Thread(target=plant.run, args=(stop,), daemon=True)
+    th.start()
+
+    def latest():
+        s = plant.snapshot()
+        frame = ScanFrame(s.seq, s.timestamp, plant.points, s.values, s.quality,
+                          s.t_source_ns, {})
+        tw = plant.twin_state
+        return frame, (lambda bus: bool(tw.bus(bus).energised))
+
+    accounts = Accounts(MemoryUsers())
+    accounts.create_first_admin("admin", PW)
+    now = dt.datetime.now(dt.UTC)
+    admin = accounts.login("admin", PW, now)
+    for name, role in (("op", "operator"), ("eng", "engineer"), ("guest", "viewer")):
+        accounts.create_user(admin, name, PW, role, now)
+    audit = MemoryAudit()
+    svc = ControlService(Interlocking(station, switch_ends(plant.engine, station)), accounts,
+                         PlantCommander(plant), audit, latest, confirm_timeout_s=3.0)
+    sessions = {n: accounts.login(n, PW, now) for n in ("op", "eng", "guest")}
+    yield plant, svc, sessions, audit
+    stop.set()
+    th.join(5)
+
+
+def do(svc, session, asset, close, **kw):
+    return svc.operate(session, svc.select(session, asset, close, **kw))
+
+
+# ------------------------------------------------------------------ users
+def test_passwords_are_scrypt_hashed_and_there_is_no_default():
+    h = hash_password(PW)
+    assert h.startswith("scrypt$16384$8$1$") and PW not in h
+    assert verify_password(PW, h) and not verify_password("wrong password!", h)
+    acc = Accounts(MemoryUsers())
+    assert acc.needs_first_admin()
+    with pytest.raises(AuthError):
+        acc.login("admin", "admin", dt.datetime.now(dt.UTC))
+    with pytest.raises(ValueError, match="at least 8"):
+        acc.create_first_admin("admin", "short")
+    acc.create_first_admin("admin", PW)
+    with pytest.raises(AuthError, match="already exists"):
+        acc.create_first_admin("root", PW)
+
+
+def test_session_timeout_and_roles(rig):
+    _, svc, s, audit = rig
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    with pytest.raises(AuthError, match="timed out"):
+        svc.accounts.require(s["op"], "operator", later)
+
+
+def test_viewer_is_refused_by_the_service(rig):
+    _, svc, s, audit = rig
+    with pytest.raises(AuthError, match="viewer"):
+        svc.select(s["guest"], "F1_Q0", False)
+    with pytest.raises(AuthError, match="not logged in"):
+        svc.select(None, "F1_Q0", False)
+    assert audit.entries[-1]["result"] == "refused" and audit.entries[-1]["user"] == "(nobody)"
+
+
+# ------------------------------------------------------------------ SBO
+def test_select_before_operate_is_confirmed_by_a_scan(rig):
+    plant, svc, s, audit = rig
+    out = do(svc, s["op"], "F1_Q0", False)
+    assert out.ok and out.message == "F1_Q0 open"
+    e = audit.entries[-1]
+    assert (e["user"], e["device"], e["before"], e["after"], e["result"]) == \
+        ("op", "F1_Q0", "closed", "open", "success")
+    sel = svc.select(s["op"], "F1_Q0", True)
+    svc.cancel(s["op"], sel)
+    with pytest.raises(CommandRefused, match="no such selection"):
+        svc.operate(s["op"], sel)
+
+
+def test_sbo_timeout_when_the_breaker_does_not_move(rig):
+    plant, svc, s, audit = rig
+    plant.inject("breaker_stuck", asset="F2_Q0")
+    with pytest.raises(CommandRefused, match="did not reach 'open'") as ei:
+        do(svc, s["op"], "F2_Q0", False)
+    assert ei.value.add_cause == "time-limit-over"
+    assert audit.entries[-1]["result"] == "failed"
+
+
+def test_device_addcause_is_shown_when_its_own_interlock_refuses(rig):
+    plant, svc, s, audit = rig
+    # The engineer bypasses the station interlock; the bay IED still refuses on its own.
+    with pytest.raises(CommandRefused, match="blocked-by-interlocking") as ei:
+        svc.select(s["eng"], "F3_Q9", False,
+                   bypass_reason="testing the bay IED's own interlock")
+    assert ei.value.add_cause == "blocked-by-interlocking"
+    kinds = [(e["action"], e["result"]) for e in audit.entries[-2:]]
+    assert kinds == [("interlock bypass", "granted"), ("select open", "refused by device")]
+
+
+def test_bypass_needs_an_engineer_and_a_reason(rig):
+    _, svc, s, _ = rig
+    with pytest.raises(AuthError, match="engineer"):
+        svc.select(s["op"], "F3_Q9", False, bypass_reason="because I say so, really")
+    with pytest.raises(ValueError, match="written reason"):
+        svc.select(s["eng"], "F3_Q9", False, bypass_reason="x")
+
+
+# ------------------------------------------------------------------ interlocks, both ways
+def test_il1_disconnector_needs_its_breaker_open(rig):
+    _, svc, s, _ = rig
+    with pytest.raises(CommandRefused, match="IL-1: bay breaker F1_Q0 is closed"):
+        svc.select(s["op"], "F1_Q9", False)
+    do(svc, s["op"], "F1_Q0", False)
+    assert do(svc, s["op"], "F1_Q9", False).ok
+
+
+def test_il3_bus_transfer_needs_the_coupler_closed(rig):
+    _, svc, s, _ = rig
+    # F1 runs on bus I with its breaker closed: closing Q2 parallels the buses through it.
+    assert do(svc, s["op"], "F1_Q2", True).ok  # coupler closed: allowed under load
+    assert do(svc, s["op"], "F1_Q1", False).ok  # transfer completed onto bus II
+    assert do(svc, s["op"], "BC2_Q0", False).ok
+    with pytest.raises(CommandRefused, match="IL-3: bus transfer needs the coupler closed"):
+        svc.select(s["op"], "F1_Q1", True)
+
+
+def test_il2_earth_switch_needs_isolation_and_a_dead_section(rig):
+    _, svc, s, _ = rig
+    with pytest.raises(CommandRefused, match="IL-2: disconnector F4_Q9 is not open"):
+        svc.select(s["op"], "F4_Q8", True)
+    do(svc, s["op"], "F4_Q0", False)
+    do(svc, s["op"], "F4_Q9", False)
+    assert do(svc, s["op"], "F4_Q8", True).ok
+    # A 400 kV line terminal stays live from the remote end.
+    do(svc, s["op"], "L2_Q0", False)
+    do(svc, s["op"], "L2_Q9", False)
+    with pytest.raises(CommandRefused, match="IL-2: L2_T is live"):
+        svc.select(s["op"], "L2_Q8", True)
+
+
+def test_il4_no_disconnector_onto_an_earth(rig):
+    _, svc, s, _ = rig
+    do(svc, s["op"], "F4_Q0", False)
+    do(svc, s["op"], "F4_Q9", False)
+    do(svc, s["op"], "F4_Q8", True)
+    with pytest.raises(CommandRefused, match="IL-4: earth switch F4_Q8 is not open"):
+        svc.select(s["op"], "F4_Q9", True)
+    do(svc, s["op"], "F4_Q8", False)
+    assert do(svc, s["op"], "F4_Q9", True).ok
+
+
+def test_il5_breaker_blocked_at_sf6_lockout(rig):
+    plant, svc, s, _ = rig
+    plant.inject("sf6_leak", asset="F1_Q0", bar_per_h=36000.0)  # 10 bar/s: gone at once
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and plant.sf6_bar["F1_Q0"] > 4.9:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    with pytest.raises(CommandRefused, match="IL-5: F1_Q0 SF6 density at lockout"):
+        svc.select(s["op"], "F1_Q0", False)
