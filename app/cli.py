@@ -1,5 +1,8 @@
 """The ``gridtwin`` command line: one CLI, many verbs.
 
+    gridtwin run          the operator's HMI on the simulated station (or --field HOST:PORT)
+    gridtwin field-sim    the simulated station: Modbus TCP + IEC 61850 MMS servers
+    gridtwin modbus-map   the RTU's Modbus register map as CSV
     gridtwin solve        power flow of the station: bus voltages, flows, totals
     gridtwin faults       short-circuit study (3ph, LG, LL, LLG) at every bus
     gridtwin contingency  N-1 outages against the Grid Code voltage bands
@@ -197,6 +200,27 @@ def cmd_assets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_modbus_map(args: argparse.Namespace) -> int:
+    from app.field.points import build_point_table
+    from app.field.rtu.map import write_modbus_map_csv
+    from app.station import load_station
+
+    write_modbus_map_csv(build_point_table(load_station(args.station)), sys.stdout)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from app.ui.app import run
+
+    return run(args)
+
+
+def cmd_field_sim(args: argparse.Namespace) -> int:
+    from app.field.sim.runner import run
+
+    return run(args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "twin":
         from bench.twin import main as bench_twin
@@ -219,6 +243,33 @@ def build_parser() -> argparse.ArgumentParser:
                         help="station file (default: circuits/station.toml, or "
                              "$GRIDTWIN_STATION)")
         sp.add_argument("--json", action="store_true", help=json_help)
+
+    from app.field.sim.runner import add_arguments as field_sim_arguments
+    from app.ui.app import add_arguments as run_arguments
+
+    sp = sub.add_parser("run", help="the operator's HMI on the simulated station",
+                        description="Start the HMI. Without --field it starts the simulated "
+                                    "station as a child process and polls it over Modbus TCP "
+                                    "and IEC 61850 MMS.")
+    run_arguments(sp)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("field-sim", help="the simulated station (protocol servers)",
+                        description="Run the plant simulator with the station RTU's Modbus TCP "
+                                    "server, the bay IEDs' IEC 61850 MMS server and a local "
+                                    "fault-injection control channel. Prints one READY line "
+                                    "when listening; SIGTERM stops it.")
+    field_sim_arguments(sp)
+    sp.add_argument("--station", help="station file")
+    sp.set_defaults(func=cmd_field_sim)
+
+    sp = sub.add_parser("modbus-map", help="the RTU's Modbus register map as CSV",
+                        description="Print the station RTU's register map as CSV (point, unit, "
+                                    "device_id, function, address, type, word_order, scale, "
+                                    "role) so any Modbus client can read the station. Floats "
+                                    "and 32-bit counters are big-endian word order (ABCD).")
+    sp.add_argument("--station", help="station file")
+    sp.set_defaults(func=cmd_modbus_map)
 
     sp = sub.add_parser("solve", help="power flow of the station",
                         description="Solve the station's power flow and print bus voltages, "

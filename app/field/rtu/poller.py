@@ -1,0 +1,247 @@
+"""Poll the station RTU over Modbus TCP (runs on the HMI's poller asyncio loop).
+
+One connection to the RTU; per scan, every device's precomputed reads (125-register input
+register blocks that never split a 32-bit value, discrete-input blocks), decoded with numpy.
+
+Failures stay local and never escape the loop:
+
+* a device that answers with an exception (0x0B: its bay is not answering) or a short/garbled
+  reply: that device's points keep their last value with quality invalid|oldData, its
+  communication state turns LOST — one log line per change — and other devices carry on;
+* the connection lost (the RTU or field-sim gone): every device turns LOST on that scan (well
+  within two periods), and the poller reconnects with exponential backoff (0.25 s doubling to
+  4 s), so good data returns by itself once the RTU is back.
+
+The RTU has no per-point time stamps: a value's source time is its reception time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+
+from app.field import quality as Q
+from app.field.frame import Comm, CommState
+from app.field.points import PointTable
+from app.field.rtu.codec import decode_bits, decode_registers
+from app.field.rtu.map import RESULT_ACCEPTED, RegisterMap, build_register_map
+from app.field.sim.api import (
+    ADD_CAUSE_BLOCKED_BY_INTERLOCKING,
+    ADD_CAUSE_POSITION_REACHED,
+    ADD_CAUSE_UNKNOWN,
+    ControlResult,
+)
+
+log = logging.getLogger(__name__)
+# pymodbus logs every failed request with a dump of the last frames; the poller reports one
+# line per device state change instead.
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+_RESULT_CAUSE = {2: ADD_CAUSE_BLOCKED_BY_INTERLOCKING, 3: ADD_CAUSE_UNKNOWN,
+                 4: ADD_CAUSE_POSITION_REACHED, 5: ADD_CAUSE_UNKNOWN}
+
+
+@dataclass(frozen=True, slots=True)
+class PartialScan:
+    """One protocol's share of a scan: its rows, their values, quality and source times."""
+
+    rows: np.ndarray
+    values: np.ndarray
+    quality: np.ndarray
+    t_ns: np.ndarray
+    comm: dict[str, CommState]
+
+
+class ModbusPoller:
+    PROTOCOL = "modbus"
+
+    def __init__(self, points: PointTable, host: str, port: int, *, period_s: float = 0.1,
+                 timeout_s: float = 1.0, devices: list[str] | None = None,
+                 register_map: RegisterMap | None = None) -> None:
+        if not 0.1 <= period_s <= 5.0:
+            raise ValueError(f"scan period {period_s} s outside 0.1–5 s")
+        self.points = points
+        self.host, self.port = host, port
+        self.period_s, self.timeout_s = period_s, timeout_s
+        self.map = register_map or build_register_map(points)
+        self.devices = [d for d in self.map.devices if devices is None or d.device in devices]
+        self.rows = np.concatenate([d.rows for d in self.devices]) if self.devices else \
+            np.empty(0, np.intp)
+        self._pos = {int(r): k for k, r in enumerate(self.rows)}
+        n = len(self.rows)
+        self.values = np.zeros(n)
+        self.quality = np.full(n, Q.COMM_LOST, dtype=np.uint16)
+        self.t_ns = np.zeros(n, dtype=np.int64)
+        now = dt.datetime.now(dt.UTC)
+        self.comm = {d.device: CommState(d.device, self.PROTOCOL, Comm.CONNECTING, now)
+                     for d in self.devices}
+        self._dev_slices = {}
+        for d in self.devices:
+            self._dev_slices[d.device] = np.asarray([self._pos[int(r)] for r in d.rows])
+        self._client: AsyncModbusTcpClient | None = None
+        self._backoff = 0.25
+        self._next_connect = 0.0
+        self.scans = 0
+
+    # ------------------------------------------------------------------ connection
+    async def _ensure_connected(self) -> bool:
+        c = self._client
+        if c is not None and c.connected:
+            return True
+        if time.monotonic() < self._next_connect:
+            return False
+        if c is None:
+            c = self._client = AsyncModbusTcpClient(self.host, port=self.port,
+                                                    timeout=self.timeout_s, retries=0,
+                                                    reconnect_delay=0)
+        try:
+            ok = await c.connect()
+        except (OSError, ModbusException) as exc:
+            ok = False
+            log.debug("modbus connect %s:%d: %s", self.host, self.port, exc)
+        if ok:
+            self._backoff = 0.25
+            log.info("modbus RTU %s:%d connected", self.host, self.port)
+            return True
+        self._next_connect = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, 4.0)
+        return False
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # ------------------------------------------------------------------ scanning
+    def _set_comm(self, device: str, state: Comm, error: str = "") -> None:
+        old = self.comm[device]
+        if old.state != state:
+            did = self.map.device(device).device_id
+            if state == Comm.LOST:
+                log.warning("modbus device %s (id %d): communication lost: %s", device, did,
+                            error)
+            elif state == Comm.OK:
+                log.info("modbus device %s (id %d): communication restored", device, did)
+            self.comm[device] = CommState(device, self.PROTOCOL, state,
+                                          dt.datetime.now(dt.UTC), error)
+
+    def _lose(self, device: str, error: str) -> None:
+        sl = self._dev_slices[device]
+        self.quality[sl] = (self.quality[sl] & ~np.uint16(Q.VALIDITY_MASK)) | Q.COMM_LOST
+        self._set_comm(device, Comm.LOST, error)
+
+    async def _read_device(self, d) -> None:  # noqa: ANN001
+        c = self._client
+        regs = np.empty(d.ir_count, dtype=np.uint16)
+        for a, n in d.ir_blocks:
+            r = await c.read_input_registers(a, count=n, device_id=d.device_id)
+            if r.isError():
+                raise _DeviceError(_exception_text(r))
+            if len(r.registers) != n:
+                raise _DeviceError(f"short reply: {len(r.registers)} of {n} registers")
+            regs[a:a + n] = r.registers
+        bits = np.zeros(max(d.di_count, 1), dtype=bool)
+        for a, n in d.di_blocks:
+            r = await c.read_discrete_inputs(a, count=n, device_id=d.device_id)
+            if r.isError():
+                raise _DeviceError(_exception_text(r))
+            if len(r.bits) < n:
+                raise _DeviceError(f"short reply: {len(r.bits)} of {n} bits")
+            bits[a:a + n] = r.bits[:n]
+        t = time.time_ns()
+        fl, cn, q = decode_registers(d, regs)
+        st = decode_bits(d, bits[: d.di_count])
+        p = self._pos
+        self.values[[p[int(r)] for r in d.analog_rows]] = fl
+        self.values[[p[int(r)] for r in d.counter_rows]] = cn
+        self.values[[p[int(r)] for r in d.status_rows]] = st
+        sl = self._dev_slices[d.device]
+        self.quality[sl] = q
+        self.t_ns[sl] = t
+
+    async def scan_once(self) -> PartialScan:
+        """Read every device once. Never raises."""
+        if not await self._ensure_connected():
+            for d in self.devices:
+                self._lose(d.device, f"RTU {self.host}:{self.port} not reachable")
+            return self._partial()
+        for d in self.devices:
+            try:
+                await self._read_device(d)
+                self._set_comm(d.device, Comm.OK)
+            except _DeviceError as exc:
+                self._lose(d.device, str(exc))
+            except (TimeoutError, ModbusException, OSError) as exc:
+                # The connection itself failed: everything is lost until it reconnects.
+                for dd in self.devices:
+                    self._lose(dd.device, f"connection to RTU lost ({type(exc).__name__})")
+                self.close()
+                break
+            except Exception as exc:  # a garbled reply must not kill the poller
+                self._lose(d.device, f"bad reply: {exc}")
+        self.scans += 1
+        return self._partial()
+
+    def _partial(self) -> PartialScan:
+        return PartialScan(self.rows, self.values.copy(), self.quality.copy(),
+                           self.t_ns.copy(), dict(self.comm))
+
+    async def run(self, emit: Callable[[PartialScan], None], stop: asyncio.Event) -> None:
+        next_t = time.monotonic()
+        while not stop.is_set():
+            emit(await self.scan_once())
+            next_t += self.period_s
+            delay = next_t - time.monotonic()
+            if delay < -self.period_s:
+                next_t = time.monotonic()
+            try:
+                await asyncio.wait_for(stop.wait(), max(0.0, delay))
+            except TimeoutError:
+                pass
+        self.close()
+
+    # ------------------------------------------------------------------ controls
+    async def write_command(self, asset_id: str, close: bool) -> ControlResult:
+        """Pulse the device's open or close command coil; report the RTU's result code."""
+        for d in self.devices:
+            if asset_id in d.switches:
+                break
+        else:
+            return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{asset_id} has no Modbus command")
+        if not await self._ensure_connected():
+            return ControlResult(False, ADD_CAUSE_UNKNOWN, "RTU not reachable")
+        j = d.switches.index(asset_id)
+        try:
+            w = await self._client.write_coil(2 * j + (1 if close else 0), True,
+                                              device_id=d.device_id)
+            r = await self._client.read_holding_registers(j, count=1, device_id=d.device_id)
+        except (TimeoutError, ModbusException, OSError) as exc:
+            return ControlResult(False, ADD_CAUSE_UNKNOWN, f"command not delivered: {exc}")
+        code = r.registers[0] if not r.isError() and r.registers else -1
+        if not w.isError() and code == RESULT_ACCEPTED:
+            return ControlResult(True, "", f"{asset_id} command accepted")
+        return ControlResult(False, _RESULT_CAUSE.get(code, ADD_CAUSE_UNKNOWN),
+                             f"{asset_id} command refused (result {code}"
+                             + (f", {_exception_text(w)}" if w.isError() else "") + ")")
+
+
+class _DeviceError(Exception):
+    pass
+
+
+def _exception_text(r) -> str:  # noqa: ANN001
+    code = getattr(r, "exception_code", None)
+    names = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
+             4: "server device failure", 6: "server busy",
+             10: "gateway path unavailable", 11: "gateway target failed to respond"}
+    if code is None:
+        return str(r)
+    return f"exception 0x{code:02X} {names.get(code, '')}".rstrip()
