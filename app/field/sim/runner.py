@@ -1,0 +1,169 @@
+"""``gridtwin field-sim``: the simulated substation as its own process.
+
+The plant steps in its own thread every tick; after each step the snapshot is pushed to the
+station RTU's Modbus TCP server and the bay IEDs' IEC 61850 MMS server, which serve it to
+whoever polls them (the HMI, mbpoll, any SCADA client). A local control channel takes fault
+injections from the trainer or tests.
+
+When everything listens, one line is printed on stdout::
+
+    READY modbus=127.0.0.1:1502 mms=127.0.0.1:10102 control=127.0.0.1:10199
+
+SIGTERM or SIGINT stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import threading
+
+from app.field.sim.control import ControlChannel
+from app.field.sim.plant import PlantSimulator
+from app.station import Station, load_station
+
+log = logging.getLogger(__name__)
+
+
+def parse_addr(text: str, what: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise argparse.ArgumentTypeError(f"{what}: expected HOST:PORT, got {text!r}")
+    try:
+        p = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what}: port {port!r} is not a number") from None
+    if not 0 <= p <= 65535:
+        raise argparse.ArgumentTypeError(f"{what}: port {p} out of range")
+    return host, p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--modbus", default="127.0.0.1:1502", metavar="HOST:PORT",
+                   help="Modbus TCP server address (default 127.0.0.1:1502; 'off' to disable)")
+    p.add_argument("--mms", default="127.0.0.1:10102", metavar="HOST:PORT",
+                   help="IEC 61850 MMS server address (default 127.0.0.1:10102; 'off')")
+    p.add_argument("--control", default="127.0.0.1:10199", metavar="HOST:PORT",
+                   help="local fault-injection control channel (default 127.0.0.1:10199)")
+    p.add_argument("--tick", type=float, default=0.1, metavar="S",
+                   help="plant step period in seconds (default 0.1)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="simulated seconds per wall second (default 1)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
+
+
+class FieldSim:
+    """The plant, its servers and the control channel, started and stopped together."""
+
+    def __init__(self, station: Station, *, modbus: tuple[str, int] | None,
+                 mms: tuple[str, int] | None, control: tuple[str, int] | None,
+                 tick_s: float = 0.1, speed: float = 1.0, seed: int | None = None) -> None:
+        self.plant = PlantSimulator(station, tick_s=tick_s, speed=speed, seed=seed)
+        self.modbus_addr, self.mms_addr, self.control_addr = modbus, mms, control
+        self._stop = threading.Event()
+        self._servers: list = []
+        self._control: ControlChannel | None = None
+        self._plant_thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self.addresses: dict[str, str] = {}
+
+    def start(self) -> None:
+        if self.modbus_addr is not None:
+            from app.field.rtu.server import ModbusRtuServer
+
+            self._loop = asyncio.new_event_loop()
+            self._loop_thread = threading.Thread(target=self._loop.run_forever,
+                                                 name="modbus-server", daemon=True)
+            self._loop_thread.start()
+            srv = ModbusRtuServer(self.plant, *self.modbus_addr)
+            asyncio.run_coroutine_threadsafe(srv.start(), self._loop).result(30)
+            self._servers.append(srv)
+            self.addresses["modbus"] = f"{self.modbus_addr[0]}:{srv.port}"
+        if self.mms_addr is not None:
+            from app.field.mms.server import MmsIedServer
+
+            srv = MmsIedServer(self.plant, *self.mms_addr)
+            srv.start()
+            self._servers.append(srv)
+            self.addresses["mms"] = f"{self.mms_addr[0]}:{srv.port}"
+        if self.control_addr is not None:
+            self._control = ControlChannel(self.plant, *self.control_addr).start()
+            self.addresses["control"] = f"{self._control.host}:{self._control.port}"
+        self._publish(self.plant.snapshot())
+        self._plant_thread = threading.Thread(target=self.plant.run,
+                                              args=(self._stop, self._publish),
+                                              name="plant", daemon=True)
+        self._plant_thread.start()
+
+    def _publish(self, snap) -> None:  # noqa: ANN001
+        for srv in self._servers:
+            try:
+                srv.update(snap)
+            except Exception:
+                log.exception("%s failed to take a snapshot", type(srv).__name__)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._plant_thread is not None:
+            self._plant_thread.join(10)
+        if self._control is not None:
+            self._control.stop()
+        for srv in reversed(self._servers):
+            try:
+                if self._loop is not None and asyncio.iscoroutinefunction(srv.stop):
+                    asyncio.run_coroutine_threadsafe(srv.stop(), self._loop).result(10)
+                else:
+                    srv.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(srv).__name__)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(10)
+            self._loop.close()
+
+
+def main(argv: list[str] | None = None, station_path: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog="gridtwin field-sim", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.add_argument("--station", help="station file")
+    args = p.parse_args(argv)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    station = load_station(args.station)
+
+    def addr(value: str, what: str) -> tuple[str, int] | None:
+        return None if value == "off" else parse_addr(value, what)
+
+    sim = FieldSim(station, modbus=addr(args.modbus, "--modbus"), mms=addr(args.mms, "--mms"),
+                   control=addr(args.control, "--control"), tick_s=args.tick,
+                   speed=args.speed, seed=args.seed)
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sim.start()
+    print("READY " + " ".join(f"{k}={v}" for k, v in sim.addresses.items()), flush=True)
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

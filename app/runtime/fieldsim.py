@@ -1,0 +1,107 @@
+"""Start the simulated station (``gridtwin field-sim``) as a child process, and stop it.
+
+``make run`` / ``gridtwin run`` use this so the HMI polls a separate process over real
+Modbus TCP and IEC 61850 MMS — the same way it would poll a real station.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class FieldSimError(RuntimeError):
+    pass
+
+
+class FieldSimProcess:
+    def __init__(self, *, station: str | Path | None = None, tick_s: float = 0.1,
+                 speed: float = 1.0, seed: int | None = None, host: str = "127.0.0.1",
+                 mms: bool = True, log_path: str | Path | None = None) -> None:
+        self.host = host
+        self.with_mms = mms
+        self.station, self.tick_s, self.speed, self.seed = station, tick_s, speed, seed
+        self.log_path = Path(log_path) if log_path else Path(tempfile.gettempdir()) / \
+            f"gridtwin-field-sim-{os.getpid()}.log"
+        self.proc: subprocess.Popen | None = None
+        self.addresses: dict[str, tuple[str, int]] = {}
+
+    def start(self, timeout_s: float = 60.0) -> FieldSimProcess:
+        ports = {k: free_port(self.host) for k in ("modbus", "mms", "control")}
+        cmd = [sys.executable, "-m", "app.field.sim.runner",
+               "--modbus", f"{self.host}:{ports['modbus']}",
+               "--mms", f"{self.host}:{ports['mms']}" if self.with_mms else "off",
+               "--control", f"{self.host}:{ports['control']}", "--tick", str(self.tick_s),
+               "--speed", str(self.speed)]
+        if self.seed is not None:
+            cmd += ["--seed", str(self.seed)]
+        if self.station is not None:
+            cmd += ["--station", str(self.station)]
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        root = Path(__file__).resolve().parent.parent.parent
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, env=env,
+                                     cwd=root, text=True)
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()),
+                                  daemon=True)
+        reader.start()
+        reader.join(timeout_s)
+        if not line or not line[0].startswith("READY"):
+            self.stop()
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise FieldSimError(f"field-sim did not start within {timeout_s:.0f} s; "
+                                f"its log ({self.log_path}) ends:\n{tail}")
+        for part in line[0].split()[1:]:
+            k, _, v = part.partition("=")
+            h, _, p = v.rpartition(":")
+            self.addresses[k] = (h, int(p))
+        log.info("field-sim running (pid %d): %s", self.proc.pid, line[0].strip())
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (for failure tests)."""
+        if self.running:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    log.error("field-sim ignored SIGTERM; killing it")
+                    self.proc.kill()
+                    self.proc.wait(5)
+            if self.proc.stdout:
+                self.proc.stdout.close()
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> FieldSimProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
