@@ -42,7 +42,12 @@ class FieldSimProcess:
         self.addresses: dict[str, tuple[str, int]] = {}
 
     def start(self, timeout_s: float = 60.0) -> FieldSimProcess:
-        ports = {k: free_port(self.host) for k in ("modbus", "mms", "control")}
+        """Start it; a restart after :meth:`stop` or :meth:`kill` reuses the same ports."""
+        if self.addresses:
+            ports = {k: p for k, (_h, p) in self.addresses.items()}
+            ports.setdefault("mms", free_port(self.host))
+        else:
+            ports = {k: free_port(self.host) for k in ("modbus", "mms", "control")}
         cmd = [sys.executable, "-m", "app.field.sim.runner",
                "--modbus", f"{self.host}:{ports['modbus']}",
                "--mms", f"{self.host}:{ports['mms']}" if self.with_mms else "off",
@@ -67,12 +72,25 @@ class FieldSimProcess:
             tail = self.log_path.read_text(errors="replace")[-2000:]
             raise FieldSimError(f"field-sim did not start within {timeout_s:.0f} s; "
                                 f"its log ({self.log_path}) ends:\n{tail}")
+        # Keep draining its stdout (libiec61850 traces control handling there): an unread
+        # pipe would fill up and stall the field-sim.
+        self._drain = threading.Thread(target=self._copy_stdout, name="field-sim-stdout",
+                                       daemon=True)
+        self._drain.start()
         for part in line[0].split()[1:]:
             k, _, v = part.partition("=")
             h, _, p = v.rpartition(":")
             self.addresses[k] = (h, int(p))
         log.info("field-sim running (pid %d): %s", self.proc.pid, line[0].strip())
         return self
+
+    def _copy_stdout(self) -> None:
+        try:
+            for text in self.proc.stdout:
+                if self._log is not None and not self._log.closed:
+                    self._log.write(text.encode(errors="replace"))
+        except (ValueError, OSError):
+            pass
 
     @property
     def running(self) -> bool:
@@ -94,6 +112,8 @@ class FieldSimProcess:
                     log.error("field-sim ignored SIGTERM; killing it")
                     self.proc.kill()
                     self.proc.wait(5)
+            if getattr(self, "_drain", None) is not None:
+                self._drain.join(5)
             if self.proc.stdout:
                 self.proc.stdout.close()
         if getattr(self, "_log", None) is not None:

@@ -84,7 +84,7 @@ class FieldSim:
             self._servers.append(srv)
             self.addresses["modbus"] = f"{self.modbus_addr[0]}:{srv.port}"
         if self.mms_addr is not None:
-            from app.field.mms.server import MmsIedServer
+            from app.field.iec61850.server import MmsIedServer
 
             srv = MmsIedServer(self.plant, *self.mms_addr)
             srv.start()

@@ -1,0 +1,276 @@
+"""The MMS client, run in its own process (see :mod:`app.field.iec61850.poller`).
+
+pyiec61850's blocking calls hold the GIL: in the HMI's process a connect or read timing out
+against a dead IED would freeze every thread, the GUI included, for the whole timeout. So the
+client lives in a child process and talks to the poller over a pipe: ``("scan",)`` returns
+every MMS point's value, quality and time stamp plus each IED's state; ``("select", asset,
+close)``, ``("operate", asset, close)`` and ``("cancel", asset)`` drive select-before-operate
+with enhanced security and return the AddCause of a refusal.
+
+Each IED is a separate association: connect (1 s timeout), probe it with a data-set read
+(``connect`` can report OK on an association that is dropped straight after), then one
+data-set read per scan. A failed IED is retried with exponential backoff, never blocking the
+others for long. Every library handle is checked before use (a None passed back segfaults).
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import struct
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_ADD_CAUSE_NAMES = {
+    0: "unknown", 1: "not-supported", 2: "blocked-by-switching-hierarchy", 3: "select-failed",
+    4: "invalid-position", 5: "position-reached", 6: "parameter-change-in-execution",
+    7: "step-limit", 8: "blocked-by-mode", 9: "blocked-by-process",
+    10: "blocked-by-interlocking", 11: "blocked-by-synchrocheck",
+    12: "command-already-in-execution", 13: "blocked-by-health", 14: "1-of-n-control",
+    15: "abortion-by-cancel", 16: "time-limit-over", 17: "abortion-by-trip",
+    18: "object-not-selected", 19: "object-already-selected", 20: "no-access-authority",
+}
+
+
+class MmsClientCore:
+    def __init__(self, ieds, host: str, base_port: int, timeout_ms: int = 1000) -> None:  # noqa: ANN001
+        import pyiec61850 as L
+
+        self.L = L
+        self.ieds = ieds
+        self.host, self.base_port, self.timeout_ms = host, base_port, timeout_ms
+        self.rows = np.asarray([r for ied in ieds for r in ied.rows()], dtype=np.intp)
+        self._slices = {}
+        k = 0
+        for ied in ieds:
+            n = len(ied.rows())
+            self._slices[ied.bay] = slice(k, k + n)
+            k += n
+        self.values = np.zeros(len(self.rows))
+        self.quality = np.full(len(self.rows), 2 | 128, dtype=np.uint16)  # invalid|oldData
+        self.t_ns = np.zeros(len(self.rows), dtype=np.int64)
+        self._con: dict[str, Any] = {}
+        self._ds: dict[str, Any] = {}
+        self._retry_at: dict[str, float] = {}
+        self._backoff: dict[str, float] = {}
+        self.state: dict[str, tuple[bool, str]] = {ied.bay: (False, "not connected")
+                                                   for ied in ieds}
+        self._ctl: dict[str, Any] = {}
+        self._switch_ied = {sw.asset: (ied, sw) for ied in ieds for sw in ied.switches}
+
+    # ------------------------------------------------------------------ connections
+    def _drop(self, bay: str, why: str) -> None:
+        L = self.L
+        for asset in [a for a, (ied, _) in self._switch_ied.items() if ied.bay == bay]:
+            c = self._ctl.pop(asset, None)
+            if c is not None:
+                L.ControlObjectClient_destroy(c)
+        ds = self._ds.pop(bay, None)
+        if ds is not None:
+            L.ClientDataSet_destroy(ds)
+        con = self._con.pop(bay, None)
+        if con is not None:
+            L.IedConnection_close(con)
+            L.IedConnection_destroy(con)
+        b = min(self._backoff.get(bay, 0.25) * 2, 4.0)
+        self._backoff[bay] = b
+        self._retry_at[bay] = time.monotonic() + b
+        self.state[bay] = (False, why)
+        sl = self._slices[bay]
+        self.quality[sl] = (self.quality[sl] & ~np.uint16(3)) | 2 | 128
+
+    def _connect(self, ied) -> bool:  # noqa: ANN001
+        L = self.L
+        if ied.bay in self._con:
+            return True
+        if time.monotonic() < self._retry_at.get(ied.bay, 0.0):
+            return False
+        con = L.IedConnection_create()
+        if con is None:
+            self._drop(ied.bay, "cannot create a connection")
+            return False
+        L.IedConnection_setConnectTimeout(con, self.timeout_ms)
+        L.IedConnection_setRequestTimeout(con, self.timeout_ms)
+        err = L.IedConnection_connect(con, self.host, self.base_port + ied.index)
+        self._con[ied.bay] = con
+        if err != L.IED_ERROR_OK:
+            self._drop(ied.bay, f"connect to {self.host}:{self.base_port + ied.index} "
+                                f"failed (error {err})")
+            return False
+        self._backoff[ied.bay] = 0.25
+        return True
+
+    # ------------------------------------------------------------------ scan
+    def scan(self) -> tuple:
+        for ied in self.ieds:
+            if not self._connect(ied):
+                continue
+            try:
+                self._read(ied)
+                self.state[ied.bay] = (True, "")
+            except _ReadError as exc:
+                self._drop(ied.bay, str(exc))
+        return (self.rows, self.values.copy(), self.quality.copy(), self.t_ns.copy(),
+                dict(self.state))
+
+    def _read(self, ied) -> None:  # noqa: ANN001
+        L = self.L
+        con = self._con[ied.bay]
+        ds, err = L.IedConnection_readDataSetValues(con, ied.dataset, self._ds.get(ied.bay))
+        if err != L.IED_ERROR_OK or ds is None:
+            raise _ReadError(f"data-set read of {ied.dataset} failed (error {err})")
+        self._ds[ied.bay] = ds
+        vals = L.ClientDataSet_getValues(ds)
+        if vals is None or L.ClientDataSet_getDataSetSize(ds) != len(ied.members):
+            raise _ReadError(f"{ied.dataset}: unexpected data-set layout")
+        sl = self._slices[ied.bay]
+        k = sl.start
+        get = L.MmsValue_getElement
+        for i, m in enumerate(ied.members):
+            el = get(vals, i)
+            if el is None:
+                raise _ReadError(f"{ied.dataset}: member {m.dataset_ref} missing")
+            if m.cdc == "WYE":
+                for p in range(3):
+                    ph = get(el, p)
+                    self.values[k] = L.MmsValue_toFloat(get(get(get(ph, 0), 0), 0))
+                    self.quality[k] = L.Quality_fromMmsValue(get(ph, 1))
+                    self.t_ns[k] = L.MmsValue_getUtcTimeInMs(get(ph, 2)) * 1_000_000
+                    k += 1
+                continue
+            if m.cdc == "MV":
+                self.values[k] = L.MmsValue_toFloat(get(get(el, 0), 0))
+            elif m.cdc == "DPS":
+                self.values[k] = L.Dbpos_fromMmsValue(get(el, 0))
+            else:
+                self.values[k] = L.MmsValue_toInt32(get(el, 0))
+            self.quality[k] = L.Quality_fromMmsValue(get(el, 1))
+            self.t_ns[k] = L.MmsValue_getUtcTimeInMs(get(el, 2)) * 1_000_000
+            k += 1
+
+    # ------------------------------------------------------------------ control
+    def _control(self, asset: str):  # noqa: ANN202
+        L = self.L
+        if asset not in self._switch_ied:
+            raise KeyError(f"{asset} has no IEC 61850 control")
+        ied, sw = self._switch_ied[asset]
+        if not self._connect(ied):
+            raise ConnectionError(f"IED {ied.ld} is not answering")
+        c = self._ctl.get(asset)
+        if c is None:
+            c = L.ControlObjectClient_create(f"{ied.ld}/{sw.cswi}.Pos", self._con[ied.bay])
+            if c is None:
+                raise ConnectionError(f"{ied.ld}/{sw.cswi}.Pos: no control object")
+            L.ControlObjectClient_setOrigin(c, "gridtwin-hmi", 3)  # orCat: remote control
+            self._ctl[asset] = c
+        return c
+
+    def _cause(self, c) -> str:  # noqa: ANN001
+        err = self.L.ControlObjectClient_getLastApplError(c)
+        code = getattr(err, "addCause", 0)
+        return _ADD_CAUSE_NAMES.get(int(code), f"add-cause {code}")
+
+    def select(self, asset: str, close: bool) -> tuple[bool, str, str]:
+        L = self.L
+        try:
+            c = self._control(asset)
+        except (KeyError, ConnectionError) as exc:
+            return False, "unknown", str(exc)
+        v = L.MmsValue_newBoolean(close)
+        ok = L.ControlObjectClient_selectWithValue(c, v)
+        L.MmsValue_delete(v)
+        return (True, "", "selected") if ok else (False, self._cause(c), "select refused")
+
+    def operate(self, asset: str, close: bool) -> tuple[bool, str, str]:
+        L = self.L
+        try:
+            c = self._control(asset)
+        except (KeyError, ConnectionError) as exc:
+            return False, "unknown", str(exc)
+        v = L.MmsValue_newBoolean(close)
+        ok = L.ControlObjectClient_operate(c, v, 0)
+        L.MmsValue_delete(v)
+        return (True, "", "operate accepted") if ok else (False, self._cause(c),
+                                                           "operate refused")
+
+    def cancel(self, asset: str) -> tuple[bool, str, str]:
+        try:
+            c = self._control(asset)
+        except (KeyError, ConnectionError) as exc:
+            return False, "unknown", str(exc)
+        return bool(self.L.ControlObjectClient_cancel(c)), "", "cancelled"
+
+    def close(self) -> None:
+        for bay in list(self._con):
+            self._drop(bay, "closed")
+
+
+class _ReadError(Exception):
+    pass
+
+
+def _read_msg(stream) -> object:  # noqa: ANN001
+    head = stream.read(4)
+    if len(head) < 4:
+        raise EOFError
+    n = struct.unpack(">I", head)[0]
+    return pickle.loads(stream.read(n))
+
+
+def _write_msg(stream, obj: object) -> None:  # noqa: ANN001
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack(">I", len(data)) + data)
+    stream.flush()
+
+
+def serve(host: str, base_port: int, station_path: str | None) -> None:
+    """The child process: answer the poller's requests (length-prefixed pickles on stdin /
+    stdout) until it says stop or goes away."""
+    from app.field.iec61850.model import build_ieds
+    from app.field.points import build_point_table
+    from app.station import load_station
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write into the reply stream
+    station = load_station(station_path)
+    core = MmsClientCore(build_ieds(station, build_point_table(station)), host, base_port)
+    try:
+        while True:
+            try:
+                req = _read_msg(inp)
+            except (EOFError, OSError):
+                return
+            cmd = req[0]
+            if cmd == "stop":
+                return
+            try:
+                if cmd == "scan":
+                    reply = ("ok", core.scan())
+                elif cmd in ("select", "operate"):
+                    reply = ("ok", getattr(core, cmd)(req[1], req[2]))
+                elif cmd == "cancel":
+                    reply = ("ok", core.cancel(req[1]))
+                else:
+                    reply = ("error", f"unknown request {cmd!r}")
+            except Exception as exc:  # report, keep serving
+                reply = ("error", f"{type(exc).__name__}: {exc}")
+            _write_msg(out, reply)
+    finally:
+        core.close()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="GridTwin's MMS client process (internal)")
+    ap.add_argument("host")
+    ap.add_argument("port", type=int)
+    ap.add_argument("--station")
+    a = ap.parse_args()
+    serve(a.host, a.port, a.station)

@@ -1,0 +1,216 @@
+"""Poll the bay IEDs over IEC 61850 MMS from the HMI's poller loop.
+
+The MMS client itself runs in a child process (:mod:`app.field.iec61850.client`) so that no
+blocking library call ever holds this process's GIL; this class sends it requests over a
+pipe and awaits the answers on the asyncio loop (a reader on the pipe, no extra thread).
+
+Per scan: one data-set read per IED; values, IEC 61850 quality and the IED's own time
+stamps. An IED that does not answer turns LOST (one log line per change) with its points
+invalid|oldData; the child reconnects with exponential backoff by itself. If the child
+process dies it is restarted. No exception escapes :meth:`scan_once`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from app.field import quality as Q
+from app.field.frame import Comm, CommState
+from app.field.points import PointTable
+from app.field.rtu.poller import PartialScan
+from app.field.sim.api import ADD_CAUSE_UNKNOWN, ControlResult
+
+log = logging.getLogger(__name__)
+
+
+def _wake(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class MmsPoller:
+    PROTOCOL = "iec61850"
+
+    def __init__(self, points: PointTable, host: str, port: int, *, period_s: float = 0.1,
+                 station_path: str | None = None, reply_timeout_s: float = 10.0) -> None:
+        from app.field.iec61850.model import build_ieds
+        from app.station import load_station
+
+        self.points = points
+        self.host, self.port, self.period_s = host, port, period_s
+        self.station_path = station_path
+        self.reply_timeout_s = reply_timeout_s
+        self.ieds = build_ieds(load_station(station_path), points)
+        self.rows = np.asarray([r for i in self.ieds for r in i.rows()], dtype=np.intp)
+        n = len(self.rows)
+        self._last = PartialScan(self.rows, np.zeros(n), np.full(n, Q.COMM_LOST, np.uint16),
+                                 np.zeros(n, np.int64), {})
+        now = dt.datetime.now(dt.UTC)
+        self.comm = {i.bay: CommState(i.bay, self.PROTOCOL, Comm.CONNECTING, now)
+                     for i in self.ieds}
+        self._proc: subprocess.Popen | None = None
+        self._buf = b""
+        self._lock: asyncio.Lock | None = None
+
+    # ------------------------------------------------------------------ child process
+    def _start_child(self) -> None:
+        cmd = [sys.executable, "-m", "app.field.iec61850.client", self.host, str(self.port)]
+        if self.station_path:
+            cmd += ["--station", str(self.station_path)]
+        root = Path(__file__).resolve().parent.parent.parent.parent
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      cwd=root)
+        self._buf = b""
+
+    async def _ask(self, *req: object) -> object:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                if self._proc is not None:
+                    log.warning("MMS client process ended (exit %s); restarting it",
+                                self._proc.returncode)
+                    self._reap()
+                self._start_child()
+            data = pickle.dumps(req, protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                self._proc.stdin.write(struct.pack(">I", len(data)) + data)
+                self._proc.stdin.flush()
+            except (BrokenPipeError, OSError) as exc:
+                self._reap()
+                raise ConnectionError(f"MMS client process gone: {exc}") from None
+            try:
+                status, payload = await asyncio.wait_for(self._reply(), self.reply_timeout_s)
+            except TimeoutError:
+                self._reap()
+                raise ConnectionError(f"MMS client did not answer within "
+                                      f"{self.reply_timeout_s:g} s") from None
+            if status != "ok":
+                raise RuntimeError(str(payload))
+            return payload
+
+    async def _reply(self) -> tuple:
+        """Read one length-prefixed reply from the child without blocking the loop."""
+        loop = asyncio.get_running_loop()
+        fd = self._proc.stdout.fileno()
+        os.set_blocking(fd, False)
+        while True:
+            if len(self._buf) >= 4:
+                n = struct.unpack(">I", self._buf[:4])[0]
+                if len(self._buf) >= 4 + n:
+                    msg = pickle.loads(self._buf[4:4 + n])
+                    self._buf = self._buf[4 + n:]
+                    return msg
+            fut: asyncio.Future = loop.create_future()
+            loop.add_reader(fd, _wake, fut)
+            try:
+                await fut
+            finally:
+                loop.remove_reader(fd)
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise ConnectionError("MMS client process closed its pipe")
+            self._buf += chunk
+
+    def _reap(self) -> None:
+        p, self._proc = self._proc, None
+        if p is None:
+            return
+        for f in (p.stdin, p.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+        if p.poll() is None:
+            p.kill()
+        p.wait(5)
+
+    def close(self) -> None:
+        p = self._proc
+        if p is not None and p.poll() is None:
+            try:
+                data = pickle.dumps(("stop",))
+                p.stdin.write(struct.pack(">I", len(data)) + data)
+                p.stdin.flush()
+                p.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self._reap()
+
+    # ------------------------------------------------------------------ scanning
+    def _set_comm(self, bay: str, ok: bool, why: str) -> None:
+        old = self.comm[bay]
+        new = Comm.OK if ok else Comm.LOST
+        if old.state != new:
+            if new == Comm.LOST:
+                log.warning("IEC 61850 IED %s: communication lost: %s", bay, why)
+            else:
+                log.info("IEC 61850 IED %s: communication restored", bay)
+            self.comm[bay] = CommState(bay, self.PROTOCOL, new, dt.datetime.now(dt.UTC), why)
+
+    async def scan_once(self) -> PartialScan:
+        """Read every IED once. Never raises."""
+        try:
+            rows, values, quality, t_ns, state = await self._ask("scan")
+            for bay, (ok, why) in state.items():
+                self._set_comm(bay, ok, why)
+            self._last = PartialScan(rows, values, quality, t_ns, dict(self.comm))
+        except Exception as exc:
+            for bay in self.comm:
+                self._set_comm(bay, False, f"MMS client: {exc}")
+            q = self._last.quality.copy()
+            q = (q & ~np.uint16(Q.VALIDITY_MASK)) | Q.COMM_LOST
+            self._last = PartialScan(self._last.rows, self._last.values, q, self._last.t_ns,
+                                     dict(self.comm))
+        return self._last
+
+    async def run(self, emit: Callable[[PartialScan], None], stop: asyncio.Event) -> None:
+        next_t = time.monotonic()
+        try:
+            while not stop.is_set():
+                emit(await self.scan_once())
+                next_t += self.period_s
+                delay = next_t - time.monotonic()
+                if delay < -self.period_s:
+                    next_t = time.monotonic()
+                try:
+                    await asyncio.wait_for(stop.wait(), max(0.0, delay))
+                except TimeoutError:
+                    pass
+        finally:
+            self.close()
+
+    # ------------------------------------------------------------------ controls
+    async def _control(self, cmd: str, asset: str, close: bool) -> ControlResult:
+        try:
+            ok, cause, msg = await self._ask(cmd, asset, close)
+        except Exception as exc:
+            return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{cmd} not delivered: {exc}")
+        return ControlResult(bool(ok), "" if ok else cause, f"{asset}: {msg}")
+
+    async def select(self, asset: str, close: bool) -> ControlResult:
+        return await self._control("select", asset, close)
+
+    async def operate(self, asset: str, close: bool) -> ControlResult:
+        return await self._control("operate", asset, close)
+
+    async def cancel(self, asset: str) -> None:
+        try:
+            await self._ask("cancel", asset)
+        except Exception as exc:
+            log.warning("cancel of %s not delivered: %s", asset, exc)

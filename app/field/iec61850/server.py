@@ -1,0 +1,262 @@
+"""The bay IEDs' IEC 61850 MMS servers (libiec61850 through pyiec61850), in the field-sim.
+
+One ``IedServer`` per bay IED (see :mod:`app.field.iec61850.model`), IED *k* listening on
+``base_port + k``. Each plant snapshot is written into every IED inside one
+``IedServer_lockDataModel`` / ``unlockDataModel``: values, IEC 61850 quality words (a failed
+sensor reads invalid|failure, a frozen one questionable|oldData — straight from the
+simulated physics) and time stamps. An IED whose bay is "not answering" has its server
+stopped, so clients see the association fail; it starts again when the fault clears.
+
+Controls: each ``CSWIn.Pos`` is select-before-operate with enhanced security. The check
+handler asks the plant's bay interlocks and refuses with AddCause blocked-by-interlocking;
+operate starts the plant's operation and the command termination is sent when the new
+position is reached (or a negative one with AddCause time-limit-over).
+
+pyiec61850's blocking calls keep the GIL, so a client must never live in this process; the
+HMI's MMS client runs in its own process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pyiec61850 as L
+
+from app.field.iec61850.model import IED_NAME, Ied, build_ieds
+from app.field.points import POS_CLOSED, POS_OPEN
+from app.field.sim.api import ADD_CAUSE_BLOCKED_BY_HEALTH, Plant, PlantSnapshot
+
+log = logging.getLogger(__name__)
+
+OPERATE_TIMEOUT_S = 20.0
+
+
+class _Check(L.CheckHandlerForPython):
+    def __init__(self, owner: MmsIedServer, asset: str) -> None:
+        super().__init__()
+        self.owner, self.asset = owner, asset
+
+    def trigger(self) -> int:
+        try:
+            act = self._libiec61850_control_action
+            close = bool(L.MmsValue_getBoolean(self._libiec61850_mms_value))
+            why = self.owner.plant.check_interlock(self.asset, close)
+            if why is not None:
+                cause = L.ADD_CAUSE_BLOCKED_BY_HEALTH if "SF6" in why else \
+                    L.ADD_CAUSE_BLOCKED_BY_INTERLOCKING
+                L.ControlAction_setAddCause(act, cause)
+                self._libiec61850_check_handler_result = L.CONTROL_OBJECT_ACCESS_DENIED
+                log.info("IED refused %s %s: %s", self.asset, "close" if close else "open",
+                         why)
+            else:
+                self._libiec61850_check_handler_result = L.CONTROL_ACCEPTED
+        except Exception:
+            log.exception("check handler failed for %s", self.asset)
+            self._libiec61850_check_handler_result = L.CONTROL_OBJECT_ACCESS_DENIED
+        return 0
+
+
+class _Operate(L.ControlHandlerForPython):
+    """Called on operate and then again while it returns WAITING, until the position is
+    reached (command termination +) or time runs out (command termination −)."""
+
+    def __init__(self, owner: MmsIedServer, asset: str) -> None:
+        super().__init__()
+        self.owner, self.asset = owner, asset
+        self.started: float | None = None
+        self.target = 0
+
+    def trigger(self) -> int:
+        try:
+            act = self._libiec61850_control_action
+            plant = self.owner.plant
+            if self.started is None:
+                close = bool(L.MmsValue_getBoolean(self._libiec61850_mms_value))
+                r = plant.operate(self.asset, close, origin="iec61850")
+                if not r.ok:
+                    cause = {"blocked-by-interlocking": L.ADD_CAUSE_BLOCKED_BY_INTERLOCKING,
+                             "position-reached": L.ADD_CAUSE_POSITION_REACHED,
+                             ADD_CAUSE_BLOCKED_BY_HEALTH: L.ADD_CAUSE_BLOCKED_BY_HEALTH}.get(
+                        r.add_cause, L.ADD_CAUSE_UNKNOWN)
+                    L.ControlAction_setAddCause(act, cause)
+                    self._libiec61850_control_handler_result = L.CONTROL_RESULT_FAILED
+                    return 0
+                self.started = time.monotonic()
+                self.target = POS_CLOSED if close else POS_OPEN
+            if plant.position(self.asset) == self.target:
+                self.started = None
+                self._libiec61850_control_handler_result = L.CONTROL_RESULT_OK
+            elif time.monotonic() - self.started > OPERATE_TIMEOUT_S:
+                self.started = None
+                L.ControlAction_setAddCause(act, L.ADD_CAUSE_TIME_LIMIT_OVER)
+                self._libiec61850_control_handler_result = L.CONTROL_RESULT_FAILED
+            else:
+                self._libiec61850_control_handler_result = L.CONTROL_RESULT_WAITING
+        except Exception:
+            log.exception("operate handler failed for %s", self.asset)
+            self.started = None
+            self._libiec61850_control_handler_result = L.CONTROL_RESULT_FAILED
+        return 0
+
+
+class _IedRuntime:
+    """One bay IED: its model, server, attribute handles and control subscribers."""
+
+    def __init__(self, owner: MmsIedServer, ied: Ied) -> None:
+        self.ied = ied
+        self.model = L.IedModel_create(IED_NAME)
+        ld = L.LogicalDevice_create(ied.bay, self.model)
+        nodes = {}
+        for ln in ied.lns:
+            nodes[ln] = L.LogicalNode_create(ln, ld)
+        lln0 = nodes["LLN0"]
+        for do in ("Mod", "Beh", "Health"):
+            L.CDC_ENS_create(do, L.toModelNode(lln0), 0)
+        L.CDC_ENS_create("PhyHealth", L.toModelNode(nodes["LPHD1"]), 0)
+        if "YPTR1" in nodes:
+            L.CDC_ENS_create("Health", L.toModelNode(nodes["YPTR1"]), 0)
+        controls = {}
+        for sw in ied.switches:
+            controls[sw.asset] = L.CDC_DPC_create("Pos", L.toModelNode(nodes[sw.cswi]), 0,
+                                                  L.CDC_CTL_MODEL_SBO_ENHANCED)
+        made: set[tuple[str, str]] = set()
+        for m in ied.members:
+            if (m.ln, m.do) in made:
+                continue
+            made.add((m.ln, m.do))
+            parent = L.toModelNode(nodes[m.ln])
+            if m.cdc == "MV":
+                L.CDC_MV_create(m.do, parent, 0, False)
+            elif m.cdc == "WYE":
+                L.CDC_WYE_create(m.do, parent, 0)
+            elif m.cdc == "DPS":
+                L.CDC_DPC_create(m.do, parent, 0, L.CDC_CTL_MODEL_NONE)
+            elif m.cdc == "INS":
+                L.CDC_INS_create(m.do, parent, 0)
+        ds = L.DataSet_create("DSAll", lln0)
+        for m in ied.members:
+            L.DataSetEntry_create(ds, m.dataset_ref, -1, None)
+        trg = L.TRG_OPT_DATA_CHANGED | L.TRG_OPT_QUALITY_CHANGED | L.TRG_OPT_INTEGRITY | \
+            L.TRG_OPT_GI
+        opts = L.RPT_OPT_SEQ_NUM | L.RPT_OPT_TIME_STAMP | L.RPT_OPT_REASON_FOR_INCLUSION | \
+            L.RPT_OPT_DATA_SET
+        L.ReportControlBlock_create("brcbAll01", lln0, f"{ied.ld}/LLN0.brcbAll", True,
+                                    "DSAll", 1, trg, opts, 50, 60000)
+        L.ReportControlBlock_create("urcbAll01", lln0, f"{ied.ld}/LLN0.urcbAll", False,
+                                    "DSAll", 1, trg, opts, 50, 60000)
+        self.server = L.IedServer_create(self.model)
+        L.IedServer_setLocalIpAddress(self.server, owner.host)
+
+        def da(ref: str):  # noqa: ANN202
+            node = L.IedModel_getModelNodeByObjectReference(self.model, f"{ied.ld}/{ref}")
+            if node is None:
+                raise RuntimeError(f"IEC 61850 model: no attribute {ied.ld}/{ref}")
+            return L.toDataAttribute(node)
+
+        # (kind, row, value attr, q attr, t attr)
+        self.updates = []
+        for m in ied.members:
+            base = f"{m.ln}.{m.do}"
+            if m.cdc == "MV":
+                self.updates.append(("f", m.rows[0], da(f"{base}.mag.f"), da(f"{base}.q"),
+                                     da(f"{base}.t")))
+            elif m.cdc == "WYE":
+                for ph, row in zip(("phsA", "phsB", "phsC"), m.rows, strict=True):
+                    self.updates.append(("f", row, da(f"{base}.{ph}.cVal.mag.f"),
+                                         da(f"{base}.{ph}.q"), da(f"{base}.{ph}.t")))
+            elif m.cdc == "DPS":
+                self.updates.append(("dbpos", m.rows[0], da(f"{base}.stVal"), da(f"{base}.q"),
+                                     da(f"{base}.t")))
+            elif m.cdc == "INS":
+                self.updates.append(("i", m.rows[0], da(f"{base}.stVal"), da(f"{base}.q"),
+                                     da(f"{base}.t")))
+        for sw in ied.switches:  # the control object's own status mirrors the switch
+            base = f"{sw.cswi}.Pos"
+            self.updates.append(("dbpos", sw.pos_row, da(f"{base}.stVal"), da(f"{base}.q"),
+                                 da(f"{base}.t")))
+        self.handlers = []
+        for sw in ied.switches:
+            chk, op = _Check(owner, sw.asset), _Operate(owner, sw.asset)
+            sub = L.ControlSubscriberForPython()
+            sub.setIedServer(self.server)
+            sub.setControlObject(controls[sw.asset])
+            sub.setCheckHandler(chk)
+            sub.setControlHandler(op)
+            sub.subscribe()
+            self.handlers.append((chk, op, sub))  # keep them alive
+        self.running = False
+
+    def start(self, port: int) -> None:
+        L.IedServer_start(self.server, port)
+        if not L.IedServer_isRunning(self.server):
+            raise OSError(f"IEC 61850 IED {self.ied.ld} could not listen on port {port}")
+        self.running = True
+
+    def stop(self) -> None:
+        if self.running:
+            L.IedServer_stop(self.server)
+            self.running = False
+
+    def destroy(self) -> None:
+        self.stop()
+        L.IedServer_destroy(self.server)
+        L.IedModel_destroy(self.model)
+
+    def write(self, snap: PlantSnapshot) -> None:
+        v, q, t = snap.values, snap.quality, snap.t_source_ns
+        s = self.server
+        L.IedServer_lockDataModel(s)
+        try:
+            for kind, row, val, qa, ta in self.updates:
+                if kind == "f":
+                    L.IedServer_updateFloatAttributeValue(s, val, float(v[row]))
+                elif kind == "dbpos":
+                    L.IedServer_updateDbposValue(s, val, int(round(float(v[row]))))
+                else:
+                    L.IedServer_updateInt32AttributeValue(s, val, int(round(float(v[row]))))
+                L.IedServer_updateQuality(s, qa, int(q[row]))
+                L.IedServer_updateUTCTimeAttributeValue(s, ta, int(t[row]) // 1_000_000)
+        finally:
+            L.IedServer_unlockDataModel(s)
+
+
+class MmsIedServer:
+    """All bay IEDs of the station, IED *k* on ``port + k``."""
+
+    def __init__(self, plant: Plant, host: str = "127.0.0.1", port: int = 10102) -> None:
+        from app.station import Station
+
+        self.plant = plant
+        self.host, self.port = host, port
+        station: Station = plant.station  # type: ignore[attr-defined]
+        self.ieds = build_ieds(station, plant.points)
+        self._rt = [_IedRuntime(self, ied) for ied in self.ieds]
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        for rt in self._rt:
+            rt.start(self.port + rt.ied.index)
+        self.update(self.plant.snapshot())
+        log.info("IEC 61850: %d bay IEDs on %s:%d-%d", len(self._rt), self.host, self.port,
+                 self.port + len(self._rt) - 1)
+
+    def update(self, snap: PlantSnapshot) -> None:
+        with self._lock:
+            for rt in self._rt:
+                lost = rt.ied.bay in snap.comm_lost
+                if lost and rt.running:
+                    rt.stop()
+                    log.warning("IED %s stops answering (comm-loss fault)", rt.ied.ld)
+                elif not lost and not rt.running:
+                    rt.start(self.port + rt.ied.index)
+                    log.warning("IED %s answers again", rt.ied.ld)
+                if rt.running:
+                    rt.write(snap)
+
+    def stop(self) -> None:
+        with self._lock:
+            for rt in self._rt:
+                rt.destroy()
+            self._rt = []
