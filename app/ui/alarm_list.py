@@ -117,9 +117,15 @@ class AlarmListDock(QWidget):
         self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.view.verticalHeader().hide()
-        self.view.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
-        self.view.horizontalHeader().setSectionResizeMode(2,
-                                                          QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed widths: measuring every row's contents would stall the GUI in an alarm flood.
+        hh = self.view.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for col, width in ((0, 90), (1, 150), (2, 170), (4, 80)):
+            self.view.setColumnWidth(col, width)
+        self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.view.verticalHeader().setDefaultSectionSize(22)
+        self.view.setWordWrap(False)
         self.view.clicked.connect(self._clicked)
         self.search = QLineEdit()
         self.search.setPlaceholderText("filter alarms")

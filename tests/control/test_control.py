@@ -41,6 +41,7 @@ class PlantCommander:
 def rig(station):
     plant = PlantSimulator(station, seed=8, tick_s=0.05,
                            travel_s={"isolator": 0.2, "earth_switch": 0.2})
+    ends = switch_ends(plant.engine, station)  # before the plant thread owns the engine
     stop = threading.Event()
     th = threading.Thread(target=plant.run, args=(stop,), daemon=True)
     th.start()
@@ -59,7 +60,7 @@ def rig(station):
     for name, role in (("op", "operator"), ("eng", "engineer"), ("guest", "viewer")):
         accounts.create_user(admin, name, PW, role, now)
     audit = MemoryAudit()
-    svc = ControlService(Interlocking(station, switch_ends(plant.engine, station)), accounts,
+    svc = ControlService(Interlocking(station, ends), accounts,
                          PlantCommander(plant), audit, latest, confirm_timeout_s=3.0)
     sessions = {n: accounts.login(n, PW, now) for n in ("op", "eng", "guest")}
     yield plant, svc, sessions, audit
