@@ -163,3 +163,22 @@ def test_field_sim_killed_then_restarted(sim, pts):
     assert not lost.good().any()
     assert all(c.state == Comm.OK for c in again.comm.values()), took
     assert again.good().all()
+
+
+def test_report_control_blocks_point_at_the_data_set(sim):
+    import pyiec61850 as L
+
+    host, port = sim.addresses["mms"]
+    con = L.IedConnection_create()
+    try:
+        assert L.IedConnection_connect(con, host, port) == L.IED_ERROR_OK
+        for ref, buffered in (("GTL1/LLN0.BR.brcbAll01", True),
+                              ("GTL1/LLN0.RP.urcbAll01", False)):
+            rcb, err = L.IedConnection_getRCBValues(con, ref, None)
+            assert err == L.IED_ERROR_OK and rcb is not None, ref
+            assert L.ClientReportControlBlock_getDataSetReference(rcb) == "GTL1/LLN0$DSAll"
+            assert L.ClientReportControlBlock_isBuffered(rcb) == buffered
+            L.ClientReportControlBlock_destroy(rcb)
+    finally:
+        L.IedConnection_close(con)
+        L.IedConnection_destroy(con)
