@@ -1,6 +1,5 @@
 """The ``gridtwin`` command line: one CLI, many verbs.
 
-    gridtwin run          the operator's HMI on the simulated station (or --field HOST:PORT)
     gridtwin field-sim    the simulated station: Modbus TCP + IEC 61850 MMS servers
     gridtwin modbus-map   the RTU's Modbus register map as CSV
     gridtwin solve        power flow of the station: bus voltages, flows, totals
@@ -209,12 +208,6 @@ def cmd_modbus_map(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from app.ui.app import run
-
-    return run(args)
-
-
 def cmd_field_sim(args: argparse.Namespace) -> int:
     from app.field.sim.runner import run
 
@@ -253,14 +246,6 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true", help=json_help)
 
     from app.field.sim.runner import add_arguments as field_sim_arguments
-    from app.ui.app import add_arguments as run_arguments
-
-    sp = sub.add_parser("run", help="the operator's HMI on the simulated station",
-                        description="Start the HMI. Without --field it starts the simulated "
-                                    "station as a child process and polls it over Modbus TCP "
-                                    "and IEC 61850 MMS.")
-    run_arguments(sp)
-    sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("field-sim", help="the simulated station (protocol servers)",
                         description="Run the plant simulator with the station RTU's Modbus TCP "

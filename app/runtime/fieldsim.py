@@ -18,11 +18,37 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+#: Ports reserved for the bay IEDs (one each, from the MMS base port).
+MMS_PORT_BLOCK = 64
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def free_port_block(n: int, host: str = "127.0.0.1", lo: int = 20000, hi: int = 32000) -> int:
+    """A base port with ``n`` consecutive free ports (the bay IEDs listen on base + k),
+    below Linux's ephemeral range so outgoing connections cannot take them meanwhile."""
+    import random
+
+    bases = list(range(lo, hi - n, n))
+    random.shuffle(bases)
+    for base in bases:
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind((host, p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise FieldSimError(f"no block of {n} free ports between {lo} and {hi}")
 
 
 class FieldSimError(RuntimeError):
@@ -45,9 +71,10 @@ class FieldSimProcess:
         """Start it; a restart after :meth:`stop` or :meth:`kill` reuses the same ports."""
         if self.addresses:
             ports = {k: p for k, (_h, p) in self.addresses.items()}
-            ports.setdefault("mms", free_port(self.host))
+            ports.setdefault("mms", free_port_block(MMS_PORT_BLOCK, self.host))
         else:
-            ports = {k: free_port(self.host) for k in ("modbus", "mms", "control")}
+            ports = {k: free_port(self.host) for k in ("modbus", "control")}
+            ports["mms"] = free_port_block(MMS_PORT_BLOCK, self.host)
         cmd = [sys.executable, "-m", "app.field.sim.runner",
                "--modbus", f"{self.host}:{ports['modbus']}",
                "--mms", f"{self.host}:{ports['mms']}" if self.with_mms else "off",
