@@ -1,0 +1,179 @@
+"""SQLAlchemy 2 models: the configuration store and the time-series tables.
+
+Configuration (the seed's tables, kept close to their columns): assets, users, events,
+alarm_rules, maintenance_schedule, dss_versions, ml_models; plus points and the audit log.
+
+Time series:
+
+* ``ts_recent`` — archived samples (after compression) of the last minutes, one row each,
+  written every second by the writer thread so a crash loses at most the last batch;
+* ``ts_block`` — older archived samples packed per point into compressed blocks (times
+  delta-encoded, values and quality words, zlib);
+* ``ts_rollup`` — hourly and daily min / max / mean / count per point, from every raw
+  sample (not the compressed ones).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+    asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_type: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str | None] = mapped_column(String(64))  # the bay
+    commissioned_date: Mapped[str | None] = mapped_column(String(10))
+    manufacturer: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(100))
+    rated_voltage_kv: Mapped[float | None] = mapped_column(Float)
+    rated_current_a: Mapped[float | None] = mapped_column(Float)
+    rated_power_mva: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(32), default="operational")
+    created_at: Mapped[str | None] = mapped_column(String(32))
+
+
+class Point(Base):
+    __tablename__ = "points"
+    point_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # point-table row
+    tag: Mapped[str] = mapped_column(String(96), unique=True)
+    asset_id: Mapped[str] = mapped_column(String(64), ForeignKey("assets.asset_id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[str] = mapped_column(String(48))
+    unit: Mapped[str] = mapped_column(String(16))
+    deviation: Mapped[float] = mapped_column(Float)  # compression deviation (eng. units)
+
+
+class User(Base):
+    __tablename__ = "users"
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[str | None] = mapped_column(String(32))
+    last_login: Mapped[str | None] = mapped_column(String(32))
+
+
+class Event(Base):
+    __tablename__ = "events"
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_type: Mapped[str] = mapped_column(String(16))  # alarm, state, quality, comm, control…
+    asset_id: Mapped[str | None] = mapped_column(String(64))
+    tag: Mapped[str | None] = mapped_column(String(96))
+    severity: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    time_ms: Mapped[int] = mapped_column(BigInteger)  # UTC, milliseconds since the epoch
+    before: Mapped[str | None] = mapped_column(String(64))
+    after: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str | None] = mapped_column(String(48))
+    value: Mapped[float | None] = mapped_column(Float)
+    acknowledged: Mapped[bool] = mapped_column(Boolean, default=False)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (Index("ix_events_time", "time_ms"), Index("ix_events_asset", "asset_id"),)
+
+
+class AlarmRule(Base):
+    __tablename__ = "alarm_rules"
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_type: Mapped[str | None] = mapped_column(String(32))
+    parameter: Mapped[str] = mapped_column(String(96))
+    condition: Mapped[str] = mapped_column(String(4))
+    threshold_value: Mapped[float] = mapped_column(Float)
+    severity: Mapped[str] = mapped_column(String(10))
+    deadband: Mapped[float] = mapped_column(Float, default=0.0)
+    on_delay_s: Mapped[float] = mapped_column(Float, default=0.0)
+    off_delay_s: Mapped[float] = mapped_column(Float, default=0.0)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[str | None] = mapped_column(String(32))
+
+
+class MaintenanceSchedule(Base):
+    __tablename__ = "maintenance_schedule"
+    schedule_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(String(64), ForeignKey("assets.asset_id"))
+    maintenance_type: Mapped[str] = mapped_column(String(16))  # preventive/corrective/predictive
+    scheduled_date: Mapped[str | None] = mapped_column(String(10))
+    completed_date: Mapped[str | None] = mapped_column(String(10))
+    performed_by: Mapped[str | None] = mapped_column(String(64))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class DssVersion(Base):
+    __tablename__ = "dss_versions"
+    version_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version_number: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[str | None] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MlModel(Base):
+    __tablename__ = "ml_models"
+    model_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    model_type: Mapped[str] = mapped_column(String(32))
+    asset_type: Mapped[str | None] = mapped_column(String(32))
+    model_data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    training_date: Mapped[str | None] = mapped_column(String(32))
+    accuracy_score: Mapped[float | None] = mapped_column(Float)
+    feature_importance: Mapped[str | None] = mapped_column(Text)  # JSON
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    audit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time_ms: Mapped[int] = mapped_column(BigInteger)
+    user: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str] = mapped_column(String(96))
+    action: Mapped[str] = mapped_column(String(48))
+    before: Mapped[str | None] = mapped_column(String(64))
+    after: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(48))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class TsRecent(Base):
+    __tablename__ = "ts_recent"
+    point_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    t_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    quality: Mapped[int] = mapped_column(Integer)
+
+
+class TsBlock(Base):
+    __tablename__ = "ts_block"
+    point_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    t_start_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    t_end_ns: Mapped[int] = mapped_column(BigInteger)
+    n: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TsRollup(Base):
+    __tablename__ = "ts_rollup"
+    point_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(1), primary_key=True)  # "h" or "d"
+    t_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # bucket start
+    vmin: Mapped[float] = mapped_column(Float)
+    vmax: Mapped[float] = mapped_column(Float)
+    vmean: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer)
