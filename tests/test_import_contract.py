@@ -51,6 +51,8 @@ def test_no_qt_import_statement_in_core():
 def test_importing_the_core_loads_no_qt():
     mods = []
     for p in _core_files():
+        if "migrations" in p.parts:
+            continue  # Alembic scripts run only inside Alembic (still checked statically)
         rel = p.relative_to(ROOT).with_suffix("")
         parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
         mods.append(".".join(parts))
