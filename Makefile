@@ -14,7 +14,8 @@ STAMP  := $(VENV)/.installed
 # Libraries Qt needs offscreen, then those for a real X server (Xvfb) in the tests.
 DEB_QT   := libgl1 libegl1 libfontconfig1 libglib2.0-0 libxkbcommon0 libdbus-1-3 fonts-dejavu-core
 DEB_XVFB := xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
-            libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 mbpoll
+            libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 mbpoll \
+            postgresql-15
 
 .PHONY: help run test lint bench deps-run deps-test venv clean
 

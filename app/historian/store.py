@@ -199,8 +199,7 @@ class Historian:
                                       strict=True)]
         try:
             with self.engine.begin() as con:
-                con.execute(insert(TsRecent).prefix_with("OR REPLACE")
-                            if self.engine.dialect.name == "sqlite" else insert(TsRecent), rows)
+                con.execute(self._upsert_recent(), rows)
         except SQLAlchemyError as exc:
             self._fail(exc)
             return
@@ -212,6 +211,17 @@ class Historian:
         if not self.status.ok:
             log.warning("historian writes again after: %s", self.status.last_error)
             self.status.ok = True
+
+    def _upsert_recent(self):  # noqa: ANN202
+        """A re-sent sample (same point and time) replaces, never fails the batch."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(TsRecent)
+            return stmt.on_conflict_do_update(
+                index_elements=["point_id", "t_ns"],
+                set_={"value": stmt.excluded.value, "quality": stmt.excluded.quality})
+        return insert(TsRecent).prefix_with("OR REPLACE")
 
     def _fail(self, exc: Exception) -> None:
         msg = str(getattr(exc, "orig", None) or exc).splitlines()[0]
@@ -256,9 +266,9 @@ class Historian:
     def _derive_daily(self, con, day_ns: int) -> None:  # noqa: ANN001
         con.execute(delete(TsRollup).where(TsRollup.period == "d", TsRollup.t_ns == day_ns))
         con.execute(text(
-            "INSERT INTO ts_rollup (point_id, period, t_ns, vmin, vmax, vmean, count) "
+            "INSERT INTO ts_rollup (point_id, period, t_ns, vmin, vmax, vmean, \"count\") "
             "SELECT point_id, 'd', :day, MIN(vmin), MAX(vmax), "
-            "SUM(vmean * count) / SUM(count), SUM(count) FROM ts_rollup "
+            "SUM(vmean * \"count\") / SUM(\"count\"), SUM(\"count\") FROM ts_rollup "
             "WHERE period = 'h' AND t_ns >= :day AND t_ns < :end GROUP BY point_id"),
             {"day": day_ns, "end": day_ns + DAY_NS})
 

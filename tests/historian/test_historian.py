@@ -303,12 +303,14 @@ def test_kill_9_loses_at_most_the_last_second(tmp_path, station):
         st = load_station()
         p = PlantSimulator(st, seed=2)
         h = open_historian(st, p.points, data_dir={str(tmp_path)!r}, flush_s=1.0)
-        while True:
+        next_t = time.monotonic()
+        while True:  # a real 10 Hz scan: simulated time runs at wall-clock pace
             s = p.step(0.1)
             h.submit(ScanFrame(s.seq, s.timestamp, p.points, s.values, s.quality,
                                s.t_source_ns, {{}}))
             print(s.t_source_ns.max(), flush=True)
-            time.sleep(0.02)
+            next_t += 0.1
+            time.sleep(max(0.0, next_t - time.monotonic()))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                             cwd=os.getcwd())
