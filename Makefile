@@ -29,6 +29,7 @@ run: deps-run $(STAMP)
 	$(VENV)/bin/gridtwin solve
 
 test: deps-test $(STAMP)
+	@./packaging/fetch-influxd.sh .cache/influxdb || true
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 lint: $(STAMP)
