@@ -6,7 +6,7 @@
     gridtwin faults       short-circuit study (3ph, LG, LL, LLG) at every bus
     gridtwin contingency  N-1 outages against the Grid Code voltage bands
     gridtwin assets       the station's assets, nameplates and points
-    gridtwin bench twin|field|alarms   benchmarks (figures and ratios)
+    gridtwin bench twin|field|historian|alarms   benchmarks (figures and ratios)
 
 Every verb prints a readable table; ``--json`` prints the same for scripts. Errors in the
 station or circuit file are printed as one line naming the file, and exit with status 2.
@@ -223,6 +223,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bench.field import main as bench_field
 
         return bench_field(json_out=args.json, repeat=min(args.repeat, 100))
+    if args.what == "historian":
+        from bench.historian import main as bench_historian
+
+        return bench_historian(json_out=args.json)
     if args.what == "alarms":
         from bench.alarms import main as bench_alarms
 
@@ -303,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("bench", help="benchmarks: figures and ratios",
                         description="Run a benchmark and print its figures and ratios.")
-    sp.add_argument("what", choices=("twin", "field", "alarms"), help="which benchmark")
+    sp.add_argument("what", choices=("twin", "field", "historian", "alarms"), help="which benchmark")
     common(sp)
     sp.add_argument("--repeat", type=int, default=2000, help="runs per figure (median taken)")
     sp.set_defaults(func=cmd_bench)

@@ -237,7 +237,7 @@ class Historian:
         if now - self._last_rollup >= 60.0:
             self._last_rollup = now
             self._write_hourly()
-        if now - self._last_compact >= max(60.0, self.compact_after_ns / 2e9):
+        if now - self._last_compact >= max(60.0, 3 * self.compact_after_ns / 1e9):
             self._last_compact = now
             self.compact()
         if now - self._last_retention >= 3600.0:
