@@ -1,6 +1,9 @@
 """The ``gridtwin`` command line: one CLI, many verbs.
 
     gridtwin field-sim    the simulated station: Modbus TCP + IEC 61850 MMS servers
+    gridtwin record       poll the station into the historian (SQLite, or --db URL)
+    gridtwin history      trends, values at a time, events from the historian; CSV export
+    gridtwin dss          circuit model versions: list, add, diff, activate, rollback
     gridtwin modbus-map   the RTU's Modbus register map as CSV
     gridtwin solve        power flow of the station: bus voltages, flows, totals
     gridtwin faults       short-circuit study (3ph, LG, LL, LLG) at every bus
@@ -260,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--station", help="station file")
     sp.set_defaults(func=cmd_field_sim)
 
+    from app.cli_history import add_parsers as history_parsers
+
+    history_parsers(sub)
+
     sp = sub.add_parser("modbus-map", help="the RTU's Modbus register map as CSV",
                         description="Print the station RTU's register map as CSV (point, unit, "
                                     "device_id, function, address, type, word_order, scale, "
@@ -315,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.historian.db import HistorianError
+    from app.historian.dss_versions import DssVersionError
     from app.twin.engine import CircuitError
 
     parser = build_parser()
@@ -329,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `gridtwin assets | head`: the reader has gone, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (StationFileError, CircuitError) as exc:
+    except (StationFileError, CircuitError, HistorianError, DssVersionError) as exc:
         print(f"gridtwin: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyError as exc:

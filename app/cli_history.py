@@ -1,0 +1,255 @@
+"""CLI verbs for the historian: record, history, dss.
+
+    gridtwin record      poll the station over Modbus TCP / IEC 61850 into the historian
+    gridtwin history     trends, values at a time, events (tables or CSV)
+    gridtwin dss         circuit model versions: list, add, diff, activate, roll back
+
+Times on the command line are ISO 8601; without a zone they are IST (UTC+05:30), as the
+control room reads them. ``--last 2h`` (s, m, h, d) is the same as ``--from now-2h``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import re
+import sys
+import time
+
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+
+
+def parse_time(text: str, what: str) -> dt.datetime:
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{what}: {text!r} is not an ISO 8601 time "
+                         "(e.g. 2026-11-25T14:30 or 2026-11-25T09:00Z)") from None
+    return t if t.tzinfo else t.replace(tzinfo=IST)
+
+
+def parse_span(text: str) -> dt.timedelta:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if not m:
+        raise ValueError(f"--last: {text!r} is not a span like 30s, 10m, 2h or 7d")
+    n = float(m.group(1))
+    return dt.timedelta(seconds=n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)])
+
+
+def _range(args: argparse.Namespace) -> tuple[dt.datetime, dt.datetime]:
+    end = parse_time(args.to, "--to") if args.to else dt.datetime.now(dt.UTC)
+    if args.last:
+        return end - parse_span(args.last), end
+    start = parse_time(args.frm, "--from") if args.frm else end - dt.timedelta(hours=1)
+    if start >= end:
+        raise ValueError("--from must be before --to")
+    return start, end
+
+
+def _open(args: argparse.Namespace):  # noqa: ANN202
+    from app.field.points import build_point_table
+    from app.historian import open_historian
+    from app.station import load_station
+
+    st = load_station(args.station)
+    pts = build_point_table(st)
+    return st, pts, open_historian(st, pts, data_dir=args.data_dir, db_url=args.db)
+
+
+def add_common(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--station", help="station file")
+    sp.add_argument("--data-dir", help="historian folder (default: $GRIDTWIN_DATA_DIR or the "
+                                       "platform's data folder)")
+    sp.add_argument("--db", metavar="URL", help="database URL instead of SQLite "
+                                                "(postgresql+psycopg://user@host/db)")
+
+
+# ----------------------------------------------------------------------------- record
+def cmd_record(args: argparse.Namespace) -> int:
+    from app.alarms.changes import ChangeDetector
+    from app.field.sim.runner import parse_addr
+    from app.runtime.fieldsim import FieldSimProcess
+    from app.runtime.sources import ProtocolFrameSource
+
+    st, pts, hist = _open(args)
+    sim = None
+    try:
+        if args.field:
+            modbus = parse_addr(args.field, "--field")
+            mms = parse_addr(args.mms, "--mms") if args.mms else None
+        else:
+            sim = FieldSimProcess(speed=args.speed).start()
+            modbus, mms = sim.addresses["modbus"], sim.addresses["mms"]
+        src = ProtocolFrameSource(pts, modbus=modbus, mms=mms, period_s=args.period)
+        changes = ChangeDetector(pts)
+        frames = [0]
+
+        def take(frame) -> None:  # noqa: ANN001
+            hist.submit(frame)
+            ev = changes.changes(frame)
+            if ev:
+                hist.add_events([{"event_type": e.event_type, "asset_id": e.asset,
+                                  "tag": e.tag, "severity": e.severity, "message": e.message,
+                                  "time_ms": int(e.time.timestamp() * 1000),
+                                  "before": e.before, "after": e.after} for e in ev])
+            frames[0] += 1
+
+        async def go() -> None:
+            stop = asyncio.Event()
+            asyncio.get_running_loop().call_later(args.duration, stop.set)
+            await src.run(take, stop)
+
+        t0 = time.monotonic()
+        asyncio.run(go())
+        print(f"recorded {frames[0]} scans of {len(pts)} points in "
+              f"{time.monotonic() - t0:.1f} s into {hist.engine.url.render_as_string()}")
+    finally:
+        hist.close()
+        if sim is not None:
+            sim.stop()
+    s = hist.status
+    print(f"historian: {'ok' if s.ok else 'DEGRADED: ' + s.last_error}; {s.frames} frames, "
+          f"{s.samples_written} samples kept, {s.dropped_frames} dropped")
+    return 0 if s.ok else 1
+
+
+# ----------------------------------------------------------------------------- history
+def cmd_history(args: argparse.Namespace) -> int:
+    st, pts, hist = _open(args)
+    try:
+        if args.what == "trend":
+            if not args.tags:
+                raise ValueError("history trend: name at least one point (ASSET.POINT)")
+            for t in args.tags:
+                pts.row(t)
+            a, b = _range(args)
+            trends = hist.trend(args.tags, a, b, max_points=args.points)
+            if args.csv:
+                with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+                    hist.export_trend_csv(trends, fh)
+                print(f"{sum(len(x.t_ns) for x in trends)} rows written to {args.csv}")
+            elif args.json:
+                print(json.dumps([{"point": x.tag, "source": x.source,
+                                   "t_ms": (x.t_ns // 1_000_000).tolist(),
+                                   "value": x.value.tolist()} for x in trends]))
+            else:
+                for x in trends:
+                    print(f"{x.tag}: {len(x.t_ns)} samples from {x.source}")
+                    for t, v in list(zip(x.t_ns.tolist(), x.value.tolist(), strict=True))[:20]:
+                        print(f"  {dt.datetime.fromtimestamp(t / 1e9, IST):%d %b %H:%M:%S}"
+                              f"  {v:.4g}")
+        elif args.what == "value":
+            if not args.tags or not args.at:
+                raise ValueError("history value: give a point and --at TIME")
+            from app.field import quality as Q
+
+            at = parse_time(args.at, "--at")
+            for tag in args.tags:
+                pts.row(tag)
+                r = hist.value_at(tag, at)
+                if r is None:
+                    print(f"{tag}: no data at {at.astimezone(IST):%d %b %Y %H:%M:%S} IST")
+                else:
+                    print(f"{tag} = {r[0]:.6g} {pts.unit[pts.row(tag)]} "
+                          f"({Q.describe(r[1])}, sample of {r[2].astimezone(IST):%H:%M:%S.%f})")
+        else:
+            a, b = _range(args) if (args.frm or args.last or args.to) else (None, None)
+            evs = hist.events(types=args.type, severities=args.severity, asset=args.asset,
+                              start=a, end=b, text_contains=args.text, limit=args.limit)
+            if args.csv:
+                with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+                    hist.export_events_csv(evs, fh)
+                print(f"{len(evs)} events written to {args.csv}")
+            else:
+                for e in evs:
+                    t = dt.datetime.fromtimestamp(e.time_ms / 1000, IST)
+                    print(f"{t:%d %b %H:%M:%S.%f}"[:-3] + f"  {e.event_type:8} {e.severity:8} "
+                          f"{e.message}")
+    finally:
+        hist.close()
+    return 0
+
+
+# ----------------------------------------------------------------------------- dss
+def cmd_dss(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.historian.dss_versions import DssVersionStore
+    from app.twin.validate import validate_circuit_text
+
+    st, pts, hist = _open(args)
+    hist.close()
+    store = DssVersionStore(hist.engine)
+    if args.action == "list":
+        active = store.active()
+        for v in store.versions():
+            mark = "*" if active and v.version_id == active.version_id else " "
+            print(f"{mark} {v.version_number:3d}  {v.created_at}  {v.created_by or '':10} "
+                  f"{v.description or ''}")
+    elif args.action == "add":
+        path = Path(args.args[0]) if args.args else st.circuit_path
+        v = store.add(path.read_text(encoding="utf-8"), created_by=args.user,
+                      description=args.note or f"from {path.name}")
+        print(f"stored as version {v.version_number} (not active; 'gridtwin dss activate "
+              f"{v.version_number}' validates and activates it)")
+    elif args.action == "diff":
+        if len(args.args) != 2:
+            raise ValueError("dss diff needs two version numbers")
+        sys.stdout.write(store.diff(int(args.args[0]), int(args.args[1])) or "no difference\n")
+    elif args.action == "activate":
+        if len(args.args) != 1:
+            raise ValueError("dss activate needs a version number")
+        v = store.activate(int(args.args[0]), by=args.user, validate=validate_circuit_text)
+        print(f"version {v.version_number} validated and active")
+    elif args.action == "rollback":
+        v = store.rollback(by=args.user, validate=validate_circuit_text)
+        print(f"rolled back: version {v.version_number} active")
+    return 0
+
+
+def add_parsers(sub) -> None:  # noqa: ANN001
+    sp = sub.add_parser("record", help="record the station into the historian",
+                        description="Poll the station over Modbus TCP and IEC 61850 MMS (the "
+                                    "simulated one, started as a child process, or --field) "
+                                    "and record every point and the sequence of events.")
+    add_common(sp)
+    sp.add_argument("--field", metavar="HOST:PORT", help="a running station's Modbus RTU")
+    sp.add_argument("--mms", metavar="HOST:PORT", help="its IEC 61850 base port")
+    sp.add_argument("--duration", type=float, default=60.0, metavar="S",
+                    help="how long to record (default 60 s)")
+    sp.add_argument("--period", type=float, default=0.1, metavar="S", help="scan period")
+    sp.add_argument("--speed", type=float, default=1.0,
+                    help="simulated seconds per second for the started simulator")
+    sp.set_defaults(func=cmd_record)
+
+    sp = sub.add_parser("history", help="trends, values and events from the historian",
+                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp.add_argument("what", choices=("trend", "value", "events"))
+    sp.add_argument("tags", nargs="*", metavar="ASSET.POINT")
+    add_common(sp)
+    sp.add_argument("--from", dest="frm", metavar="TIME")
+    sp.add_argument("--to", metavar="TIME")
+    sp.add_argument("--last", metavar="SPAN", help="e.g. 10m, 2h, 7d")
+    sp.add_argument("--at", metavar="TIME", help="for 'value'")
+    sp.add_argument("--points", type=int, default=2000, help="at most this many per point")
+    sp.add_argument("--type", action="append", help="event type (repeatable)")
+    sp.add_argument("--severity", action="append", help="event severity (repeatable)")
+    sp.add_argument("--asset", help="events of one asset")
+    sp.add_argument("--text", help="events whose message contains this")
+    sp.add_argument("--limit", type=int, default=1000)
+    sp.add_argument("--csv", metavar="FILE", help="write CSV instead of a table")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_history)
+
+    sp = sub.add_parser("dss", help="circuit model versions",
+                        description="Circuit model versions: list; add [FILE] (default: the "
+                                    "station's circuit); diff A B; activate N (validated by "
+                                    "compiling and solving in a scratch engine first); rollback.")
+    sp.add_argument("action", choices=("list", "add", "diff", "activate", "rollback"))
+    sp.add_argument("args", nargs="*")
+    add_common(sp)
+    sp.add_argument("--user", default="engineer", help="who does it (audit log)")
+    sp.add_argument("--note", help="description of the version")
+    sp.set_defaults(func=cmd_dss)
