@@ -1,0 +1,280 @@
+"""The live single-line diagram view.
+
+Built once from the layout file; every scan's :class:`LiveSnapshot` then updates only what
+changed: switch positions and their quality (measured), conductor energisation (the twin's
+topology), bus kV, bay MW / MVAr and flow arrows (animated by a timer at 20 Hz). Zoom with
+the wheel (under the mouse), pan by dragging, double-click or Ctrl+0 to fit. Clicking a device
+emits :attr:`SldView.device_selected`; its context menu offers its points for trending.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QMimeData, QRectF, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QFont, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtWidgets import (
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
+    QMenu,
+    QWidget,
+)
+
+from app.field import quality as Q
+from app.field.points import PointTable
+from app.runtime.snapshot import LiveSnapshot
+from app.station import Station
+from app.ui import theme
+from app.ui.sld import items as I
+from app.ui.sld.layout import Layout, load_layout
+
+TAG_MIME = "application/x-gridtwin-tag"
+
+_ITEM = {"breaker": I.BreakerItem, "isolator": I.IsolatorItem,
+         "earth_switch": I.EarthSwitchItem, "transformer": I.TransformerItem, "ct": I.CtItem,
+         "cvt": I.CvtItem, "arrester": I.ArresterItem, "reactor": I.ReactorItem,
+         "capacitor": I.CapacitorItem}
+
+
+class SldView(QGraphicsView):
+    device_selected = Signal(str)
+    trend_requested = Signal(str)
+
+    def __init__(self, station: Station, points: PointTable, layout: Layout | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.station, self.points = station, points
+        self.layout_ = layout or load_layout(station, points)
+        self.scene_ = QGraphicsScene(self)
+        self.scene_.setBackgroundBrush(theme.BACKGROUND)
+        self.setScene(self.scene_)
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.items_by_asset: dict[str, I.DeviceItem] = {}
+        self.busbars: dict[str, I.BusbarItem] = {}
+        self._build()
+        self._bound = False
+        self._anim = QTimer(self)
+        self._anim.timeout.connect(self._animate)
+        self._anim.start(50)
+
+    # ------------------------------------------------------------------ build
+    def _build(self) -> None:
+        lay, pts = self.layout_, self.points
+        self.scene_.setSceneRect(QRectF(0, 0, lay.width, lay.height))
+        self._wires: list[tuple[I.WireItem, str]] = []
+        for w in lay.wires:
+            kv = self._kv_of(w["bus"])
+            item = I.WireItem(w["points"], kv)
+            self.scene_.addItem(item)
+            self._wires.append((item, w["bus"]))
+        self._bus_label: dict[str, QGraphicsSimpleTextItem] = {}
+        self._busbar_spec = {}
+        for b in lay.busbars:
+            item = I.BusbarItem(b["asset"], b["x1"], b["x2"], b["y"], b["kv"])
+            item.setToolTip(self.station.asset(b["asset"]).name)
+            self.scene_.addItem(item)
+            self.busbars[b["asset"]] = item
+            t = QGraphicsSimpleTextItem("— kV")
+            t.setFont(QFont("DejaVu Sans", 10, QFont.Weight.Bold))
+            t.setPos(b["x2"] - 70, b["y"] - 20)
+            t.setZValue(20)
+            self.scene_.addItem(t)
+            self._bus_label[b["asset"]] = t
+            self._busbar_spec[b["asset"]] = b
+        self._switch_rows: list[tuple[I.SwitchItem, int]] = []
+        self._flows: list[tuple[I.FlowItem, int, int, float]] = []
+        self._dev_bus: list[tuple[I.DeviceItem, str]] = []
+        self._transformers: list[tuple[I.TransformerItem, dict]] = []
+        for d in lay.devices:
+            a = self.station.asset(d["asset"])
+            sym = d["symbol"]
+            if sym in ("feeder", "line"):
+                item = I.FeederItem(a.id, d["x"], d["y"], incoming=sym == "line",
+                                    label=d.get("label", ""))
+            else:
+                item = _ITEM[sym](a.id, d["x"], d["y"], bool(d.get("horizontal", False)))
+            item.setToolTip(f"{a.id} — {a.name}")
+            self.scene_.addItem(item)
+            self.items_by_asset[a.id] = item
+            if isinstance(item, I.SwitchItem) and d.get("tag") in pts.index:
+                self._switch_rows.append((item, pts.index[d["tag"]]))
+            if sym == "transformer":
+                self._transformers.append((item, d))
+            elif sym in ("reactor", "capacitor", "feeder", "line"):
+                self._dev_bus.append((item, d["bus"]))
+            if sym == "breaker" and d.get("p") in pts.index and d.get("q") in pts.index:
+                flow = I.FlowItem(d["x"] + 16, d["y"], down=True)
+                self.scene_.addItem(flow)
+                rating = (a.nameplate.rated_kv * (a.nameplate.rated_a or 1000) * 1.732 / 1000)
+                self._flows.append((flow, pts.index[d["p"]], pts.index[d["q"]], rating))
+        for lab in lay.labels:
+            t = QGraphicsSimpleTextItem(lab["text"])
+            t.setFont(QFont("DejaVu Sans", int(lab.get("size", 11)),
+                            QFont.Weight.Bold if lab.get("size", 11) >= 12 else
+                            QFont.Weight.Normal))
+            t.setBrush(theme.TEXT)
+            br = t.boundingRect()
+            x = lab["x"] - (br.width() / 2 if lab.get("anchor") == "center" else 0)
+            t.setPos(x, lab["y"])
+            t.setZValue(20)
+            self.scene_.addItem(t)
+        self.scene_.selectionChanged.connect(self._selection_changed)
+
+    def _kv_of(self, bus: str) -> float:
+        """Nominal kV of a circuit node: a busbar's from the layout, a bay node's (named
+        ``<bay>_…``) from its bay in the station file."""
+        b = bus.lower()
+        for spec in self.layout_.busbars:
+            if spec["bus"].lower() == b:
+                return float(spec["kv"])
+        try:
+            return float(self.station.bay(b.split("_")[0].upper()).voltage_kv)
+        except KeyError:
+            return 0.415
+
+    # ------------------------------------------------------------------ live data
+    @Slot(object)
+    def update_snapshot(self, snap: LiveSnapshot) -> None:
+        f = snap.frame
+        v, q = f.values, f.quality
+        good = (q & Q.VALIDITY_MASK) == Q.GOOD
+        for item, row in self._switch_rows:
+            item.set_invalid(not good[row])
+            item.set_position(int(round(float(v[row]))) if np.isfinite(v[row]) else -1)
+        tw = snap.twin
+        if tw is not None:
+            if not self._bound:
+                self._bind(tw)
+            live = tw.energised
+            for (item, _bus), k in zip(self._wires, self._wire_ix, strict=True):
+                item.set_energised(bool(live[k]) if k >= 0 else True)
+            for asset, k in self._busbar_ix.items():
+                self.busbars[asset].set_energised(bool(live[k]) if k >= 0 else True)
+            for (item, _bus), k in zip(self._dev_bus, self._dev_ix, strict=True):
+                item.set_energised(bool(live[k]) if k >= 0 else True)
+            for (item, d), (hv, lv) in zip(self._transformers, self._tx_ix, strict=True):
+                hvc = theme.voltage_colour(float(tw.bus_base_kv[hv])) if live[hv] else theme.DEAD
+                lvc = theme.voltage_colour(float(tw.bus_base_kv[lv])) if live[lv] else theme.DEAD
+                txt = [d.get("label", "")]
+                for tag in d.get("tags_extra", []):
+                    r = self.points.index.get(tag)
+                    if r is not None:
+                        txt.append(f"{self.points.name[r].title().replace('_', ' ')} "
+                                   f"{v[r]:.1f} {self.points.unit[r]}" if good[r] else
+                                   f"{self.points.name[r]}: {Q.describe(int(q[r]))}")
+                item.set_sides(hvc, lvc, "\n".join(txt))
+        for asset, t in self._bus_label.items():
+            row = self.points.index.get(self._busbar_spec[asset]["tag"])
+            if row is None:
+                continue
+            if good[row]:
+                t.setText(f"{v[row]:.1f} kV")
+                t.setBrush(theme.TEXT)
+            else:
+                t.setText(f"{Q.describe(int(q[row]))}")
+                t.setBrush(theme.INVALID)
+        for flow, pr, qr, rating in self._flows:
+            flow.set_flow(float(v[pr]), float(v[qr]), not (good[pr] and good[qr]), rating)
+
+    def _bind(self, tw) -> None:  # noqa: ANN001
+        ix = tw.bus_ix
+        self._wire_ix = [ix.get(b.lower(), -1) for _, b in self._wires]
+        self._busbar_ix = {a: ix.get(s["bus"].lower(), -1) for a, s in self._busbar_spec.items()}
+        self._dev_ix = [ix.get(b.lower(), -1) for _, b in self._dev_bus]
+        self._tx_ix = [(ix[d["bus"].lower()], ix[d["lv_bus"].lower()])
+                       for _, d in self._transformers]
+        self._bound = True
+
+    def _animate(self) -> None:
+        for flow, *_ in self._flows:
+            flow.advance_phase(0.05)
+
+    # ------------------------------------------------------------------ interaction
+    def _selection_changed(self) -> None:
+        sel = [i for i in self.scene_.selectedItems() if isinstance(i, I.DeviceItem)]
+        if sel:
+            self.device_selected.emit(sel[0].asset_id)
+
+    @Slot(str)
+    def select_device(self, asset_id: str) -> None:
+        item = self.items_by_asset.get(asset_id)
+        if item is None:
+            bay = self.station.asset(asset_id).bay if self.station.has_asset(asset_id) else None
+            item = next((i for a, i in self.items_by_asset.items()
+                         if bay and self.station.asset(a).bay == bay), None)
+        if item is None or item.isSelected():
+            return
+        self.scene_.blockSignals(True)
+        self.scene_.clearSelection()
+        item.setSelected(True)
+        self.scene_.blockSignals(False)
+        self.centerOn(item)
+
+    def points_of(self, asset_id: str) -> list[str]:
+        """Tags offered for trending from a device (its own points, and its bay meter's)."""
+        a = self.station.asset(asset_id)
+        tags = [f"{a.id}.{p.name}" for p in a.points]
+        ct = f"{a.bay}_CT"
+        if a.type in ("breaker", "isolator", "earth_switch", "feeder", "line") and \
+                self.station.has_asset(ct):
+            tags += [f"{ct}.{n}" for n in ("P", "Q", "I_A", "V_AB")
+                     if f"{ct}.{n}" in self.points.index]
+        return tags
+
+    def contextMenuEvent(self, e) -> None:  # noqa: N802, ANN001 - Qt API
+        item = self.itemAt(e.pos())
+        while item is not None and not isinstance(item, I.DeviceItem):
+            item = item.parentItem()
+        if item is None:
+            return
+        menu = QMenu(self)
+        menu.addAction(f"{item.asset_id} faceplate…",
+                       lambda: self.device_selected.emit(item.asset_id))
+        sub = menu.addMenu("Trend")
+        for tag in self.points_of(item.asset_id):
+            act = QAction(tag, sub)
+            act.triggered.connect(lambda _=False, t=tag: self.trend_requested.emit(t))
+            sub.addAction(act)
+        menu.exec(e.globalPos())
+
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        # Dragging from a device with Shift carries its main point to the trends.
+        if e.buttons() & Qt.MouseButton.LeftButton and e.modifiers() & \
+                Qt.KeyboardModifier.ShiftModifier:
+            item = self.itemAt(e.position().toPoint())
+            if isinstance(item, I.DeviceItem):
+                tags = self.points_of(item.asset_id)
+                if tags:
+                    from PySide6.QtGui import QDrag
+
+                    drag = QDrag(self)
+                    md = QMimeData()
+                    md.setData(TAG_MIME, tags[0].encode())
+                    md.setText(tags[0])
+                    drag.setMimeData(md)
+                    drag.exec(Qt.DropAction.CopyAction)
+                    return
+        super().mouseMoveEvent(e)
+
+    def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
+        factor = 1.15 if e.angleDelta().y() > 0 else 1 / 1.15
+        self.scale(factor, factor)
+
+    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        if self.itemAt(e.position().toPoint()) is None:
+            self.fit()
+        else:
+            super().mouseDoubleClickEvent(e)
+
+    def fit(self) -> None:
+        self.fitInView(self.scene_.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
+    def zoom_reset(self) -> None:
+        self.resetTransform()
+
+    def showEvent(self, e) -> None:  # noqa: N802, ANN001
+        super().showEvent(e)
+        QTimer.singleShot(0, self.fit)
