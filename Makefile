@@ -26,7 +26,7 @@ help:
 	@echo "make bench  the benchmarks (figures and ratios)"
 
 run: deps-run $(STAMP)
-	$(VENV)/bin/gridtwin solve
+	$(VENV)/bin/gridtwin run
 
 test: deps-test $(STAMP)
 	@./packaging/fetch-influxd.sh .cache/influxdb || true

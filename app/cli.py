@@ -1,5 +1,6 @@
 """The ``gridtwin`` command line: one CLI, many verbs.
 
+    gridtwin run          the operator's HMI on the simulated station (or --field HOST:PORT)
     gridtwin field-sim    the simulated station: Modbus TCP + IEC 61850 MMS servers
     gridtwin record       poll the station into the historian (SQLite, or --db URL)
     gridtwin history      trends, values at a time, events from the historian; CSV export
@@ -211,6 +212,12 @@ def cmd_modbus_map(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from app.ui.app import run
+
+    return run(args)
+
+
 def cmd_field_sim(args: argparse.Namespace) -> int:
     from app.field.sim.runner import run
 
@@ -253,6 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true", help=json_help)
 
     from app.field.sim.runner import add_arguments as field_sim_arguments
+    from app.ui.app import add_arguments as run_arguments
+
+    sp = sub.add_parser("run", help="the operator's HMI on the simulated station",
+                        description="Start the HMI. Without --field it starts the simulated "
+                                    "station as a child process and polls it over Modbus TCP "
+                                    "and IEC 61850 MMS, recording into the historian.")
+    run_arguments(sp)
+    sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("field-sim", help="the simulated station (protocol servers)",
                         description="Run the plant simulator with the station RTU's Modbus TCP "

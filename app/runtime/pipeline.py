@@ -130,7 +130,10 @@ class _SolverWorker(QObject):
         self.poller = poller
         self.stats = stats
         self.sink = sink
-        self.solver: SolverService | None = None
+        # Built here, on the constructing (main) thread: OpenDSS's Pascal runtime reads the
+        # process environment when a thread first calls it, which raced with environment
+        # changes made meanwhile by other threads (a segfault in FPGETENV).
+        self.solver: SolverService | None = SolverService(station, points)
         self.conditions = ConditionMonitor(points)
         self.changes = ChangeDetector(points)
 
@@ -142,8 +145,6 @@ class _SolverWorker(QObject):
                 self.sink.submit(frame)
             return
         try:
-            if self.solver is None:  # built here: the engine belongs to this thread
-                self.solver = SolverService(self.station, self.points)
             t0 = time.perf_counter()
             snap = self.solver.solve(frame)
             self.stats.solve_ms.append((time.perf_counter() - t0) * 1000)

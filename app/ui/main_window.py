@@ -1,0 +1,254 @@
+"""The operator's main window.
+
+The live single-line diagram is the centre; trends, the 3D switchyard, the alarm list, the
+event log and the point browser are dock widgets whose layout is kept with QSettings. The
+status bar shows each device's communication, the scan rate, scan-to-screen latency, the
+logged-in user and the clock in IST.
+
+The window only paints and takes input: it subscribes to the pipeline's signals (immutable
+snapshots) and never runs protocol I/O, OpenDSS, SQL or inference itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import deque
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
+
+from app.alarms.changes import Event
+from app.alarms.conditions import Condition
+from app.field.frame import Comm
+from app.field.points import PointTable
+from app.runtime.snapshot import LiveSnapshot
+from app.station import Station
+from app.ui import theme
+from app.ui.alarm_list import AlarmListDock
+from app.ui.event_log import EventLogDock
+from app.ui.point_browser import PointBrowser
+from app.ui.trends import TrendsDock
+
+log = logging.getLogger(__name__)
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, station: Station, points: PointTable, *, pipeline=None,  # noqa: ANN001
+                 settings: QSettings | None = None, user: str = "viewer",
+                 yard3d: bool = True) -> None:
+        super().__init__()
+        self.station, self.points = station, points
+        self.pipeline = pipeline
+        self.settings = settings or QSettings("GridTwin", "HMI")
+        self.setWindowTitle(f"GridTwin — {station.station.name}")
+        self.setObjectName("GridTwinMain")
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
+                            | QMainWindow.DockOption.AllowTabbedDocks
+                            | QMainWindow.DockOption.AllowNestedDocks)
+        self.latency_ms: deque[float] = deque(maxlen=600)
+        self._last_snapshot: LiveSnapshot | None = None
+        self._faceplates: dict[str, QWidget] = {}
+
+        from app.ui.sld import SldView
+
+        self.sld = SldView(station, points)
+        self.setCentralWidget(self.sld)
+        self.trends = TrendsDock(points)
+        self.alarms = AlarmListDock()
+        self.events = EventLogDock()
+        self.browser = PointBrowser(station, points)
+        self.yard: QWidget | None = None
+        if yard3d:
+            from app.ui.yard3d import create_yard_view
+
+            self.yard = create_yard_view(station, points)
+
+        self.docks: dict[str, QDockWidget] = {}
+        # The diagram dominates; alarms and events below it, trends and 3D beside them.
+        self._dock("Alarms", self.alarms, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("Events", self.events, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.docks["Alarms"], self.docks["Events"])
+        self._dock("Trends", self.trends, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.splitDockWidget(self.docks["Alarms"], self.docks["Trends"],
+                             Qt.Orientation.Horizontal)
+        if self.yard is not None:
+            self._dock("3D switchyard", self.yard, Qt.DockWidgetArea.BottomDockWidgetArea)
+            self.tabifyDockWidget(self.docks["Trends"], self.docks["3D switchyard"])
+        self.docks["Alarms"].raise_()
+        self.docks["Trends"].raise_()
+        self._dock("Points", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.resizeDocks([self.docks["Points"]], [230], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["Alarms"]], [300], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["Alarms"], self.docks["Trends"]], [700, 700],
+                         Qt.Orientation.Horizontal)
+
+        self.sld.device_selected.connect(self.open_faceplate)
+        self.sld.trend_requested.connect(self.trend)
+        self.browser.trend_requested.connect(self.trend)
+        self.alarms.alarm_selected.connect(self.sld.select_device)
+        if self.yard is not None and hasattr(self.yard, "device_selected"):
+            self.yard.device_selected.connect(self.sld.select_device)
+            self.sld.device_selected.connect(self.yard.select_device)
+
+        self._build_menus()
+        self._build_status(user)
+        self._default_state = self.saveState()
+        self._restore_layout()
+        if pipeline is not None:
+            pipeline.snapshot_ready.connect(self.on_snapshot)
+            pipeline.conditions_ready.connect(self.on_conditions)
+            pipeline.events_ready.connect(self.on_events)
+
+    # ------------------------------------------------------------------ construction
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        d = QDockWidget(title, self)
+        d.setObjectName(f"dock-{title}")
+        d.setWidget(widget)
+        self.addDockWidget(area, d)
+        self.docks[title] = d
+        return d
+
+    def _build_menus(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        quit_ = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_.triggered.connect(self.close)
+        m.addAction(quit_)
+        v = self.menuBar().addMenu("&View")
+        fit = QAction("&Fit diagram", self, shortcut=QKeySequence("Ctrl+0"))
+        fit.triggered.connect(lambda: self.sld.fit() if hasattr(self.sld, "fit") else None)
+        v.addAction(fit)
+        v.addSeparator()
+        for d in self.docks.values():
+            v.addAction(d.toggleViewAction())
+        v.addSeparator()
+        reset = QAction("&Reset layout", self)
+        reset.triggered.connect(self.reset_layout)
+        v.addAction(reset)
+        h = self.menuBar().addMenu("&Help")
+        about = QAction("&About GridTwin", self)
+        about.triggered.connect(self._about)
+        h.addAction(about)
+
+    def _build_status(self, user: str) -> None:
+        sb = self.statusBar()
+        self.comm_label = QLabel("comm: waiting for the first scan")
+        self.rate_label = QLabel("scan — Hz")
+        self.latency_label = QLabel("latency — ms")
+        self.user_label = QLabel(f"user: {user}")
+        self.clock_label = QLabel()
+        for w in (self.comm_label, self.rate_label, self.latency_label, self.user_label):
+            sb.addWidget(w)
+        sb.addPermanentWidget(self.clock_label)
+        self._clock = QTimer(self)
+        self._clock.timeout.connect(self._tick_clock)
+        self._clock.start(1000)
+        self._tick_clock()
+
+    def _tick_clock(self) -> None:
+        self.clock_label.setText(dt.datetime.now(IST).strftime("%d %b %Y  %H:%M:%S IST"))
+        if self.pipeline is not None:
+            self.rate_label.setText(f"scan {self.pipeline.stats.scan_hz():.1f} Hz")
+
+    # ------------------------------------------------------------------ live data
+    @Slot(object)
+    def on_snapshot(self, snap: LiveSnapshot) -> None:
+        self._last_snapshot = snap
+        self.sld.update_snapshot(snap)
+        self.trends.update_snapshot(snap)
+        if self.yard is not None and self.docks["3D switchyard"].isVisible():
+            self.yard.update_snapshot(snap)
+        for fp in list(self._faceplates.values()):
+            if fp.isVisible():
+                fp.update_snapshot(snap)
+        lat = (time.time() - snap.t_acquired.timestamp()) * 1000.0
+        self.latency_ms.append(lat)
+        self.latency_label.setText(f"latency {lat:.0f} ms")
+        self._show_comm(snap)
+
+    def _show_comm(self, snap: LiveSnapshot) -> None:
+        comm = snap.frame.comm
+        if not comm:
+            return
+        lost = sorted(d for d, c in comm.items() if c.state != Comm.OK)
+        if lost:
+            self.comm_label.setText(f"comm: {len(lost)} of {len(comm)} devices LOST")
+            self.comm_label.setStyleSheet(f"color: white; background: {theme.INVALID.name()};"
+                                          " padding: 0 6px;")
+        else:
+            self.comm_label.setText(f"comm: all {len(comm)} devices OK")
+            self.comm_label.setStyleSheet("")
+        self.comm_label.setToolTip("\n".join(
+            f"{d}: {c.state.value} ({c.protocol}){' — ' + c.last_error if c.last_error else ''}"
+            for d, c in sorted(comm.items())))
+
+    @Slot(object)
+    def on_conditions(self, conds: list[Condition]) -> None:
+        self.alarms.set_conditions(conds)
+
+    @Slot(object)
+    def on_events(self, events: list[Event]) -> None:
+        self.events.add_events(events)
+
+    # ------------------------------------------------------------------ actions
+    @Slot(str)
+    def trend(self, tag: str) -> None:
+        if self.trends.add_tag(tag):
+            self.docks["Trends"].show()
+            self.docks["Trends"].raise_()
+
+    @Slot(str)
+    def open_faceplate(self, asset_id: str) -> None:
+        from app.ui.faceplate import Faceplate
+
+        fp = self._faceplates.get(asset_id)
+        if fp is None:
+            fp = Faceplate(self.station.asset(asset_id), self.points, parent=self)
+            fp.trend_requested.connect(self.trend) if hasattr(fp, "trend_requested") else None
+            self._faceplates[asset_id] = fp
+        if self._last_snapshot is not None:
+            fp.update_snapshot(self._last_snapshot)
+        fp.show()
+        fp.raise_()
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state)
+        for d in self.docks.values():
+            d.show()
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About GridTwin",
+                          f"GridTwin — digital twin HMI\n{self.station.station.name}\n"
+                          f"{len(self.station.assets)} assets, {len(self.points)} points")
+
+    # ------------------------------------------------------------------ layout persistence
+    def _restore_layout(self) -> None:
+        geo = self.settings.value("main/geometry")
+        state = self.settings.value("main/state")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1600, 950)
+        if state is not None:
+            self.restoreState(state)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("main/geometry", self.saveGeometry())
+        self.settings.setValue("main/state", self.saveState())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        self.save_layout()
+        for fp in self._faceplates.values():
+            fp.close()
+        if self.pipeline is not None:
+            self.pipeline.stop()
+        if getattr(self, "_backfill", None) is not None:
+            self._backfill.stop()
+        if self.yard is not None:
+            self.yard.close()
+        self._clock.stop()
+        super().closeEvent(event)

@@ -1,0 +1,75 @@
+"""The main window on a live pipeline (plant in-process), offscreen."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from app.field.sim.plant import PlantSimulator
+from app.runtime.pipeline import Pipeline, PlantFrameSource
+from app.runtime.threads import running_threads
+from app.ui.main_window import MainWindow
+
+from .conftest import T0
+
+
+@pytest.fixture
+def make_hmi_window(qtbot, station, tmp_path):
+    """Build a main window on a running pipeline; closes everything afterwards."""
+    made = []
+
+    def make(yard3d: bool = False):
+        plant = PlantSimulator(station, seed=2, start=T0, tick_s=0.1)
+        pipe = Pipeline(station, plant.points, PlantFrameSource(plant))
+        settings = QSettings(str(tmp_path / "hmi.ini"), QSettings.Format.IniFormat)
+        win = MainWindow(station, plant.points, pipeline=pipe, settings=settings,
+                         yard3d=yard3d)
+        qtbot.addWidget(win)
+        win.show()
+        pipe.start()
+        made.append(win)
+        return win, plant
+
+    yield make
+    for w in made:
+        w.close()
+    assert running_threads() == []
+
+
+def test_window_shows_live_data_and_a_breaker_opened_in_the_field(make_hmi_window, qtbot):
+    win, plant = make_hmi_window()
+    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    assert "devices OK" in win.comm_label.text() and "IST" in win.clock_label.text()
+    assert win.sld.items_by_asset["TR2H_Q0"].state_name == "closed"
+    plant.operate("TR2H_Q0", False)
+    qtbot.waitUntil(lambda: win.sld.items_by_asset["TR2H_Q0"].state_name == "open",
+                    timeout=15_000)
+    qtbot.waitUntil(lambda: not win.sld.busbars["B33_B"].energised, timeout=15_000)
+    assert win.sld.busbars["B33_A"].energised
+    qtbot.waitUntil(lambda: win.events.proxy.rowCount() > 0, timeout=15_000)
+    assert win.latency_ms and max(win.latency_ms) < 5_000
+
+
+def test_trends_faceplate_and_layout_persistence(make_hmi_window, qtbot, tmp_path):
+    win, plant = make_hmi_window()
+    win.trend("ICT1.LOADING")
+    qtbot.waitUntil(lambda: len(win.trends.series["ICT1.LOADING"].live()[0]) >= 3,
+                    timeout=15_000)
+    win.open_faceplate("F1_Q0")
+    fp = win._faceplates["F1_Q0"]
+    qtbot.waitUntil(lambda: fp.value_text("POS")[0] == "CLOSED", timeout=15_000)
+    win.save_layout()
+    s = QSettings(str(tmp_path / "hmi.ini"), QSettings.Format.IniFormat)
+    assert s.value("main/state") is not None
+
+
+def test_3d_view_falls_back_cleanly_offscreen(make_hmi_window, qtbot):
+    win, _ = make_hmi_window(yard3d=True)
+    assert win.yard is not None and win.yard.mode in ("static", "none")
+    assert ("Static render" in win.yard.caption.text()
+            or "unavailable" in win.yard.caption.text())
+    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    win.docks["3D switchyard"].show()
+    win.yard.update_snapshot(win._last_snapshot)
+    if win.yard.mode == "static":
+        qtbot.waitUntil(lambda: not win.yard.rendering(), timeout=60_000)
