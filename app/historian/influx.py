@@ -27,7 +27,7 @@ from app.field.frame import ScanFrame
 from app.field.points import PointTable
 from app.historian.compress import SwingingDoor, deviations
 from app.historian.db import HistorianError
-from app.historian.store import HistorianStatus, Trend
+from app.historian.store import HistorianStatus, Trend, put_dropping_oldest
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +60,8 @@ class InfluxHistorian:
 
     # ------------------------------------------------------------------ ingest
     def submit(self, frame: ScanFrame) -> None:
-        while True:
-            try:
-                self._q.put_nowait(frame)
-                return
-            except queue.Full:
-                try:
-                    self._q.get_nowait()
-                    self.status.dropped_frames += 1
-                except queue.Empty:
-                    pass
+        """Never blocks: a full queue drops its oldest frame."""
+        put_dropping_oldest(self._q, frame, self.status)
 
     def _run(self) -> None:
         next_flush = time.monotonic() + self.flush_s

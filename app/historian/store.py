@@ -116,16 +116,7 @@ class Historian:
     # ================================================================== ingest
     def submit(self, frame: ScanFrame) -> None:
         """Never blocks: a full queue drops its oldest frame."""
-        while True:
-            try:
-                self._q.put_nowait(frame)
-                return
-            except queue.Full:
-                try:
-                    self._q.get_nowait()
-                    self.status.dropped_frames += 1
-                except queue.Empty:
-                    pass
+        put_dropping_oldest(self._q, frame, self.status)
 
     def _run(self) -> None:
         next_flush = time.monotonic() + self.flush_s
@@ -472,6 +463,20 @@ class Historian:
                         .isoformat(timespec="milliseconds"), e.event_type, e.severity,
                         e.asset_id or "", e.tag or "", e.before or "", e.after or "",
                         e.message, e.acknowledged_by or ""])
+
+
+def put_dropping_oldest(q: queue.Queue, item: object, status: HistorianStatus) -> None:
+    """Put without ever blocking: when full, drop (and count) the oldest item."""
+    while True:
+        try:
+            q.put_nowait(item)
+            return
+        except queue.Full:
+            try:
+                q.get_nowait()
+                status.dropped_frames += 1
+            except queue.Empty:
+                pass
 
 
 def _minmax_decimate(t: np.ndarray, v: np.ndarray, q: np.ndarray, a: int, b: int,

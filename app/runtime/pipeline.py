@@ -249,11 +249,3 @@ class PlantFrameSource:
                 pass
 
 
-async def sleep_until(stop: asyncio.Event, delay_s: float) -> bool:
-    """Wait ``delay_s`` or until ``stop``; True when stopping."""
-    try:
-        await asyncio.wait_for(stop.wait(), delay_s)
-        return True
-    except TimeoutError:
-        return False
-

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 from collections.abc import Callable
 
 import numpy as np
 
 from app.field import quality as Q
 from app.field.frame import Comm, CommState, ScanFrame
+from app.field.periodic import run_every
 from app.field.points import PointTable
 from app.field.rtu.poller import ModbusPoller, PartialScan
 
@@ -69,18 +69,8 @@ class ProtocolFrameSource:
         return ScanFrame(self._seq, dt.datetime.now(dt.UTC), self.points, v, q, t, comm)
 
     async def run(self, emit: Callable[[ScanFrame], None], stop: asyncio.Event) -> None:
-        next_t = time.monotonic()
         try:
-            while not stop.is_set():
-                emit(await self.scan_once())
-                next_t += self.period_s
-                delay = next_t - time.monotonic()
-                if delay < -self.period_s:
-                    next_t = time.monotonic()
-                try:
-                    await asyncio.wait_for(stop.wait(), max(0.0, delay))
-                except TimeoutError:
-                    pass
+            await run_every(self.period_s, self.scan_once, emit, stop)
         finally:
             self.close()
 

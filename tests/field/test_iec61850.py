@@ -174,7 +174,9 @@ def test_report_control_blocks_point_at_the_data_set(sim):
         assert L.IedConnection_connect(con, host, port) == L.IED_ERROR_OK
         for ref, buffered in (("GTL1/LLN0.BR.brcbAll01", True),
                               ("GTL1/LLN0.RP.urcbAll01", False)):
-            rcb, err = L.IedConnection_getRCBValues(con, ref, None)
+            from app.field.iec61850.client import _value_and_error
+
+            rcb, err = _value_and_error(L.IedConnection_getRCBValues(con, ref, None))
             assert err == L.IED_ERROR_OK and rcb is not None, ref
             assert L.ClientReportControlBlock_getDataSetReference(rcb) == "GTL1/LLN0$DSAll"
             assert L.ClientReportControlBlock_isBuffered(rcb) == buffered

@@ -37,6 +37,13 @@ _ADD_CAUSE_NAMES = {
 }
 
 
+def _value_and_error(result):  # noqa: ANN001, ANN202
+    """pyiec61850 returns ``[value, error]``, but a bare error code in some failure states."""
+    if isinstance(result, list | tuple) and len(result) == 2:
+        return result[0], result[1]
+    return None, result
+
+
 class MmsClientCore:
     def __init__(self, ieds, host: str, base_port: int, timeout_ms: int = 1000) -> None:  # noqa: ANN001
         import pyiec61850 as L
@@ -115,13 +122,16 @@ class MmsClientCore:
                 self.state[ied.bay] = (True, "")
             except _ReadError as exc:
                 self._drop(ied.bay, str(exc))
+            except Exception as exc:  # whatever one IED does, the others are still read
+                self._drop(ied.bay, f"{type(exc).__name__}: {exc}")
         return (self.rows, self.values.copy(), self.quality.copy(), self.t_ns.copy(),
                 dict(self.state))
 
     def _read(self, ied) -> None:  # noqa: ANN001
         L = self.L
         con = self._con[ied.bay]
-        ds, err = L.IedConnection_readDataSetValues(con, ied.dataset, self._ds.get(ied.bay))
+        ds, err = _value_and_error(
+            L.IedConnection_readDataSetValues(con, ied.dataset, self._ds.get(ied.bay)))
         if err != L.IED_ERROR_OK or ds is None:
             raise _ReadError(f"data-set read of {ied.dataset} failed (error {err})")
         self._ds[ied.bay] = ds

@@ -20,7 +20,6 @@ import pickle
 import struct
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from app.field import quality as Q
 from app.field.frame import Comm, CommState
+from app.field.periodic import run_every
 from app.field.points import PointTable
 from app.field.rtu.poller import PartialScan
 from app.field.sim.api import ADD_CAUSE_UNKNOWN, ControlResult
@@ -180,18 +180,8 @@ class MmsPoller:
         return self._last
 
     async def run(self, emit: Callable[[PartialScan], None], stop: asyncio.Event) -> None:
-        next_t = time.monotonic()
         try:
-            while not stop.is_set():
-                emit(await self.scan_once())
-                next_t += self.period_s
-                delay = next_t - time.monotonic()
-                if delay < -self.period_s:
-                    next_t = time.monotonic()
-                try:
-                    await asyncio.wait_for(stop.wait(), max(0.0, delay))
-                except TimeoutError:
-                    pass
+            await run_every(self.period_s, self.scan_once, emit, stop)
         finally:
             self.close()
 

@@ -30,6 +30,7 @@ from pymodbus.exceptions import ModbusException
 
 from app.field import quality as Q
 from app.field.frame import Comm, CommState
+from app.field.periodic import run_every
 from app.field.points import PointTable
 from app.field.rtu.codec import decode_bits, decode_registers
 from app.field.rtu.map import RESULT_ACCEPTED, RegisterMap, build_register_map
@@ -195,18 +196,10 @@ class ModbusPoller:
                            self.t_ns.copy(), dict(self.comm))
 
     async def run(self, emit: Callable[[PartialScan], None], stop: asyncio.Event) -> None:
-        next_t = time.monotonic()
-        while not stop.is_set():
-            emit(await self.scan_once())
-            next_t += self.period_s
-            delay = next_t - time.monotonic()
-            if delay < -self.period_s:
-                next_t = time.monotonic()
-            try:
-                await asyncio.wait_for(stop.wait(), max(0.0, delay))
-            except TimeoutError:
-                pass
-        self.close()
+        try:
+            await run_every(self.period_s, self.scan_once, emit, stop)
+        finally:
+            self.close()
 
     # ------------------------------------------------------------------ controls
     async def write_command(self, asset_id: str, close: bool) -> ControlResult:
