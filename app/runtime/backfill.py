@@ -11,6 +11,7 @@ import datetime as dt
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
+from app.field import quality as Q
 from app.runtime.threads import managed_thread, stop_thread
 
 
@@ -27,7 +28,10 @@ class _Worker(QObject):
         b = dt.datetime.fromtimestamp(t1, dt.UTC)
         try:
             for tr in self.historian.trend(tags, a, b, max_points=n):
-                self.done.emit(tr.tag, tr.t_ns / 1e9, np.asarray(tr.value, dtype=float))
+                v = np.asarray(tr.value, dtype=float)
+                if len(tr.quality) == len(v):  # bad-quality samples are gaps, not values
+                    v = np.where((tr.quality & Q.VALIDITY_MASK) == Q.GOOD, v, np.nan)
+                self.done.emit(tr.tag, tr.t_ns / 1e9, v)
         except Exception:  # a failed backfill leaves the live trend as it is
             import logging
 

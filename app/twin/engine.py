@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
@@ -445,7 +445,3 @@ def _dss_message(exc: Exception) -> str:
     # opendssdirect prefixes "(#code) "; keep OpenDSS's own words.
     return msg.strip()
 
-
-def element_names_of(engine: TwinEngine, names: Iterable[str]) -> list[str]:
-    """Canonical OpenDSS names for user-supplied element names (case-insensitive)."""
-    return [engine.branch_names[engine._branch(n)] for n in names]

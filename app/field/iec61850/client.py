@@ -185,28 +185,24 @@ class MmsClientCore:
         code = getattr(err, "addCause", 0)
         return _ADD_CAUSE_NAMES.get(int(code), f"add-cause {code}")
 
-    def select(self, asset: str, close: bool) -> tuple[bool, str, str]:
+    def _command(self, asset: str, close: bool, step: str) -> tuple[bool, str, str]:
         L = self.L
         try:
             c = self._control(asset)
         except (KeyError, ConnectionError) as exc:
             return False, "unknown", str(exc)
         v = L.MmsValue_newBoolean(close)
-        ok = L.ControlObjectClient_selectWithValue(c, v)
+        ok = L.ControlObjectClient_selectWithValue(c, v) if step == "select" else \
+            L.ControlObjectClient_operate(c, v, 0)
         L.MmsValue_delete(v)
-        return (True, "", "selected") if ok else (False, self._cause(c), "select refused")
+        done = "selected" if step == "select" else "operate accepted"
+        return (True, "", done) if ok else (False, self._cause(c), f"{step} refused")
+
+    def select(self, asset: str, close: bool) -> tuple[bool, str, str]:
+        return self._command(asset, close, "select")
 
     def operate(self, asset: str, close: bool) -> tuple[bool, str, str]:
-        L = self.L
-        try:
-            c = self._control(asset)
-        except (KeyError, ConnectionError) as exc:
-            return False, "unknown", str(exc)
-        v = L.MmsValue_newBoolean(close)
-        ok = L.ControlObjectClient_operate(c, v, 0)
-        L.MmsValue_delete(v)
-        return (True, "", "operate accepted") if ok else (False, self._cause(c),
-                                                           "operate refused")
+        return self._command(asset, close, "operate")
 
     def cancel(self, asset: str) -> tuple[bool, str, str]:
         try:
