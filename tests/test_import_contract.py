@@ -75,3 +75,13 @@ def test_import_linter_contract():
         pytest.skip("import-linter not installed")
     r = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_opendss_is_loaded_only_through_dsslib():
+    """app.twin.dsslib pins the environment before the Free Pascal engine loads (see there)."""
+    files = [p for pkg in ("app", "ml", "bench", "tests") for p in sorted((ROOT / pkg).rglob("*.py"))]
+    bad = [f"{p.relative_to(ROOT)}:{line} imports {mod}"
+           for p in files if p.name != "dsslib.py"
+           for line, mod in _imports(p)
+           if mod.split(".")[0] in ("opendssdirect", "dss")]
+    assert not bad, "import OpenDSS via app.twin.dsslib:\n" + "\n".join(bad)

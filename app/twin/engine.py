@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
-import opendssdirect
+from app.twin.dsslib import opendssdirect
 
 from app.twin.state import Totals, TwinState, frozen
 from app.twin.topology import Topology
