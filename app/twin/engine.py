@@ -19,8 +19,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
-from app.twin.dsslib import opendssdirect
 
+from app.twin.dsslib import opendssdirect
 from app.twin.state import Totals, TwinState, frozen
 from app.twin.topology import Topology
 
