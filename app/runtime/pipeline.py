@@ -130,9 +130,7 @@ class _SolverWorker(QObject):
         self.poller = poller
         self.stats = stats
         self.sink = sink
-        # Built here, on the constructing (main) thread: OpenDSS's Pascal runtime reads the
-        # process environment when a thread first calls it, which raced with environment
-        # changes made meanwhile by other threads (a segfault in FPGETENV).
+        # Built here, on the constructing thread, so a bad circuit fails start-up visibly.
         self.solver: SolverService | None = SolverService(station, points)
         self.conditions = ConditionMonitor(points)
         self.changes = ChangeDetector(points)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -47,8 +46,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     qt_args = sys.argv[:1]
     if args.headless:
-        # As an argument, not an environment variable: adding a variable after OpenDSS is
-        # loaded races with its runtime reading the environment in new threads.
         qt_args += ["-platform", "offscreen"]
     if not 0.1 <= args.period <= 5.0:
         print("gridtwin: --period must be between 0.1 and 5 seconds", file=sys.stderr)
@@ -118,11 +115,7 @@ def run(args: argparse.Namespace) -> int:
             historian.close()
         if sim is not None:
             sim.stop()
-    # Everything of ours is stopped and flushed. Leave without running native finalisers:
-    # OpenDSS's Pascal runtime can crash while the interpreter tears its threads down.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    return code
 
 
 def _open_historian(station, points, args):  # noqa: ANN001, ANN202
