@@ -39,11 +39,19 @@ def frame_of(plant, snap, t=None, values=None, quality=None):
                      snap.quality if quality is None else quality, t_ns, {})
 
 
-def wait_for(cond, timeout=20.0):
+def wait_for(cond, timeout=20.0, status=None):
     t0 = time.monotonic()
     while not cond():
-        assert time.monotonic() - t0 < timeout, "condition not met in time"
+        assert time.monotonic() - t0 < timeout, f"condition not met in time; {status}"
         time.sleep(0.02)
+
+
+def wait_written(h, frames, timeout=60.0):
+    """All submitted frames written. Bulk tests submit faster than real time, so they open the
+    historian with a queue that holds them all: a dropped frame here is a real failure."""
+    wait_for(lambda: h.status.frames + h.status.dropped_frames >= frames
+             and h.status.pending_samples == 0, timeout, h.status)
+    assert h.status.dropped_frames == 0, h.status
 
 
 # ------------------------------------------------------------------ store location & schema
@@ -138,7 +146,7 @@ def test_submit_never_blocks_and_drops_the_oldest(tmp_path, station, plant):
 
 
 def test_trend_value_at_and_csv(tmp_path, station, plant):
-    h = open_historian(station, plant.points, data_dir=tmp_path, flush_s=0.1)
+    h = open_historian(station, plant.points, data_dir=tmp_path, flush_s=0.1, queue_size=5000)
     row = plant.points.row("F3_CT.P")
     spike_t = None
     try:
@@ -151,7 +159,7 @@ def test_trend_value_at_and_csv(tmp_path, station, plant):
                 spike_t = s.timestamp
             h.submit(frame_of(plant, s, values=v))
         end = s.timestamp
-        wait_for(lambda: h.status.frames == 3000 and h.status.pending_samples == 0)
+        wait_written(h, 3000)
         h.compact(older_than_ns=int((T0 + dt.timedelta(minutes=3)).timestamp() * 1e9))
         tr = h.trend(["F3_CT.P", "ICT1.HOT_SPOT"], T0, end, max_points=200)
         assert all(len(x.t_ns) <= 200 for x in tr) and tr[0].source == "samples"
@@ -183,7 +191,7 @@ def test_hourly_and_daily_rollups_and_the_30_day_query(tmp_path, station, plant)
             v[row] = 200.0 + (k % 60) + (k // 60) * 0.1
             values.append((t, v[row]))
             h.submit(frame_of(plant, s, t=t, values=v))
-        wait_for(lambda: h.status.frames == 36 * 60)
+        wait_written(h, 36 * 60)
     finally:
         h.close()
     with h.engine.connect() as c:

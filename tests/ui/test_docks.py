@@ -45,12 +45,13 @@ def test_backfill_and_bad_quality_gaps(trends, live, plant):
     from app.field import quality as Q
 
     trends.add_tag("B220_M1.V")
-    now = time.time()
+    snap = plant.step(0.1)
+    now = snap.timestamp.timestamp()  # the simulated clock, not the wall clock
     trends.add_history("B220_M1.V", np.array([now - 300, now - 200, now - 100]),
                        np.array([218.0, np.nan, 219.0]))
-    q = plant.step(0.1).quality.copy()
+    q = snap.quality.copy()
     q[plant.points.row("B220_M1.V")] = Q.SENSOR_FAILED
-    trends.update_snapshot(live(quality=q))
+    trends.update_snapshot(live(snap=snap, quality=q))
     t, v = trends.series["B220_M1.V"].data()
     assert len(t) == 4 and np.isnan(v[1]) and np.isnan(v[-1])
     assert "bad quality" in trends.readout_at(t[-1])
