@@ -90,10 +90,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             hist.submit(frame)
             ev = changes.changes(frame)
             if ev:
-                hist.add_events([{"event_type": e.event_type, "asset_id": e.asset,
-                                  "tag": e.tag, "severity": e.severity, "message": e.message,
-                                  "time_ms": int(e.time.timestamp() * 1000),
-                                  "before": e.before, "after": e.after} for e in ev])
+                hist.submit_events([e.row() for e in ev])  # the writer thread stores them
             frames[0] += 1
 
         async def go() -> None:

@@ -31,6 +31,13 @@ class Event:
     before: str
     after: str
 
+    def row(self) -> dict:
+        """The historian's ``events`` columns for this event (UTC milliseconds)."""
+        return {"event_type": self.event_type, "asset_id": self.asset, "tag": self.tag,
+                "severity": self.severity, "message": self.message,
+                "time_ms": int(round(self.time.timestamp() * 1000)), "before": self.before,
+                "after": self.after}
+
 
 class ChangeDetector:
     def __init__(self, points: PointTable) -> None:

@@ -31,6 +31,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -68,6 +69,9 @@ class HistorianStatus:
     samples_written: int = 0
     pending_samples: int = 0
     lost_samples: int = 0
+    pending_events: int = 0
+    events_written: int = 0
+    lost_events: int = 0
     last_flush: float = 0.0
 
     @property
@@ -87,7 +91,8 @@ class Trend:
 class Historian:
     def __init__(self, engine: Engine, points: PointTable, *, flush_s: float = 1.0,
                  compact_after_s: float = 600.0, queue_size: int = 600,
-                 retention: Retention | None = None, max_pending: int = 5_000_000) -> None:
+                 retention: Retention | None = None, max_pending: int = 5_000_000,
+                 max_pending_events: int = 200_000) -> None:
         self.engine = engine
         self.points = points
         self.flush_s = flush_s
@@ -106,6 +111,11 @@ class Historian:
         self._hcnt = np.zeros(n, dtype=np.int64)
         self._pending: list[tuple[np.ndarray, ...]] = []
         self._n_pending = 0
+        # Events from any thread (SOE, alarm transitions, commands, user actions), written by
+        # the writer thread with the samples; held for retry while degraded, bounded.
+        self._events: deque[dict] = deque()
+        self._events_lock = threading.Lock()
+        self.max_pending_events = max_pending_events
         self._last_rollup = 0.0
         self._last_compact = time.monotonic()
         self._last_retention = 0.0
@@ -131,6 +141,7 @@ class Historian:
                     self._ingest(frame)
                 if time.monotonic() >= next_flush or frame is None and self._stop.is_set():
                     self._flush()
+                    self._flush_events()
                     self._housekeeping()
                     next_flush = time.monotonic() + self.flush_s
             except Exception as exc:  # never let the writer die
@@ -142,6 +153,7 @@ class Historian:
             rows = self._door.flush()
             self._add_pending(*rows)
             self._flush()
+            self._flush_events()
             self._write_hourly()
         except Exception as exc:
             self._fail(exc)
@@ -199,6 +211,9 @@ class Historian:
         self.status.pending_samples = 0
         self.status.samples_written += len(rows)
         self.status.last_flush = time.time()
+        self._recovered()
+
+    def _recovered(self) -> None:
         if not self.status.ok:
             log.warning("historian writes again after: %s", self.status.last_error)
             self.status.ok = True
@@ -410,17 +425,60 @@ class Historian:
     _EVENT_FIELDS = ("event_type", "asset_id", "tag", "severity", "message", "time_ms",
                      "before", "after", "state", "value", "acknowledged", "acknowledged_by")
 
-    def add_events(self, events: Iterable[dict]) -> None:
-        """Store events (dicts with the Event columns; missing ones are NULL)."""
+    def _event_rows(self, events: Iterable[dict]) -> list[dict]:
         rows = []
         for e in events:
             unknown = set(e) - set(self._EVENT_FIELDS)
             if unknown:
                 raise ValueError(f"event fields {sorted(unknown)} are not columns of events")
+            missing = {"event_type", "severity", "message", "time_ms"} - set(e)
+            if missing:
+                raise ValueError(f"event {e!r}: missing field(s) {sorted(missing)}")
             row = dict.fromkeys(self._EVENT_FIELDS)
             row["acknowledged"] = False
             row.update(e)
             rows.append(row)
+        return rows
+
+    def submit_events(self, events: Iterable[dict]) -> None:
+        """Queue events (dicts with the Event columns) for the writer thread. Never blocks and
+        never touches the database on the caller's thread; a malformed event is refused here
+        with ValueError naming the field. While the database fails the events are held (up
+        to ``max_pending_events``, the oldest dropped and counted) and written on recovery."""
+        rows = self._event_rows(events)
+        if not rows:
+            return
+        with self._events_lock:
+            self._events.extend(rows)
+            over = len(self._events) - self.max_pending_events
+            for _ in range(max(0, over)):
+                self._events.popleft()
+            if over > 0:
+                self.status.lost_events += over
+            self.status.pending_events = len(self._events)
+
+    def _flush_events(self) -> None:
+        with self._events_lock:
+            rows = list(self._events)
+        if not rows:
+            return
+        try:
+            with self.engine.begin() as con:
+                con.execute(insert(Event), rows)
+        except SQLAlchemyError as exc:
+            self._fail(exc)
+            return
+        with self._events_lock:
+            for _ in range(len(rows)):
+                self._events.popleft()
+            self.status.pending_events = len(self._events)
+        self.status.events_written += len(rows)
+        self._recovered()
+
+    def add_events(self, events: Iterable[dict]) -> None:
+        """Store events now, on the caller's thread (tools and tests; the scan path uses
+        :meth:`submit_events`). Dicts with the Event columns; missing ones are NULL."""
+        rows = self._event_rows(events)
         if not rows:
             return
         try:

@@ -53,6 +53,8 @@ class FrameSink(Protocol):
 
     def submit(self, frame: ScanFrame) -> None: ...
 
+    def submit_events(self, events: list[dict]) -> None: ...
+
 
 @dataclass
 class PipelineStats:
@@ -154,6 +156,8 @@ class _SolverWorker(QObject):
                 self.events_ready.emit(events)
             if self.sink is not None:
                 self.sink.submit(frame)
+                if events and hasattr(self.sink, "submit_events"):
+                    self.sink.submit_events([e.row() for e in events])
         except Exception:
             log.exception("solver failed on scan %d; the next scan is tried afresh", frame.seq)
 

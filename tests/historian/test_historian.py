@@ -339,3 +339,33 @@ def test_kill_9_loses_at_most_the_last_second(tmp_path, station):
     finally:
         con.close()
     assert newest is not None and last - newest <= 1.5e9  # one flush + one frame
+
+
+def test_submitted_events_survive_a_read_only_spell(tmp_path, station, plant):
+    """Events from the scan path go through the writer thread: never written on the caller's
+    thread, held while the database refuses writes, all stored once it accepts them again."""
+    h = open_historian(station, plant.points, data_dir=tmp_path, flush_s=0.05)
+    base = int(T0.timestamp() * 1000)
+    try:
+        with pytest.raises(ValueError, match="colour"):
+            h.submit_events([{"event_type": "state", "severity": "low", "message": "x",
+                              "time_ms": base, "colour": "red"}])
+        with pytest.raises(ValueError, match="time_ms"):
+            h.submit_events([{"event_type": "state", "severity": "low", "message": "x"}])
+
+        @event.listens_for(h.engine, "connect")
+        def _ro(dbapi_conn, _rec):  # noqa: ANN001
+            dbapi_conn.execute("PRAGMA query_only=ON")
+
+        h.engine.dispose()
+        h.submit_events([{"event_type": "alarm", "asset_id": "ICT1", "severity": "high",
+                          "message": f"event {k}", "time_ms": base + k} for k in range(500)])
+        wait_for(lambda: not h.status.ok)
+        assert h.status.pending_events == 500 and h._thread.is_alive()
+        event.remove(h.engine, "connect", _ro)
+        h.engine.dispose()
+        wait_for(lambda: h.status.events_written == 500, status=h.status)
+        assert h.status.pending_events == 0 and h.status.ok
+        assert len(h.events(limit=1000)) == 500
+    finally:
+        h.close()
