@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 
 # Libraries Qt needs offscreen, then those for a real X server (Xvfb) in the tests.
 DEB_QT   := libgl1 libegl1 libfontconfig1 libglib2.0-0 libxkbcommon0 libdbus-1-3 fonts-dejavu-core
-DEB_XVFB := xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
+DEB_XVFB := xvfb xauth libgl1-mesa-dri libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
             libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 mbpoll \
             postgresql-15
 
@@ -30,7 +30,9 @@ run: deps-run $(STAMP)
 
 test: deps-test $(STAMP)
 	@./packaging/fetch-influxd.sh .cache/influxdb || true
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not xvfb"
+	@# The live 3D view needs a real X server with OpenGL: Xvfb with Mesa.
+	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1920x1080x24" $(PY) -m pytest -q -m xvfb
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -10,7 +10,7 @@ from app.runtime.pipeline import Pipeline, PlantFrameSource
 from app.runtime.threads import running_threads
 from app.ui.main_window import MainWindow
 
-from .conftest import T0
+from .conftest import T0, snapshot_of
 
 
 @pytest.fixture
@@ -65,7 +65,11 @@ def test_trends_faceplate_and_layout_persistence(make_hmi_window, qtbot, tmp_pat
 
 def test_3d_view_falls_back_cleanly_offscreen(make_hmi_window, qtbot):
     win, _ = make_hmi_window(yard3d=True)
-    assert win.yard is not None and win.yard.mode in ("static", "none")
+    assert win.yard is not None
+    # The probe runs in child processes; the window is up (and live) meanwhile.
+    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    qtbot.waitUntil(lambda: win.yard.mode != "probing", timeout=90_000)
+    assert win.yard.mode in ("static", "none")
     assert ("Static render" in win.yard.caption.text()
             or "unavailable" in win.yard.caption.text())
     qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
@@ -73,3 +77,22 @@ def test_3d_view_falls_back_cleanly_offscreen(make_hmi_window, qtbot):
     win.yard.update_snapshot(win._last_snapshot)
     if win.yard.mode == "static":
         qtbot.waitUntil(lambda: not win.yard.rendering(), timeout=60_000)
+
+
+def test_3d_view_says_unavailable_where_nothing_renders(qtbot, station, plant, monkeypatch):
+    """No OpenGL at all (the probe's renderer cannot run): a clear panel, not a crash."""
+    from app.ui.yard3d import widget
+
+    monkeypatch.setattr(widget, "_PROBE", None)
+    monkeypatch.setattr(widget, "PYTHON", "/bin/false")
+    view = widget.create_yard_view(station, plant.points)
+    qtbot.addWidget(view)
+    assert view.mode == "probing" and "checking" in view.caption.text()
+    view.select_device("F1_Q0")
+    with qtbot.waitSignal(view.ready, timeout=30_000) as sig:
+        pass
+    assert sig.args == ["none"] and view.mode == "none"
+    assert "3D view unavailable" in view.caption.text()
+    assert "rendering failed" in view.caption.text()
+    view.update_snapshot(snapshot_of(plant))  # snapshots are taken and ignored
+    view.close()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from app.station import Station
 
 BAY_WIDTH = {400.0: 27.0, 220.0: 18.0, 33.0: 9.0}
@@ -20,6 +22,18 @@ HEIGHT = {400.0: 1.0, 220.0: 0.75, 33.0: 0.5}  # equipment height scale
 ALONG = {"isolator_bus": 10.0, "breaker": 24.0, "ct": 34.0, "isolator_line": 44.0,
          "earth_switch": 47.0, "cvt": 52.0, "lightning_arrester": 58.0, "gantry": 64.0,
          "reactor": 40.0, "capacitor_bank": 30.0, "feeder": 62.0, "line": 66.0}
+
+#: State colours (RGB) of the 3D view; colour only for abnormal states, as on the diagram.
+GREY = np.array([120, 120, 120], np.uint8)
+STEEL = np.array([150, 150, 145], np.uint8)
+CLOSED = np.array([60, 60, 60], np.uint8)
+OPEN = np.array([235, 235, 235], np.uint8)
+TRAVEL = np.array([190, 30, 40], np.uint8)
+INVALID = np.array([210, 0, 210], np.uint8)
+SELECTED = np.array([0, 120, 215], np.uint8)
+LEVEL = {400.0: np.array([63, 111, 166], np.uint8), 220.0: np.array([62, 140, 122], np.uint8),
+         33.0: np.array([168, 132, 46], np.uint8)}
+DEAD = np.array([154, 154, 154], np.uint8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +104,25 @@ def busbar_spans(station: Station) -> list[tuple[str, float, float, float, float
         k = len([o for o in out if o[4] == kv])
         out.append((a.id, min(xs) - 10, max(xs) + 10, YARD_Y[kv] - 3.0 - 4.0 * k, kv))
     return out
+
+
+class YardModel:
+    """What stands where and which busbars there are — all the state logic needs, without
+    geometry (so the static view never builds meshes in the GUI process)."""
+
+    def __init__(self, station: Station) -> None:
+        self.station = station
+        self.placed = place(station)
+        self.asset_ids = [p.asset for p in self.placed]
+        self.index = {a: k for k, a in enumerate(self.asset_ids)}
+        self.spans = busbar_spans(station)
+        self.bus_assets = [(asset, kv) for asset, _x1, _x2, _y, kv in self.spans]
+
+    def nearest(self, point: tuple[float, float, float], within_m: float = 8.0) -> str | None:
+        """The device standing nearest a picked point (in plan), if within ``within_m``."""
+        best, dist = None, within_m
+        for p in self.placed:
+            d = ((p.x - point[0]) ** 2 + (p.y - point[1]) ** 2) ** 0.5
+            if d < dist:
+                best, dist = p.asset, d
+        return best

@@ -7,23 +7,46 @@ import numpy as np
 import pyvista as pv
 
 from app.station import Station
-from app.ui.yard3d.layout import HEIGHT, busbar_spans, place
+from app.ui.yard3d.layout import (  # noqa: F401 - the colours are part of this API
+    CLOSED,
+    DEAD,
+    GREY,
+    HEIGHT,
+    INVALID,
+    LEVEL,
+    OPEN,
+    SELECTED,
+    STEEL,
+    TRAVEL,
+    YardModel,
+)
 
-GREY = np.array([120, 120, 120], np.uint8)
-STEEL = np.array([150, 150, 145], np.uint8)
-CLOSED = np.array([60, 60, 60], np.uint8)
-OPEN = np.array([235, 235, 235], np.uint8)
-TRAVEL = np.array([190, 30, 40], np.uint8)
-INVALID = np.array([210, 0, 210], np.uint8)
-SELECTED = np.array([0, 120, 215], np.uint8)
-LEVEL = {400.0: np.array([63, 111, 166], np.uint8), 220.0: np.array([62, 140, 122], np.uint8),
-         33.0: np.array([168, 132, 46], np.uint8)}
-DEAD = np.array([154, 154, 154], np.uint8)
+_PROTO: dict[tuple[tuple[float, ...], int], pv.PolyData] = {}
 
 
 def cyl(center, direction, radius, height, resolution=12) -> pv.PolyData:  # noqa: ANN001
-    return pv.Cylinder(center=center, direction=direction, radius=radius, height=height,
-                       resolution=resolution)
+    """A cylinder: a copy of one unit prototype per axis and resolution, scaled and moved
+    with numpy (building each with pv.Cylinder cost 2.5 ms apiece, most of the scene)."""
+    key = (tuple(float(d) for d in direction), int(resolution))
+    proto = _PROTO.get(key)
+    if proto is None:
+        proto = _PROTO[key] = pv.Cylinder(center=(0, 0, 0), direction=direction, radius=1.0,
+                                          height=1.0, resolution=resolution)
+    d = np.abs(np.asarray(direction, dtype=float))
+    d /= np.linalg.norm(d)
+    scale = radius + (height - radius) * d  # radius across the axis, height along it
+    m = proto.copy(deep=True)
+    m.points = proto.points * scale + np.asarray(center, dtype=float)
+    return m
+
+
+def _sphere(radius: float, center) -> pv.PolyData:  # noqa: ANN001
+    proto = _PROTO.get(((), 0))
+    if proto is None:
+        proto = _PROTO[((), 0)] = pv.Sphere(radius=1.0, center=(0, 0, 0))
+    m = proto.copy(deep=True)
+    m.points = proto.points * radius + np.asarray(center, dtype=float)
+    return m
 
 
 def _unit(kind: str, x: float, y: float, s: float) -> list[pv.PolyData]:
@@ -45,7 +68,7 @@ def _unit(kind: str, x: float, y: float, s: float) -> list[pv.PolyData]:
         r = {"ct": 0.45, "cvt": 0.35, "lightning_arrester": 0.25}[kind]
         m.append(cyl((x, y, h * s / 2), (0, 0, 1), r * s, h * s, resolution=10))
         if kind == "ct":
-            m.append(pv.Sphere(radius=0.8 * s, center=(x, y, h * s + 0.4 * s)))
+            m.append(_sphere(0.8 * s, (x, y, h * s + 0.4 * s)))
     elif kind in ("ict", "transformer"):
         big = 1.0 if kind == "ict" else 0.6
         m.append(pv.Box((x - 5 * big, x + 5 * big, y - 3 * big, y + 3 * big, 0, 5 * big)))
@@ -68,12 +91,9 @@ def _unit(kind: str, x: float, y: float, s: float) -> list[pv.PolyData]:
     return m
 
 
-class YardScene:
+class YardScene(YardModel):
     def __init__(self, station: Station) -> None:
-        self.station = station
-        self.placed = place(station)
-        self.asset_ids = [p.asset for p in self.placed]
-        self.index = {a: k for k, a in enumerate(self.asset_ids)}
+        super().__init__(station)
         meshes, owner = [], []
         for k, p in enumerate(self.placed):
             s = HEIGHT[p.kv]
@@ -86,12 +106,10 @@ class YardScene:
         self.colours = np.tile(CLOSED, (len(self.placed), 1))
         self.devices.cell_data["rgb"] = self.colours[self.device_of_cell]
         bus = []
-        self.bus_assets = []
-        for asset, x1, x2, y, kv in busbar_spans(station):
+        for _asset, x1, x2, y, kv in self.spans:
             z = 11.0 * HEIGHT[kv]
             bus.append(cyl(((x1 + x2) / 2, y, z), (1, 0, 0), 0.25 * HEIGHT[kv] + 0.1,
-                                   x2 - x1, resolution=8))
-            self.bus_assets.append((asset, kv))
+                           x2 - x1, resolution=8))
         owner = [k for k, m in enumerate(bus) for _ in range(m.n_cells)]
         self.buses = pv.merge(bus) if bus else pv.PolyData()
         if bus:
@@ -117,12 +135,6 @@ class YardScene:
             bc = np.array([LEVEL[kv] if live else DEAD
                            for (_, kv), live in zip(self.bus_assets, bus_live, strict=True)])
             self.buses.cell_data["rgb"] = bc[self.buses.cell_data["bus"]]
-
-    def nearest(self, point: tuple[float, float, float]) -> str | None:
-        pos = np.array([(p.x, p.y) for p in self.placed])
-        d = np.hypot(pos[:, 0] - point[0], pos[:, 1] - point[1])
-        k = int(np.argmin(d))
-        return self.asset_ids[k] if d[k] < 8 else None
 
 
 def render_png(station: Station, path: str, colours: np.ndarray | None = None,

@@ -1,26 +1,29 @@
 """The 3D switchyard dock.
 
 VTK crashes (no exception) where there is no OpenGL, and pyvistaqt's QtInteractor is blank on
-Qt's offscreen platform, so the view decides in child processes, once per process:
+Qt's offscreen platform, so the view decides in child processes, once per process, without
+ever blocking the GUI thread (the probe takes seconds: it starts VTK):
 
 * a real display with OpenGL → the live, interactive view (pyvistaqt), states recoloured in
   place, click to select (the same device is selected on the diagram, and vice versa);
 * no display but off-screen rendering works (EGL) → a static render, re-rendered in a child
   process at most every few seconds when states change, with a caption saying so;
 * neither → a clear "3D view unavailable" panel with the reason.
+
+Until the probe answers the dock says so ("checking for OpenGL…"); snapshots and selections
+that arrive meanwhile are kept and applied when the view is built.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QProcess, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QProcess, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -31,7 +34,9 @@ from app.station import Station
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[3]
-_PROBE: tuple[str, str] | None = None
+PROBE_TIMEOUT_MS = 60_000
+PYTHON = sys.executable  # the interpreter that runs the probes and renders
+_PROBE: tuple[str, str] | None = None  # decided once per process
 
 _LIVE_PROBE = """
 import pyvista as pv
@@ -44,39 +49,89 @@ pl.close()
 """
 
 
-def probe(timeout_s: float = 60.0) -> tuple[str, str]:
-    """("live" | "static" | "none", reason), decided in child processes, cached."""
-    global _PROBE
-    if _PROBE is not None:
-        return _PROBE
-    platform = QGuiApplication.platformName() if QGuiApplication.instance() else ""
-    env = {**os.environ}
-    if platform not in ("offscreen", "minimal", "") and os.environ.get("DISPLAY"):
-        r = subprocess.run([sys.executable, "-c", _LIVE_PROBE], capture_output=True,
-                           text=True, timeout=timeout_s, cwd=ROOT, env=env)
-        if r.returncode == 0:
-            _PROBE = ("live", "OpenGL on the display")
-            return _PROBE
-        reason = f"no OpenGL on the display (probe exit {r.returncode})"
-    else:
-        reason = f"Qt platform '{platform or 'none'}' has no OpenGL window"
-    out = Path(tempfile.gettempdir()) / f"gridtwin-yard-probe-{os.getpid()}.png"
-    r = subprocess.run([sys.executable, "-m", "app.ui.yard3d.render", str(out)],
-                       capture_output=True, text=True, timeout=timeout_s, cwd=ROOT,
-                       env={**env, "VTK_DEFAULT_OPENGL_WINDOW": "vtkEGLRenderWindow"})
-    if r.returncode == 0 and out.exists():
-        _PROBE = ("static", reason)
-    else:
-        _PROBE = ("none", f"{reason}; off-screen rendering failed too "
-                          f"(exit {r.returncode})")
-    out.unlink(missing_ok=True)
-    return _PROBE
+class YardProbe(QObject):
+    """Finds out, in child processes, which 3D view this display allows; emits
+    ``done(mode, reason)`` with mode "live", "static" or "none". The answer is cached for the
+    process, so only the first view waits."""
+
+    done = Signal(str, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._proc: QProcess | None = None
+        self._reason = ""
+        self._out = Path(tempfile.gettempdir()) / f"gridtwin-yard-probe-{os.getpid()}.png"
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._timed_out)
+
+    def start(self) -> None:
+        if _PROBE is not None:
+            QTimer.singleShot(0, lambda: self.done.emit(*_PROBE))
+            return
+        platform = QGuiApplication.platformName() if QGuiApplication.instance() else ""
+        if platform not in ("offscreen", "minimal", "") and os.environ.get("DISPLAY"):
+            self._run("live", ["-c", _LIVE_PROBE], {})
+        else:
+            self._reason = f"Qt platform '{platform or 'none'}' has no OpenGL window"
+            self._static()
+
+    def _static(self) -> None:
+        self._run("static", ["-m", "app.ui.yard3d.render", str(self._out)],
+                  {"VTK_DEFAULT_OPENGL_WINDOW": "vtkEGLRenderWindow"})
+
+    def _run(self, step: str, args: list[str], env: dict[str, str]) -> None:
+        self._step = step
+        self._proc = QProcess(self)
+        self._proc.setWorkingDirectory(str(ROOT))
+        pe = self._proc.processEnvironment()
+        for k, v in env.items():
+            pe.insert(k, v)
+        self._proc.setProcessEnvironment(pe)
+        self._proc.finished.connect(self._finished)
+        self._proc.errorOccurred.connect(self._error)
+        self._proc.start(PYTHON, args)
+        self._timer.start(PROBE_TIMEOUT_MS)
+
+    def _error(self, err) -> None:  # noqa: ANN001
+        if err == QProcess.ProcessError.FailedToStart:
+            self._finished(-1, None)
+
+    def _timed_out(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()  # finished() follows, with a failure code
+
+    def _finished(self, code: int, _status) -> None:  # noqa: ANN001
+        self._timer.stop()
+        ok = code == 0 and (self._step == "live" or self._out.exists())
+        if self._step == "live":
+            if ok:
+                return self._decide("live", "OpenGL on the display")
+            self._reason = f"no OpenGL on the display (probe exit {code})"
+            return self._static()
+        self._out.unlink(missing_ok=True)
+        if ok:
+            return self._decide("static", self._reason)
+        self._decide("none", f"{self._reason}; off-screen rendering failed too (exit {code})")
+
+    def _decide(self, mode: str, reason: str) -> None:
+        global _PROBE
+        _PROBE = (mode, reason)
+        log.info("3D view: %s (%s)", mode, reason)
+        self.done.emit(mode, reason)
+
+    def stop(self) -> None:
+        self._timer.stop()
+        if self._proc is not None and self._proc.state() != QProcess.ProcessState.NotRunning:
+            self._proc.finished.disconnect(self._finished)
+            self._proc.kill()
+            self._proc.waitForFinished(3000)
 
 
 def device_colours(scene, points: PointTable, snap: LiveSnapshot,  # noqa: ANN001
                    selected: str | None = None) -> tuple[np.ndarray, list[bool]]:
     """Per-device colours and per-busbar energisation for a snapshot (Qt-free logic)."""
-    from app.ui.yard3d import scene as S
+    from app.ui.yard3d import layout as S
 
     f = snap.frame
     good = (f.quality & Q.VALIDITY_MASK) == Q.GOOD
@@ -102,18 +157,40 @@ def device_colours(scene, points: PointTable, snap: LiveSnapshot,  # noqa: ANN00
 
 class Yard3DView(QWidget):
     device_selected = Signal(str)
+    #: the view has been built (live, static or none) after the probe
+    ready = Signal(str)
 
-    def __init__(self, station: Station, points: PointTable, mode: str, reason: str,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, station: Station, points: PointTable, mode: str | None = None,
+                 reason: str = "", parent: QWidget | None = None) -> None:
+        """``mode`` None: probe asynchronously (the normal case); a given mode is used as is
+        (tests)."""
         super().__init__(parent)
-        self.station, self.points, self.mode, self.reason = station, points, mode, reason
+        self.station, self.points = station, points
+        self.mode, self.reason = "probing", ""
         self.selected: str | None = None
+        self.scene = None
         self._last: LiveSnapshot | None = None
         self._last_cols: np.ndarray | None = None
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self.caption = QLabel()
+        self._proc: QProcess | None = None
+        self._lay = QVBoxLayout(self)
+        self._lay.setContentsMargins(0, 0, 0, 0)
+        self.caption = QLabel("3D switchyard: checking for OpenGL…")
         self.caption.setWordWrap(True)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._lay.addWidget(self.caption, 1)
+        self._probe: YardProbe | None = None
+        if mode is None:
+            self._probe = YardProbe(self)
+            self._probe.done.connect(self._become)
+            self._probe.start()
+        else:
+            self._become(mode, reason)
+
+    @Slot(str, str)
+    def _become(self, mode: str, reason: str) -> None:
+        self.mode, self.reason = mode, reason
+        lay = self._lay
+        lay.removeWidget(self.caption)
         if mode == "live":
             import pyvista as pv
             from pyvistaqt import QtInteractor
@@ -121,35 +198,38 @@ class Yard3DView(QWidget):
             from app.ui.yard3d.scene import YardScene, add
 
             pv.global_theme.multi_samples = 0
-            self.scene = YardScene(station)
+            self.scene = YardScene(self.station)
             self.plotter = QtInteractor(self)
             add(self.plotter, self.scene)
             self.plotter.enable_point_picking(self._picked, show_message=False,
                                               show_point=False, left_clicking=True)
-            lay.addWidget(self.plotter.interactor)
+            lay.addWidget(self.plotter.interactor, 1)
             self.caption.setText("3D switchyard — drag to orbit, wheel to zoom, click to select")
         elif mode == "static":
-            from app.ui.yard3d.scene import YardScene
+            from app.ui.yard3d.layout import YardModel
 
-            self.scene = YardScene(station)
+            self.scene = YardModel(self.station)  # states only: the child process draws
+            self.colours: np.ndarray | None = None
             self.image = QLabel("rendering the switchyard…")
             self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.image.setMinimumSize(320, 200)
             lay.addWidget(self.image, 1)
             self.caption.setText(f"Static render — live 3D needs OpenGL ({reason}).")
-            self._proc: QProcess | None = None
-            self._out = Path(tempfile.gettempdir()) / f"gridtwin-yard-{os.getpid()}.png"
-            self._state = Path(tempfile.gettempdir()) / f"gridtwin-yard-{os.getpid()}.npz"
+            self._out = Path(tempfile.gettempdir()) / f"gridtwin-yard-{os.getpid()}-{id(self)}.png"
+            self._state = self._out.with_suffix(".npz")
             self._pending = True
             self._timer = QTimer(self)
             self._timer.timeout.connect(self._maybe_render)
             self._timer.start(5000)
             QTimer.singleShot(0, self._maybe_render)
         else:
-            self.scene = None
             self.caption.setText(f"3D view unavailable: {reason}")
-            self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        lay.addWidget(self.caption)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignLeft if mode != "none"
+                                  else Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(self.caption, 0 if mode != "none" else 1)
+        if self._last is not None:
+            self.update_snapshot(self._last)
+        self.ready.emit(mode)
 
     # ------------------------------------------------------------------ data
     @Slot(object)
@@ -162,10 +242,11 @@ class Yard3DView(QWidget):
         self._last_cols = cols
         if not changed:
             return
-        self.scene.apply(cols, live)
         if self.mode == "live":
+            self.scene.apply(cols, live)
             self.plotter.render()
         else:
+            self.colours = cols
             self._pending = True
 
     # ------------------------------------------------------------------ static rendering
@@ -175,7 +256,7 @@ class Yard3DView(QWidget):
             return
         self._pending = False
         if self._last_cols is not None:
-            np.savez(self._state, colours=self.scene.colours,
+            np.savez(self._state, colours=self.colours,
                      bus_live=np.array(self._bus_live(), dtype=bool))
             args = ["-m", "app.ui.yard3d.render", str(self._out), str(self._state)]
         else:
@@ -186,7 +267,7 @@ class Yard3DView(QWidget):
         env.insert("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
         self._proc.setProcessEnvironment(env)
         self._proc.finished.connect(self._rendered)
-        self._proc.start(sys.executable, args)
+        self._proc.start(PYTHON, args)
 
     def _bus_live(self) -> list[bool]:
         if self._last is None:
@@ -214,7 +295,13 @@ class Yard3DView(QWidget):
 
     @Slot(str)
     def select_device(self, asset_id: str) -> None:
-        if self.scene is None or asset_id not in self.scene.index or asset_id == self.selected:
+        if asset_id == self.selected:
+            return
+        if self.scene is None:
+            if self.mode == "probing":
+                self.selected = asset_id  # applied once the view is built
+            return
+        if asset_id not in self.scene.index:
             return
         self.selected = asset_id
         if self._last is not None:
@@ -222,6 +309,8 @@ class Yard3DView(QWidget):
             self.update_snapshot(self._last)
 
     def closeEvent(self, e) -> None:  # noqa: N802, ANN001
+        if self._probe is not None:
+            self._probe.stop()
         if self.mode == "live":
             self.plotter.close()
         if self.mode == "static" and self._proc is not None:
@@ -232,6 +321,5 @@ class Yard3DView(QWidget):
 
 def create_yard_view(station: Station, points: PointTable,
                      parent: QWidget | None = None) -> Yard3DView:
-    mode, reason = probe()
-    log.info("3D view: %s (%s)", mode, reason)
-    return Yard3DView(station, points, mode, reason, parent)
+    """The 3D dock; it probes OpenGL in the background and builds itself when it knows."""
+    return Yard3DView(station, points, parent=parent)
