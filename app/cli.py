@@ -241,11 +241,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bench.alarms import main as bench_alarms
 
         return bench_alarms(json_out=args.json)
+    if args.what == "hmi":
+        from bench.hmi import main as bench_hmi
+
+        return bench_hmi(json_out=args.json, duration_s=args.duration, flood=args.flood)
     print(f"unknown benchmark '{args.what}'", file=sys.stderr)
     return EXIT_INPUT
 
 
 # ----------------------------------------------------------------------------- parser
+def _number(kind, ok, what):  # noqa: ANN001, ANN202
+    def parse(text: str):  # noqa: ANN202
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a {what}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"'{text}' is not a {what}")
+        return v
+
+    return parse
+
+
+_positive_int = _number(int, lambda v: v > 0, "positive whole number")
+_non_negative_int = _number(int, lambda v: v >= 0, "whole number >= 0")
+_positive_float = _number(float, lambda v: v > 0, "positive number")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gridtwin",
@@ -329,9 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("bench", help="benchmarks: figures and ratios",
                         description="Run a benchmark and print its figures and ratios.")
-    sp.add_argument("what", choices=("twin", "field", "historian", "alarms"), help="which benchmark")
+    sp.add_argument("what", choices=("twin", "field", "historian", "alarms", "hmi"),
+                    help="which benchmark")
     common(sp)
-    sp.add_argument("--repeat", type=int, default=2000, help="runs per figure (median taken)")
+    sp.add_argument("--repeat", type=_positive_int, default=2000,
+                    help="runs per figure (median taken)")
+    sp.add_argument("--duration", type=_positive_float, default=60.0, metavar="S",
+                    help="hmi: seconds of steady state to measure (default 60)")
+    sp.add_argument("--flood", type=_non_negative_int, default=0, metavar="N",
+                    help="hmi: fail N sensors at once half-way through (an alarm flood)")
     sp.set_defaults(func=cmd_bench)
     return p
 

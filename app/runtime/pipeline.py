@@ -190,6 +190,11 @@ class Pipeline(QObject):
         self.snapshot_ready.connect(self._remember)
         self._started = False
 
+    @property
+    def sink(self) -> FrameSink | None:
+        """The historian the pipeline writes to (None when not recording)."""
+        return self._solver.sink
+
     def _remember(self, snap: LiveSnapshot) -> None:
         self.last_snapshot = snap
 

@@ -43,7 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="start with this point trended (repeatable)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, on_started=None) -> int:  # noqa: ANN001
+    """Run the HMI until its window closes. ``on_started(app, window, pipeline, sim)``, when
+    given, is called once everything runs (the HMI benchmark installs its probes there)."""
     qt_args = sys.argv[:1]
     if args.headless:
         qt_args += ["-platform", "offscreen"]
@@ -96,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"gridtwin: --trend: no point '{tag}'", file=sys.stderr)
     win.show()
     pipeline.start()
+    if on_started is not None:
+        on_started(app, win, pipeline, sim)
     code = 0
     try:
         if args.headless:

@@ -1,0 +1,300 @@
+"""``gridtwin bench hmi``: the operator's HMI under its real load, headless.
+
+Runs ``gridtwin run`` exactly as ``make run`` does — the field-sim as a child process polled
+over Modbus TCP and IEC 61850 MMS, the solver and the historian writer on their threads — on
+Qt's offscreen platform, with every dock open side by side and 20 points trended, for
+``--duration`` seconds of steady state after the first live frame. It reports:
+
+* ``latency_p50_ms`` / ``latency_p95_ms`` / ``latency_p99_ms`` — scan-to-screen: from the
+  scan's acquisition time (the poller's field timestamp) to the single-line diagram's items
+  updated on the GUI thread;
+* ``stall_p99_ms`` / ``stall_max_ms`` — how late a 5 ms QTimer fires on the GUI thread
+  (the longest the operator's input would wait);
+* ``scan_hz`` — snapshots reaching the window per second;
+* ``cpu_pct`` — CPU per thread of the HMI process (and of its child processes), in % of one
+  core over the measured window;
+* ``rss_mb`` — peak resident memory of the HMI process;
+* ``startup_s`` — from start to the first live frame on screen (field-sim start included).
+
+``--flood N`` fails N sensors at once half-way through (over the field-sim's control
+channel, from a helper thread) and reports the stall during the flood separately
+(``flood_stall_max_ms``).
+
+Targets: ``scan_hz`` ≥ 10, ``latency_p95_ms`` ≤ 200, ``stall_p99_ms`` ≤ 16,
+``stall_max_ms`` ≤ 100, ``rss_mb`` ≤ 800, ``startup_s`` ≤ 6.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+TARGETS = {"scan_hz": (">=", 10.0), "latency_p95_ms": ("<=", 200.0),
+           "stall_p99_ms": ("<=", 16.0), "stall_max_ms": ("<=", 100.0),
+           "rss_mb": ("<=", 800.0), "startup_s": ("<=", 6.0)}
+
+#: What an operator typically trends: bus voltages, transformer loading and temperatures,
+#: line and feeder flows, frequency.
+TRENDED = ["B400_M1.V", "B400_M2.V", "B220_M1.V", "B220_M2.V", "B33_A.V", "B33_B.V",
+           "B400_M1.HZ", "ICT1.LOADING", "ICT2.LOADING", "ICT1.HOT_SPOT", "ICT2.HOT_SPOT",
+           "ICT1.TOP_OIL", "TR1.LOADING", "TR2.LOADING", "L1_CT.P", "L2_CT.P", "F1_CT.P",
+           "F2_CT.P", "F3_CT.P", "F4_CT.P"]
+
+_CLK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int | str = "self") -> dict[str, int]:
+    """utime + stime per thread of a process, keyed by ``tid``."""
+    out = {}
+    base = Path(f"/proc/{pid}/task")
+    for task in base.iterdir() if base.exists() else ():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[task.name] = int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def _thread_names() -> dict[str, str]:
+    names = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            names[task.name] = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+    for t in threading.enumerate():  # Python threads carry their names only in Python
+        if t.native_id is not None:
+            names[str(t.native_id)] = t.name
+    names[str(threading.main_thread().native_id)] = "GUI (main)"
+    return names
+
+
+def _children(pid: int | str = "self") -> list[int]:
+    kids: list[int] = []
+    base = Path(f"/proc/{pid}/task")
+    for task in base.iterdir() if base.exists() else ():
+        try:
+            kids += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return kids
+
+
+def _proc_name(pid: int) -> str:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        text = " ".join(c.decode(errors="replace") for c in cmd if c)
+    except OSError:
+        return str(pid)
+    if "app.field.sim.runner" in text:
+        return "field-sim (child process)"
+    if "iec61850" in text or "mms" in text.lower():
+        return "MMS client (child process)"
+    if "yard3d.render" in text:
+        return "3D renderer (child process)"
+    return text[:60]
+
+
+def _pct(a: np.ndarray, q: float) -> float:
+    return round(float(np.percentile(a, q)), 2) if len(a) else float("nan")
+
+
+def _arrange_all_docks(win) -> None:  # noqa: ANN001
+    """Every dock open and visible at once (not tabbed behind another)."""
+    from PySide6.QtCore import Qt
+
+    bottom = [d for name, d in win.docks.items() if name != "Points"]
+    for d in bottom:
+        win.removeDockWidget(d)
+    first = bottom[0]
+    win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, first)
+    for d in bottom:
+        d.show()
+    prev = first
+    for d in bottom[1:]:
+        win.splitDockWidget(prev, d, Qt.Orientation.Horizontal)
+        d.show()
+        prev = d
+    win.docks["Points"].show()
+
+
+def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict:
+    t_start = time.monotonic()
+    from app.ui.app import add_arguments
+    from app.ui.app import run as run_hmi
+
+    data_dir = tempfile.mkdtemp(prefix="gridtwin-bench-hmi-")
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    argv = ["--headless", "--duration", str(duration_s + 120.0), "--data-dir", data_dir,
+            "--period", str(period_s), "--settings", str(Path(data_dir) / "hmi.ini")]
+    for tag in TRENDED:
+        argv += ["--trend", tag]
+    args = p.parse_args(argv)
+
+    r: dict = {}
+
+    def started(app, win, pipeline, sim) -> None:  # noqa: ANN001
+        from PySide6.QtCore import QTimer
+
+        _arrange_all_docks(win)
+        state = {"first": None, "t0": None, "measuring": False, "flood_at": None,
+                 "flood_window": None}
+        latency: list[float] = []
+        stalls: list[tuple[float, float]] = []  # (t, lateness ms)
+        frames = [0]
+        cpu0: dict = {}
+        kids0: dict = {}
+        sld_update = win.sld.update_snapshot
+
+        def timed_update(snap) -> None:  # noqa: ANN001
+            sld_update(snap)
+            now = time.time()
+            if state["first"] is None:
+                state["first"] = time.monotonic()
+                QTimer.singleShot(2000, begin)  # let start-up transients settle
+            if state["measuring"]:
+                latency.append((now - snap.t_acquired.timestamp()) * 1000.0)
+                frames[0] += 1
+
+        win.sld.update_snapshot = timed_update
+
+        last = [time.perf_counter()]
+        probe = QTimer(win)
+        probe.setTimerType(probe.timerType().PreciseTimer)
+
+        def tick() -> None:
+            now = time.perf_counter()
+            if state["measuring"]:
+                stalls.append((now, max(0.0, (now - last[0]) * 1000.0 - 5.0)))
+            last[0] = now
+
+        probe.timeout.connect(tick)
+        probe.start(5)
+
+        def begin() -> None:
+            state["measuring"] = True
+            state["t0"] = time.perf_counter()
+            cpu0.update(_cpu_ticks())
+            for k in _children():
+                kids0[k] = _cpu_ticks(k)
+            if flood:
+                QTimer.singleShot(int(duration_s * 500), start_flood)
+            QTimer.singleShot(int(duration_s * 1000), finish)
+
+        def start_flood() -> None:
+            from app.field.sim.control import ControlClient
+
+            pts = win.points
+            analog = [t for i, t in enumerate(pts.tags) if pts.kind[i] == 0][:flood]
+            host, port = sim.addresses["control"]
+
+            def go() -> None:
+                state["flood_at"] = time.perf_counter()
+                with ControlClient(host, port) as c:
+                    for tag in analog:
+                        c.inject("sensor_fail", point=tag)
+                done = time.perf_counter()
+                state["flood_window"] = (state["flood_at"], done + 5.0)
+                state["flood_n"] = len(analog)
+                state["flood_inject_s"] = done - state["flood_at"]
+
+            threading.Thread(target=go, name="bench-flood", daemon=True).start()
+
+        def finish() -> None:
+            elapsed = time.perf_counter() - state["t0"]
+            state["measuring"] = False
+            probe.stop()
+            ticks = _cpu_ticks()
+            names = _thread_names()
+            cpu: dict[str, float] = {}
+            for tid, t in ticks.items():
+                d = (t - cpu0.get(tid, 0)) / _CLK / elapsed * 100.0
+                if d >= 0.05:
+                    name = names.get(tid, tid)
+                    cpu[name] = round(cpu.get(name, 0.0) + d, 1)
+            for kid, t0 in kids0.items():
+                t1 = _cpu_ticks(kid)
+                d = sum(t1.get(k, 0) - t0.get(k, 0) for k in t1) / _CLK / elapsed * 100.0
+                cpu[_proc_name(kid)] = round(d, 1)
+            lat = np.array(latency)
+            st = np.array([s for _, s in stalls])
+            r.update({
+                "duration_s": round(elapsed, 1),
+                "points": len(win.points),
+                "trended": len(win.trends.series),
+                "docks_open": sorted(n for n, d in win.docks.items() if d.isVisible()),
+                "scan_hz": round(frames[0] / elapsed, 2),
+                "latency_p50_ms": _pct(lat, 50), "latency_p95_ms": _pct(lat, 95),
+                "latency_p99_ms": _pct(lat, 99),
+                "stall_p99_ms": _pct(st, 99),
+                "stall_max_ms": round(float(st.max()), 1) if len(st) else float("nan"),
+                "cpu_pct": dict(sorted(cpu.items(), key=lambda kv: -kv[1])),
+                "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "startup_s": round(state["first"] - t_start, 2),
+                "historian": "off" if pipeline.sink is None
+                else "ok" if pipeline.sink.status.ok else "degraded",
+                "skipped_frames": pipeline.stats.skipped,
+            })
+            if flood:
+                w = state.get("flood_window")
+                during = [s for t, s in stalls if w and w[0] <= t <= w[1]]
+                r.update({"flood": state.get("flood_n", 0),
+                          "flood_inject_s": round(state.get("flood_inject_s", float("nan")), 2),
+                          "flood_stall_max_ms": round(max(during), 1) if during
+                          else float("nan")})
+            win.close()
+            app.quit()
+
+    code = run_hmi(args, on_started=started)
+    if code != 0 or not r:
+        raise RuntimeError(f"the HMI did not run to the end (exit {code})")
+    checks = {}
+    for k, (op, target) in TARGETS.items():
+        v = r[k]
+        checks[k] = bool(v >= target if op == ">=" else v <= target)
+    r["targets"] = {k: f"{op} {t:g}" for k, (op, t) in TARGETS.items()}
+    r["meets_targets"] = all(checks.values())
+    r["missed"] = [k for k, ok in checks.items() if not ok]
+    return r
+
+
+def main(json_out: bool = False, duration_s: float = 60.0, flood: int = 0) -> int:
+    r = run(duration_s=duration_s, flood=flood)
+    if json_out:
+        print(json.dumps(r, indent=2))
+        return 0
+    print("GridTwin HMI benchmark (headless, field-sim over Modbus TCP + IEC 61850)")
+    print(f"  measured            {r['duration_s']} s, {r['points']} points, "
+          f"{r['trended']} trended, docks open: {', '.join(r['docks_open'])}")
+    rows = [("scan_hz", "Hz"), ("latency_p50_ms", "ms"), ("latency_p95_ms", "ms"),
+            ("latency_p99_ms", "ms"), ("stall_p99_ms", "ms"), ("stall_max_ms", "ms"),
+            ("rss_mb", "MB"), ("startup_s", "s")]
+    if "flood" in r:
+        rows.append(("flood_stall_max_ms", "ms"))
+    for k, unit in rows:
+        tgt = r["targets"].get(k, "")
+        print(f"  {k:<20}{r[k]:>10} {unit:<3} {('target ' + tgt) if tgt else ''}")
+    if "flood" in r:
+        print(f"  flood               {r['flood']} sensors failed in {r['flood_inject_s']} s")
+    print("  CPU per thread (% of one core):")
+    for name, pct in r["cpu_pct"].items():
+        print(f"    {name:<32}{pct:>6.1f}")
+    print(f"  historian           {r['historian']}; {r['skipped_frames']} frames skipped")
+    print(f"  meets targets       {'yes' if r['meets_targets'] else 'NO: ' + ', '.join(r['missed'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main("--json" in sys.argv))
