@@ -72,8 +72,8 @@ def _thread_names() -> dict[str, str]:
         except OSError:
             continue
     for t in threading.enumerate():  # Python threads carry their names only in Python
-        if t.native_id is not None:
-            names[str(t.native_id)] = t.name
+        if t.native_id is not None and not t.name.startswith("Dummy-"):
+            names[str(t.native_id)] = t.name  # (a QThread's own name is in comm already)
     names[str(threading.main_thread().native_id)] = "GUI (main)"
     return names
 
@@ -170,6 +170,41 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
 
         win.sld.update_snapshot = timed_update
 
+        # Where the GUI thread's time goes, per widget and scan.
+        spent: dict[str, list[float]] = {}
+
+        def timed(name, fn):  # noqa: ANN001, ANN202
+            acc = spent.setdefault(name, [0.0, 0])
+
+            def wrapper(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+                t = time.perf_counter()
+                try:
+                    return fn(*a, **kw)
+                finally:
+                    if state["measuring"]:
+                        acc[0] += time.perf_counter() - t
+                        acc[1] += 1
+            return wrapper
+
+        for obj, attr, name in ((win.trends, "update_snapshot", "trends"),
+                                (win.yard, "update_snapshot", "3d"),
+                                (win.alarms, "set_conditions", "alarm list"),
+                                (win.events, "add_events", "event log")):
+            if obj is not None and hasattr(obj, attr):
+                setattr(obj, attr, timed(name, getattr(obj, attr)))
+        pipeline.snapshot_ready.disconnect(win.on_snapshot)
+        pipeline.snapshot_ready.connect(timed("window, per snapshot", win.on_snapshot))
+        sld_acc = spent.setdefault("diagram", [0.0, 0])
+
+        def timed_sld(snap) -> None:  # noqa: ANN001
+            t = time.perf_counter()
+            timed_update(snap)
+            if state["measuring"]:
+                sld_acc[0] += time.perf_counter() - t
+                sld_acc[1] += 1
+
+        win.sld.update_snapshot = timed_sld
+
         last = [time.perf_counter()]
         probe = QTimer(win)
         probe.setTimerType(probe.timerType().PreciseTimer)
@@ -241,6 +276,8 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
                 "stall_p99_ms": _pct(st, 99),
                 "stall_max_ms": round(float(st.max()), 1) if len(st) else float("nan"),
                 "cpu_pct": dict(sorted(cpu.items(), key=lambda kv: -kv[1])),
+                "gui_ms_per_call": {k: round(a / n * 1000, 2) for k, (a, n) in spent.items()
+                                    if n},
                 "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 "startup_s": round(state["first"] - t_start, 2),
                 "historian": "off" if pipeline.sink is None
@@ -291,6 +328,9 @@ def main(json_out: bool = False, duration_s: float = 60.0, flood: int = 0) -> in
     print("  CPU per thread (% of one core):")
     for name, pct in r["cpu_pct"].items():
         print(f"    {name:<32}{pct:>6.1f}")
+    print("  GUI thread, ms per call:")
+    for name, ms in r["gui_ms_per_call"].items():
+        print(f"    {name:<32}{ms:>6.2f}")
     print(f"  historian           {r['historian']}; {r['skipped_frames']} frames skipped")
     print(f"  meets targets       {'yes' if r['meets_targets'] else 'NO: ' + ', '.join(r['missed'])}")
     return 0

@@ -88,7 +88,15 @@ def run(args: argparse.Namespace, on_started=None) -> int:  # noqa: ANN001
         historian = _open_historian(station, points, args)
     source = ProtocolFrameSource(points, modbus=modbus, mms=mms, period_s=args.period)
     pipeline = Pipeline(station, points, source, historian)
-    settings = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else None
+    if args.settings:
+        settings = QSettings(args.settings, QSettings.Format.IniFormat)
+    elif args.headless:  # scripted runs neither use nor change the operator's saved layout
+        import tempfile
+
+        settings = QSettings(str(Path(tempfile.mkdtemp(prefix="gridtwin-")) / "hmi.ini"),
+                             QSettings.Format.IniFormat)
+    else:
+        settings = None
     win = MainWindow(station, points, pipeline=pipeline, settings=settings,
                      yard3d=not args.no_3d)
     if historian is not None:

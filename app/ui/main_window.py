@@ -33,6 +33,9 @@ from app.ui.point_browser import PointBrowser
 from app.ui.trends import TrendsDock
 
 log = logging.getLogger(__name__)
+#: Bump when the set or arrangement of docks changes: a layout saved by an older version is
+#: then ignored instead of being forced onto docks it does not know.
+LAYOUT_VERSION = 2
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 
 
@@ -68,22 +71,24 @@ class MainWindow(QMainWindow):
             self.yard = create_yard_view(station, points)
 
         self.docks: dict[str, QDockWidget] = {}
-        # The diagram dominates; alarms and events below it, trends and 3D beside them.
-        self._dock("Alarms", self.alarms, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self._dock("Events", self.events, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.docks["Alarms"], self.docks["Events"])
-        self._dock("Trends", self.trends, Qt.DockWidgetArea.BottomDockWidgetArea)
+        # The diagram dominates. Below it, the alarm list stays in sight (ISA-101), tabbed with
+        # the event log and the point browser; trends and the 3D yard beside them.
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        self._dock("Alarms", self.alarms, bottom)
+        self._dock("Trends", self.trends, bottom)
         self.splitDockWidget(self.docks["Alarms"], self.docks["Trends"],
                              Qt.Orientation.Horizontal)
+        self._dock("Events", self.events, bottom)
+        self.tabifyDockWidget(self.docks["Alarms"], self.docks["Events"])
+        self._dock("Points", self.browser, bottom)
+        self.tabifyDockWidget(self.docks["Events"], self.docks["Points"])
         if self.yard is not None:
-            self._dock("3D switchyard", self.yard, Qt.DockWidgetArea.BottomDockWidgetArea)
+            self._dock("3D switchyard", self.yard, bottom)
             self.tabifyDockWidget(self.docks["Trends"], self.docks["3D switchyard"])
         self.docks["Alarms"].raise_()
         self.docks["Trends"].raise_()
-        self._dock("Points", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.resizeDocks([self.docks["Points"]], [230], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["Alarms"]], [300], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["Alarms"], self.docks["Trends"]], [700, 700],
+        self.resizeDocks([self.docks["Alarms"]], [260], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["Alarms"], self.docks["Trends"]], [800, 800],
                          Qt.Orientation.Horizontal)
 
         self.sld.device_selected.connect(self.open_faceplate)
@@ -233,11 +238,11 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1600, 950)
         if state is not None:
-            self.restoreState(state)
+            self.restoreState(state, LAYOUT_VERSION)
 
     def save_layout(self) -> None:
         self.settings.setValue("main/geometry", self.saveGeometry())
-        self.settings.setValue("main/state", self.saveState())
+        self.settings.setValue("main/state", self.saveState(LAYOUT_VERSION))
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API

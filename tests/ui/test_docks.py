@@ -46,7 +46,7 @@ def test_backfill_and_bad_quality_gaps(trends, live, plant):
     trends.add_tag("B220_M1.V")
     snap = plant.step(0.1)
     now = snap.timestamp.timestamp()  # the simulated clock, not the wall clock
-    trends.add_history("B220_M1.V", np.array([now - 300, now - 200, now - 100]),
+    trends.add_history("B220_M1.V", np.array([now - 3, now - 2, now - 1]),
                        np.array([218.0, np.nan, 219.0]))
     q = snap.quality.copy()
     q[plant.points.row("B220_M1.V")] = Q.SENSOR_FAILED
@@ -54,6 +54,19 @@ def test_backfill_and_bad_quality_gaps(trends, live, plant):
     t, v = trends.series["B220_M1.V"].data()
     assert len(t) == 4 and np.isnan(v[1]) and np.isnan(v[-1])
     assert "bad quality" in trends.readout_at(t[-1])
+
+
+def test_history_before_this_session_ends_in_a_gap(trends, live, plant):
+    """The HMI was not running between the stored history and the first live sample: the
+    plot breaks there instead of drawing a straight line across the unrecorded time."""
+    trends.add_tag("B220_M1.V")
+    snap = plant.step(0.1)
+    now = snap.timestamp.timestamp()
+    trends.add_history("B220_M1.V", np.array([now - 900, now - 600]), np.array([218.0, 219.0]))
+    trends.update_snapshot(live(snap=snap))
+    t, v = trends.series["B220_M1.V"].data()
+    assert len(t) == 4 and np.all(np.diff(t) > 0)
+    assert list(np.isnan(v)) == [False, False, True, False]
 
 
 def test_crosshair_readout_and_exports(trends, live, tmp_path):

@@ -107,6 +107,12 @@ def test_bad_layouts_are_refused_naming_entry_and_field(tmp_path, station, plant
     bad.write_text(json.dumps(lay))
     with pytest.raises(LayoutError, match="not on the diagram: F1_Q0"):
         load_layout(station, plant.points, bad)
+    lay = json.loads(default_layout_path().read_text())
+    ict = next(d for d in lay["devices"] if d["asset"] == "ICT1")
+    ict["tags_extra"][0] = ["ICT1.NOPE", "load"]
+    bad.write_text(json.dumps(lay))
+    with pytest.raises(LayoutError, match=r"devices\[ICT1\]: field 'tags_extra': no point"):
+        load_layout(station, plant.points, bad)
     bad.write_text("{ nope")
     with pytest.raises(LayoutError, match="line 1: not valid JSON"):
         load_layout(station, plant.points, bad)

@@ -22,6 +22,15 @@ BG = theme.BACKGROUND
 STATE_UNKNOWN = -1  # no data yet
 
 
+def font(points: float, scale: float = 1.0, bold: bool = False) -> QFont:
+    """The diagram's font at ``points`` × the layout's text scale."""
+    f = QFont("DejaVu Sans")
+    f.setPointSizeF(points * scale)
+    if bold:
+        f.setWeight(QFont.Weight.Bold)
+    return f
+
+
 class DeviceItem(QGraphicsItem):
     """Base: a device at (x, y) that can be selected, clicked and asked for its points."""
 
@@ -167,11 +176,18 @@ class TransformerItem(DeviceItem):
 
     SIZE = 40.0
 
-    def __init__(self, *a, **kw) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *a, text_scale: float = 1.0, text_left: bool = False,
+                 **kw) -> None:  # noqa: ANN002, ANN003
         super().__init__(*a, **kw)
         self.hv = QColor(DARK)
         self.lv = QColor(DARK)
         self.text = ""
+        self.font = font(8, text_scale)
+        self.text_left = text_left
+        w, h = 235 * text_scale, 80 * text_scale
+        self._text_rect = QRectF(-28 - w, -h / 2, w, h) if text_left else \
+            QRectF(28, -h / 2, w, h)
+        self._rect = QRectF(-40, -40, 80, 80).united(self._text_rect)
 
     def set_sides(self, hv: QColor, lv: QColor, text: str) -> None:
         if hv != self.hv or lv != self.lv or text != self.text:
@@ -179,7 +195,7 @@ class TransformerItem(DeviceItem):
             self.update()
 
     def boundingRect(self) -> QRectF:  # noqa: N802
-        return QRectF(-40, -40, 250, 80)
+        return self._rect
 
     def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -190,9 +206,13 @@ class TransformerItem(DeviceItem):
         p.drawEllipse(QPointF(0, 12), 20, 20)
         if self.text:
             p.setPen(theme.TEXT)
-            p.setFont(QFont("DejaVu Sans", 8))
-            p.drawText(QRectF(28, -34, 220, 68), Qt.AlignmentFlag.AlignVCenter, self.text)
-        self._selection(p)
+            p.setFont(self.font)
+            align = Qt.AlignmentFlag.AlignRight if self.text_left else Qt.AlignmentFlag.AlignLeft
+            p.drawText(self._text_rect, Qt.AlignmentFlag.AlignVCenter | align, self.text)
+        if self.isSelected():
+            p.setPen(QPen(theme.SELECTION, 2, Qt.PenStyle.DashLine))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(QRectF(-36, -36, 72, 72))
 
 
 class CtItem(DeviceItem):
@@ -264,13 +284,18 @@ class FeederItem(DeviceItem):
 
     SIZE = 16.0
 
-    def __init__(self, *a, incoming: bool = False, label: str = "", **kw) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *a, incoming: bool = False, label: str = "", text_scale: float = 1.0,
+                 **kw) -> None:  # noqa: ANN002, ANN003
         super().__init__(*a, **kw)
         self.incoming = incoming
         self.label = label
+        self.font = font(8, text_scale)
+        w, h = 85 * text_scale, 20 * text_scale * (1 + label.count("\n"))
+        self._text_rect = QRectF(-w, 14, 2 * w, h)
+        self._rect = QRectF(-16, -16, 32, 32).united(self._text_rect)
 
     def boundingRect(self) -> QRectF:  # noqa: N802
-        return QRectF(-85, -16, 170, 48)
+        return self._rect
 
     def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -284,9 +309,12 @@ class FeederItem(DeviceItem):
         p.drawPolygon(tri)
         if self.label:
             p.setPen(theme.TEXT)
-            p.setFont(QFont("DejaVu Sans", 8))
-            p.drawText(QRectF(-85, 14, 170, 18), Qt.AlignmentFlag.AlignHCenter, self.label)
-        self._selection(p)
+            p.setFont(self.font)
+            p.drawText(self._text_rect, Qt.AlignmentFlag.AlignHCenter, self.label)
+        if self.isSelected():
+            p.setPen(QPen(theme.SELECTION, 2, Qt.PenStyle.DashLine))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(QRectF(-14, -14, 28, 28))
 
 
 class BusbarItem(QGraphicsPathItem):
@@ -324,11 +352,41 @@ class WireItem(QGraphicsPathItem):
             self.setPen(QPen(col, 2.5 if energised else 2.0))
 
 
+class FlowLabel(QGraphicsItem):
+    """A bay's MW and Mvar as text, beside its flow arrow. A separate item so the arrow's
+    20 Hz animation never repaints the text; the text repaints only when a value changes."""
+
+    def __init__(self, parent: QGraphicsItem, text_scale: float) -> None:
+        super().__init__(parent)
+        self.font = font(8, text_scale)
+        self.line_h = 13 * text_scale
+        self._rect = QRectF(14, -self.line_h - 2, 80 * text_scale, 2 * self.line_h + 4)
+        self.lines = ("— MW", "")
+        self.invalid = False
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return self._rect
+
+    def set_text(self, lines: tuple[str, str], invalid: bool) -> None:
+        if lines != self.lines or invalid != self.invalid:
+            self.lines, self.invalid = lines, invalid
+            self.update()
+
+    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
+        p.setFont(self.font)
+        p.setPen(theme.INVALID if self.invalid else theme.TEXT)
+        r = self._rect
+        p.drawText(QRectF(r.x(), r.y(), r.width(), self.line_h + 2),
+                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, self.lines[0])
+        p.drawText(QRectF(r.x(), r.y() + self.line_h + 2, r.width(), self.line_h + 2),
+                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, self.lines[1])
+
+
 class FlowItem(QGraphicsItem):
-    """MW / MVAr of a bay with an animated arrow: direction from the sign of P (positive out
+    """MW / Mvar of a bay with an animated arrow: direction from the sign of P (positive out
     of the busbar), speed from its magnitude."""
 
-    def __init__(self, x: float, y: float, down: bool = True) -> None:
+    def __init__(self, x: float, y: float, down: bool = True, text_scale: float = 1.0) -> None:
         super().__init__()
         self.setPos(x, y)
         self.down = down
@@ -337,15 +395,19 @@ class FlowItem(QGraphicsItem):
         self.phase = 0.0
         self.rate = 0.0
         self.setZValue(12)
+        self.label = FlowLabel(self, text_scale)
 
     def boundingRect(self) -> QRectF:  # noqa: N802
-        return QRectF(-12, -26, 110, 52)
+        return QRectF(-12, -26, 24, 52)
 
     def set_flow(self, p: float, q: float, invalid: bool, rating_mw: float) -> None:
-        changed = invalid != self.invalid or abs(p - self.p) >= 0.05 or abs(q - self.q) >= 0.05 \
-            or (p != p) != (self.p != self.p)
+        changed = invalid != self.invalid or (p != p) != (self.p != self.p)
         self.p, self.q, self.invalid = p, q, invalid
         self.rate = 0.0 if invalid or p != p else min(1.0, abs(p) / max(rating_mw, 1.0))
+        if p == p:
+            self.label.set_text((f"{p:,.1f} MW", f"{q:,.1f} Mvar"), invalid)
+        else:
+            self.label.set_text(("— MW", ""), invalid)
         if changed:
             self.update()
 
@@ -359,7 +421,7 @@ class FlowItem(QGraphicsItem):
     def advance_phase(self, dt_s: float) -> None:
         if self.rate > 0:
             self.phase = (self.phase + dt_s * (0.3 + 2.2 * self.rate)) % 1.0
-            self.update(QRectF(-12, -26, 24, 52))
+            self.update()
 
     def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -373,10 +435,3 @@ class FlowItem(QGraphicsItem):
                 tri = QPolygonF([QPointF(-5, yy - 4 * d), QPointF(5, yy - 4 * d),
                                  QPointF(0, yy + 4 * d)])
                 p.drawPolygon(tri)
-        p.setFont(QFont("DejaVu Sans", 8))
-        p.setPen(theme.INVALID if self.invalid else theme.TEXT)
-        if self.p == self.p:
-            p.drawText(QPointF(10, -4), f"{self.p:,.1f} MW")
-            p.drawText(QPointF(10, 9), f"{self.q:,.1f} MVAr")
-        else:
-            p.drawText(QPointF(10, 2), "— MW")

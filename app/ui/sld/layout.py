@@ -3,14 +3,21 @@
 All positions live in the file, none in code. Top level: ``width``, ``height``, ``title`` and
 
 * ``busbars``: ``{asset, bus, x1, x2, y, kv, tag}`` — the busbar asset, its circuit bus (for
-  energised / dead colouring), extent, nominal kV and the point shown as its voltage;
+  energised / dead colouring), extent, nominal kV and the point shown as its voltage
+  (beside its right end, or at ``value_pos``);
 * ``devices``: ``{asset, symbol, x, y, bus, …}`` — one per drawn asset; ``symbol`` is one of
   breaker, isolator, earth_switch, transformer, ct, cvt, arrester, reactor, capacitor, feeder,
   line; ``bus`` is the circuit node it sits on; optional ``tag`` (its position point),
   ``branch`` (circuit element whose flow is animated), ``p``/``q`` (measured MW/MVAr points),
-  ``lv_bus`` (a transformer's LV node), ``label``, ``horizontal``;
+  ``lv_bus`` (a transformer's LV node), ``label``, ``horizontal``, ``flow_at`` (where a
+  breaker's MW/Mvar go when beside it is crowded), ``tags_extra`` (a transformer's values:
+  ``[tag, name]`` pairs), ``text_side``;
 * ``wires``: ``{points: [[x, y], …], bus}`` — conductors, coloured by their circuit node;
-* ``labels``: ``{text, x, y, size, anchor}``.
+* ``labels``: ``{text, x, y, size, anchor}`` (anchor left, center or right);
+* optional ``text_scale``: every font on the diagram is multiplied by it (sizes in the file
+  are points at 1:1; the diagram is normally seen zoomed out to fit the screen, so text is
+  drawn larger than the symbols' own scale would suggest). Optional ``text_side`` on a
+  transformer: ``"left"`` puts its nameplate text on the left.
 
 :func:`load_layout` validates it against the station (and the point table) and refuses a bad
 file with a message naming the file, the entry and the field.
@@ -44,6 +51,7 @@ class Layout:
     devices: tuple[dict[str, Any], ...]
     wires: tuple[dict[str, Any], ...]
     labels: tuple[dict[str, Any], ...]
+    text_scale: float = 1.0
 
 
 def default_layout_path() -> Path:
@@ -79,6 +87,10 @@ def load_layout(station: Station, points: PointTable, path: str | Path | None = 
 
     for key in ("width", "height"):
         num(raw, "layout", key)
+    if "text_scale" in raw:
+        num(raw, "layout", "text_scale")
+        if not 0.25 <= raw["text_scale"] <= 5:
+            fail("layout", "text_scale", f"must be between 0.25 and 5 (got {raw['text_scale']})")
     seen: set[str] = set()
     for k, b in enumerate(raw.get("busbars", [])):
         where = f"busbars[{b.get('asset', k)}]"
@@ -105,6 +117,16 @@ def load_layout(station: Station, points: PointTable, path: str | Path | None = 
             tag(d, where, key)
         bus(d, where, "bus")
         bus(d, where, "lv_bus")
+        for e in d.get("tags_extra", []):
+            t = e if isinstance(e, str) else (e[0] if isinstance(e, list) and len(e) == 2
+                                              else None)
+            if t is None:
+                fail(where, "tags_extra", f"entries are a tag or [tag, name] (got {e!r})")
+            if t not in points.index:
+                fail(where, "tags_extra", f"no point '{t}' in the station")
+        for key in ("flow_at",):
+            if key in d and not (isinstance(d[key], list) and len(d[key]) == 2):
+                fail(where, key, "an [x, y] pair is required")
     for k, w in enumerate(raw.get("wires", [])):
         pts = w.get("points")
         if not isinstance(pts, list) or len(pts) < 2 or not all(
@@ -117,4 +139,5 @@ def load_layout(station: Station, points: PointTable, path: str | Path | None = 
                           f"{', '.join(missing)}")
     return Layout(path, float(raw["width"]), float(raw["height"]), str(raw.get("title", "")),
                   tuple(raw.get("busbars", [])), tuple(raw.get("devices", [])),
-                  tuple(raw.get("wires", [])), tuple(raw.get("labels", [])))
+                  tuple(raw.get("wires", [])), tuple(raw.get("labels", [])),
+                  float(raw.get("text_scale", 1.0)))

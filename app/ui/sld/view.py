@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QRectF, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QFont, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtGui import QAction, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsSimpleTextItem,
@@ -36,6 +36,15 @@ _ITEM = {"breaker": I.BreakerItem, "isolator": I.IsolatorItem,
          "capacitor": I.CapacitorItem}
 
 
+_UNIT_TEXT = {"degC": "°C", "step": ""}
+
+
+def _value_text(v: float, unit: str) -> str:
+    u = _UNIT_TEXT.get(unit, unit)
+    num = f"{v:.0f}" if unit == "step" else f"{v:.1f}"
+    return f"{num} {u}".rstrip()
+
+
 class SldView(QGraphicsView):
     device_selected = Signal(str)
     trend_requested = Signal(str)
@@ -56,6 +65,7 @@ class SldView(QGraphicsView):
         self.busbars: dict[str, I.BusbarItem] = {}
         self._build()
         self._bound = False
+        self._user_zoomed = False
         self._anim = QTimer(self)
         self._anim.timeout.connect(self._animate)
         self._anim.start(50)
@@ -63,7 +73,7 @@ class SldView(QGraphicsView):
     # ------------------------------------------------------------------ build
     def _build(self) -> None:
         lay, pts = self.layout_, self.points
-        self.scene_.setSceneRect(QRectF(0, 0, lay.width, lay.height))
+        ts = lay.text_scale
         self._wires: list[tuple[I.WireItem, str]] = []
         for w in lay.wires:
             kv = self._kv_of(w["bus"])
@@ -78,8 +88,11 @@ class SldView(QGraphicsView):
             self.scene_.addItem(item)
             self.busbars[b["asset"]] = item
             t = QGraphicsSimpleTextItem("— kV")
-            t.setFont(QFont("DejaVu Sans", 10, QFont.Weight.Bold))
-            t.setPos(b["x2"] - 70, b["y"] - 20)
+            t.setFont(I.font(10, ts, bold=True))
+            if "value_pos" in b:  # where the bus end is crowded, the layout says where
+                t.setPos(*b["value_pos"])
+            else:
+                t.setPos(b["x2"] + 12, b["y"] - t.boundingRect().height() / 2)
             t.setZValue(20)
             self.scene_.addItem(t)
             self._bus_label[b["asset"]] = t
@@ -88,12 +101,16 @@ class SldView(QGraphicsView):
         self._flows: list[tuple[I.FlowItem, int, int, float]] = []
         self._dev_bus: list[tuple[I.DeviceItem, str]] = []
         self._transformers: list[tuple[I.TransformerItem, dict]] = []
+        self._tx_extra: dict[int, list[tuple[str, str]]] = {}
         for d in lay.devices:
             a = self.station.asset(d["asset"])
             sym = d["symbol"]
             if sym in ("feeder", "line"):
                 item = I.FeederItem(a.id, d["x"], d["y"], incoming=sym == "line",
-                                    label=d.get("label", ""))
+                                    label=d.get("label", ""), text_scale=ts)
+            elif sym == "transformer":
+                item = I.TransformerItem(a.id, d["x"], d["y"], text_scale=ts,
+                                         text_left=d.get("text_side") == "left")
             else:
                 item = _ITEM[sym](a.id, d["x"], d["y"], bool(d.get("horizontal", False)))
             item.setToolTip(f"{a.id} — {a.name}")
@@ -103,24 +120,30 @@ class SldView(QGraphicsView):
                 self._switch_rows.append((item, pts.index[d["tag"]]))
             if sym == "transformer":
                 self._transformers.append((item, d))
+                self._tx_extra[id(item)] = [
+                    (e, pts.name[pts.index[e]].lower().replace("_", " ")) if isinstance(e, str)
+                    else (e[0], e[1]) for e in d.get("tags_extra", [])]
             elif sym in ("reactor", "capacitor", "feeder", "line"):
                 self._dev_bus.append((item, d["bus"]))
             if sym == "breaker" and d.get("p") in pts.index and d.get("q") in pts.index:
-                flow = I.FlowItem(d["x"] + 16, d["y"], down=True)
+                fx, fy = d.get("flow_at", (d["x"] + 16, d["y"]))
+                flow = I.FlowItem(fx, fy, down=True, text_scale=ts)
                 self.scene_.addItem(flow)
                 rating = (a.nameplate.rated_kv * (a.nameplate.rated_a or 1000) * 1.732 / 1000)
                 self._flows.append((flow, pts.index[d["p"]], pts.index[d["q"]], rating))
         for lab in lay.labels:
             t = QGraphicsSimpleTextItem(lab["text"])
-            t.setFont(QFont("DejaVu Sans", int(lab.get("size", 11)),
-                            QFont.Weight.Bold if lab.get("size", 11) >= 12 else
-                            QFont.Weight.Normal))
+            size = float(lab.get("size", 11))
+            t.setFont(I.font(size, ts, bold=size >= 12))
             t.setBrush(theme.TEXT)
             br = t.boundingRect()
-            x = lab["x"] - (br.width() / 2 if lab.get("anchor") == "center" else 0)
+            x = lab["x"] - {"center": br.width() / 2, "right": br.width()}.get(
+                lab.get("anchor", "left"), 0)
             t.setPos(x, lab["y"])
             t.setZValue(20)
             self.scene_.addItem(t)
+        # The scene is what is drawn, with a margin: fitting it fills the view.
+        self.scene_.setSceneRect(self.scene_.itemsBoundingRect().adjusted(-20, -20, 20, 20))
         self.scene_.selectionChanged.connect(self._selection_changed)
 
     def _kv_of(self, bus: str) -> float:
@@ -159,12 +182,10 @@ class SldView(QGraphicsView):
                 hvc = theme.voltage_colour(float(tw.bus_base_kv[hv])) if live[hv] else theme.DEAD
                 lvc = theme.voltage_colour(float(tw.bus_base_kv[lv])) if live[lv] else theme.DEAD
                 txt = [d.get("label", "")]
-                for tag in d.get("tags_extra", []):
-                    r = self.points.index.get(tag)
-                    if r is not None:
-                        txt.append(f"{self.points.name[r].title().replace('_', ' ')} "
-                                   f"{v[r]:.1f} {self.points.unit[r]}" if good[r] else
-                                   f"{self.points.name[r]}: {Q.describe(int(q[r]))}")
+                for tag, name in self._tx_extra[id(item)]:
+                    r = self.points.index[tag]
+                    txt.append(f"{name} {_value_text(v[r], self.points.unit[r])}" if good[r]
+                               else f"{name}: {Q.describe(int(q[r]))}")
                 item.set_sides(hvc, lvc, "\n".join(txt))
         for asset, t in self._bus_label.items():
             row = self.points.index.get(self._busbar_spec[asset]["tag"])
@@ -260,6 +281,7 @@ class SldView(QGraphicsView):
         super().mouseMoveEvent(e)
 
     def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
+        self._user_zoomed = True
         factor = 1.15 if e.angleDelta().y() > 0 else 1 / 1.15
         self.scale(factor, factor)
 
@@ -270,6 +292,8 @@ class SldView(QGraphicsView):
             super().mouseDoubleClickEvent(e)
 
     def fit(self) -> None:
+        """The whole station in view (double-click on empty space, or Ctrl+0)."""
+        self._user_zoomed = False
         self.fitInView(self.scene_.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
 
     def zoom_reset(self) -> None:
@@ -278,3 +302,9 @@ class SldView(QGraphicsView):
     def showEvent(self, e) -> None:  # noqa: N802, ANN001
         super().showEvent(e)
         QTimer.singleShot(0, self.fit)
+
+    def resizeEvent(self, e) -> None:  # noqa: N802, ANN001
+        """Keep the whole station in view as docks move, until the operator zooms or pans."""
+        super().resizeEvent(e)
+        if not self._user_zoomed:
+            self.fit()
