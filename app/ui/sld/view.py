@@ -10,7 +10,7 @@ emits :attr:`SldView.device_selected`; its context menu offers its points for tr
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QMimeData, QRectF, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QMimeData, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import (
     QGraphicsScene,
