@@ -144,8 +144,10 @@ class MainWindow(QMainWindow):
         self.rate_label = QLabel("scan — Hz")
         self.latency_label = QLabel("latency — ms")
         self.user_label = QLabel(f"user: {user}")
+        self.historian_label = QLabel("")
         self.clock_label = QLabel()
-        for w in (self.comm_label, self.rate_label, self.latency_label, self.user_label):
+        for w in (self.comm_label, self.rate_label, self.latency_label, self.historian_label,
+                  self.user_label):
             sb.addWidget(w)
         sb.addPermanentWidget(self.clock_label)
         self._clock = QTimer(self)
@@ -157,6 +159,29 @@ class MainWindow(QMainWindow):
         self.clock_label.setText(dt.datetime.now(IST).strftime("%d %b %Y  %H:%M:%S IST"))
         if self.pipeline is not None:
             self.rate_label.setText(f"scan {self.pipeline.stats.scan_hz():.1f} Hz")
+            self._show_historian()
+
+    def _show_historian(self) -> None:
+        """The historian writer's state (a plain read of its status: no SQL here)."""
+        sink = self.pipeline.sink
+        status = getattr(sink, "status", None)
+        if status is None:
+            self.historian_label.setText("history: off")
+            self.historian_label.setStyleSheet("")
+            self.historian_label.setToolTip("not recording (--no-historian)")
+            return
+        if status.ok:
+            self.historian_label.setText("history: recording")
+            self.historian_label.setStyleSheet("")
+        else:
+            self.historian_label.setText("history: DEGRADED")
+            self.historian_label.setStyleSheet(f"color: white; background: "
+                                               f"{theme.PRIORITY[2].name()}; padding: 0 6px;")
+        held = getattr(status, "pending_samples", 0)
+        self.historian_label.setToolTip(
+            (f"last error: {status.last_error}\n" if not status.ok else "")
+            + f"{status.frames} scans written, {held} samples held for retry, "
+              f"{status.dropped_frames} scans dropped")
 
     # ------------------------------------------------------------------ live data
     @Slot(object)

@@ -96,3 +96,27 @@ def test_3d_view_says_unavailable_where_nothing_renders(qtbot, station, plant, m
     assert "rendering failed" in view.caption.text()
     view.update_snapshot(snapshot_of(plant))  # snapshots are taken and ignored
     view.close()
+
+
+def test_status_bar_shows_a_degraded_historian(qtbot, station, tmp_path):
+    from app.historian.store import HistorianStatus
+
+    class Sink:
+        status = HistorianStatus()
+
+        def submit(self, frame) -> None:  # noqa: ANN001
+            pass
+
+    plant = PlantSimulator(station, seed=2, start=T0, tick_s=0.1)
+    sink = Sink()
+    pipe = Pipeline(station, plant.points, PlantFrameSource(plant), sink)
+    settings = QSettings(str(tmp_path / "hmi.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(station, plant.points, pipeline=pipe, settings=settings, yard3d=False)
+    qtbot.addWidget(win)
+    win._tick_clock()
+    assert win.historian_label.text() == "history: recording"
+    sink.status.ok, sink.status.last_error = False, "database or disk is full"
+    win._tick_clock()
+    assert "DEGRADED" in win.historian_label.text()
+    assert "disk is full" in win.historian_label.toolTip()
+    win.close()
