@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -43,16 +44,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="start with this point trended (repeatable)")
 
 
-def run(args: argparse.Namespace, on_started=None) -> int:  # noqa: ANN001
-    """Run the HMI until its window closes. ``on_started(app, window, pipeline, sim)``, when
-    given, is called once everything runs (the HMI benchmark installs its probes there)."""
-    qt_args = sys.argv[:1]
-    if args.headless:
-        qt_args += ["-platform", "offscreen"]
+class StartError(RuntimeError):
+    """The HMI could not start (the message says why, for the operator). ``code`` is the
+    exit status: 2 for bad input, 1 for a part that would not start."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Hmi:
+    """Everything ``gridtwin run`` starts, so it can all be stopped in one place."""
+
+    app: object
+    window: object
+    pipeline: object
+    historian: object | None
+    sim: object | None
+
+    def start(self) -> None:
+        self.window.show()
+        self.pipeline.start()
+
+    def stop(self) -> None:
+        """Stop every worker, flush the historian, stop the field-sim (in that order)."""
+        self.pipeline.stop()
+        if self.historian is not None:
+            self.historian.close()
+        if self.sim is not None:
+            self.sim.stop()
+
+
+def build(args: argparse.Namespace) -> Hmi:
+    """Start the station (or attach to one), the historian and the pipeline, and build the
+    window (not shown yet). Anything already started is stopped again if a later part fails.
+    Raises :class:`StartError`."""
     if not 0.1 <= args.period <= 5.0:
-        print("gridtwin: --period must be between 0.1 and 5 seconds", file=sys.stderr)
-        return 2
-    from PySide6.QtCore import QSettings, QTimer
+        raise StartError("--period must be between 0.1 and 5 seconds")
+    qt_args = sys.argv[:1] + (["-platform", "offscreen"] if args.headless else [])
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from app.field.points import build_point_table
@@ -69,47 +100,64 @@ def run(args: argparse.Namespace, on_started=None) -> int:  # noqa: ANN001
     app.setApplicationName("GridTwin")
     theme.apply(app)
 
-    sim = None
-    if args.field:
-        from app.field.sim.runner import parse_addr
+    sim = historian = None
+    try:
+        if args.field:
+            from app.field.sim.runner import parse_addr
 
-        modbus = parse_addr(args.field, "--field")
-        mms = parse_addr(args.mms, "--mms") if args.mms else None
-    else:
-        try:
-            sim = FieldSimProcess(station=args.station, speed=args.speed).start()
-        except FieldSimError as exc:
-            print(f"gridtwin: {exc}", file=sys.stderr)
-            return 1
-        modbus, mms = sim.addresses["modbus"], sim.addresses.get("mms")
+            modbus = parse_addr(args.field, "--field")
+            mms = parse_addr(args.mms, "--mms") if args.mms else None
+        else:
+            try:
+                sim = FieldSimProcess(station=args.station, speed=args.speed).start()
+            except FieldSimError as exc:
+                raise StartError(str(exc), code=1) from None
+            modbus, mms = sim.addresses["modbus"], sim.addresses.get("mms")
+        if not args.no_historian:
+            historian = _open_historian(station, points, args)
+        source = ProtocolFrameSource(points, modbus=modbus, mms=mms, period_s=args.period)
+        pipeline = Pipeline(station, points, source, historian)
+        if args.settings:
+            settings = QSettings(args.settings, QSettings.Format.IniFormat)
+        elif args.headless:  # scripted runs neither use nor change the operator's layout
+            import tempfile
 
-    historian = None
-    if not args.no_historian:
-        historian = _open_historian(station, points, args)
-    source = ProtocolFrameSource(points, modbus=modbus, mms=mms, period_s=args.period)
-    pipeline = Pipeline(station, points, source, historian)
-    if args.settings:
-        settings = QSettings(args.settings, QSettings.Format.IniFormat)
-    elif args.headless:  # scripted runs neither use nor change the operator's saved layout
-        import tempfile
-
-        settings = QSettings(str(Path(tempfile.mkdtemp(prefix="gridtwin-")) / "hmi.ini"),
-                             QSettings.Format.IniFormat)
-    else:
-        settings = None
-    win = MainWindow(station, points, pipeline=pipeline, settings=settings,
-                     yard3d=not args.no_3d)
+            settings = QSettings(str(Path(tempfile.mkdtemp(prefix="gridtwin-")) / "hmi.ini"),
+                                 QSettings.Format.IniFormat)
+        else:
+            settings = None
+        win = MainWindow(station, points, pipeline=pipeline, settings=settings,
+                         yard3d=not args.no_3d)
+    except BaseException:
+        if historian is not None:
+            historian.close()
+        if sim is not None:
+            sim.stop()
+        raise
     if historian is not None:
         _wire_backfill(win, historian)
     for tag in args.trend:
         if not win.trends.add_tag(tag):
+            log.warning("--trend: no point '%s'", tag)
             print(f"gridtwin: --trend: no point '{tag}'", file=sys.stderr)
-    win.show()
-    pipeline.start()
-    if on_started is not None:
-        on_started(app, win, pipeline, sim)
-    code = 0
+    return Hmi(app, win, pipeline, historian, sim)
+
+
+def run(args: argparse.Namespace, on_started=None) -> int:  # noqa: ANN001
+    """Run the HMI until its window closes. ``on_started(app, window, pipeline, sim)``, when
+    given, is called once everything runs (the HMI benchmark installs its probes there)."""
+    from PySide6.QtCore import QTimer
+
     try:
+        hmi = build(args)
+    except StartError as exc:
+        print(f"gridtwin: {exc}", file=sys.stderr)
+        return exc.code
+    app, win = hmi.app, hmi.window
+    try:
+        hmi.start()
+        if on_started is not None:
+            on_started(app, win, hmi.pipeline, hmi.sim)
         if args.headless:
             def finish() -> None:
                 if args.screenshot:
@@ -120,14 +168,9 @@ def run(args: argparse.Namespace, on_started=None) -> int:  # noqa: ANN001
                 app.quit()
 
             QTimer.singleShot(int(args.duration * 1000), finish)
-        code = app.exec()
+        return app.exec()
     finally:
-        pipeline.stop()
-        if historian is not None:
-            historian.close()
-        if sim is not None:
-            sim.stop()
-    return code
+        hmi.stop()
 
 
 def _open_historian(station, points, args):  # noqa: ANN001, ANN202

@@ -1,0 +1,69 @@
+"""The HMI as `gridtwin run` builds it: field-sim child process over Modbus TCP and IEC 61850
+MMS, the solver and the historian writer on their threads, the window offscreen."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from app.field.sim.control import ControlClient
+from app.runtime.threads import running_threads
+
+
+@pytest.fixture
+def hmi(qtbot, tmp_path):
+    from app.ui.app import add_arguments, build
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    args = p.parse_args(["--headless", "--data-dir", str(tmp_path / "data"), "--no-3d",
+                         "--settings", str(tmp_path / "hmi.ini"), "--trend", "ICT1.LOADING"])
+    h = build(args)
+    qtbot.addWidget(h.window)
+    h.start()
+    yield h
+    h.window.close()
+    h.stop()
+    assert running_threads() == []
+
+
+def test_breaker_opened_in_the_field_sim_reaches_the_diagram_and_the_twin(hmi, qtbot):
+    win = hmi.window
+    qtbot.waitUntil(lambda: win._last_snapshot is not None
+                    and win._last_snapshot.frame.good().mean() > 0.99, timeout=30_000)
+    assert "all 29 devices OK" in win.comm_label.text()
+    assert win.sld.items_by_asset["TR2H_Q0"].state_name == "closed"
+    assert win.sld.busbars["B33_B"].energised
+    # The operator's colleague at the bay opens TR-2's 220 kV breaker (the field's own path).
+    with ControlClient(*hmi.sim.addresses["control"]) as c:
+        r = c.call("operate", asset="TR2H_Q0", close=False)
+        assert r["ok"], r
+    qtbot.waitUntil(lambda: win.sld.items_by_asset["TR2H_Q0"].state_name == "open",
+                    timeout=15_000)
+    # The twin, solved from the scan, finds the 33 kV bus B dead: the diagram greys it.
+    qtbot.waitUntil(lambda: not win.sld.busbars["B33_B"].energised, timeout=15_000)
+    tw = win._last_snapshot.twin
+    assert not tw.bus("b33_b").energised and tw.bus("b33_a").energised
+    assert win.sld.busbars["B33_A"].energised
+    # The sequence of events has it, from the scan.
+    qtbot.waitUntil(lambda: any("TR2H_Q0" in e.message for e in win.events.model.rows),
+                    timeout=15_000)
+
+
+def test_trends_get_live_data_and_history_from_the_historian(hmi, qtbot):
+    win = hmi.window
+    s = win.trends.series["ICT1.LOADING"]
+    qtbot.waitUntil(lambda: len(s.live()[0]) >= 20, timeout=30_000)
+    t, v = s.live()
+    assert np.all(np.diff(t) > 0) and np.all((v > 10) & (v < 150))
+    # The historian writes every second; a point trended now is backfilled from it.
+    qtbot.waitUntil(lambda: hmi.historian.status.samples_written > 0, timeout=15_000)
+    win.trend("B220_M1.V")
+    b = win.trends.series["B220_M1.V"]
+    qtbot.waitUntil(lambda: len(b.hist_t) > 0, timeout=15_000)
+    # History older than the point's first live sample, with 220 kV values in the Grid Code band.
+    qtbot.waitUntil(lambda: len(b.live()[0]) > 0, timeout=15_000)
+    assert b.hist_t[0] < b.live()[0][0]
+    assert np.nanmin(b.hist_v) > 198 and np.nanmax(b.hist_v) < 245
