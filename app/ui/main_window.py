@@ -205,7 +205,8 @@ class MainWindow(QMainWindow):
             return
         lost = sorted(d for d, c in comm.items() if c.state != Comm.OK)
         if lost:
-            self.comm_label.setText(f"comm: {len(lost)} of {len(comm)} devices LOST")
+            names = ", ".join(lost[:4]) + (f" +{len(lost) - 4}" if len(lost) > 4 else "")
+            self.comm_label.setText(f"comm: {len(lost)} of {len(comm)} devices LOST ({names})")
             self.comm_label.setStyleSheet(f"color: white; background: {theme.INVALID.name()};"
                                           " padding: 0 6px;")
         else:

@@ -48,6 +48,10 @@ def test_window_shows_live_data_and_a_breaker_opened_in_the_field(make_hmi_windo
     assert win.sld.busbars["B33_A"].energised
     qtbot.waitUntil(lambda: win.events.proxy.rowCount() > 0, timeout=15_000)
     assert win.latency_ms and max(win.latency_ms) < 5_000
+    plant.inject("comm_lost", device="F3")
+    qtbot.waitUntil(lambda: "LOST (F3)" in win.comm_label.text(), timeout=15_000)
+    assert win.sld.items_by_asset["F3_Q0"].state_name == "invalid"
+    assert "F3: lost" in win.comm_label.toolTip()
 
 
 def test_trends_faceplate_and_layout_persistence(make_hmi_window, qtbot, tmp_path):
