@@ -262,7 +262,8 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
             for kid, t0 in kids0.items():
                 t1 = _cpu_ticks(kid)
                 d = sum(t1.get(k, 0) - t0.get(k, 0) for k in t1) / _CLK / elapsed * 100.0
-                cpu[_proc_name(kid)] = round(d, 1)
+                if t1 and d >= 0.05:  # (a short-lived child, e.g. a 3D render, has gone)
+                    cpu[_proc_name(kid)] = round(cpu.get(_proc_name(kid), 0.0) + d, 1)
             lat = np.array(latency)
             st = np.array([s for _, s in stalls])
             r.update({
