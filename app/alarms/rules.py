@@ -6,7 +6,8 @@ On first open (an empty ``alarm_rules`` table) the store is seeded with
 * the rules of ``alarm_rules.toml`` beside the station file (the seed document's rules: its
   generic parameters such as ``voltage`` or ``temperature`` and its ``range`` condition), and
 * one rule per limit in the station file (``lo`` → ``<``, ``hi`` → ``>``, rule id
-  ``TAG:lo`` / ``TAG:hi``, deadband 0.5 % of the instrument range);
+  ``TAG:lo`` / ``TAG:hi``, deadband 0.5 % of the instrument range but at most 2 % of the
+  limit, so a limit low in a wide range — a differential current — still clears);
 
 from then on the table is the configuration: engineers edit rules there. Every start loads
 the table; a rule that cannot be used — an unknown parameter or asset type, a bad condition,
@@ -153,10 +154,11 @@ def station_limit_records(points: PointTable) -> list[dict]:
     for i in np.flatnonzero(points.kind == KIND_ANALOG):
         tag, q = points.tags[i], points.quantity[i]
         rng = points.range_hi[i] - points.range_lo[i]
-        dbd = round(0.005 * float(rng), 6) if np.isfinite(rng) else 0.0
         slow = q.startswith(SLOW_QUANTITIES)
         for lim, cond, suffix in ((points.hi[i], ">", "hi"), (points.lo[i], "<", "lo")):
             if np.isfinite(lim):
+                dbd = min(0.005 * float(rng) if np.isfinite(rng) else 0.0, 0.02 * abs(lim))
+                dbd = float(f"{dbd:.3g}")
                 out.append({"rule_id": f"{tag}:{suffix}", "asset_type": None, "parameter": tag,
                             "condition": cond, "threshold_value": float(lim),
                             "severity": "medium" if slow and suffix == "hi" else "high",
