@@ -62,7 +62,7 @@ class LogEntry:
 def transition_row(tr: Transition) -> dict:
     """The ``events`` row of one alarm transition."""
     value = tr.value if isinstance(tr.value, float) and math.isfinite(tr.value) else None
-    return {"event_type": "alarm", "asset_id": tr.asset, "tag": tr.key,
+    return {"event_type": "alarm", "asset_id": tr.asset[:64], "tag": tr.key[:96],
             "severity": PRIORITY_SEVERITY.get(tr.priority, "medium"),
             "message": tr.message + (f" [{tr.user}]" if tr.user and tr.user not in tr.message
                                      else ""),

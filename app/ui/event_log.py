@@ -260,6 +260,11 @@ class EventLogDock(QWidget):
         self.last_page = page
         self.has_more = page.has_more
         self.model.set_rows(page.rows)
+        if self.is_live() and page.query.page == 0:
+            # Live events newer than the page (not yet written when the query ran).
+            newest = page.rows[0].time_ms if page.rows else page.query.start.timestamp() * 1000
+            self.model.prepend([e for e in self.live_buffer if e.time_ms > newest
+                                and self._matches(e, page.query, live=True)])
         src = "historian" if self.service is not None else "this session"
         self.status.setText(f"query failed: {page.error}" if page.error else
                             f"{len(page.rows)} event{'s' * (len(page.rows) != 1)}"

@@ -158,3 +158,13 @@ def test_cli_rules_and_report(tmp_path, capsys, station, points):
     assert main(["alarms", "report", "--hours", "1", "--data-dir", d]) == 0
     assert "top chattering" in capsys.readouterr().out
     assert main(["alarms", "report", "--hours", "0", "--data-dir", d]) == 2
+
+
+def test_a_store_that_cannot_be_read_falls_back_to_the_file(station, points, tmp_path):
+    eng = create_db_engine(f"sqlite:///{tmp_path / 'empty.sqlite'}")  # never migrated
+    try:
+        rs = rules_for_station(station, points, eng)
+    finally:
+        eng.dispose()
+    assert len(rs.problems) == 1 and "alarm_rules cannot be read" in rs.problems[0]
+    assert rs.source.endswith("alarm_rules.toml") and len(rs.rules) > 400

@@ -284,13 +284,18 @@ def test_log_explorer_queries_the_historian_off_the_gui_thread(qtbot, station, t
         assert dock.model.rows[0] is new and dock.model.rowCount() == 6
         dock.kind.setCurrentText("comm")
         qtbot.waitUntil(lambda: dock.model.rowCount() == 0, timeout=10_000)
-        dock.add_entries([new])  # filtered out
+        new2 = LogEntry(time_ms=new.time_ms + 1, event_type="alarm", severity="high",
+                        message="F2_Q0 tripped", asset_id="F2_Q0", tag="F2_Q0:trip")
+        dock.add_entries([new2])  # filtered out
         assert dock.model.rowCount() == 0
         dock.kind.setCurrentText("all types")
-        qtbot.waitUntil(lambda: dock.model.rowCount() == 5, timeout=10_000)
+        # A new query keeps the live events newer than what the historian had written.
+        qtbot.waitUntil(lambda: dock.model.rowCount() == 7, timeout=10_000)
+        assert dock.model.rows[0] is new2 and dock.model.rows[1] is new
         dock.live.setChecked(False)
-        dock.add_entries([new])
-        assert dock.model.rows[0] is not new
+        dock.add_entries([LogEntry(time_ms=new.time_ms + 2, event_type="alarm",
+                                   severity="low", message="x")])
+        assert dock.model.rowCount() == 7
     finally:
         event_log.PAGE_SIZE = 500
         if svc is not None:
