@@ -5,6 +5,7 @@
     gridtwin record       poll the station into the historian (SQLite, or --db URL)
     gridtwin history      trends, values at a time, events from the historian; CSV export
     gridtwin dss          circuit model versions: list, add, diff, activate, rollback
+    gridtwin alarms       alarm rules in the configuration store; the alarm-performance report
     gridtwin modbus-map   the RTU's Modbus register map as CSV
     gridtwin solve        power flow of the station: bus voltages, flows, totals
     gridtwin faults       short-circuit study (3ph, LG, LL, LLG) at every bus
@@ -303,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_history import add_parsers as history_parsers
 
     history_parsers(sub)
+
+    from app.cli_alarms import add_parsers as alarms_parsers
+
+    alarms_parsers(sub)
 
     sp = sub.add_parser("modbus-map", help="the RTU's Modbus register map as CSV",
                         description="Print the station RTU's register map as CSV (point, unit, "

@@ -188,8 +188,8 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
 
         for obj, attr, name in ((win.trends, "update_snapshot", "trends"),
                                 (win.yard, "update_snapshot", "3d"),
-                                (win.alarms, "set_conditions", "alarm list"),
-                                (win.events, "add_events", "event log")):
+                                (win.alarms, "apply", "alarm list"),
+                                (win.events, "add_entries", "event log")):
             if obj is not None and hasattr(obj, attr):
                 setattr(obj, attr, timed(name, getattr(obj, attr)))
         pipeline.snapshot_ready.disconnect(win.on_snapshot)

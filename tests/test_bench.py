@@ -12,3 +12,13 @@ def test_bench_twin_reports_every_figure():
         assert r[key] > 0, key
     assert r["faults"] == 4 * r["buses"]
     assert r["setpoints_per_scan"] >= 20
+
+
+def test_bench_alarms_reports_every_figure():
+    from bench.alarms import run as run_alarms
+
+    r = run_alarms(n=50, runs=1)
+    assert r["points"] >= 2500 and r["rules"] > 400 and r["refused_rules"] == 0
+    assert r["eval_us"] > 0 and r["flood_stall_max_ms"] is not None
+    (flood,) = r["flood_runs"]
+    assert flood["ok"] and flood["rows"] >= 1000 and flood["events"] >= 2000

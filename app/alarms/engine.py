@@ -3,11 +3,16 @@ chattering and flood detection, and the alarm-performance report (Qt-free).
 
 Rules
     Analog rules are the seed's ``alarm_rules`` (parameter, condition, threshold, severity)
-    extended with deadband, on-delay, off-delay and priority; a rule applies to every point
-    whose quantity (or ``ASSET.POINT`` tag) matches its parameter, optionally restricted to an
-    asset type. Where no rule covers a point, its station-file ``lo``/``hi`` limits are rules.
-    Digital alarms: breaker trip (opened without a command), protection operated,
-    communication lost, data invalid.
+    extended with deadband, on-delay, off-delay and priority. A rule's parameter is one tag
+    (``ICT1.TOP_OIL``), a point quantity (``top_oil_c``) or a generic name that ``aliases``
+    maps to quantities (the seed's ``temperature``); it may be restricted to an asset type.
+    Conditions ``>``, ``>=``, ``<``, ``<=``, ``=`` compare with the threshold; ``range`` is
+    the seed's deviation band: more than ``threshold`` percent above or below the point's
+    nominal value (two alarms, high and low; the deadband is then in percent too).
+    :mod:`app.alarms.rules` loads them from the configuration store.
+    Digital alarms: breaker trip (opened without an operator's open command), protection
+    operated, alarm indications set / health indications lost, communication lost, data
+    invalid.
 
 State machine (per alarm)::
 
@@ -15,33 +20,57 @@ State machine (per alarm)::
                          │ clear                ▲
                          ▼                      │
                      RTN_UNACK ──ack────────────┘      (active again → UNACK)
-    any ──shelve(reason, expiry)──► SHELVED ──unshelve / expiry──► re-evaluated
-    any ──out_of_service──► OUT_OF_SERVICE ──return_to_service──► re-evaluated
-    SUPPRESSED (by design) while its suppression condition holds (e.g. the bay is dead).
+    any ──shelve(reason, expiry ≤ 24 h)──► SHELVED ──unshelve / expiry──► re-evaluated
+    any ──remove_from_service──► OUT_OF_SERVICE ──return_to_service──► re-evaluated
+    SUPPRESSED (by design) while the point's section is de-energised: the low alarms of an
+    electrical point in a dead bay; a trip, a protection operation or a high is never
+    suppressed.
 
-Evaluation is vectorised over the compiled rule set: one numpy pass per scan, Python work
-only for the alarms that change state (``gridtwin bench alarms`` measures it).
+Evaluation is vectorised over the compiled rule set and the digital points: one numpy pass
+per scan, Python work only for the alarms that change (``gridtwin bench alarms``). The engine
+is not thread-safe: one thread owns it (the runtime's solver thread) and everything else talks
+to it through that thread.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
+from app.alarms.report import performance_report
 from app.field import quality as Q
 from app.field.frame import Comm, ScanFrame
-from app.field.points import KIND_ANALOG, POS_CLOSED, POS_OPEN, PointTable
+from app.field.points import POS_CLOSED, POS_OPEN, PointTable
 
 SEVERITY_PRIORITY = {"critical": 1, "high": 2, "medium": 3, "low": 4}
+PRIORITY_SEVERITY = {p: s for s, p in SEVERITY_PRIORITY.items()}
+CONDITIONS = (">", ">=", "<", "<=", "=", "range")
 FLOOD_COUNT = 10
 FLOOD_WINDOW = dt.timedelta(minutes=10)
 CHATTER_COUNT = 3
 CHATTER_WINDOW = dt.timedelta(seconds=60)
+#: How long an operator's command explains a breaker movement.
+COMMAND_WINDOW = dt.timedelta(seconds=30)
+MAX_SHELVE = dt.timedelta(hours=24)
+
+#: Indications whose "1" is a protection operation (priority 1).
+PROTECTION = frozenset({"operated", "trip", "zone_operated", "breaker_failure_operated",
+                        "buchholz_trip", "pressure_relief", "oltc_surge_relay"})
+#: Indications whose "1" is abnormal (priority 2).
+STATUS_ON = frozenset({"sf6_low_alarm", "sf6_lockout", "buchholz_alarm", "pole_discrepancy",
+                       "fire_alarm", "dc_earth_fault", "annunciator", "interlock_bypassed",
+                       "test_mode"})
+#: Indications whose "0" is abnormal: a supervision lost (priority 2).
+STATUS_OFF = frozenset({"healthy", "trip_circuit_healthy", "spring_charged", "dc_supply_ok",
+                        "ac_supply_ok", "time_sync_ok", "vt_mcb_healthy", "charger_healthy",
+                        "dc_mcb_healthy", "lt_supply_ok", "motor_supply_ok"})
 
 
 class AlarmState(enum.Enum):
@@ -55,14 +84,30 @@ class AlarmState(enum.Enum):
 
 
 ANNUNCIATED = (AlarmState.UNACK, AlarmState.ACKED, AlarmState.RTN_UNACK)
+#: Display order: unacknowledged first, then acknowledged, then the hidden states.
+STATE_ORDER = MappingProxyType({AlarmState.UNACK: 0, AlarmState.RTN_UNACK: 1,
+                                AlarmState.ACKED: 2, AlarmState.SHELVED: 3,
+                                AlarmState.SUPPRESSED: 4, AlarmState.OUT_OF_SERVICE: 5,
+                                AlarmState.NORMAL: 6})
+_HIDDEN = (AlarmState.SHELVED, AlarmState.SUPPRESSED, AlarmState.OUT_OF_SERVICE)
+
+
+def _finite(rule_id: str, name: str, x: object) -> float:
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"rule {rule_id}: field '{name}': {x!r} is not a number") from None
+    if not math.isfinite(v):
+        raise ValueError(f"rule {rule_id}: field '{name}': {x!r} is not a finite number")
+    return v
 
 
 @dataclass(frozen=True, slots=True)
 class AlarmRule:
     rule_id: str
     parameter: str
-    """A point quantity (``top_oil_c``) or one tag (``ICT1.TOP_OIL``)."""
-    condition: str  # ">", "<", ">=", "<=", "="
+    """One tag (``ICT1.TOP_OIL``), a point quantity (``top_oil_c``) or an alias."""
+    condition: str  # ">", ">=", "<", "<=", "=", "range"
     threshold: float
     severity: str = "medium"
     asset_type: str | None = None
@@ -74,20 +119,59 @@ class AlarmRule:
     message: str = ""
 
     def __post_init__(self) -> None:
-        if self.condition not in (">", "<", ">=", "<=", "="):
-            raise ValueError(f"rule {self.rule_id}: field 'condition': unknown condition "
-                             f"{self.condition!r} (use >, <, >=, <=, =)")
+        rid = self.rule_id or "(no id)"
+        if not self.rule_id or not str(self.rule_id).strip():
+            raise ValueError("rule (no id): field 'rule_id': a rule needs an id")
+        if not self.parameter or not str(self.parameter).strip():
+            raise ValueError(f"rule {rid}: field 'parameter': empty")
+        if self.condition not in CONDITIONS:
+            raise ValueError(f"rule {rid}: field 'condition': unknown condition "
+                             f"{self.condition!r} (use {', '.join(CONDITIONS)})")
         if self.severity not in SEVERITY_PRIORITY:
-            raise ValueError(f"rule {self.rule_id}: field 'severity': unknown severity "
+            raise ValueError(f"rule {rid}: field 'severity': unknown severity "
                              f"{self.severity!r} (use {', '.join(SEVERITY_PRIORITY)})")
-        if self.deadband < 0 or self.on_delay_s < 0 or self.off_delay_s < 0:
-            raise ValueError(f"rule {self.rule_id}: deadband and delays must be >= 0")
-        if not np.isfinite(self.threshold):
-            raise ValueError(f"rule {self.rule_id}: field 'threshold' must be a number")
+        for name in ("threshold", "deadband", "on_delay_s", "off_delay_s"):
+            v = _finite(rid, name, getattr(self, name))
+            object.__setattr__(self, name, v)
+            if name != "threshold" and v < 0:
+                raise ValueError(f"rule {rid}: field '{name}': must be >= 0, not {v:g}")
+        if self.condition == "range" and self.threshold <= 0:
+            raise ValueError(f"rule {rid}: field 'threshold': a 'range' rule's threshold is a "
+                             f"deviation in percent of nominal and must be > 0")
+        if self.priority is not None and self.priority not in (1, 2, 3, 4):
+            raise ValueError(f"rule {rid}: field 'priority': {self.priority!r} is not 1-4")
 
     @property
     def effective_priority(self) -> int:
         return self.priority or SEVERITY_PRIORITY[self.severity]
+
+
+def rule_targets(points: PointTable, rule: AlarmRule, *,
+                 asset_types: Mapping[str, str] | None = None,
+                 aliases: Mapping[str, Sequence[str]] | None = None,
+                 nominal: np.ndarray | None = None) -> list[int]:
+    """The point rows a rule applies to; ValueError naming the rule and field if none."""
+    types = asset_types or {}
+    if rule.parameter in points.index:
+        rows = [points.index[rule.parameter]]
+    else:
+        quantities = set((aliases or {}).get(rule.parameter, (rule.parameter,)))
+        rows = [i for i, q in enumerate(points.quantity) if q in quantities]
+    if not rows:
+        raise ValueError(f"rule {rule.rule_id}: field 'parameter': no point, quantity or "
+                         f"alias {rule.parameter!r}")
+    if rule.asset_type:
+        rows = [i for i in rows if types.get(points.asset[i]) == rule.asset_type]
+        if not rows:
+            raise ValueError(f"rule {rule.rule_id}: field 'asset_type': no {rule.parameter!r} "
+                             f"point on an asset of type {rule.asset_type!r}")
+    if rule.condition == "range":
+        nom = nominal if nominal is not None else np.full(len(points), np.nan)
+        rows = [i for i in rows if np.isfinite(nom[i]) and nom[i] != 0]
+        if not rows:
+            raise ValueError(f"rule {rule.rule_id}: field 'condition': 'range' needs a nominal "
+                             f"value and {rule.parameter!r} has none")
+    return rows
 
 
 @dataclass
@@ -95,9 +179,13 @@ class Alarm:
     key: str
     tag: str
     asset: str
-    kind: str  # "analog", "trip", "protection", "comm", "invalid"
+    kind: str  # "analog", "trip", "protection", "status", "comm", "invalid"
     priority: int
     message: str
+    row: int = -1
+    """Point row (-1 for a device's communication alarm)."""
+    suppressible: bool = False
+    """A low alarm of an electrical point: suppressed by design while its section is dead."""
     state: AlarmState = AlarmState.NORMAL
     active: bool = False
     value: float = float("nan")
@@ -120,48 +208,127 @@ class Transition:
     after: AlarmState
     message: str
     user: str | None = None
+    value: float = float("nan")
+
+    @property
+    def is_ack(self) -> bool:
+        return (self.user is not None and self.before in (AlarmState.UNACK, AlarmState.RTN_UNACK)
+                and self.after in (AlarmState.ACKED, AlarmState.NORMAL))
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRow:
+    """One alarm as the alarm list shows it (immutable: crosses to the GUI thread)."""
+
+    key: str
+    tag: str
+    asset: str
+    kind: str
+    priority: int
+    state: AlarmState
+    message: str
+    value: float
+    since: dt.datetime | None
+    active: bool
+    acked_by: str | None
+    shelved_until: dt.datetime | None
+    shelve_reason: str
+    chattering: bool
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AlarmView:
+    """Every alarm not in NORMAL, the counts and the flood flag, after one scan or action."""
+
+    time: dt.datetime
+    rows: tuple[AlarmRow, ...]
+    transitions: tuple[Transition, ...]
+    counts: Mapping[str, int]
+    """Per AlarmState value."""
+    by_priority: Mapping[int, int]
+    """Annunciated alarms per priority."""
+    flood: bool
+    new_in_window: int
+    """New alarms in the last 10 minutes (the flood figure)."""
+
+
+@dataclass(slots=True)
+class _Command:
+    close: bool
+    when: dt.datetime
+
+
+def _key(tag: str, rule_id: str, suffix: str = "") -> str:
+    base = rule_id if rule_id.startswith(f"{tag}:") else f"{tag}:{rule_id}"
+    return f"{base}:{suffix}" if suffix else base
 
 
 class AlarmEngine:
     def __init__(self, points: PointTable, rules: Iterable[AlarmRule] = (), *,
-                 asset_types: dict[str, str] | None = None,
-                 suppress: Callable[[ScanFrame], np.ndarray] | None = None) -> None:
-        """``asset_types`` maps asset id → type (for rules restricted to a type).
-        ``suppress(frame)`` returns a per-point mask of alarms suppressed by design."""
+                 asset_types: Mapping[str, str] | None = None,
+                 aliases: Mapping[str, Sequence[str]] | None = None,
+                 nominal: np.ndarray | None = None) -> None:
+        """``asset_types`` maps asset id → type (for rules restricted to a type and to find
+        the breakers); ``aliases`` maps a generic parameter to point quantities; ``nominal``
+        is each point's nominal value (NaN where none), for ``range`` rules."""
         self.points = points
-        self.asset_types = asset_types or {}
-        self.suppress = suppress
+        self.asset_types = dict(asset_types or {})
+        self.aliases = {k: tuple(v) for k, v in (aliases or {}).items()}
+        self.nominal = nominal if nominal is not None else np.full(len(points), np.nan)
         self.alarms: dict[str, Alarm] = {}
         self.transitions: deque[Transition] = deque(maxlen=100_000)
+        self._by_row: dict[int, list[Alarm]] = {}
         self._new_times: deque[dt.datetime] = deque()
-        self._activation_log: deque[tuple[dt.datetime, str]] = deque(maxlen=200_000)
-        self._commanded: dict[str, dt.datetime] = {}
+        self._commanded: dict[str, _Command] = {}
+        self._shelved: set[str] = set()
+        self._dirty: set[str] = set()
+        self._rows: dict[str, AlarmRow] = {}
+        self._last_flood: bool | None = None
+        n = len(points)
         self._prev_pos: np.ndarray | None = None
+        self._sup = np.zeros(n, dtype=bool)
+        self._bad = np.zeros(n, dtype=bool)
+        q = points.quantity
+        self._protection = np.array([x in PROTECTION for x in q], dtype=bool)
+        self._status_on = np.array([x in STATUS_ON for x in q], dtype=bool)
+        self._status_off = np.array([x in STATUS_OFF for x in q], dtype=bool)
+        self._digital = self._protection | self._status_on | self._status_off
+        self._dig = np.zeros(n, dtype=bool)
+        self._breaker_pos = np.array(
+            [x == "position" and self.asset_types.get(a) == "breaker"
+             for x, a in zip(q, points.asset, strict=True)], dtype=bool)
         self.compile(rules)
 
     # ================================================================== rules
     def compile(self, rules: Iterable[AlarmRule]) -> None:
-        """Build the vectorised rule table: one entry per (rule, point)."""
+        """Build the vectorised rule table: one entry per (rule, point, direction)."""
         pt = self.points
         rows, thr, sign, dbd, on_d, off_d, prio, keys, msgs = ([] for _ in range(9))
-        covered: set[tuple[int, str]] = set()
-        by_q: dict[str, list[int]] = {}
-        for i, q in enumerate(pt.quantity):
-            by_q.setdefault(q, []).append(i)
-        for r in rules:
-            if not r.enabled:
-                continue
-            targets = [pt.index[r.parameter]] if r.parameter in pt.index else \
-                by_q.get(r.parameter, [])
-            if not targets:
-                raise ValueError(f"rule {r.rule_id}: field 'parameter': no point or quantity "
-                                 f"{r.parameter!r}")
+        self.rules: tuple[AlarmRule, ...] = tuple(r for r in rules if r.enabled)
+        seen: set[str] = set()
+        for r in self.rules:
+            if r.rule_id in seen:
+                raise ValueError(f"rule {r.rule_id}: field 'rule_id': defined twice")
+            seen.add(r.rule_id)
+            targets = rule_targets(pt, r, asset_types=self.asset_types, aliases=self.aliases,
+                                   nominal=self.nominal)
             for i in targets:
-                if r.asset_type and self.asset_types.get(pt.asset[i]) != r.asset_type:
+                unit = pt.unit[i]
+                if r.condition == "range":
+                    nom = float(self.nominal[i])
+                    band = abs(nom) * r.threshold / 100.0
+                    for s, suffix, word in ((1, "hi", "above"), (-1, "lo", "below")):
+                        rows.append(i)
+                        thr.append(nom + s * band)
+                        sign.append(s)
+                        dbd.append(abs(nom) * r.deadband / 100.0)
+                        on_d.append(r.on_delay_s)
+                        off_d.append(r.off_delay_s)
+                        prio.append(r.effective_priority)
+                        keys.append(_key(pt.tags[i], r.rule_id, suffix))
+                        msgs.append(r.message or f"{pt.tags[i]} {r.threshold:g} % {word} "
+                                                 f"nominal {nom:.4g} {unit}".rstrip())
                     continue
-                direction = "hi" if r.condition in (">", ">=") else "lo" \
-                    if r.condition in ("<", "<=") else "eq"
-                covered.add((i, direction))
                 rows.append(i)
                 thr.append(r.threshold)
                 sign.append({">": 1, ">=": 1, "<": -1, "<=": -1, "=": 0}[r.condition])
@@ -169,37 +336,13 @@ class AlarmEngine:
                 on_d.append(r.on_delay_s)
                 off_d.append(r.off_delay_s)
                 prio.append(r.effective_priority)
-                keys.append(f"{pt.tags[i]}:{r.rule_id}")
+                keys.append(_key(pt.tags[i], r.rule_id))
                 msgs.append(r.message or f"{pt.tags[i]} {r.condition} {r.threshold:g} "
-                                         f"{pt.unit[i]}".rstrip())
-        # Station-file limits for the rest.
-        analog = pt.kind == KIND_ANALOG
-        for i in np.flatnonzero(analog & ~np.isnan(pt.hi)):
-            if (i, "hi") not in covered:
-                rows.append(i)
-                thr.append(float(pt.hi[i]))
-                sign.append(1)
-                rng = pt.range_hi[i] - pt.range_lo[i]
-                dbd.append(0.005 * rng if np.isfinite(rng) else 0.0)
-                on_d.append(0.0)
-                off_d.append(0.0)
-                slow = pt.quantity[i].startswith(("gas_", "tdcg", "bushing", "oil_moisture"))
-                prio.append(3 if slow else 2)
-                keys.append(f"{pt.tags[i]}:hi")
-                msgs.append(f"{pt.tags[i]} high (> {pt.hi[i]:g} {pt.unit[i]})")
-        for i in np.flatnonzero(analog & ~np.isnan(pt.lo)):
-            if (i, "lo") not in covered:
-                rows.append(i)
-                thr.append(float(pt.lo[i]))
-                sign.append(-1)
-                rng = pt.range_hi[i] - pt.range_lo[i]
-                dbd.append(0.005 * rng if np.isfinite(rng) else 0.0)
-                on_d.append(0.0)
-                off_d.append(0.0)
-                prio.append(2)
-                keys.append(f"{pt.tags[i]}:lo")
-                msgs.append(f"{pt.tags[i]} low (< {pt.lo[i]:g} {pt.unit[i]})")
-        self._rows = np.asarray(rows, dtype=np.intp)
+                                         f"{unit}".rstrip())
+        dup = len(keys) - len(set(keys))
+        if dup:
+            raise ValueError(f"{dup} alarm keys defined twice: rule ids must be unique per point")
+        self._rows_ix = np.asarray(rows, dtype=np.intp)
         self._thr = np.asarray(thr, dtype=float)
         self._sign = np.asarray(sign, dtype=np.int8)
         self._dbd = np.asarray(dbd, dtype=float)
@@ -212,34 +355,47 @@ class AlarmEngine:
         self._raw_active = np.zeros(n, dtype=bool)  # condition (with deadband) now
         self._active = np.zeros(n, dtype=bool)  # after delays
         self._changed_at = np.zeros(n)  # epoch s when _raw_active last changed
-        self._quantity = np.array(self.points.quantity)
-        self._protection = np.array([q in ("operated", "breaker_failure_operated", "trip",
-                                           "buchholz_trip", "pressure_relief") for q in
-                                     self.points.quantity])
-        self._position = np.array([q == "position" for q in self.points.quantity])
-        self._breaker_pos = self._position & np.array(
-            [self.asset_types.get(a) == "breaker" for a in self.points.asset])
 
     @property
     def rule_count(self) -> int:
-        return len(self._rows)
+        """Compiled (rule, point, direction) entries."""
+        return len(self._rows_ix)
+
+    # ================================================================== commands
+    def note_command(self, asset_id: str, close: bool, when: dt.datetime) -> None:
+        """An operator command is under way: the movement that follows is not a trip. Only an
+        *open* command explains an opening; the entry is cleared by the scan that shows the
+        commanded position, or after 30 s."""
+        self._commanded[asset_id] = _Command(close, when)
+
+    def _commanded_open(self, asset: str, now: dt.datetime) -> bool:
+        c = self._commanded.get(asset)
+        if c is None or c.close or now - c.when > COMMAND_WINDOW:
+            return False
+        del self._commanded[asset]  # the confirming scan
+        return True
 
     # ================================================================== scans
-    def note_command(self, asset_id: str, when: dt.datetime) -> None:
-        """The control service tells the engine of an operator command, so the breaker
-        opening that follows is not a trip."""
-        self._commanded[asset_id] = when
-
-    def evaluate(self, frame: ScanFrame) -> list[Transition]:
+    def evaluate(self, frame: ScanFrame, suppressed: np.ndarray | None = None
+                 ) -> list[Transition]:
+        """One scan. ``suppressed``: per point, True where the point's section is
+        de-energised (its low alarms are suppressed by design)."""
         now = frame.t_acquired
         t = now.timestamp()
         v, q = frame.values, frame.quality
         good = (q & Q.VALIDITY_MASK) == Q.GOOD
+        pt = self.points
         out: list[Transition] = []
+        sup = self._sup if suppressed is None else np.asarray(suppressed, dtype=bool)
+        flipped = np.flatnonzero(sup != self._sup)
+        self._sup = sup.copy()
+        # Suppression starts before this scan's alarms are evaluated (a bay that dies
+        # raises its lows in the very scan it dies) and ends after (its lows clear first).
+        out += self._apply_suppression(flipped[sup[flipped]], now)
 
         # --- analog rules, vectorised
-        x = v[self._rows]
-        g = good[self._rows]
+        x = v[self._rows_ix]
+        g = good[self._rows_ix]
         s = self._sign
         with np.errstate(invalid="ignore"):
             on_cond = np.where(s > 0, x > self._thr, np.where(s < 0, x < self._thr,
@@ -247,8 +403,8 @@ class AlarmEngine:
             off_cond = np.where(s > 0, x < self._thr - self._dbd,
                                 np.where(s < 0, x > self._thr + self._dbd,
                                          ~np.isclose(x, self._thr)))
-        raw = np.where(self._raw_active, ~off_cond, on_cond) & g
-        # Bad quality holds the last state (the quality alarm speaks for the point).
+        raw = np.where(self._raw_active, ~off_cond, on_cond)
+        # Bad quality holds the last state (the data-invalid alarm speaks for the point).
         raw = np.where(g, raw, self._raw_active)
         flip = raw != self._raw_active
         self._changed_at[flip] = t
@@ -258,78 +414,97 @@ class AlarmEngine:
         want = np.where(raw == self._active, self._active, want)
         changes = np.flatnonzero(want != self._active)
         self._active = want
-        pt = self.points
         for k in changes:
-            i = int(self._rows[k])
-            out += self._set_active(self._keys[k], pt.tags[i], pt.asset[i], "analog",
-                                    int(self._prio[k]), self._msgs[k], bool(want[k]),
-                                    float(v[i]), now)
+            i = int(self._rows_ix[k])
+            a = self._alarm(self._keys[k], pt.tags[i], pt.asset[i], "analog",
+                            int(self._prio[k]), self._msgs[k], i,
+                            suppressible=bool(self._sign[k] < 0))
+            out += self._set_active(a, bool(want[k]), float(v[i]), now)
 
-        # --- digital alarms
-        prot = self._protection & good & (v >= 0.5)
-        for i in np.flatnonzero(self._protection & good):
-            key = f"{pt.tags[i]}:operated"
-            a = self.alarms.get(key)
-            if prot[i] or (a is not None and a.active):
-                out += self._set_active(key, pt.tags[i], pt.asset[i], "protection", 1,
-                                        f"{pt.tags[i]} protection operated", bool(prot[i]),
-                                        float(v[i]), now)
-        pos = np.round(v).astype(np.int64)
+        # --- protection operated and status indications (bad quality holds)
+        with np.errstate(invalid="ignore"):
+            on = v >= 0.5
+        cond = (self._protection | self._status_on) & on | self._status_off & ~on
+        dig = np.where(good & self._digital, cond, self._dig)
+        for i in np.flatnonzero(dig != self._dig):
+            tag = pt.tags[i]
+            if self._protection[i]:
+                a = self._alarm(f"{tag}:operated", tag, pt.asset[i], "protection", 1,
+                                f"{tag} protection operated", int(i))
+            elif self._status_on[i]:
+                a = self._alarm(f"{tag}:status", tag, pt.asset[i], "status", 2,
+                                f"{tag} active", int(i))
+            else:
+                a = self._alarm(f"{tag}:status", tag, pt.asset[i], "status", 2,
+                                f"{tag} not healthy", int(i))
+            out += self._set_active(a, bool(dig[i]), float(v[i]), now)
+        self._dig = dig
+
+        # --- breaker trips: opened with no operator's open command. Positions are compared
+        # with the last *definite* one, so closed → intermediate → open is still an opening.
+        pos = np.round(np.nan_to_num(v)).astype(np.int64)
+        definite = good & ((pos == POS_OPEN) | (pos == POS_CLOSED))
         if self._prev_pos is not None:
-            opened = self._breaker_pos & good & (pos == POS_OPEN) & (self._prev_pos == POS_CLOSED)
-            for i in np.flatnonzero(opened):
+            for i in np.flatnonzero(self._breaker_pos & definite & (pos != self._prev_pos)):
                 asset = pt.asset[i]
-                cmd = self._commanded.pop(asset, None)
-                if cmd is not None and (now - cmd) < dt.timedelta(seconds=30):
-                    continue  # an operator opened it
-                out += self._set_active(f"{asset}:trip", pt.tags[i], asset, "trip", 1,
-                                        f"{asset} tripped", True, float(v[i]), now)
-            closed = self._breaker_pos & good & (pos == POS_CLOSED)
-            for i in np.flatnonzero(closed & (self._prev_pos != POS_CLOSED)):
-                key = f"{pt.asset[i]}:trip"
-                if key in self.alarms and self.alarms[key].active:
-                    out += self._set_active(key, pt.tags[i], pt.asset[i], "trip", 1,
-                                            f"{pt.asset[i]} tripped", False, float(v[i]), now)
-        self._prev_pos = np.where(good, pos, self._prev_pos if self._prev_pos is not None
-                                  else pos)
+                key = f"{asset}:trip"
+                if pos[i] == POS_OPEN:
+                    if self._prev_pos[i] == POS_CLOSED and not self._commanded_open(asset, now):
+                        a = self._alarm(key, pt.tags[i], asset, "trip", 1, f"{asset} tripped",
+                                        int(i))
+                        out += self._set_active(a, True, float(v[i]), now)
+                else:
+                    c = self._commanded.get(asset)
+                    if c is not None and c.close:
+                        del self._commanded[asset]  # the confirming scan of a close
+                    if key in self.alarms:
+                        out += self._set_active(self.alarms[key], False, float(v[i]), now)
+            self._prev_pos = np.where(definite, pos, self._prev_pos)
+        else:
+            self._prev_pos = pos
+        for asset in [a for a, c in self._commanded.items() if now - c.when > COMMAND_WINDOW]:
+            del self._commanded[asset]
+
+        # --- communication lost (one alarm per device) and data invalid (per point)
         lost = {d for d, c in frame.comm.items() if c.state == Comm.LOST}
         for d, c in frame.comm.items():
             key = f"{d}:comm"
             if d in lost or (key in self.alarms and self.alarms[key].active):
-                out += self._set_active(key, d, d, "comm", 2,
-                                        f"{d}: communication lost ({c.protocol})",
-                                        d in lost, float("nan"), now)
-        bad_rows = np.flatnonzero(~good)
-        bad_keys = set()
-        for i in bad_rows:
-            if pt.device_of[i] in lost:
-                continue
-            key = f"{pt.tags[i]}:invalid"
-            bad_keys.add(key)
-            if key not in self.alarms or not self.alarms[key].active:
-                out += self._set_active(key, pt.tags[i], pt.asset[i], "invalid", 3,
-                                        f"{pt.tags[i]} data {Q.describe(int(q[i]))}", True,
-                                        float(v[i]), now)
-        for key, a in list(self.alarms.items()):
-            if a.kind == "invalid" and a.active and key not in bad_keys:
-                out += self._set_active(key, a.tag, a.asset, "invalid", 3, a.message, False,
-                                        float("nan"), now)
+                a = self._alarm(key, d, d, "comm", 2, f"{d}: communication lost "
+                                f"({c.protocol})", -1)
+                out += self._set_active(a, d in lost, float("nan"), now)
+        bad = ~good
+        if lost:
+            for d in lost:
+                try:
+                    bad[pt.device(d).points] = False  # one alarm per lost device, not per point
+                except KeyError:
+                    pass
+        for i in np.flatnonzero(bad != self._bad):
+            tag = pt.tags[i]
+            a = self._alarm(f"{tag}:invalid", tag, pt.asset[i], "invalid", 3,
+                            f"{tag} data {Q.describe(int(q[i]))}", int(i))
+            if bad[i]:
+                a.message = f"{tag} data {Q.describe(int(q[i]))}"
+            out += self._set_active(a, bool(bad[i]), float(v[i]), now)
+        self._bad = bad
 
-        # --- suppression by design, shelving expiry
-        if self.suppress is not None:
-            mask = self.suppress(frame)
-            out += self._apply_suppression(mask, now)
-        for a in list(self.alarms.values()):
-            if a.state == AlarmState.SHELVED and a.shelved_until and now >= a.shelved_until:
+        out += self._apply_suppression(flipped[~sup[flipped]], now)
+        for key in list(self._shelved):
+            a = self.alarms[key]
+            if a.shelved_until is not None and now >= a.shelved_until:
                 out += self._reenter(a, now, None, "shelving expired")
         self.transitions.extend(out)
         return out
 
     # ------------------------------------------------------------------ state machine
-    def _alarm(self, key: str, tag: str, asset: str, kind: str, prio: int, msg: str) -> Alarm:
+    def _alarm(self, key: str, tag: str, asset: str, kind: str, prio: int, msg: str, row: int,
+               *, suppressible: bool = False) -> Alarm:
         a = self.alarms.get(key)
         if a is None:
-            a = self.alarms[key] = Alarm(key, tag, asset, kind, prio, msg)
+            a = self.alarms[key] = Alarm(key, tag, asset, kind, prio, msg, row, suppressible)
+            if row >= 0:
+                self._by_row.setdefault(row, []).append(a)
         return a
 
     def _move(self, a: Alarm, to: AlarmState, now: dt.datetime, user: str | None = None,
@@ -337,31 +512,39 @@ class AlarmEngine:
         if a.state == to:
             return []
         tr = Transition(now, a.key, a.tag, a.asset, a.priority, a.state, to,
-                        f"{a.message}{' — ' + note if note else ''}", user)
+                        f"{a.message}{' — ' + note if note else ''}", user, a.value)
+        if a.state == AlarmState.SHELVED and to != AlarmState.SHELVED:
+            self._shelved.discard(a.key)
+            a.shelved_until, a.shelve_reason = None, ""
         a.state = to
+        self._dirty.add(a.key)
         return [tr]
 
-    def _set_active(self, key: str, tag: str, asset: str, kind: str, prio: int, msg: str,
-                    active: bool, value: float, now: dt.datetime) -> list[Transition]:
-        a = self._alarm(key, tag, asset, kind, prio, msg)
+    def _annunciate(self, a: Alarm, now: dt.datetime, user: str | None = None,
+                    note: str = "") -> list[Transition]:
+        self._new_times.append(now)
+        a.since = now
+        a.acked_by = None
+        return self._move(a, AlarmState.UNACK, now, user, note)
+
+    def _set_active(self, a: Alarm, active: bool, value: float, now: dt.datetime
+                    ) -> list[Transition]:
         a.value = value
         if a.active == active:
             return []
         a.active = active
+        self._dirty.add(a.key)
         if active:
             a.activations.append(now)
-            self._activation_log.append((now, key))
             recent = [x for x in a.activations if now - x <= CHATTER_WINDOW]
             a.chattering = len(recent) >= CHATTER_COUNT
-        if a.state in (AlarmState.SHELVED, AlarmState.SUPPRESSED, AlarmState.OUT_OF_SERVICE):
+        if a.state in _HIDDEN:
             return []  # the condition is tracked; nothing is annunciated
         if active:
-            a.since = now
-            a.acked_by = None
+            if a.suppressible and a.row >= 0 and self._sup[a.row]:
+                return self._move(a, AlarmState.SUPPRESSED, now, None, "suppressed by design")
             if a.state in (AlarmState.NORMAL, AlarmState.RTN_UNACK):
-                if a.state == AlarmState.NORMAL:
-                    self._new_times.append(now)
-                return self._move(a, AlarmState.UNACK, now)
+                return self._annunciate(a, now)
             return []
         if a.state == AlarmState.UNACK:
             return self._move(a, AlarmState.RTN_UNACK, now)
@@ -371,39 +554,41 @@ class AlarmEngine:
 
     def _reenter(self, a: Alarm, now: dt.datetime, user: str | None, note: str
                  ) -> list[Transition]:
-        a.shelved_until, a.shelve_reason = None, ""
         if a.active:
-            self._new_times.append(now)
-            a.since = now
-            return self._move(a, AlarmState.UNACK, now, user, note)
+            if a.suppressible and a.row >= 0 and self._sup[a.row]:
+                return self._move(a, AlarmState.SUPPRESSED, now, user, note)
+            return self._annunciate(a, now, user, note)
         return self._move(a, AlarmState.NORMAL, now, user, note)
 
-    def _apply_suppression(self, mask: np.ndarray, now: dt.datetime) -> list[Transition]:
+    def _apply_suppression(self, rows: np.ndarray, now: dt.datetime) -> list[Transition]:
         out: list[Transition] = []
-        tags = self.points.index
-        for a in self.alarms.values():
-            row = tags.get(a.tag)
-            if row is None or a.kind not in ("analog", "invalid"):
-                continue
-            sup = bool(mask[row])
-            if sup and a.state not in (AlarmState.SUPPRESSED, AlarmState.OUT_OF_SERVICE,
-                                       AlarmState.SHELVED):
-                out += self._move(a, AlarmState.SUPPRESSED, now, None, "suppressed by design")
-            elif not sup and a.state == AlarmState.SUPPRESSED:
-                out += self._reenter(a, now, None, "suppression ended")
+        for r in rows:
+            for a in self._by_row.get(int(r), ()):
+                if not a.suppressible:
+                    continue
+                if self._sup[r]:
+                    if a.active and a.state in ANNUNCIATED:
+                        out += self._move(a, AlarmState.SUPPRESSED, now, None,
+                                          "suppressed by design: section de-energised")
+                elif a.state == AlarmState.SUPPRESSED:
+                    out += self._reenter(a, now, None, "suppression ended")
         return out
 
     # ------------------------------------------------------------------ operator actions
-    def acknowledge(self, key: str, user: str, now: dt.datetime) -> list[Transition]:
+    def _get(self, key: str) -> Alarm:
         a = self.alarms.get(key)
         if a is None:
             raise KeyError(f"no alarm '{key}'")
+        return a
+
+    def acknowledge(self, key: str, user: str, now: dt.datetime) -> list[Transition]:
+        a = self._get(key)
         if a.state == AlarmState.UNACK:
             a.acked_by = user
-            out = self._move(a, AlarmState.ACKED, now, user, "acknowledged")
+            out = self._move(a, AlarmState.ACKED, now, user, f"acknowledged by {user}")
         elif a.state == AlarmState.RTN_UNACK:
             a.acked_by = user
-            out = self._move(a, AlarmState.NORMAL, now, user, "acknowledged")
+            out = self._move(a, AlarmState.NORMAL, now, user, f"acknowledged by {user}")
         else:
             out = []
         self.transitions.extend(out)
@@ -422,20 +607,23 @@ class AlarmEngine:
             raise ValueError("shelving needs a reason")
         if until <= now:
             raise ValueError("shelving needs an expiry in the future")
-        if until - now > dt.timedelta(hours=24):
+        if until - now > MAX_SHELVE:
             raise ValueError("an alarm may be shelved for at most 24 hours")
-        a = self.alarms.get(key)
-        if a is None:
-            raise KeyError(f"no alarm '{key}'")
-        a.shelved_until, a.shelve_reason = until, reason
-        out = self._move(a, AlarmState.SHELVED, now, user, f"shelved until "
+        a = self._get(key)
+        if a.state == AlarmState.OUT_OF_SERVICE:
+            raise ValueError(f"{key} is out of service: return it to service first")
+        out = self._move(a, AlarmState.SHELVED, now, user, f"shelved by {user} until "
                          f"{until.isoformat(timespec='minutes')}: {reason}")
+        a.shelved_until, a.shelve_reason = until, reason
+        self._shelved.add(key)
+        self._dirty.add(key)
         self.transitions.extend(out)
         return out
 
     def unshelve(self, key: str, user: str, now: dt.datetime) -> list[Transition]:
-        a = self.alarms[key]
-        out = self._reenter(a, now, user, "unshelved") if a.state == AlarmState.SHELVED else []
+        a = self._get(key)
+        out = self._reenter(a, now, user, f"unshelved by {user}") \
+            if a.state == AlarmState.SHELVED else []
         self.transitions.extend(out)
         return out
 
@@ -443,14 +631,15 @@ class AlarmEngine:
                             ) -> list[Transition]:
         if not reason.strip():
             raise ValueError("removing an alarm from service needs a reason")
-        a = self.alarms[key]
-        out = self._move(a, AlarmState.OUT_OF_SERVICE, now, user, reason)
+        a = self._get(key)
+        out = self._move(a, AlarmState.OUT_OF_SERVICE, now, user,
+                         f"removed from service by {user}: {reason}")
         self.transitions.extend(out)
         return out
 
     def return_to_service(self, key: str, user: str, now: dt.datetime) -> list[Transition]:
-        a = self.alarms[key]
-        out = self._reenter(a, now, user, "returned to service") \
+        a = self._get(key)
+        out = self._reenter(a, now, user, f"returned to service by {user}") \
             if a.state == AlarmState.OUT_OF_SERVICE else []
         self.transitions.extend(out)
         return out
@@ -459,40 +648,48 @@ class AlarmEngine:
     def annunciated(self) -> list[Alarm]:
         """What the alarm list shows: unacknowledged first, then by priority and time."""
         rows = [a for a in self.alarms.values() if a.state in ANNUNCIATED]
-        order = {AlarmState.UNACK: 0, AlarmState.RTN_UNACK: 1, AlarmState.ACKED: 2}
-        rows.sort(key=lambda a: (order[a.state], a.priority,
+        rows.sort(key=lambda a: (STATE_ORDER[a.state], a.priority,
                                  -(a.since.timestamp() if a.since else 0)))
         return rows
 
     def flood(self, now: dt.datetime) -> bool:
         """More than 10 new alarms in the last 10 minutes."""
+        return self.new_in_window(now) > FLOOD_COUNT
+
+    def new_in_window(self, now: dt.datetime) -> int:
         while self._new_times and now - self._new_times[0] > FLOOD_WINDOW:
             self._new_times.popleft()
-        return len(self._new_times) > FLOOD_COUNT
+        return len(self._new_times)
+
+    def take_view(self, now: dt.datetime, transitions: Sequence[Transition] = ()
+                  ) -> AlarmView | None:
+        """The alarm list's new content, or None when nothing changed since the last one."""
+        flood = self.flood(now)
+        if not self._dirty and flood == self._last_flood:
+            return None
+        self._last_flood = flood
+        for key in self._dirty:
+            a = self.alarms[key]
+            if a.state == AlarmState.NORMAL:
+                self._rows.pop(key, None)
+            else:
+                self._rows[key] = AlarmRow(a.key, a.tag, a.asset, a.kind, a.priority, a.state,
+                                           a.message, a.value, a.since, a.active, a.acked_by,
+                                           a.shelved_until, a.shelve_reason, a.chattering)
+        self._dirty.clear()
+        rows = tuple(self._rows.values())
+        counts = dict.fromkeys((s.value for s in AlarmState if s != AlarmState.NORMAL), 0)
+        by_prio = dict.fromkeys((1, 2, 3, 4), 0)
+        for r in rows:
+            counts[r.state.value] += 1
+            if r.state in ANNUNCIATED:
+                by_prio[r.priority] = by_prio.get(r.priority, 0) + 1
+        return AlarmView(now, rows, tuple(transitions), MappingProxyType(counts),
+                         MappingProxyType(by_prio), flood, len(self._new_times))
 
     def performance_report(self, now: dt.datetime, hours: float = 24.0) -> dict:
-        """Alarm-system performance per ISA-18.2: rate per 10 minutes, standing alarms,
-        chattering and most frequent alarms."""
-        start = now - dt.timedelta(hours=hours)
-        acts = [(t, k) for t, k in self._activation_log if t >= start]
-        n_buckets = max(1, int(hours * 6))
-        buckets = Counter(min(int((t - start).total_seconds() // 600), n_buckets - 1)
-                          for t, _ in acts)
-        per10 = [buckets.get(i, 0) for i in range(n_buckets)]
-        standing = [a for a in self.alarms.values()
-                    if a.active and a.since and now - a.since > dt.timedelta(hours=24)]
-        freq = Counter(k for _, k in acts)
-        chatter = sorted((a for a in self.alarms.values() if a.chattering),
-                         key=lambda a: -len(a.activations))
-        return {
-            "window_h": hours,
-            "alarms": len(acts),
-            "per_10min_avg": round(sum(per10) / n_buckets, 3),
-            "per_10min_max": max(per10) if per10 else 0,
-            "pct_10min_over_10": round(100.0 * sum(x > 10 for x in per10) / n_buckets, 2),
-            "standing": [a.key for a in standing],
-            "top_chattering": [(a.key, len(a.activations)) for a in chatter[:10]],
-            "most_frequent": freq.most_common(10),
-            "annunciated_now": len(self.annunciated()),
-            "shelved_now": sum(a.state == AlarmState.SHELVED for a in self.alarms.values()),
-        }
+        """Alarm-system performance per ISA-18.2 from the transitions kept in memory."""
+        rep = performance_report(((t.time, t.key, t.before.value, t.after.value)
+                                  for t in self.transitions), now, hours)
+        rep["annunciated_now"] = sum(a.state in ANNUNCIATED for a in self.alarms.values())
+        return rep

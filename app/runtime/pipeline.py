@@ -4,9 +4,17 @@
 
     poller thread (asyncio)        solver thread                     GUI thread
     FrameSource.run() ──frame──►  SolverService.solve()  ──────►  snapshot_ready(LiveSnapshot)
-                                  ConditionMonitor         ──────►  conditions_ready(list)
-                                  ChangeDetector           ──────►  events_ready(list)
-                                  historian.submit(frame)  (its own writer thread, never blocks)
+                                  AlarmService (engine)    ──────►  alarms_ready(AlarmView)
+                                  ChangeDetector + alarm   ──────►  events_ready(tuple[LogEntry])
+                                    transitions
+                                  historian.submit(frame), submit_events(rows)
+                                                           (its own writer thread, never blocks)
+    GUI ──alarm_action(AlarmAction)──► AlarmService.perform ──► alarm_action_done(ActionResult)
+    control thread ──note_command()──► (queued for the next scan)
+
+The alarm engine runs after each solve, with the twin's dead sections as its suppression
+by design. Operators' actions reach it as queued calls on the solver thread, so one thread
+changes the engine; the role is checked there, not only in the GUI.
 
 Frames cross threads through Qt queued signals carrying immutable objects. The solver always
 works on the newest frame: if it falls behind, older frames are skipped (and counted), never
@@ -31,9 +39,13 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app.alarms.changes import ChangeDetector
-from app.alarms.conditions import ConditionMonitor
+from app.alarms.engine import AlarmEngine
+from app.alarms.log import LogEntry
+from app.alarms.rules import RuleSet, rules_for_station
+from app.control.service import AuditSink
 from app.field.frame import Comm, ScanFrame
 from app.field.points import PointTable
+from app.runtime.alarm_service import ActionResult, AlarmAction, AlarmService
 from app.runtime.snapshot import LiveSnapshot
 from app.runtime.solver import SolverService
 from app.runtime.threads import managed_thread, stop_thread
@@ -122,11 +134,14 @@ class _PollerWorker(QObject):
 
 class _SolverWorker(QObject):
     snapshot_ready = Signal(object)
-    conditions_ready = Signal(object)
+    alarms_ready = Signal(object)
     events_ready = Signal(object)
+    action_done = Signal(object)
+    report_ready = Signal(object)
 
     def __init__(self, station: Station, points: PointTable, poller: _PollerWorker,
-                 stats: PipelineStats, sink: FrameSink | None) -> None:
+                 stats: PipelineStats, sink: FrameSink | None, rules: RuleSet,
+                 audit: AuditSink | None, clock: Callable[[], dt.datetime]) -> None:
         super().__init__()
         self.station, self.points = station, points
         self.poller = poller
@@ -134,13 +149,20 @@ class _SolverWorker(QObject):
         self.sink = sink
         # Built here, on the constructing thread, so a bad circuit fails start-up visibly.
         self.solver: SolverService | None = SolverService(station, points)
-        self.conditions = ConditionMonitor(points)
+        engine = AlarmEngine(points, rules.rules,
+                             asset_types={a.id: a.type for a in station.assets},
+                             aliases=rules.aliases, nominal=rules.nominal)
+        self.alarms = AlarmService(engine, audit=audit, clock=clock)
         self.changes = ChangeDetector(points)
+        self._dead: np.ndarray | None = None
 
     @Slot(object)
     def on_frame(self, frame: ScanFrame) -> None:
         if frame.seq < self.poller.latest_seq:
-            self.stats.skipped += 1  # a newer frame is already queued behind this one
+            # A newer frame is already queued behind this one: skip the solve, but not the
+            # sequence of events and the alarms (nothing the field reported is lost).
+            self.stats.skipped += 1
+            self._alarms_and_events(frame)
             if self.sink is not None:
                 self.sink.submit(frame)
             return
@@ -150,16 +172,56 @@ class _SolverWorker(QObject):
             self.stats.solve_ms.append((time.perf_counter() - t0) * 1000)
             self.stats.solved += 1
             self.snapshot_ready.emit(snap)
-            self.conditions_ready.emit(self.conditions.evaluate(frame))
-            events = self.changes.changes(frame)
-            if events:
-                self.events_ready.emit(events)
-            if self.sink is not None:
-                self.sink.submit(frame)
-                if events and hasattr(self.sink, "submit_events"):
-                    self.sink.submit_events([e.row() for e in events])
+            self._dead = self.solver.dead_points(snap.twin)
         except Exception:
             log.exception("solver failed on scan %d; the next scan is tried afresh", frame.seq)
+        self._alarms_and_events(frame)
+        if self.sink is not None:
+            self.sink.submit(frame)
+
+    def _alarms_and_events(self, frame: ScanFrame) -> None:
+        rows: list[dict] = []
+        transitions = []
+        try:
+            rows = [e.row() for e in self.changes.changes(frame)]
+        except Exception:
+            log.exception("sequence of events failed on scan %d", frame.seq)
+        try:
+            transitions, alarm_rows = self.alarms.evaluate(frame, self._dead)
+            rows += alarm_rows
+        except Exception:
+            log.exception("alarm evaluation failed on scan %d", frame.seq)
+        self._publish(rows, frame.t_acquired, transitions)
+
+    def _publish(self, rows: list[dict], now: dt.datetime, transitions: list) -> None:
+        if rows:
+            if self.sink is not None and hasattr(self.sink, "submit_events"):
+                try:
+                    self.sink.submit_events(rows)
+                except Exception:
+                    log.exception("events refused by the historian")
+            self.events_ready.emit(tuple(LogEntry.from_row(r) for r in rows))
+        view = self.alarms.view(now, transitions)
+        if view is not None:
+            self.alarms_ready.emit(view)
+
+    @Slot(object)
+    def on_action(self, req: AlarmAction) -> None:
+        try:
+            result, transitions, rows = self.alarms.perform(req)
+        except Exception as exc:
+            log.exception("alarm action %s failed", req.action)
+            result, transitions, rows = ActionResult(req.action, False, str(exc), ""), [], []
+        self._publish(rows, self.alarms.clock(), transitions)
+        self.action_done.emit(result)
+
+    @Slot(float)
+    def on_report(self, hours: float) -> None:
+        try:
+            self.report_ready.emit(self.alarms.report(hours))
+        except Exception as exc:
+            log.exception("alarm report failed")
+            self.report_ready.emit({"error": str(exc)})
 
 
 class Pipeline(QObject):
@@ -167,16 +229,27 @@ class Pipeline(QObject):
     close."""
 
     snapshot_ready = Signal(object)  # LiveSnapshot
-    conditions_ready = Signal(object)  # list[Condition]
-    events_ready = Signal(object)  # list[Event]
+    alarms_ready = Signal(object)  # AlarmView
+    events_ready = Signal(object)  # tuple[LogEntry]: SOE, alarm transitions, user actions
+    alarm_action_done = Signal(object)  # ActionResult
+    alarm_report_ready = Signal(object)  # dict (app.alarms.report)
+    _action_requested = Signal(object)
+    _report_requested = Signal(float)
 
     def __init__(self, station: Station, points: PointTable, source: FrameSource,
-                 sink: FrameSink | None = None) -> None:
+                 sink: FrameSink | None = None, *, rules: RuleSet | None = None,
+                 audit: AuditSink | None = None,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+        """``rules``: the alarm rules (default: the station's rule file and limits, with no
+        configuration store); ``audit``: where operators' alarm actions are recorded;
+        ``clock``: the time of those actions."""
         super().__init__()
         self.station, self.points = station, points
         self.stats = PipelineStats()
+        self.rules = rules if rules is not None else rules_for_station(station, points)
         self._poller = _PollerWorker(source, self.stats)
-        self._solver = _SolverWorker(station, points, self._poller, self.stats, sink)
+        self._solver = _SolverWorker(station, points, self._poller, self.stats, sink,
+                                     self.rules, audit, clock)
         self._poller_thread = managed_thread("poller")
         self._solver_thread = managed_thread("solver")
         self._poller.moveToThread(self._poller_thread)
@@ -184,8 +257,12 @@ class Pipeline(QObject):
         self._poller_thread.started.connect(self._poller.run)
         self._poller.frame_ready.connect(self._solver.on_frame)
         self._solver.snapshot_ready.connect(self.snapshot_ready)
-        self._solver.conditions_ready.connect(self.conditions_ready)
+        self._solver.alarms_ready.connect(self.alarms_ready)
         self._solver.events_ready.connect(self.events_ready)
+        self._solver.action_done.connect(self.alarm_action_done)
+        self._solver.report_ready.connect(self.alarm_report_ready)
+        self._action_requested.connect(self._solver.on_action)
+        self._report_requested.connect(self._solver.on_report)
         self.last_snapshot: LiveSnapshot | None = None
         self.snapshot_ready.connect(self._remember)
         self._started = False
@@ -198,6 +275,22 @@ class Pipeline(QObject):
     def _remember(self, snap: LiveSnapshot) -> None:
         self.last_snapshot = snap
 
+    # ------------------------------------------------------------------ alarms
+    def note_command(self, asset_id: str, close: bool, when: dt.datetime) -> None:
+        """Thread-safe (the control service calls it from its own thread): an operator's
+        open or close command is under way, so the movement is not annunciated as a trip."""
+        self._solver.alarms.note_command(asset_id, close, when)
+
+    def alarm_action(self, req: AlarmAction) -> None:
+        """Queue an operator's action to the solver thread; the outcome arrives as
+        :attr:`alarm_action_done` (and the changes as alarms_ready / events_ready)."""
+        self._action_requested.emit(req)
+
+    def request_alarm_report(self, hours: float = 24.0) -> None:
+        """The performance report from the engine's memory, as :attr:`alarm_report_ready`."""
+        self._report_requested.emit(float(hours))
+
+    # ------------------------------------------------------------------ lifetime
     def start(self) -> None:
         self._solver_thread.start()
         self._poller_thread.start()

@@ -15,6 +15,11 @@ should read — so a drifting sensor or a model error stands out.
 
 Which meter feeds which load is found from the network, not from names: the breaker whose
 opening de-energises that load and the fewest others.
+
+:meth:`SolverService.dead_points` tells the alarm engine which electrical points sit in a
+de-energised section (their low alarms are suppressed by design): a voltage-like point when
+its bus is dead, a flow-like point when either end of its branch is (a feeder bay whose
+breaker opened reads zero current because the bay is dead, not because of a fault).
 """
 
 from __future__ import annotations
@@ -32,6 +37,14 @@ from app.station import Station
 from app.twin import TwinEngine
 
 log = logging.getLogger(__name__)
+
+#: Points read at a bus: dead with the bus.
+_AT_BUS = ("voltage_kv", "voltage_angle_deg", "voltage_unbalance_pct", "frequency_hz",
+           "rocof_hz_s")
+#: Points read through a branch: dead when either end of the branch is.
+_THROUGH_BRANCH = ("current_a", "p_mw", "q_mvar", "apparent_mva", "power_factor",
+                   "current_pos_seq_a", "current_neg_seq_a", "current_zero_seq_a",
+                   "current_angle_deg", "demand_current_a")
 
 
 class SolverService:
@@ -100,9 +113,44 @@ class SolverService:
                 lo, hi, n = T.MinTap(), T.MaxTap(), T.NumTaps()
                 self._taps.append((a.element, tags[tag], lo, (hi - lo) / n))
 
+        self._energisation_map()
         self._hz_rows = el.rows("frequency_hz")
         self._load_comp = np.zeros(len(e.load_names), dtype=complex)  # twin bay − load
         self._seq = 0
+
+    def _energisation_map(self) -> None:
+        el, d = self.electrical, self.engine.dss
+        ends: dict[int, tuple[int, int]] = {}
+        rows, bus_a, bus_b = [], [], []
+        for i, q in enumerate(self.points.quantity):
+            br, bu = int(el.branch_of[i]), int(el.bus_of[i])
+            if q in _AT_BUS and bu >= 0:
+                rows.append(i)
+                bus_a.append(bu)
+                bus_b.append(-1)
+            elif q in _THROUGH_BRANCH and br >= 0:
+                if br not in ends:
+                    d.Circuit.SetActiveElement(self.engine.branch_names[br])
+                    names = [b.partition(".")[0] for b in d.CktElement.BusNames()]
+                    ix = [self.engine.bus_index(n) for n in names[:2]]
+                    ends[br] = (ix[0], ix[1] if len(ix) > 1 else -1)
+                rows.append(i)
+                bus_a.append(ends[br][0])
+                bus_b.append(ends[br][1])
+        self._ener_rows = np.asarray(rows, dtype=np.intp)
+        self._ener_a = np.asarray(bus_a, dtype=np.intp)
+        self._ener_b = np.asarray(bus_b, dtype=np.intp)
+
+    def dead_points(self, state) -> np.ndarray:  # noqa: ANN001 - TwinState
+        """Per point: True where the point's section is de-energised in ``state``."""
+        out = np.zeros(len(self.points), dtype=bool)
+        if state is None or not len(self._ener_rows):
+            return out
+        en = np.asarray(state.energised, dtype=bool)
+        a, b = self._ener_a, self._ener_b
+        dead = ~en[a] | ((b >= 0) & ~en[np.maximum(b, 0)])
+        out[self._ener_rows] = dead
+        return out
 
     # ------------------------------------------------------------------
     def solve(self, frame: ScanFrame) -> LiveSnapshot:

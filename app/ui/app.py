@@ -115,8 +115,13 @@ def build(args: argparse.Namespace) -> Hmi:
             modbus, mms = sim.addresses["modbus"], sim.addresses.get("mms")
         if not args.no_historian:
             historian = _open_historian(station, points, args)
+        from app.alarms.rules import rules_for_station
+
+        # Rules from the configuration store (seeded on first open); a bad rule is logged
+        # and skipped, never a reason not to start.
+        rules = rules_for_station(station, points, historian.engine if historian else None)
         source = ProtocolFrameSource(points, modbus=modbus, mms=mms, period_s=args.period)
-        pipeline = Pipeline(station, points, source, historian)
+        pipeline = Pipeline(station, points, source, historian, rules=rules)
         if args.settings:
             settings = QSettings(args.settings, QSettings.Format.IniFormat)
         elif args.headless:  # scripted runs neither use nor change the operator's layout
@@ -136,6 +141,10 @@ def build(args: argparse.Namespace) -> Hmi:
         raise
     if historian is not None:
         _wire_backfill(win, historian)
+        win.attach_historian(historian)
+    if rules.problems:
+        win.statusBar().showMessage(f"{len(rules.problems)} alarm rule(s) refused and skipped: "
+                                    f"{rules.problems[0]}", 30_000)
     for tag in args.trend:
         if not win.trends.add_tag(tag):
             log.warning("--trend: no point '%s'", tag)

@@ -1,23 +1,31 @@
-"""The event log: the sequence of events, newest first, with millisecond IST times.
+"""The event log and log explorer: the sequence of events, alarm transitions and operators'
+actions, newest first, with millisecond IST times.
 
-Fed live from the runtime's change detector; filter by text, type and severity; export CSV.
-The historian-backed log explorer (time ranges, full-text search over stored events) comes with
-the alarms-and-control issue.
+The explorer reads the historian: a time range (last 1 h / 8 h / 24 h / 7 days, or a custom
+from / to in IST), event type, severity, asset and full-text filters, paged results. The
+query runs on a worker thread (:class:`app.runtime.eventquery.EventQueryService`); the page
+comes back through a signal. While *Live* is on (page 1 of a "last …" range) every new event
+that passes the filters appears at the top as it happens. Without a historian the log keeps
+the live events in memory and the same filters apply to them. *Export CSV…* writes what is
+shown, in the historian's CSV layout.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections import deque
+from collections.abc import Iterable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractTableModel, QDateTime, QModelIndex, Qt
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
+    QDateTimeEdit,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QPushButton,
     QTableView,
@@ -25,27 +33,53 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.alarms.changes import Event
+from app.alarms.log import LogEntry
+from app.runtime.eventquery import EventPage, EventQuery
 from app.ui import theme
-from app.ui.qtcompat import refilter
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
-COLUMNS = ("Time (IST)", "Type", "Severity", "Asset", "Event")
+COLUMNS = ("Time (IST)", "Type", "Severity", "Asset", "Point / alarm", "Event", "By")
 MAX_ROWS = 20_000
+PAGE_SIZE = 500
 _SEV_PRIORITY = {"critical": 1, "high": 2, "medium": 3, "low": None}
+RANGES = {"Last 1 h": dt.timedelta(hours=1), "Last 8 h": dt.timedelta(hours=8),
+          "Last 24 h": dt.timedelta(hours=24), "Last 7 days": dt.timedelta(days=7),
+          "Custom": None}
+TYPES = ("all types", "alarm", "state", "quality", "comm", "control", "user")
+SEVERITIES = ("all severities", "critical", "high", "medium", "low")
+
+
+def ist_text(time_ms: int) -> str:
+    t = dt.datetime.fromtimestamp(time_ms / 1000, IST)
+    return t.strftime("%d %b %Y %H:%M:%S.%f")[:-3]
 
 
 class EventModel(QAbstractTableModel):
+    """Newest first. Live events are inserted at the top (one insert signal per batch);
+    a query's page replaces the rows."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.rows: deque[Event] = deque(maxlen=MAX_ROWS)
+        self.rows: deque[LogEntry] = deque()
 
-    def add(self, events: list[Event]) -> None:
-        if not events:
+    def prepend(self, entries: list[LogEntry]) -> None:
+        if not entries:
             return
+        entries = sorted(entries, key=lambda e: e.time_ms)[-MAX_ROWS:]
+        self.beginInsertRows(QModelIndex(), 0, len(entries) - 1)
+        self.rows.extendleft(entries)  # the newest ends up first
+        self.endInsertRows()
+        over = len(self.rows) - MAX_ROWS
+        if over > 0:
+            n = len(self.rows)
+            self.beginRemoveRows(QModelIndex(), n - over, n - 1)
+            for _ in range(over):
+                self.rows.pop()
+            self.endRemoveRows()
+
+    def set_rows(self, entries: Iterable[LogEntry]) -> None:
         self.beginResetModel()
-        for e in sorted(events, key=lambda e: e.time):
-            self.rows.appendleft(e)
+        self.rows = deque(entries)
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
@@ -63,82 +97,218 @@ class EventModel(QAbstractTableModel):
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: ANN201
         e = self.rows[index.row()]
         col = index.column()
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
+        if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                if role == Qt.ItemDataRole.UserRole:
-                    return e.time.timestamp()
-                return e.time.astimezone(IST).strftime("%d %b %H:%M:%S.%f")[:-3]
-            return (None, e.event_type, e.severity, e.asset, e.message)[col]
+                return ist_text(e.time_ms)
+            return (None, e.event_type, e.severity, e.asset_id or "", e.tag or "", e.message,
+                    e.acknowledged_by or "")[col]
         if role == Qt.ItemDataRole.ForegroundRole and col == 2:
             p = _SEV_PRIORITY.get(e.severity)
             return QBrush(theme.PRIORITY[p]) if p else None
+        if role == Qt.ItemDataRole.ToolTipRole and col == 5:
+            return e.message + (f"\n{e.before} → {e.after}" if e.before or e.after else "")
         return None
 
 
-class _Filter(QSortFilterProxyModel):
-    def __init__(self) -> None:
-        super().__init__()
-        self.text, self.kind = "", ""
-        self.setSortRole(Qt.ItemDataRole.UserRole)
+def _to_qdatetime(t: dt.datetime) -> QDateTime:
+    """An IST wall-clock QDateTime (the edits show and take IST)."""
+    t = t.astimezone(IST)
+    q = QDateTime.fromString(t.strftime("%Y-%m-%d %H:%M:%S"), "yyyy-MM-dd HH:mm:ss")
+    return q
 
-    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:  # noqa: N802
-        e = self.sourceModel().rows[row]
-        if self.kind and e.event_type != self.kind and e.severity != self.kind:
-            return False
-        t = self.text.lower()
-        return not t or t in e.message.lower() or t in e.asset.lower()
+
+def _from_qdatetime(q: QDateTime) -> dt.datetime:
+    return dt.datetime.strptime(q.toString("yyyy-MM-dd HH:mm:ss"),
+                                "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
 
 
 class EventLogDock(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = EventModel()
-        self.proxy = _Filter()
-        self.proxy.setSourceModel(self.model)
         self.view = QTableView()
-        self.view.setModel(self.proxy)
-        self.view.setSortingEnabled(True)
-        self.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        self.view.setModel(self.model)
         self.view.verticalHeader().hide()
-        self.view.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("filter events")
-        self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self._set_text)
+        self.view.setWordWrap(False)
+        self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.view.verticalHeader().setDefaultSectionSize(22)
+        hh = self.view.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        for col, width in ((0, 175), (1, 60), (2, 65), (3, 90), (4, 150), (6, 70)):
+            self.view.setColumnWidth(col, width)
+        self.service = None
+        self.live_buffer: deque[LogEntry] = deque(maxlen=MAX_ROWS)
+        self.page = 0
+        self.has_more = False
+        self._request = 0
+        self.last_page: EventPage | None = None
+
+        self.range = QComboBox()
+        self.range.addItems(list(RANGES))
+        self.range.currentTextChanged.connect(self._range_changed)
+        now = dt.datetime.now(IST)
+        self.frm = QDateTimeEdit(_to_qdatetime(now - dt.timedelta(hours=1)))
+        self.to = QDateTimeEdit(_to_qdatetime(now))
+        for w in (self.frm, self.to):
+            w.setDisplayFormat("dd MMM yyyy HH:mm:ss")
+            w.setCalendarPopup(True)
+            w.setEnabled(False)
+        self.live = QCheckBox("Live")
+        self.live.setChecked(True)
+        self.live.setToolTip("New events appear at the top as they happen")
         self.kind = QComboBox()
-        self.kind.addItems(["all", "state", "quality", "comm", "high", "medium", "low"])
-        self.kind.currentTextChanged.connect(self._set_kind)
+        self.kind.addItems(TYPES)
+        self.severity = QComboBox()
+        self.severity.addItems(SEVERITIES)
+        self.asset = QLineEdit()
+        self.asset.setPlaceholderText("asset")
+        self.asset.setClearButtonEnabled(True)
+        self.asset.setMaximumWidth(110)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("search text")
+        self.search.setClearButtonEnabled(True)
+        go = QPushButton("Search")
+        go.clicked.connect(lambda: self.run_query(0))
+        self.prev_button = QPushButton("◀")
+        self.prev_button.clicked.connect(lambda: self.run_query(self.page - 1))
+        self.next_button = QPushButton("▶")
+        self.next_button.clicked.connect(lambda: self.run_query(self.page + 1))
+        self.page_label = QLabel("page 1")
         export = QPushButton("Export CSV…")
         export.clicked.connect(self._ask_export)
+        self.status = QLabel("")
+        self.status.setStyleSheet(f"color: {theme.TEXT_MUTED.name()};")
+        for c in (self.kind, self.severity):
+            c.currentTextChanged.connect(lambda _t: self.run_query(0))
+        for e in (self.asset, self.search):
+            e.returnPressed.connect(lambda: self.run_query(0))
+
+        top = QHBoxLayout()
+        for w in (self.range, self.frm, QLabel("to"), self.to, self.live):
+            top.addWidget(w)
+        top.addStretch(1)
+        top.addWidget(self.status)
         bar = QHBoxLayout()
+        for w in (self.kind, self.severity, self.asset):
+            bar.addWidget(w)
         bar.addWidget(self.search, 1)
-        bar.addWidget(self.kind)
-        bar.addWidget(export)
+        for w in (go, self.prev_button, self.page_label, self.next_button, export):
+            bar.addWidget(w)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(top)
         lay.addLayout(bar)
         lay.addWidget(self.view)
+        self._update_paging()
 
-    def add_events(self, events: list[Event]) -> None:
-        self.model.add(events)
+    # ------------------------------------------------------------------ wiring
+    def set_query_service(self, service) -> None:  # noqa: ANN001 - EventQueryService
+        """Read the historian through ``service`` (off the GUI thread) and run the first
+        query."""
+        self.service = service
+        service.page_ready.connect(self._on_page)
+        self.run_query(0)
 
-    def _set_text(self, t: str) -> None:
-        refilter(self.proxy, lambda: setattr(self.proxy, "text", t))
+    # ------------------------------------------------------------------ live
+    def add_entries(self, entries: Iterable[LogEntry]) -> None:
+        entries = list(entries)
+        self.live_buffer.extend(entries)
+        if self.is_live():
+            q = self.current_query(0)
+            self.model.prepend([e for e in entries if self._matches(e, q, live=True)])
 
-    def _set_kind(self, k: str) -> None:
-        refilter(self.proxy, lambda: setattr(self.proxy, "kind", "" if k == "all" else k))
+    def is_live(self) -> bool:
+        return (self.live.isChecked() and self.page == 0
+                and RANGES[self.range.currentText()] is not None)
 
+    # ------------------------------------------------------------------ queries
+    def current_query(self, page: int) -> EventQuery:
+        span = RANGES[self.range.currentText()]
+        if span is None:
+            start, end = _from_qdatetime(self.frm.dateTime()), _from_qdatetime(self.to.dateTime())
+        else:
+            end = dt.datetime.now(dt.UTC)
+            start = end - span
+        kind, sev = self.kind.currentText(), self.severity.currentText()
+        return EventQuery(self._request, start=start, end=end,
+                          types=() if kind == TYPES[0] else (kind,),
+                          severities=() if sev == SEVERITIES[0] else (sev,),
+                          asset=self.asset.text().strip() or None,
+                          text=self.search.text().strip() or None, page=max(0, page),
+                          page_size=PAGE_SIZE)
+
+    def run_query(self, page: int = 0) -> None:
+        if page < 0:
+            return
+        self._request += 1
+        q = self.current_query(page)
+        self.page = q.page
+        if self.service is not None:
+            self.status.setText("searching…")
+            self.service.query(q)
+        else:  # no historian: the same filters over the events seen since start
+            rows = [e for e in reversed(self.live_buffer) if self._matches(e, q)]
+            a = q.page * q.page_size
+            self._on_page(EventPage(q, tuple(rows[a:a + q.page_size]),
+                                    len(rows) > a + q.page_size))
+        self._update_paging()
+
+    def _on_page(self, page: EventPage) -> None:
+        if page.query.request != self._request:
+            return  # an answer to a query since replaced
+        self.last_page = page
+        self.has_more = page.has_more
+        self.model.set_rows(page.rows)
+        if self.is_live() and page.query.page == 0:
+            # Live events newer than the page (not yet written when the query ran).
+            newest = page.rows[0].time_ms if page.rows else page.query.start.timestamp() * 1000
+            self.model.prepend([e for e in self.live_buffer if e.time_ms > newest
+                                and self._matches(e, page.query, live=True)])
+        src = "historian" if self.service is not None else "this session"
+        self.status.setText(f"query failed: {page.error}" if page.error else
+                            f"{len(page.rows)} event{'s' * (len(page.rows) != 1)}"
+                            f"{' (more on the next page)' if page.has_more else ''} from the "
+                            f"{src}")
+        self._update_paging()
+
+    @staticmethod
+    def _matches(e: LogEntry, q: EventQuery, *, live: bool = False) -> bool:
+        if q.types and e.event_type not in q.types:
+            return False
+        if q.severities and e.severity not in q.severities:
+            return False
+        if q.asset and e.asset_id != q.asset:
+            return False
+        if q.text and q.text.lower() not in e.message.lower():
+            return False
+        if not live and q.start and e.time_ms < q.start.timestamp() * 1000:
+            return False
+        return live or not q.end or e.time_ms < q.end.timestamp() * 1000
+
+    def _range_changed(self, name: str) -> None:
+        custom = RANGES[name] is None
+        self.frm.setEnabled(custom)
+        self.to.setEnabled(custom)
+        if not custom:
+            self.run_query(0)
+
+    def _update_paging(self) -> None:
+        self.prev_button.setEnabled(self.page > 0)
+        self.next_button.setEnabled(self.has_more)
+        self.page_label.setText(f"page {self.page + 1}")
+
+    # ------------------------------------------------------------------ export
     def _ask_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export events", "events.csv", "CSV (*.csv)")
         if path:
             self.export_csv(path)
 
-    def export_csv(self, path: str) -> None:
+    def export_csv(self, path: str) -> int:
+        """Write the rows shown, in the historian's CSV layout. Returns the row count."""
+        from app.historian.store import Historian
+
+        rows = list(self.model.rows)
         with open(path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["time_utc", "type", "severity", "asset", "point", "before", "after",
-                        "message"])
-            for r in range(self.proxy.rowCount()):
-                e = self.model.rows[self.proxy.mapToSource(self.proxy.index(r, 0)).row()]
-                w.writerow([e.time.isoformat(timespec="milliseconds"), e.event_type,
-                            e.severity, e.asset, e.tag, e.before, e.after, e.message])
+            Historian.export_events_csv(rows, fh)
+        return len(rows)

@@ -1,9 +1,15 @@
 """The operator's main window.
 
-The live single-line diagram is the centre; trends, the 3D switchyard, the alarm list, the
+The live single-line diagram is the centre, under the alarm-flood banner (shown while more
+than 10 new alarms arrived in 10 minutes); trends, the 3D switchyard, the alarm list, the
 event log and the point browser are dock widgets whose layout is kept with QSettings. The
 status bar shows each device's communication, the scan rate, scan-to-screen latency, the
-logged-in user and the clock in IST.
+logged-in user and the clock in IST. The Alarms menu acknowledges the page and opens the
+alarm-performance report.
+
+``session`` is the logged-in user's :class:`app.control.users.Session` (None: nobody, viewer
+rights); :meth:`set_session` changes it and emits ``session_changed``. Alarm actions go to the
+pipeline with the session; the pipeline's worker checks the role.
 
 The window only paints and takes input: it subscribes to the pipeline's signals (immutable
 snapshots) and never runs protocol I/O, OpenDSS, SQL or inference itself.
@@ -11,17 +17,30 @@ snapshots) and never runs protocol I/O, OpenDSS, SQL or inference itself.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
 from collections import deque
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from app.alarms.changes import Event
-from app.alarms.conditions import Condition
+from app.alarms.engine import AlarmView
+from app.alarms.log import LogEntry
 from app.field.frame import Comm
 from app.field.points import PointTable
 from app.runtime.snapshot import LiveSnapshot
@@ -39,7 +58,54 @@ LAYOUT_VERSION = 2
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 
 
+class AlarmReportDialog(QDialog):
+    """The alarm-performance report (ISA-18.2 figures) over a chosen window. The figures are
+    computed off the GUI thread: from the historian's stored events when there is one,
+    else from the alarm engine's memory."""
+
+    HOURS = (("last 1 h", 1.0), ("last 8 h", 8.0), ("last 24 h", 24.0), ("last 7 days", 168.0))
+
+    def __init__(self, request, parent: QWidget | None = None) -> None:  # noqa: ANN001
+        super().__init__(parent)
+        self.setWindowTitle("Alarm performance")
+        self.resize(640, 520)
+        self._request = request
+        self.hours = QComboBox()
+        for text, h in self.HOURS:
+            self.hours.addItem(text, h)
+        self.hours.setCurrentIndex(2)
+        self.hours.currentIndexChanged.connect(lambda _i: self.refresh())
+        again = QPushButton("Refresh")
+        again.clicked.connect(self.refresh)
+        self.text = QPlainTextEdit()
+        self.text.setReadOnly(True)
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.report: dict | None = None
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Window"))
+        top.addWidget(self.hours)
+        top.addStretch(1)
+        top.addWidget(again)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.text)
+
+    def refresh(self) -> None:
+        self.text.setPlainText("computing…")
+        self._request(float(self.hours.currentData()))
+
+    @Slot(object)
+    def show_report(self, rep: dict) -> None:
+        from app.cli_alarms import format_report
+
+        self.report = rep
+        self.text.setPlainText(f"report failed: {rep['error']}" if "error" in rep
+                               else format_report(rep))
+
+
 class MainWindow(QMainWindow):
+    session_changed = Signal(object)  # app.control.users.Session | None
+
     def __init__(self, station: Station, points: PointTable, *, pipeline=None,  # noqa: ANN001
                  settings: QSettings | None = None, user: str = "viewer",
                  yard3d: bool = True) -> None:
@@ -55,13 +121,29 @@ class MainWindow(QMainWindow):
         self.latency_ms: deque[float] = deque(maxlen=600)
         self._last_snapshot: LiveSnapshot | None = None
         self._faceplates: dict[str, QWidget] = {}
+        self.session = None  # app.control.users.Session | None: None is viewer rights
+        self._event_query = None
+        self.last_action_result = None
+        self.report_dialog: AlarmReportDialog | None = None
 
         from app.ui.sld import SldView
 
         self.sld = SldView(station, points)
-        self.setCentralWidget(self.sld)
+        self.flood_banner = QLabel()
+        self.flood_banner.setObjectName("floodBanner")
+        self.flood_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.flood_banner.setStyleSheet(f"background: {theme.PRIORITY[1].name()}; color: white;"
+                                        " font-weight: bold; padding: 4px;")
+        self.flood_banner.hide()
+        centre = QWidget()
+        cl = QVBoxLayout(centre)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(self.flood_banner)
+        cl.addWidget(self.sld, 1)
+        self.setCentralWidget(centre)
         self.trends = TrendsDock(points)
-        self.alarms = AlarmListDock()
+        self.alarms = AlarmListDock(settings=self.settings)
         self.events = EventLogDock()
         self.browser = PointBrowser(station, points)
         self.yard: QWidget | None = None
@@ -95,6 +177,7 @@ class MainWindow(QMainWindow):
         self.sld.trend_requested.connect(self.trend)
         self.browser.trend_requested.connect(self.trend)
         self.alarms.alarm_selected.connect(self.sld.select_device)
+        self.alarms.action_requested.connect(self.request_alarm_action)
         if self.yard is not None and hasattr(self.yard, "device_selected"):
             self.yard.device_selected.connect(self.sld.select_device)
             self.sld.device_selected.connect(self.yard.select_device)
@@ -105,8 +188,10 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         if pipeline is not None:
             pipeline.snapshot_ready.connect(self.on_snapshot)
-            pipeline.conditions_ready.connect(self.on_conditions)
+            pipeline.alarms_ready.connect(self.on_alarms)
             pipeline.events_ready.connect(self.on_events)
+            pipeline.alarm_action_done.connect(self.on_alarm_action_done)
+            pipeline.alarm_report_ready.connect(self._on_report)
 
     # ------------------------------------------------------------------ construction
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -133,6 +218,17 @@ class MainWindow(QMainWindow):
         reset = QAction("&Reset layout", self)
         reset.triggered.connect(self.reset_layout)
         v.addAction(reset)
+        a = self.menuBar().addMenu("&Alarms")
+        ack = QAction("Acknowledge &page", self, shortcut=QKeySequence("Ctrl+K"))
+        ack.triggered.connect(self.alarms.ack_page)
+        a.addAction(ack)
+        ack_sel = QAction("&Acknowledge selected", self)
+        ack_sel.triggered.connect(self.alarms.ack_selected)
+        a.addAction(ack_sel)
+        a.addSeparator()
+        perf = QAction("Alarm &performance…", self)
+        perf.triggered.connect(self.show_alarm_report)
+        a.addAction(perf)
         h = self.menuBar().addMenu("&Help")
         about = QAction("&About GridTwin", self)
         about.triggered.connect(self._about)
@@ -217,12 +313,71 @@ class MainWindow(QMainWindow):
             for d, c in sorted(comm.items())))
 
     @Slot(object)
-    def on_conditions(self, conds: list[Condition]) -> None:
-        self.alarms.set_conditions(conds)
+    def on_alarms(self, view: AlarmView) -> None:
+        self.alarms.apply(view)
+        if view.flood:
+            self.flood_banner.setText(f"ALARM FLOOD — {view.new_in_window} new alarms in the "
+                                      "last 10 minutes: deal with priority 1 first")
+            self.flood_banner.show()
+        elif self.flood_banner.isVisible():
+            self.flood_banner.hide()
 
     @Slot(object)
-    def on_events(self, events: list[Event]) -> None:
-        self.events.add_events(events)
+    def on_events(self, entries: tuple[LogEntry, ...]) -> None:
+        self.events.add_entries(entries)
+
+    # ------------------------------------------------------------------ session and alarms
+    def set_session(self, session) -> None:  # noqa: ANN001 - Session | None
+        self.session = session
+        self.user_label.setText(f"user: {session.username} ({session.role})" if session
+                                else "user: viewer")
+        self.alarms.set_role(session.role if session else None)
+        self.session_changed.emit(session)
+
+    @Slot(object)
+    def request_alarm_action(self, req) -> None:  # noqa: ANN001 - AlarmAction
+        """Send an action from the alarm list to the pipeline with this window's session
+        (the pipeline's worker checks the role)."""
+        if self.pipeline is None:
+            self.statusBar().showMessage("no live station: alarm actions are not possible",
+                                         5000)
+            return
+        self.pipeline.alarm_action(dataclasses.replace(req, session=self.session))
+
+    @Slot(object)
+    def on_alarm_action_done(self, result) -> None:  # noqa: ANN001 - ActionResult
+        self.last_action_result = result
+        self.statusBar().showMessage(result.message if result.ok
+                                     else f"refused: {result.message}", 8000)
+
+    def attach_historian(self, historian) -> None:  # noqa: ANN001
+        """Read stored events (the log explorer, the alarm report) through a worker thread."""
+        from app.runtime.eventquery import EventQueryService
+
+        self._event_query = EventQueryService(historian, parent=self)
+        self._event_query.report_ready.connect(self._on_report)
+        self.events.set_query_service(self._event_query)
+
+    def show_alarm_report(self) -> AlarmReportDialog:
+        if self.report_dialog is None:
+            self.report_dialog = AlarmReportDialog(self._request_report, self)
+        self.report_dialog.show()
+        self.report_dialog.raise_()
+        self.report_dialog.refresh()
+        return self.report_dialog
+
+    def _request_report(self, hours: float) -> None:
+        if self._event_query is not None:
+            self._event_query.report(hours)
+        elif self.pipeline is not None:
+            self.pipeline.request_alarm_report(hours)
+        elif self.report_dialog is not None:
+            self.report_dialog.show_report({"error": "no historian and no live station"})
+
+    @Slot(object)
+    def _on_report(self, rep: dict) -> None:
+        if self.report_dialog is not None:
+            self.report_dialog.show_report(rep)
 
     # ------------------------------------------------------------------ actions
     @Slot(str)
@@ -279,6 +434,8 @@ class MainWindow(QMainWindow):
             self.pipeline.stop()
         if getattr(self, "_backfill", None) is not None:
             self._backfill.stop()
+        if self._event_query is not None:
+            self._event_query.stop()
         if self.yard is not None:
             self.yard.close()
         self._clock.stop()

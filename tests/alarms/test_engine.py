@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from app.alarms.engine import AlarmEngine, AlarmRule, AlarmState
+from app.alarms.rules import nominal_values, rule_from_record, station_limit_records
 from app.field import quality as Q
 from app.field.frame import Comm, CommState, ScanFrame
 from app.field.points import POS_CLOSED, POS_OPEN
@@ -98,8 +99,12 @@ def test_on_and_off_delays(feed, types):
     assert eng.alarms[key].state == S.NORMAL
 
 
+def limit_rules(points):
+    return [rule_from_record(r) for r in station_limit_records(points)]
+
+
 def test_station_limits_become_rules(feed, types):
-    eng = AlarmEngine(feed.plant.points, [], asset_types=types)
+    eng = AlarmEngine(feed.plant.points, limit_rules(feed.plant.points), asset_types=types)
     assert eng.rule_count > 100
     feed.set("B400_M1.V", 430.0)
     tr = eng.evaluate(feed.frame())
@@ -127,14 +132,30 @@ def test_shelving_with_expiry(feed, types):
 
 
 def test_suppression_by_design(feed, types, station):
-    dead = np.zeros(len(feed.plant.points), dtype=bool)
-    eng = AlarmEngine(feed.plant.points, [], asset_types=types, suppress=lambda f: dead)
+    pt = feed.plant.points
+    dead = np.zeros(len(pt), dtype=bool)
+    eng = AlarmEngine(pt, limit_rules(pt), asset_types=types)
     feed.set("B33_A.V", 25.0)
-    assert eng.evaluate(feed.frame())[0].after == S.UNACK
-    dead[feed.plant.points.row("B33_A.V")] = True  # e.g. section switched out
-    assert eng.evaluate(feed.frame())[0].after == S.SUPPRESSED
+    assert eng.evaluate(feed.frame(), dead)[0].after == S.UNACK
+    dead[pt.row("B33_A.V")] = True  # e.g. the section switched out
+    assert eng.evaluate(feed.frame(), dead)[0].after == S.SUPPRESSED
     dead[:] = False
-    assert eng.evaluate(feed.frame())[0].after == S.UNACK
+    assert eng.evaluate(feed.frame(), dead)[0].after == S.UNACK
+    # A bay that dies raises its lows in the scan it dies: suppressed at once, never
+    # annunciated; when it comes back its lows clear first and nothing is annunciated.
+    dead[pt.row("B33_B.V")] = True
+    feed.set("B33_B.V", 0.0)
+    assert [(t.key, t.after) for t in eng.evaluate(feed.frame(), dead)] == [
+        ("B33_B.V:lo", S.SUPPRESSED)]
+    dead[:] = False
+    feed.set("B33_B.V", 33.0)
+    assert [(t.key, t.before, t.after) for t in eng.evaluate(feed.frame(), dead)] == [
+        ("B33_B.V:lo", S.SUPPRESSED, S.NORMAL)]
+    # A high is never suppressed.
+    dead[pt.row("B33_B.V")] = True
+    feed.set("B33_B.V", 40.0)
+    assert [(t.key, t.after) for t in eng.evaluate(feed.frame(), dead)] == [
+        ("B33_B.V:hi", S.UNACK)]
 
 
 def test_out_of_service(feed, types):
@@ -148,7 +169,8 @@ def test_out_of_service(feed, types):
 
 
 def test_chattering_and_flood_and_report(feed, types):
-    eng = AlarmEngine(feed.plant.points, [rule(deadband=0.0)], asset_types=types)
+    eng = AlarmEngine(feed.plant.points, [rule(deadband=0.0)] + limit_rules(feed.plant.points),
+                      asset_types=types)
     for k in range(8):
         feed.set("ICT1.TOP_OIL", 90.0 if k % 2 == 0 else 70.0)
         eng.evaluate(feed.frame(5))
@@ -165,12 +187,13 @@ def test_chattering_and_flood_and_report(feed, types):
     assert rep["alarms"] >= 16 and rep["per_10min_max"] >= 12
     assert rep["top_chattering"][0][0] == "ICT1.TOP_OIL:R1"
     assert rep["most_frequent"][0] == ("ICT1.TOP_OIL:R1", 4)
+    assert {s["key"] for s in rep["standing"]} >= {"B400_M1.V:lo", "ICT1.HOT_SPOT:hi"}
 
 
 def test_trip_versus_commanded_open(feed, types):
     eng = AlarmEngine(feed.plant.points, [], asset_types=types)
     eng.evaluate(feed.frame())
-    eng.note_command("F1_Q0", feed.t)
+    eng.note_command("F1_Q0", False, feed.t)
     feed.set("F1_Q0.POS", POS_OPEN)
     assert eng.evaluate(feed.frame()) == []  # the operator opened it
     feed.set("F2_Q0.POS", POS_OPEN)  # nobody did
@@ -178,6 +201,35 @@ def test_trip_versus_commanded_open(feed, types):
     assert [(t.key, t.priority, t.after) for t in tr] == [("F2_Q0:trip", 1, S.UNACK)]
     feed.set("F2_Q0.POS", POS_CLOSED)
     assert eng.evaluate(feed.frame())[0].after == S.RTN_UNACK
+    # Through the intermediate position it is still an opening.
+    feed.set("F3_Q0.POS", 0)
+    assert eng.evaluate(feed.frame()) == []
+    feed.set("F3_Q0.POS", POS_OPEN)
+    assert [t.key for t in eng.evaluate(feed.frame())] == ["F3_Q0:trip"]
+
+
+def test_a_trip_soon_after_a_close_command_is_annunciated(feed, types):
+    """Regression: a close command used to mask the next opening for 30 s, as the pending
+    command's direction was not recorded."""
+    eng = AlarmEngine(feed.plant.points, [], asset_types=types)
+    feed.set("F1_Q0.POS", POS_OPEN)
+    eng.evaluate(feed.frame())
+    eng.note_command("F1_Q0", True, feed.t)  # operator closes F1_Q0
+    feed.set("F1_Q0.POS", POS_CLOSED)
+    assert eng.evaluate(feed.frame()) == []  # the confirming scan clears the pending close
+    feed.set("F1_Q0.POS", POS_OPEN)  # 2 s later it opens by itself: a trip
+    tr = eng.evaluate(feed.frame())
+    assert [(t.key, t.priority, t.after) for t in tr] == [("F1_Q0:trip", 1, S.UNACK)]
+    # A close command pending while the breaker trips does not excuse the trip either.
+    feed.set("F2_Q0.POS", POS_CLOSED)
+    eng.evaluate(feed.frame())
+    eng.note_command("F2_Q0", True, feed.t)
+    feed.set("F2_Q0.POS", POS_OPEN)
+    assert [t.key for t in eng.evaluate(feed.frame())] == ["F2_Q0:trip"]
+    # An open command explains one opening, within 30 s only.
+    eng.note_command("F3_Q0", False, feed.t)
+    feed.set("F3_Q0.POS", POS_OPEN)
+    assert eng.evaluate(feed.frame(31)) != []
 
 
 def test_protection_comm_and_invalid_data(feed, types):
@@ -196,7 +248,7 @@ def test_protection_comm_and_invalid_data(feed, types):
 
 
 def test_flood_of_1000_alarms_loses_nothing(feed, types):
-    eng = AlarmEngine(feed.plant.points, [], asset_types=types)
+    eng = AlarmEngine(feed.plant.points, limit_rules(feed.plant.points), asset_types=types)
     eng.evaluate(feed.frame())
     pt = feed.plant.points
     hi = np.flatnonzero(~np.isnan(pt.hi))
@@ -222,3 +274,49 @@ def test_flood_of_1000_alarms_loses_nothing(feed, types):
 def test_bad_rules_are_refused_clearly(feed, types, kw, msg):
     with pytest.raises(ValueError, match=msg):
         AlarmEngine(feed.plant.points, [rule(**kw)], asset_types=types)
+
+
+def test_range_rule_on_an_alias_with_nominal(feed, types, station):
+    pt = feed.plant.points
+    r = AlarmRule("V5", "voltage", "range", 5.0, "high", asset_type="cvt", deadband=0.5)
+    eng = AlarmEngine(pt, [r], asset_types=types, aliases={"voltage": ["voltage_kv"]},
+                      nominal=nominal_values(station, pt))
+    assert eng.rule_count == 2 * sum(types[pt.asset[i]] == "cvt" and pt.quantity[i] ==
+                                     "voltage_kv" for i in range(len(pt)))
+    assert eng.evaluate(feed.frame()) == []
+    feed.set("L1_CVT.V_A", 400 / 3 ** 0.5 * 1.06)  # phase-to-neutral: nominal 230.9 kV
+    feed.set("F2_CVT.V_AB", 220 * 0.94)
+    tr = {t.key: t for t in eng.evaluate(feed.frame())}
+    assert set(tr) == {"L1_CVT.V_A:V5:hi", "F2_CVT.V_AB:V5:lo"}
+    assert "5 % above nominal 230.9 kV" in tr["L1_CVT.V_A:V5:hi"].message
+    feed.set("L1_CVT.V_A", 400 / 3 ** 0.5 * 1.047)  # inside the 0.5 % deadband: still high
+    assert eng.evaluate(feed.frame()) == []
+    feed.set("L1_CVT.V_A", 400 / 3 ** 0.5 * 1.04)
+    assert [t.key for t in eng.evaluate(feed.frame())] == ["L1_CVT.V_A:V5:hi"]
+    with pytest.raises(ValueError, match="field 'condition': 'range' needs a nominal"):
+        AlarmEngine(pt, [AlarmRule("X", "top_oil_c", "range", 5, "high")], asset_types=types,
+                    nominal=nominal_values(station, pt))
+
+
+def test_indications_and_the_alarm_view(feed, types):
+    eng = AlarmEngine(feed.plant.points, [], asset_types=types)
+    eng.evaluate(feed.frame())
+    assert eng.take_view(feed.t) is not None  # the first view (empty)
+    assert eng.take_view(feed.t) is None  # nothing changed
+    feed.set("L1_Q0.SF6_ALM", 1.0)
+    feed.set("L1_BCU.HEALTHY", 0.0)
+    tr = eng.evaluate(feed.frame())
+    assert {(t.key, t.priority) for t in tr} == {("L1_Q0.SF6_ALM:status", 2),
+                                                ("L1_BCU.HEALTHY:status", 2)}
+    view = eng.take_view(feed.t, tr)
+    assert {r.key for r in view.rows} == {"L1_Q0.SF6_ALM:status", "L1_BCU.HEALTHY:status"}
+    assert view.counts["unacknowledged"] == 2 and view.by_priority[2] == 2
+    before = {r.key: r for r in view.rows}
+    eng.acknowledge("L1_Q0.SF6_ALM:status", "op1", feed.t)
+    view2 = eng.take_view(feed.t)
+    after = {r.key: r for r in view2.rows}
+    assert after["L1_BCU.HEALTHY:status"] is before["L1_BCU.HEALTHY:status"]  # reused
+    assert after["L1_Q0.SF6_ALM:status"].state == S.ACKED
+    assert after["L1_Q0.SF6_ALM:status"].acked_by == "op1"
+    with pytest.raises(Exception):  # noqa: B017 - frozen
+        view2.rows[0].state = S.NORMAL

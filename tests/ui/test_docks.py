@@ -9,7 +9,6 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.alarms.changes import ChangeDetector
-from app.alarms.conditions import ConditionMonitor
 from app.ui.alarm_list import AlarmListDock
 from app.ui.event_log import EventLogDock
 from app.ui.point_browser import PointBrowser
@@ -120,42 +119,220 @@ def test_point_browser_search(qtbot, station, plant):
     assert bytes(md.data(TAG_MIME)).decode() == plant.points.tags[0]
 
 
-def test_alarm_list_sorts_filters_and_colours(qtbot, plant, live):
+def _engine_views(plant, station):
+    """An engine on the station's rules and the views it gives, scan by scan."""
+    from app.alarms.engine import AlarmEngine
+    from app.alarms.rules import rules_for_station
+
+    rs = rules_for_station(station, plant.points)
+    return AlarmEngine(plant.points, rs.rules,
+                       asset_types={a.id: a.type for a in station.assets},
+                       aliases=rs.aliases, nominal=rs.nominal)
+
+
+def test_alarm_list_orders_colours_and_updates_incrementally(qtbot, plant, live, station):
     dock = AlarmListDock()
     qtbot.addWidget(dock)
-    mon = ConditionMonitor(plant.points)
+    dock.resize(1100, 400)
+    dock.show()
+    eng = _engine_views(plant, station)
+    eng.evaluate(live().frame)
     plant.inject("overvoltage", pu=1.08)
     plant.inject("line_trip", asset="F1_LINE")
-    dock.set_conditions(mon.evaluate(live().frame))
+    f = live().frame
+    dock.apply(eng.take_view(f.t_acquired, eng.evaluate(f)))
     n = dock.proxy.rowCount()
     assert n >= 3 and "urgent" in dock.count.text()
     first = dock.proxy.data(dock.proxy.index(0, 0))
-    assert first.startswith("1 ")
+    assert first.startswith("1 ")  # unacknowledged, priority 1, first
+    dock.model.blink_on = True
     bg = dock.proxy.data(dock.proxy.index(0, 0), Qt.ItemDataRole.BackgroundRole)
     assert bg.color().name() == "#d32f2f"
+    # ISA-101: colour only in the priority cell; the other cells keep the plain palette.
+    assert dock.proxy.data(dock.proxy.index(0, 4), Qt.ItemDataRole.BackgroundRole) is None
+
+    # Incremental: an acknowledgement moves one row (out of the unacknowledged ones): one
+    # row removed, one inserted, no reset; every other row is the same object as before.
+    resets, inserts, removes = [], [], []
+    dock.model.modelReset.connect(lambda: resets.append(1))
+    dock.model.rowsInserted.connect(lambda _p, a, b: inserts.append((a, b)))
+    dock.model.rowsRemoved.connect(lambda _p, a, b: removes.append((a, b)))
+    key = next(r.key for r in dock.model.rows if r.key == "B400_M1.V:hi")
+    untouched = [r for r in dock.model.rows if r.key != key]
+    eng.acknowledge(key, "op1", f.t_acquired)
+    dock.apply(eng.take_view(f.t_acquired))
+    assert not resets and len(inserts) == len(removes) == 1
+    assert inserts[0][0] == inserts[0][1] and removes[0][0] == removes[0][1]
+    assert all(a is b for a, b in zip(untouched, [r for r in dock.model.rows if r.key != key],
+                                       strict=True))
+    assert dock.model.row_of(key).state.value == "acknowledged"
     dock.search.setText("B400_M1.V")
-    assert dock.proxy.rowCount() == 1
+    assert dock.proxy.rowCount() >= 1
+    assert all("B400_M1.V" in dock.proxy.data(dock.proxy.index(i, 3))
+               for i in range(dock.proxy.rowCount()))
     dock.search.setText("")
     dock.priority.setCurrentIndex(1)
     assert 0 < dock.proxy.rowCount() < n
+    dock.priority.setCurrentIndex(0)
+    dock.state.setCurrentText("Acknowledged")
+    assert dock.proxy.rowCount() == 1
+    dock.state.setCurrentText("Annunciated")
     with qtbot.waitSignal(dock.alarm_selected) as sig:
         dock._clicked(dock.proxy.index(0, 0))
     assert sig.args[0].startswith("F1_")
+    # A viewer's buttons are greyed; the actions still only ask.
+    assert not dock.ack_button.isEnabled()
+    asked = []
+    dock.action_requested.connect(asked.append)
+    dock.view.selectRow(0)
+    assert dock.ack_selected() and asked[0].action == "acknowledge" and asked[0].session is None
 
 
-def test_event_log_shows_and_exports(qtbot, plant, live, tmp_path):
+def test_a_cleared_flood_leaves_in_a_few_signals(qtbot, plant, live, station):
+    dock = AlarmListDock()
+    qtbot.addWidget(dock)
+    eng = _engine_views(plant, station)
+    f = live().frame
+    eng.evaluate(f)
+    pt = plant.points
+    import dataclasses
+
+    hi = np.flatnonzero(np.isfinite(pt.hi))
+    v = f.values.copy()
+    v[hi] = pt.hi[hi] * 1.5 + 1
+    f1 = dataclasses.replace(f, seq=f.seq + 1, values=v)
+    tr = eng.evaluate(f1)
+    dock.apply(eng.take_view(f1.t_acquired, tr))
+    assert dock.model.rowCount() >= len(hi)
+    for r in list(dock.model.rows):
+        eng.acknowledge(r.key, "op", f1.t_acquired)
+    removed = []
+    dock.model.rowsRemoved.connect(lambda *a: removed.append(a))
+    v2 = f.values.copy()  # well inside the limits, clear of every deadband
+    v2[hi] = np.where(np.isfinite(pt.lo[hi]), (pt.lo[hi] + pt.hi[hi]) / 2, pt.hi[hi] * 0.5)
+    f2 = dataclasses.replace(f, seq=f.seq + 2, t_acquired=f1.t_acquired, values=v2)
+    dock.apply(eng.take_view(f2.t_acquired, eng.evaluate(f2)))
+    assert dock.model.rowCount() == 0 and 1 <= len(removed) <= 3
+
+
+def test_log_explorer_queries_the_historian_off_the_gui_thread(qtbot, station, tmp_path):
+    import datetime as dt
+
+    from app.alarms.log import LogEntry
+    from app.field.points import build_point_table
+    from app.historian import open_historian
+    from app.runtime.eventquery import EventQueryService
+    from app.ui import event_log
+
+    hist = open_historian(station, build_point_table(station), data_dir=tmp_path)
+    svc = None
+    try:
+        now = dt.datetime.now(dt.UTC)
+
+        def ms(**kw):  # whole seconds, so the milliseconds added below are exact
+            return int((now - dt.timedelta(**kw)).timestamp()) * 1000
+
+        rows = [{"event_type": "alarm", "asset_id": "ICT1", "tag": "ICT1.TOP_OIL:hi",
+                 "severity": "high", "message": f"ICT1.TOP_OIL > 85 degC #{k}",
+                 "time_ms": ms(minutes=30) + k, "before": "normal", "after": "unacknowledged",
+                 "state": "unacknowledged"} for k in range(7)]
+        rows += [{"event_type": "state", "asset_id": "F2_Q0", "tag": "F2_Q0.POS",
+                  "severity": "medium", "message": "F2_Q0.POS closed → open",
+                  "time_ms": ms(hours=5) + 123, "before": "closed", "after": "open"},
+                 {"event_type": "comm", "asset_id": "F3", "tag": "F3", "severity": "high",
+                  "message": "F3 communication ok → lost", "time_ms": ms(days=2)}]
+        hist.add_events(rows)
+        dock = event_log.EventLogDock()
+        qtbot.addWidget(dock)
+        event_log.PAGE_SIZE = 5
+        svc = EventQueryService(hist)
+        with qtbot.waitSignal(svc.page_ready, timeout=10_000):
+            dock.set_query_service(svc)
+        qtbot.waitUntil(lambda: dock.last_page is not None, timeout=10_000)
+        # Last 1 h: the 7 alarm events, 5 a page, newest first, IST with milliseconds.
+        assert dock.model.rowCount() == 5 and dock.has_more and dock.next_button.isEnabled()
+        t0 = dock.model.data(dock.model.index(0, 0))
+        assert t0 == event_log.ist_text(rows[6]["time_ms"]) and t0[-4] == "."
+        assert dock.model.data(dock.model.index(0, 5)).endswith("#6")
+        dock.run_query(1)
+        qtbot.waitUntil(lambda: dock.last_page.query.page == 1, timeout=10_000)
+        assert dock.model.rowCount() == 2 and not dock.has_more and not dock.is_live()
+        # Presets and filters, each a new query on the worker.
+        dock.range.setCurrentText("Last 8 h")
+        qtbot.waitUntil(lambda: dock.model.rowCount() == 5 and dock.page == 0, timeout=10_000)
+        dock.kind.setCurrentText("state")
+        qtbot.waitUntil(lambda: dock.model.rowCount() == 1, timeout=10_000)
+        assert dock.model.rows[0].tag == "F2_Q0.POS"
+        dock.kind.setCurrentText("all types")
+        dock.range.setCurrentText("Last 7 days")
+        dock.severity.setCurrentText("high")
+        dock.asset.setText("F3")
+        dock.run_query(0)
+        qtbot.waitUntil(lambda: [e.asset_id for e in dock.model.rows] == ["F3"], timeout=10_000)
+        dock.asset.setText("")
+        dock.search.setText("top_oil > 85")
+        dock.run_query(0)
+        qtbot.waitUntil(lambda: dock.model.rowCount() == 5 and dock.has_more, timeout=10_000)
+        # Custom range (IST): 6 h to 4 h ago holds the breaker event only.
+        dock.search.setText("")
+        dock.severity.setCurrentText("all severities")
+        dock.range.setCurrentText("Custom")
+        dock.frm.setDateTime(event_log._to_qdatetime(now - dt.timedelta(hours=6)))
+        dock.to.setDateTime(event_log._to_qdatetime(now - dt.timedelta(hours=4)))
+        dock.run_query(0)
+        qtbot.waitUntil(lambda: [e.tag for e in dock.model.rows] == ["F2_Q0.POS"],
+                        timeout=10_000)
+        # CSV of what is shown, in the historian's layout.
+        n = dock.export_csv(str(tmp_path / "e.csv"))
+        out = list(csv.DictReader(open(tmp_path / "e.csv")))
+        assert n == 1 and out[0]["point"] == "F2_Q0.POS" and out[0]["after"] == "open"
+        assert out[0]["time_utc"].endswith(".123+00:00")
+        # Live: new events that pass the filters appear at the top while Live is on.
+        dock.range.setCurrentText("Last 1 h")
+        qtbot.waitUntil(lambda: dock.model.rowCount() == 5 and dock.is_live(), timeout=10_000)
+        new = LogEntry(time_ms=ms(seconds=0), event_type="alarm", severity="critical",
+                       message="F1_Q0 tripped", asset_id="F1_Q0", tag="F1_Q0:trip",
+                       after="unacknowledged")
+        dock.add_entries([new])
+        assert dock.model.rows[0] is new and dock.model.rowCount() == 6
+        dock.kind.setCurrentText("comm")
+        qtbot.waitUntil(lambda: dock.model.rowCount() == 0, timeout=10_000)
+        new2 = LogEntry(time_ms=new.time_ms + 1, event_type="alarm", severity="high",
+                        message="F2_Q0 tripped", asset_id="F2_Q0", tag="F2_Q0:trip")
+        dock.add_entries([new2])  # filtered out
+        assert dock.model.rowCount() == 0
+        dock.kind.setCurrentText("all types")
+        # A new query keeps the live events newer than what the historian had written.
+        qtbot.waitUntil(lambda: dock.model.rowCount() == 7, timeout=10_000)
+        assert dock.model.rows[0] is new2 and dock.model.rows[1] is new
+        dock.live.setChecked(False)
+        dock.add_entries([LogEntry(time_ms=new.time_ms + 2, event_type="alarm",
+                                   severity="low", message="x")])
+        assert dock.model.rowCount() == 7
+    finally:
+        event_log.PAGE_SIZE = 500
+        if svc is not None:
+            svc.stop()
+        hist.close()
+
+
+def test_event_log_without_a_historian_filters_the_session(qtbot, plant, live, tmp_path):
+    from app.alarms.log import LogEntry
+
     dock = EventLogDock()
     qtbot.addWidget(dock)
     det = ChangeDetector(plant.points)
     det.changes(live().frame)
     plant.operate("F2_Q0", False)
-    dock.add_events(det.changes(live().frame))
-    assert dock.proxy.rowCount() >= 1
-    texts = [dock.proxy.data(dock.proxy.index(r, 4)) for r in range(dock.proxy.rowCount())]
+    entries = [LogEntry.from_row(e.row()) for e in det.changes(live().frame)]
+    dock.add_entries(entries)
+    texts = [dock.model.data(dock.model.index(r, 5)) for r in range(dock.model.rowCount())]
     assert "F2_Q0.POS closed → open" in texts
-    dock.kind.setCurrentText("comm")
-    assert dock.proxy.rowCount() == 0
-    dock.kind.setCurrentText("all")
+    dock.kind.setCurrentText("comm")  # no historian: the same filter over this session
+    assert dock.model.rowCount() == 0
+    dock.kind.setCurrentText("all types")
+    dock.range.setCurrentText("Last 7 days")
+    assert "F2_Q0.POS closed → open" in [e.message for e in dock.model.rows]
     dock.export_csv(str(tmp_path / "e.csv"))
     rows = list(csv.DictReader(open(tmp_path / "e.csv")))
     assert any(r["point"] == "F2_Q0.POS" and r["after"] == "open" for r in rows)

@@ -46,8 +46,19 @@ def test_window_shows_live_data_and_a_breaker_opened_in_the_field(make_hmi_windo
                     timeout=15_000)
     qtbot.waitUntil(lambda: not win.sld.busbars["B33_B"].energised, timeout=15_000)
     assert win.sld.busbars["B33_A"].energised
-    qtbot.waitUntil(lambda: win.events.proxy.rowCount() > 0, timeout=15_000)
+    qtbot.waitUntil(lambda: win.events.model.rowCount() > 0, timeout=15_000)
     assert win.latency_ms and max(win.latency_ms) < 5_000
+    # Nobody commanded it: a trip, in the alarm list and the event log; the dead 33 kV
+    # section's lows are suppressed by design, not annunciated.
+    qtbot.waitUntil(lambda: win.alarms.model.row_of("TR2H_Q0:trip") is not None,
+                    timeout=15_000)
+    trip = win.alarms.model.row_of("TR2H_Q0:trip")
+    assert trip.priority == 1 and trip.state.value == "unacknowledged"
+    qtbot.waitUntil(lambda: (r := win.alarms.model.row_of("B33_B.V:lo")) is not None
+                    and r.state.value == "suppressed by design", timeout=15_000)
+    assert not any(r.key.startswith("B33_B.") and r.state.value == "unacknowledged"
+                   and r.key.endswith(":lo") for r in win.alarms.model.rows)
+    assert any(e.event_type == "alarm" and e.tag == "TR2H_Q0:trip" for e in win.events.model.rows)
     plant.inject("comm_lost", device="F3")
     qtbot.waitUntil(lambda: "LOST (F3)" in win.comm_label.text(), timeout=15_000)
     assert win.sld.items_by_asset["F3_Q0"].state_name == "invalid"

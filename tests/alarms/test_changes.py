@@ -1,4 +1,4 @@
-"""Standing conditions and the sequence of events, on the plant's real signals."""
+"""The station's alarm rules and the sequence of events, on the plant's real signals."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from app.alarms.changes import ChangeDetector
-from app.alarms.conditions import ConditionMonitor
+from app.alarms.engine import AlarmEngine
+from app.alarms.rules import rules_for_station
 from app.field import quality as Q
 from app.field.frame import Comm, CommState, ScanFrame
 from app.field.sim.plant import PlantSimulator
@@ -27,13 +28,22 @@ def frame(plant, snap, comm=None, quality=None):
                      comm or {})
 
 
-def test_healthy_station_has_no_conditions(plant):
-    mon = ConditionMonitor(plant.points)
-    assert mon.evaluate(frame(plant, plant.step(0.1))) == []
+def engine_for(station, plant):
+    rs = rules_for_station(station, plant.points)
+    assert rs.problems == ()
+    return AlarmEngine(plant.points, rs.rules, asset_types={a.id: a.type for a in station.assets},
+                       aliases=rs.aliases, nominal=rs.nominal)
 
 
-def test_limits_protection_quality_and_comm(plant):
-    mon = ConditionMonitor(plant.points)
+def test_healthy_station_raises_no_alarm(station, plant):
+    eng = engine_for(station, plant)
+    for _ in range(50):
+        assert eng.evaluate(frame(plant, plant.step(0.1))) == []
+
+
+def test_limits_protection_quality_and_comm(station, plant):
+    eng = engine_for(station, plant)
+    eng.evaluate(frame(plant, plant.step(0.1)))
     plant.inject("overvoltage", pu=1.08)
     plant.inject("line_trip", asset="F2_LINE")
     plant.inject("sensor_fail", point="ICT1.TOP_OIL")
@@ -42,17 +52,15 @@ def test_limits_protection_quality_and_comm(plant):
     lost = plant.points.device("F3").points
     q[lost] = Q.COMM_LOST
     comm = {"F3": CommState("F3", "mms", Comm.LOST, s.timestamp, "read failed")}
-    conds = mon.evaluate(frame(plant, s, comm, q))
-    kinds = {(c.tag, c.kind) for c in conds}
-    assert ("B400_M1.V", "hi") in kinds
-    assert ("F2_21.OP", "protection") in kinds
-    assert ("ICT1.TOP_OIL", "quality") in kinds
-    assert ("F3", "comm") in kinds
-    assert not any(c.asset.startswith("F3_") and c.kind == "quality" for c in conds)
-    assert conds[0].priority == 1  # protection first
-    since = {c.key: c.since for c in conds}
-    later = mon.evaluate(frame(plant, plant.step(0.1), comm, q))
-    assert {c.key: c.since for c in later}["B400_M1.V:hi"] == since["B400_M1.V:hi"]
+    tr = eng.evaluate(frame(plant, s, comm, q))
+    keys = {t.key: t for t in tr}
+    assert "B400_M1.V:hi" in keys
+    assert "F2_21.OP:operated" in keys and keys["F2_21.OP:operated"].priority == 1
+    assert "F2_Q0:trip" in keys
+    assert "ICT1.TOP_OIL:invalid" in keys
+    assert "F3:comm" in keys
+    assert not any(t.asset.startswith("F3_") and t.key.endswith(":invalid") for t in tr)
+    assert eng.annunciated()[0].priority == 1  # unacknowledged, priority 1 first
 
 
 def test_sequence_of_events(plant):

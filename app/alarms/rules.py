@@ -1,0 +1,290 @@
+"""Alarm rules: the rule file next to the station, the station file's limits and the
+configuration store's ``alarm_rules`` table (Qt-free).
+
+On first open (an empty ``alarm_rules`` table) the store is seeded with
+
+* the rules of ``alarm_rules.toml`` beside the station file (the seed document's rules: its
+  generic parameters such as ``voltage`` or ``temperature`` and its ``range`` condition), and
+* one rule per limit in the station file (``lo`` → ``<``, ``hi`` → ``>``, rule id
+  ``TAG:lo`` / ``TAG:hi``, deadband 0.5 % of the instrument range but at most 2 % of the
+  limit, so a limit low in a wide range — a differential current — still clears);
+
+from then on the table is the configuration: engineers edit rules there. Every start loads
+the table; a rule that cannot be used — an unknown parameter or asset type, a bad condition,
+severity or number — is refused with a message naming the rule and the field, logged, and
+skipped: it never stops the HMI from starting. The rule file's ``[parameters]`` table maps the
+seed's generic parameters to point quantities (it is read at every start, so the store can
+keep the seed's names).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from app.alarms.engine import AlarmRule, rule_targets
+from app.field.points import KIND_ANALOG, PointTable
+from app.station import Station
+
+log = logging.getLogger(__name__)
+
+RULE_FILE = "alarm_rules.toml"
+#: The alarm_rules columns a rule record may carry (the file uses the same names).
+FIELDS = ("rule_id", "asset_type", "parameter", "condition", "threshold_value", "severity",
+          "deadband", "on_delay_s", "off_delay_s", "priority", "enabled")
+#: Quantities that develop over hours (monitoring, not operation): their limits are medium.
+SLOW_QUANTITIES = ("gas_", "tdcg", "bushing", "oil_moisture", "contact_wear", "loss_of_life")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RuleSet:
+    """The rules the engine runs, with what it needs to resolve them."""
+
+    rules: tuple[AlarmRule, ...]
+    aliases: Mapping[str, tuple[str, ...]]
+    nominal: np.ndarray
+    problems: tuple[str, ...]
+    """One message per refused rule (and per unusable part of the rule file)."""
+    source: str
+    """Where the rules came from: the store's URL or the rule file."""
+
+
+# ----------------------------------------------------------------------------- the file
+def rule_file(station: Station) -> Path:
+    base = station.path.parent if station.path is not None else Path("circuits")
+    return base / RULE_FILE
+
+
+def read_rule_file(path: Path) -> tuple[dict[str, tuple[str, ...]], list[dict], list[str]]:
+    """(aliases, rule records, problems). A missing or unreadable file is a problem, not an
+    error: the station's limits still alarm."""
+    problems: list[str] = []
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return {}, [], [f"{path}: cannot read the alarm rule file: {exc.strerror}"]
+    except tomllib.TOMLDecodeError as exc:
+        return {}, [], [f"{path}: {exc}"]
+    aliases: dict[str, tuple[str, ...]] = {}
+    params = doc.get("parameters", {})
+    if not isinstance(params, dict):
+        problems.append(f"{path}: [parameters] must be a table of name = [quantities]")
+        params = {}
+    for name, qs in params.items():
+        if isinstance(qs, str):
+            qs = [qs]
+        if not isinstance(qs, list) or not all(isinstance(x, str) for x in qs):
+            problems.append(f"{path}: parameters.{name}: must be a list of point quantities")
+            continue
+        aliases[name] = tuple(qs)
+    records = doc.get("rules", [])
+    if not isinstance(records, list):
+        problems.append(f"{path}: 'rules' must be an array of tables ([[rules]])")
+        records = []
+    out = []
+    for k, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            problems.append(f"{path}: rules[{k}] is not a table")
+            continue
+        unknown = set(rec) - set(FIELDS)
+        if unknown:
+            rid = rec.get("rule_id", f"#{k + 1}")
+            problems.append(f"{path}: rule {rid}: field '{sorted(unknown)[0]}': unknown field "
+                            f"(use {', '.join(FIELDS)})")
+            continue
+        out.append(dict(rec))
+    return aliases, out, problems
+
+
+# ----------------------------------------------------------------------------- records
+def _number(rid: str, name: str, x: object) -> float:
+    if isinstance(x, bool):
+        raise ValueError(f"rule {rid}: field '{name}': {x!r} is not a number")
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"rule {rid}: field '{name}': {x!r} is not a number") from None
+    if not math.isfinite(v):
+        raise ValueError(f"rule {rid}: field '{name}': {x!r} is not a finite number")
+    return v
+
+
+def rule_from_record(rec: Mapping[str, object]) -> AlarmRule:
+    """An engine rule from an ``alarm_rules`` record; ValueError naming rule and field."""
+    rid = str(rec.get("rule_id") or "").strip()
+    if not rid:
+        raise ValueError("rule (no id): field 'rule_id': a rule needs an id")
+    for name in ("parameter", "condition", "threshold_value", "severity"):
+        if rec.get(name) is None or rec.get(name) == "":
+            raise ValueError(f"rule {rid}: field '{name}': missing")
+    prio = rec.get("priority")
+    if prio is not None:
+        p = _number(rid, "priority", prio)
+        if p != int(p) or not 1 <= p <= 4:
+            raise ValueError(f"rule {rid}: field 'priority': {prio!r} is not 1-4")
+        prio = int(p)
+    enabled = rec.get("enabled", True)
+    if enabled is None:
+        enabled = True
+    if not isinstance(enabled, bool | int):
+        raise ValueError(f"rule {rid}: field 'enabled': {enabled!r} is not true or false")
+    return AlarmRule(
+        rule_id=rid, parameter=str(rec["parameter"]).strip(),
+        condition=str(rec["condition"]).strip(),
+        threshold=_number(rid, "threshold_value", rec["threshold_value"]),
+        severity=str(rec["severity"]).strip().lower(),
+        asset_type=(str(rec["asset_type"]).strip() or None) if rec.get("asset_type") else None,
+        deadband=_number(rid, "deadband", rec.get("deadband") or 0.0),
+        on_delay_s=_number(rid, "on_delay_s", rec.get("on_delay_s") or 0.0),
+        off_delay_s=_number(rid, "off_delay_s", rec.get("off_delay_s") or 0.0),
+        priority=prio, enabled=bool(enabled))
+
+
+def station_limit_records(points: PointTable) -> list[dict]:
+    """One rule record per ``lo`` / ``hi`` limit of an analog point in the station file."""
+    out = []
+    for i in np.flatnonzero(points.kind == KIND_ANALOG):
+        tag, q = points.tags[i], points.quantity[i]
+        rng = points.range_hi[i] - points.range_lo[i]
+        slow = q.startswith(SLOW_QUANTITIES)
+        for lim, cond, suffix in ((points.hi[i], ">", "hi"), (points.lo[i], "<", "lo")):
+            if np.isfinite(lim):
+                dbd = min(0.005 * float(rng) if np.isfinite(rng) else 0.0, 0.02 * abs(lim))
+                dbd = float(f"{dbd:.3g}")
+                out.append({"rule_id": f"{tag}:{suffix}", "asset_type": None, "parameter": tag,
+                            "condition": cond, "threshold_value": float(lim),
+                            "severity": "medium" if slow and suffix == "hi" else "high",
+                            "deadband": dbd, "on_delay_s": 0.0, "off_delay_s": 0.0,
+                            "priority": None, "enabled": True})
+    return out
+
+
+def nominal_values(station: Station, points: PointTable) -> np.ndarray:
+    """Per point, the nominal value a ``range`` rule deviates from (NaN where none): a
+    voltage's is its bay's nominal kV (phase-to-neutral ones ÷ √3); a frequency's the
+    station's."""
+    nom = np.full(len(points), np.nan)
+    bay_kv = {b.id: b.voltage_kv for b in station.bays}
+    bay_of = {a.id: a.bay for a in station.assets}
+    for i, q in enumerate(points.quantity):
+        if q == "voltage_kv":
+            kv = bay_kv.get(bay_of.get(points.asset[i], ""), float("nan"))
+            nom[i] = kv / math.sqrt(3) if points.phase[i] in ("A", "B", "C") else kv
+        elif q == "frequency_hz":
+            nom[i] = station.station.frequency_hz
+    nom.setflags(write=False)
+    return nom
+
+
+def validate(records: Iterable[Mapping[str, object]], points: PointTable, *,
+             asset_types: Mapping[str, str], aliases: Mapping[str, Sequence[str]],
+             nominal: np.ndarray, where: str) -> tuple[list[AlarmRule], list[str]]:
+    """The usable rules and one message per refused one (each also logged)."""
+    rules: list[AlarmRule] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for rec in records:
+        try:
+            r = rule_from_record(rec)
+            if r.rule_id in seen:
+                raise ValueError(f"rule {r.rule_id}: field 'rule_id': defined twice")
+            if r.enabled:
+                rule_targets(points, r, asset_types=asset_types, aliases=aliases,
+                             nominal=nominal)
+        except ValueError as exc:
+            msg = f"{where}: {exc}; rule skipped"
+            log.error("alarm rule refused: %s", msg)
+            problems.append(msg)
+            continue
+        seen.add(r.rule_id)
+        rules.append(r)
+    return rules, problems
+
+
+# ----------------------------------------------------------------------------- the store
+def seed_store(db_engine, station: Station, points: PointTable) -> tuple[int, list[str]]:  # noqa: ANN001
+    """On first open (no rules stored yet) write the rule file's rules and the station
+    limits into ``alarm_rules``. Returns (rules written, problems with the file)."""
+    from sqlalchemy import func, insert, select
+
+    from app.historian.models import AlarmRule as AlarmRuleRow
+
+    with db_engine.begin() as con:
+        if con.execute(select(func.count()).select_from(AlarmRuleRow)).scalar():
+            return 0, []
+        _aliases, file_records, problems = read_rule_file(rule_file(station))
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        rows = []
+        ids: set[str] = set()
+        for rec in file_records + station_limit_records(points):
+            row = {f: rec.get(f) for f in FIELDS}
+            rid = str(row["rule_id"] or "").strip()
+            if not rid or rid in ids:
+                problems.append(f"{rule_file(station)}: rule {rid or '(no id)'}: field "
+                                f"'rule_id': {'missing' if not rid else 'defined twice'}; "
+                                "not stored")
+                continue
+            ids.add(rid)
+            row["rule_id"] = rid
+            for f in ("deadband", "on_delay_s", "off_delay_s"):
+                row[f] = row[f] if row[f] is not None else 0.0
+            row["enabled"] = True if row["enabled"] is None else row["enabled"]
+            row["created_at"] = now
+            rows.append(row)
+        if rows:
+            con.execute(insert(AlarmRuleRow), rows)
+    log.info("alarm_rules seeded with %d rules", len(rows))
+    return len(rows), problems
+
+
+def store_records(db_engine) -> list[dict]:  # noqa: ANN001
+    """The stored rules as raw records: no type conversion on the way out, so a value the
+    database let through (text in a number column on SQLite) is refused by name, not lost
+    in a driver error."""
+    with db_engine.connect() as con:
+        res = con.exec_driver_sql(f"SELECT {', '.join(FIELDS)} FROM alarm_rules "
+                                  "ORDER BY rule_id")
+        return [dict(zip(FIELDS, r, strict=True)) for r in res]
+
+
+def rules_for_station(station: Station, points: PointTable, db_engine=None  # noqa: ANN001
+                      ) -> RuleSet:
+    """The rules to run: from the configuration store (seeding it on first open), or —
+    without a store — from the rule file and the station limits directly."""
+    path = rule_file(station)
+    aliases, file_records, problems = read_rule_file(path)
+    for p in problems:
+        log.error("alarm rule file: %s", p)
+    types = {a.id: a.type for a in station.assets}
+    nominal = nominal_values(station, points)
+    records: list[dict] = []
+    source = str(path)
+    if db_engine is not None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            _, seed_problems = seed_store(db_engine, station, points)
+            records = store_records(db_engine)
+            source = db_engine.url.render_as_string()
+            problems += [p for p in seed_problems if p not in problems]
+        except SQLAlchemyError as exc:
+            msg = (f"{db_engine.url.render_as_string()}: alarm_rules cannot be read "
+                   f"({exc.__class__.__name__}: {str(exc).splitlines()[0]}); running the rule "
+                   f"file and the station limits instead")
+            log.error("%s", msg)
+            problems.append(msg)
+            db_engine = None
+    if db_engine is None:
+        records = file_records + station_limit_records(points)
+    rules, refused = validate(records, points, asset_types=types, aliases=aliases,
+                              nominal=nominal, where=source)
+    return RuleSet(tuple(rules), MappingProxyType(aliases), nominal,
+                   tuple(problems + refused), source)
