@@ -11,6 +11,11 @@ import pytest
 
 from app.field import quality as Q
 from app.field.frame import Comm
+from app.field.iec61850.client import (
+    _value_and_error,
+    open_association,
+    probe_reference,
+)
 from app.field.iec61850.model import build_ieds
 from app.field.iec61850.poller import MmsPoller
 from app.field.points import POS_OPEN, build_point_table
@@ -108,6 +113,29 @@ def test_select_before_operate_with_the_ieds_own_interlocks(sim, pts):
     assert sel.ok and op.ok and moved
 
 
+def test_hundreds_of_controls_never_hang_the_field_sim(sim, pts):
+    """The check handler runs in libiec61850's server thread under its model lock while the
+    plant thread updates the model: with the lock taken through SWIG (holding the GIL) the
+    field-sim deadlocked within a few hundred selects. Every one must be answered."""
+    mms = MmsPoller(pts, *sim.addresses["mms"])
+
+    async def go():
+        try:
+            causes = []
+            for k in range(600):
+                r = await mms.select("F2_Q9" if k % 2 else "L1_Q8", k % 2 == 0)
+                causes.append(r.add_cause)
+                if k % 100 == 0:
+                    await mms.scan_once()
+            return causes, await mms.scan_once()
+        finally:
+            mms.close()
+
+    causes, last = run(go())
+    assert set(causes) == {"blocked-by-interlocking"}, causes.index("unknown")
+    assert all(c.state == Comm.OK for c in last.comm.values())
+
+
 def test_one_ied_lost_then_back(sim, pts):
     mms = MmsPoller(pts, *sim.addresses["mms"])
 
@@ -169,13 +197,11 @@ def test_report_control_blocks_point_at_the_data_set(sim):
     import pyiec61850 as L
 
     host, port = sim.addresses["mms"]
-    con = L.IedConnection_create()
+    con, why, _ = open_association(L, host, port, probe=probe_reference("GTL1"))
+    assert con is not None, why
     try:
-        assert L.IedConnection_connect(con, host, port) == L.IED_ERROR_OK
         for ref, buffered in (("GTL1/LLN0.BR.brcbAll01", True),
                               ("GTL1/LLN0.RP.urcbAll01", False)):
-            from app.field.iec61850.client import _value_and_error
-
             rcb, err = _value_and_error(L.IedConnection_getRCBValues(con, ref, None))
             assert err == L.IED_ERROR_OK and rcb is not None, ref
             assert L.ClientReportControlBlock_getDataSetReference(rcb) == "GTL1/LLN0$DSAll"
@@ -184,3 +210,74 @@ def test_report_control_blocks_point_at_the_data_set(sim):
     finally:
         L.IedConnection_close(con)
         L.IedConnection_destroy(con)
+
+
+class _RacyLibrary:
+    """Stands in for pyiec61850: every connect says OK, but the first ``bad`` associations
+    fail their first request with CONNECTION_LOST, as libiec61850's connect race does."""
+
+    IED_ERROR_OK, IED_ERROR_NOT_CONNECTED, IED_ERROR_CONNECTION_LOST = 0, 1, 3
+    IED_ERROR_TIMEOUT, IEC61850_FC_ST = 20, 0
+
+    def __init__(self, bad: int, connect_error: int = 0) -> None:
+        self.bad, self.connect_error = bad, connect_error
+        self.made, self.closed, self.destroyed, self.probes = 0, 0, 0, []
+
+    def IedConnection_create(self):  # noqa: N802
+        self.made += 1
+        return f"con{self.made}"
+
+    def IedConnection_setConnectTimeout(self, con, ms): ...  # noqa: N802
+    def IedConnection_setRequestTimeout(self, con, ms): ...  # noqa: N802
+
+    def IedConnection_connect(self, con, host, port):  # noqa: N802
+        return self.connect_error
+
+    def IedConnection_readInt32Value(self, con, ref, fc):  # noqa: N802
+        self.probes.append((con, ref, fc))
+        return [0, 3 if self.made <= self.bad else 0]
+
+    def IedConnection_close(self, con):  # noqa: N802
+        self.closed += 1
+
+    def IedConnection_destroy(self, con):  # noqa: N802
+        self.destroyed += 1
+
+
+def test_an_association_dropped_after_connect_is_replaced_at_once():
+    lib = _RacyLibrary(bad=2)
+    con, why, dropped = open_association(lib, "127.0.0.1", 10102, probe="GTL1/LLN0.Mod.stVal")
+    assert con == "con3" and why == "" and dropped == 2
+    assert lib.closed == lib.destroyed == 2  # the two dead ones, not the good one
+    assert lib.probes[-1] == ("con3", "GTL1/LLN0.Mod.stVal", 0)
+    # Bounded: an IED whose associations always drop is reported, with the cause.
+    lib = _RacyLibrary(bad=99)
+    con, why, dropped = open_association(lib, "h", 1, probe="X/LLN0.Mod.stVal", attempts=3)
+    assert con is None and dropped == 3 and lib.made == 3 and lib.destroyed == 3
+    assert "association lost on its first request" in why and "3 times" in why
+    # A refused connect is not retried: the IED is simply not there.
+    lib = _RacyLibrary(bad=0, connect_error=1)
+    con, why, dropped = open_association(lib, "h", 1, probe="X/LLN0.Mod.stVal")
+    assert con is None and lib.made == 1 and "connect to h:1 failed" in why
+
+
+def test_every_association_to_a_running_ied_is_usable(sim, station, pts):
+    """Without the probe about 1 connect in 20 here returns an association whose first
+    request fails with error 3; with it, each of these associations serves its request."""
+    import pyiec61850 as L
+
+    host, port = sim.addresses["mms"]
+    ieds = [i.ld for i in build_ieds(station, pts)][:2]
+    for k in range(120):
+        ld = ieds[k % 2]
+        con, why, _ = open_association(L, host, port + k % 2, probe=probe_reference(ld))
+        assert con is not None, why
+        try:
+            ds, err = _value_and_error(
+                L.IedConnection_readDataSetValues(con, f"{ld}/LLN0.DSAll", None))
+            assert err == L.IED_ERROR_OK and ds is not None, (k, ld, err)
+            L.ClientDataSet_destroy(ds)
+        finally:
+            L.IedConnection_close(con)
+            L.IedConnection_destroy(con)
+
