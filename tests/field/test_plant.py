@@ -244,6 +244,74 @@ def test_stuck_breaker_starts_breaker_failure_backup(plant):
     assert val(plant, "F2_Q0.POS")[0] == POS_CLOSED
 
 
+def test_a_stuck_breaker_fails_to_open_but_still_closes(plant):
+    assert plant.operate("F2_Q0", False).ok
+    plant.step(0.5)
+    assert val(plant, "F2_Q0.POS")[0] == POS_OPEN
+    fid = plant.inject("breaker_stuck", asset="F2_Q0")
+    r = plant.operate("F2_Q0", True)  # closing is unaffected
+    assert r.ok and "closing" in r.message
+    plant.step(0.5)
+    assert val(plant, "F2_Q0.POS")[0] == POS_CLOSED
+    assert plant.operate("F2_Q0", False).ok  # the trip is accepted …
+    plant.step(0.5)
+    assert val(plant, "F2_Q0.POS")[0] == POS_CLOSED  # … and the breaker does not open
+    plant.clear(fid)
+    assert plant.operate("F2_Q0", False).ok
+    plant.step(0.5)
+    assert val(plant, "F2_Q0.POS")[0] == POS_OPEN
+
+
+def test_the_same_fault_injected_twice_is_cleared_one_injection_at_a_time(plant):
+    plant.step(1.0)
+    a = plant.inject("sensor_fail", point="B220_M1.V")
+    b = plant.inject("sensor_fail", point="B220_M1.V")
+    plant.clear(a)
+    assert Q.describe(val(plant, "B220_M1.V", plant.step(1.0))[1]) == "invalid|failure"
+    plant.clear(b)
+    assert val(plant, "B220_M1.V", plant.step(1.0))[1] == Q.GOOD
+    # Frozen twice: the value stays the one frozen first until the last injection goes.
+    v0, _, t0 = val(plant, "ICT1.TOP_OIL")
+    a = plant.inject("sensor_stuck", point="ICT1.TOP_OIL")
+    run_for(plant, 60, dt_s=10)
+    b = plant.inject("sensor_stuck", point="ICT1.TOP_OIL")
+    plant.clear(a)
+    v, q, t = val(plant, "ICT1.TOP_OIL", run_for(plant, 60, dt_s=10))
+    assert (v, t, q) == (v0, t0, Q.SENSOR_FROZEN)
+    plant.clear(b)
+    assert val(plant, "ICT1.TOP_OIL", plant.step(1.0))[1] == Q.GOOD
+    # Two drifts on one point add up; clearing one leaves the other's.
+    a = plant.inject("sensor_drift", point="F3_CT.P", rate_per_h=36.0)
+    b = plant.inject("sensor_drift", point="F3_CT.P", rate_per_h=36.0)
+    s = run_for(plant, 600, dt_s=10)
+    assert val(plant, "F3_CT.P", s)[0] - plant.twin_state.branch("Line.F3_Q0").p_mw == \
+        pytest.approx(12.0, abs=0.6)
+    plant.clear(a)
+    s = plant.step(1.0)
+    assert val(plant, "F3_CT.P", s)[0] - plant.twin_state.branch("Line.F3_Q0").p_mw == \
+        pytest.approx(6.0, abs=0.6)
+    plant.clear(b)
+    # A device lost twice answers again only when both are cleared; a breaker stuck twice
+    # frees only when both are.
+    a = plant.inject("comm_lost", device="F1")
+    b = plant.inject("comm_lost", device="F1")
+    plant.clear(a)
+    assert plant.step().comm_lost == {"F1"}
+    plant.clear(b)
+    assert plant.step().comm_lost == frozenset()
+    a = plant.inject("breaker_stuck", asset="F2_Q0")
+    b = plant.inject("breaker_stuck", asset="F2_Q0")
+    plant.clear(a)
+    assert "F2_Q0" in plant.stuck
+    plant.clear(b)
+    assert not plant.stuck
+    # Two DGA faults on one transformer: clearing one stops only its gas.
+    d1 = plant.inject("dga_fault", asset="ICT2", code="T3", ramp_h=0)
+    plant.inject("dga_fault", asset="ICT2", code="PD", ramp_h=0)
+    plant.clear(d1)
+    assert [f.code for f in plant.dga["ICT2"].faults.values()] == ["PD"]
+
+
 def test_overvoltage_and_frequency_excursion(plant):
     plant.inject("overvoltage", pu=1.08)
     plant.inject("frequency_excursion", target_hz=49.6, ramp_s=10)
