@@ -164,35 +164,6 @@ def test_one_ied_lost_then_back(sim, pts):
     assert back.comm["F3"].state == Comm.OK
 
 
-def test_field_sim_killed_then_restarted(sim, pts):
-    src = ProtocolFrameSource(pts, modbus=sim.addresses["modbus"], mms=sim.addresses["mms"],
-                              period_s=0.1)
-    src.modbus.timeout_s = 0.3
-
-    async def go():
-        try:
-            ok = await src.scan_once()
-            sim.kill()
-            frames = [await src.scan_once() for _ in range(2)]
-            await asyncio.to_thread(sim.start)
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 5:
-                again = await src.scan_once()
-                if all(c.state == Comm.OK for c in again.comm.values()):
-                    break
-                await asyncio.sleep(0.1)
-            return ok, frames[-1], again, time.monotonic() - t0
-        finally:
-            src.close()
-
-    ok, lost, again, took = run(go())
-    assert all(c.state == Comm.OK for c in ok.comm.values()) and ok.good().all()
-    assert all(c.state == Comm.LOST for c in lost.comm.values())
-    assert not lost.good().any()
-    assert all(c.state == Comm.OK for c in again.comm.values()), took
-    assert again.good().all()
-
-
 def test_report_control_blocks_point_at_the_data_set(sim):
     import pyiec61850 as L
 
