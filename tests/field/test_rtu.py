@@ -546,22 +546,79 @@ def test_the_whole_rtu_lost_is_one_log_line_with_each_device_flagged(rig, caplog
 
 
 # ------------------------------------------------------------------ third-party client
+def _mbpoll(port: int, unit: int, ref: int, kind: str, count: int) -> list[float]:
+    out = subprocess.run(
+        ["mbpoll", "-m", "tcp", "-a", str(unit), "-r", str(ref), "-t", kind, "-B",
+         "-c", str(count), "-1", "-p", str(port), "127.0.0.1"],
+        capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    got = [float(x.split("]:", 1)[1].split()[0]) for x in out.stdout.splitlines()
+           if x.strip().startswith("[")]
+    assert len(got) == count, out.stdout
+    return got
+
+
 @pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll not installed")
-def test_mbpoll_reads_the_station(rig):
-    snap = rig.step()
-    m = rig.server.map
-    checks = ["ICT1.HOT_SPOT", "B400_M1.V", "F1_CT.P", "L1_Q0.SF6"]
-    for tag in checks:
-        e = m.entry(tag)
-        out = subprocess.run(
-            ["mbpoll", "-m", "tcp", "-a", str(e.device_id), "-r", str(e.address + 1),
-             "-t", "3:float", "-B", "-c", "1", "-1", "-p", str(rig.port), "127.0.0.1"],
-            capture_output=True, text=True, timeout=30)
-        assert out.returncode == 0, out.stderr
-        line = next(x for x in out.stdout.splitlines() if x.strip().startswith("["))
-        got = float(line.split("]:", 1)[1].split()[0])
-        want = float(np.float32(snap.values[rig.plant.points.row(tag)]))
-        assert got == pytest.approx(want, rel=1e-5), (tag, out.stdout)
+def test_mbpoll_reads_float_blocks_from_a_running_field_sim(station):
+    """A client we did not write (Debian's mbpoll) reads blocks of four float32 from several
+    units of a running field-sim child process, using only the published map. The points are
+    frozen first over the control channel (sensor_stuck), so mbpoll and our poller must agree
+    exactly, and mbpoll reads their quality registers too: questionable|oldData."""
+    from app.field.points import build_point_table
+    from app.field.sim.control import ControlClient
+    from app.runtime.fieldsim import FieldSimProcess
+
+    pts = build_point_table(station)
+    m = build_register_map(pts)
+    floats = [e for e in m.entries if e.type == "float32" and e.role == "value"]
+    blocks = []
+    for start in ("ICT1.HOT_SPOT", "B400_M1.V", "F1_CT.P", "L1_Q0.SF6", "TR2.TOP_OIL"):
+        i = next(k for k, e in enumerate(floats) if e.point == start)
+        block = floats[i:i + 4]
+        assert all(e.device_id == block[0].device_id for e in block)
+        assert [e.address for e in block] == list(range(block[0].address,
+                                                        block[0].address + 8, 2))
+        blocks.append(block)
+    assert len({b[0].device_id for b in blocks}) == len(blocks)  # five different units
+    tags = [e.point for b in blocks for e in b]
+    sim = FieldSimProcess(mms=False, seed=8).start()
+    try:
+        with ControlClient(*sim.addresses["control"]) as c:
+            for t in tags:
+                c.inject("sensor_stuck", point=t)
+        p = ModbusPoller(pts, *sim.addresses["modbus"])
+
+        async def frozen():
+            try:
+                for _ in range(100):
+                    ps = await p.scan_once()
+                    q = {pts.tags[r]: int(ps.quality[k]) for k, r in enumerate(ps.rows)}
+                    if all(q[t] == Q.SENSOR_FROZEN for t in tags):
+                        return {pts.tags[r]: float(ps.values[k]) for k, r in enumerate(ps.rows)}
+                    await asyncio.sleep(0.05)
+                raise AssertionError("the points never showed as frozen")
+            finally:
+                p.close()
+
+        ours = asyncio.run(frozen())
+        port = sim.addresses["modbus"][1]
+        for block in blocks:
+            unit, ref = block[0].device_id, block[0].address + 1  # mbpoll counts from 1
+            want = [float(np.float32(ours[e.point])) for e in block]
+            # As mbpoll shows them (six significant digits) …
+            shown = _mbpoll(port, unit, ref, "3:float", 4)
+            assert shown == pytest.approx(want, rel=5e-6, abs=1e-9), (block[0].point, shown)
+            # … and bit for bit, from its raw registers (big-endian word order).
+            raw = [int(v) for v in _mbpoll(port, unit, ref, "3", 8)]
+            exact = [struct.unpack(">f", struct.pack(">HH", raw[2 * k], raw[2 * k + 1]))[0]
+                     for k in range(4)]
+            assert exact == want, block[0].point
+            assert all(v != 0 for v in exact)
+            qs = [m.entry(e.point, "quality").address + 1 for e in block]
+            span = _mbpoll(port, unit, qs[0], "3", qs[-1] - qs[0] + 1)
+            assert [span[q - qs[0]] for q in qs] == [float(Q.SENSOR_FROZEN)] * 4
+    finally:
+        sim.stop()
 
 
 def test_record_polls_with_a_map_file_and_refuses_a_bad_one(station, tmp_path, capsys):
