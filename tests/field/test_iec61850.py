@@ -183,6 +183,41 @@ def test_report_control_blocks_point_at_the_data_set(sim):
         L.IedConnection_destroy(con)
 
 
+@pytest.mark.parametrize("rcb,buffered", [("GTICT1H/LLN0.BR.brcbAll01", True),
+                                          ("GTICT1H/LLN0.RP.urcbAll01", False)])
+def test_reports_are_delivered_to_a_subscriber(sim, station, pts, rcb, buffered):
+    """A client enables a report control block on a running field-sim and receives reports
+    of the whole data set (its own process: see tests/field/report_client.py)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ied = next(i for i in build_ieds(station, pts) if i.bay == "ICT1H")
+    host, port = sim.addresses["mms"]
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-m", "tests.field.report_client", host,
+                          str(port + ied.index), ied.ld, rcb, "3"],
+                         capture_output=True, text=True, timeout=60, cwd=root)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "error" not in r, r
+    assert r["buffered"] is buffered and r["rpt_id"] == f"{ied.ld}/LLN0.{rcb.split('.')[-1][:-2]}"
+    reps = r["reports"]
+    assert len(reps) == 3, r
+    for rep in reps:
+        assert "error" not in rep, rep
+        assert rep["rcb"] == rcb and rep["data_set"] == f"{ied.ld}/LLN0$DSAll"
+        assert rep["size"] == len(ied.members)
+        included = [k for k, x in enumerate(rep["reasons"]) if x != "not-included"]
+        assert included, rep["reasons"]
+        assert {rep["reasons"][k] for k in included} <= {"data-change", "integrity",
+                                                          "quality-change", "data-update"}
+        assert {rep["types"][k] for k in included} == {"structure"}  # data objects, FC MX/ST
+    seqs = [rep["seq"] for rep in reps]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+
+
 class _RacyLibrary:
     """Stands in for pyiec61850: every connect says OK, but the first ``bad`` associations
     fail their first request with CONNECTION_LOST, as libiec61850's connect race does."""
