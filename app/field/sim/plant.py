@@ -24,6 +24,7 @@ import datetime as dt
 import itertools
 import logging
 import math
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,12 +70,24 @@ SF6_RATED_BAR = 6.0
 SF6_ALARM_BAR = 5.2
 SF6_LOCKOUT_BAR = 5.0
 
-# Instrument accuracy: relative (fraction, 1 sigma) or absolute noise per quantity.
+# Instrument accuracy: relative (fraction, 1 sigma) or absolute noise per quantity. Where the
+# station file gives an instrument transformer's accuracy class (a VT's or CVT's voltages, a
+# CT's currents), that wins: sigma = class / 2, so ~95 % of readings fall within the class's
+# ratio-error limit (class 0.2: sigma 0.1 %; class 0.5: sigma 0.25 %).
 _NOISE_REL = {"voltage_kv": 0.001, "current_a": 0.001, "p_mw": 0.002, "q_mvar": 0.002,
               "apparent_mva": 0.002, "leakage_ma": 0.01, "resistive_leakage_ma": 0.02,
               "dc_current_a": 0.005, "differential_current_a": 0.02, "bias_current_a": 0.005,
               "current_pos_seq_a": 0.001, "current_neg_seq_a": 0.02,
               "current_zero_seq_a": 0.02}
+_CLASS_MEASURES = {"cvt": "voltage_kv", "vt": "voltage_kv", "ct": "current_a"}
+
+
+def accuracy_class_pct(text: str | None) -> float | None:
+    """The metering accuracy class of a nameplate string ("0.2S/5P20" → 0.2), or None."""
+    m = re.match(r"\s*(\d+(?:\.\d+)?)\s*S?\s*(?:/|$)", text or "")
+    return float(m.group(1)) if m else None
+
+
 _NOISE_ABS = {"frequency_hz": 0.001, "top_oil_c": 0.2, "hot_spot_c": 0.3, "winding_c": 0.3,
               "ambient_c": 0.1, "sf6_pressure_bar": 0.003, "dc_voltage_v": 0.05,
               "panel_temperature_c": 0.2, "battery_temperature_c": 0.1,
@@ -229,6 +242,10 @@ class PlantSimulator:
         self._defaults = np.array([1.0 if q in _HEALTHY_ONE else 0.0 for q in pt.quantity])
         analog = pt.kind == KIND_ANALOG
         self._sigma_rel = np.array([_NOISE_REL.get(q, 0.0) for q in pt.quantity]) * analog
+        for i, a in enumerate(self._asset_of_row):
+            cls = accuracy_class_pct(a.nameplate.accuracy_class)
+            if cls is not None and _CLASS_MEASURES.get(a.type) == pt.quantity[i] and analog[i]:
+                self._sigma_rel[i] = cls / 100.0 / 2.0
         self._sigma_abs = np.array([_NOISE_ABS.get(q, 0.0) for q in pt.quantity]) * analog
         # Per-asset scalar quantities, filled by name each step.
         self._rows_by_asset_q: dict[tuple[str, str], list[int]] = {}
