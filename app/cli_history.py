@@ -69,6 +69,7 @@ def add_common(sp: argparse.ArgumentParser) -> None:
 # ----------------------------------------------------------------------------- record
 def cmd_record(args: argparse.Namespace) -> int:
     from app.alarms.changes import ChangeDetector
+    from app.field.rtu.map import read_map_file
     from app.field.sim.runner import parse_addr
     from app.runtime.fieldsim import FieldSimProcess
     from app.runtime.sources import ProtocolFrameSource
@@ -76,13 +77,15 @@ def cmd_record(args: argparse.Namespace) -> int:
     st, pts, hist = _open(args)
     sim = None
     try:
+        register_map = read_map_file(args.map, pts) if args.map else None
         if args.field:
             modbus = parse_addr(args.field, "--field")
             mms = parse_addr(args.mms, "--mms") if args.mms else None
         else:
             sim = FieldSimProcess(speed=args.speed).start()
             modbus, mms = sim.addresses["modbus"], sim.addresses["mms"]
-        src = ProtocolFrameSource(pts, modbus=modbus, mms=mms, period_s=args.period)
+        src = ProtocolFrameSource(pts, modbus=modbus, mms=mms, period_s=args.period,
+                                  register_map=register_map)
         changes = ChangeDetector(pts)
         frames = [0]
 
@@ -214,6 +217,9 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     add_common(sp)
     sp.add_argument("--field", metavar="HOST:PORT", help="a running station's Modbus RTU")
     sp.add_argument("--mms", metavar="HOST:PORT", help="its IEC 61850 base port")
+    sp.add_argument("--map", metavar="FILE.csv",
+                    help="the RTU's Modbus register map as CSV (the form `gridtwin modbus-map` "
+                         "prints, e.g. edited for a real RTU); checked before polling starts")
     sp.add_argument("--duration", type=float, default=60.0, metavar="S",
                     help="how long to record (default 60 s)")
     sp.add_argument("--period", type=float, default=0.1, metavar="S", help="scan period")

@@ -2,4 +2,5 @@
 model, event correlation), asset health, N-BEATS load forecasting, Flower federated learning.
 May import numpy, scikit-learn, torch and app.station; never Qt.
 
-Nothing here yet: this layer arrives with its issue (see the README's roadmap)."""
+In place: ``ml.rca.dga`` (DGA interpretation). The rest arrives with its issue (see the
+README's roadmap)."""

@@ -4,6 +4,10 @@
 every point, and, when given, the bay IEDs over IEC 61850 MMS for the 400/220 kV bays (whose
 values, quality and time stamps from the IED then take precedence) — and assembles one
 :class:`ScanFrame` per scan in point-table order.
+
+``register_map`` polls the RTU with a map read from CSV (:func:`app.field.rtu.map.
+read_map_file`) instead of the one generated from the station; ``modbus_timeout_s`` overrides
+the request timeout (default ``min(1 s, 1.5 × period)``).
 """
 
 from __future__ import annotations
@@ -18,15 +22,19 @@ from app.field import quality as Q
 from app.field.frame import Comm, CommState, ScanFrame
 from app.field.periodic import run_every
 from app.field.points import PointTable
+from app.field.rtu.map import RegisterMap
 from app.field.rtu.poller import ModbusPoller, PartialScan
 
 
 class ProtocolFrameSource:
     def __init__(self, points: PointTable, *, modbus: tuple[str, int],
-                 mms: tuple[str, int] | None = None, period_s: float = 0.1) -> None:
+                 mms: tuple[str, int] | None = None, period_s: float = 0.1,
+                 register_map: RegisterMap | None = None,
+                 modbus_timeout_s: float | None = None) -> None:
         self.points = points
         self.period_s = period_s
-        self.modbus = ModbusPoller(points, *modbus, period_s=period_s)
+        self.modbus = ModbusPoller(points, *modbus, period_s=period_s,
+                                   timeout_s=modbus_timeout_s, register_map=register_map)
         self.mms = None
         if mms is not None:
             from app.field.iec61850.poller import MmsPoller

@@ -11,6 +11,11 @@ import pytest
 
 from app.field import quality as Q
 from app.field.frame import Comm
+from app.field.iec61850.client import (
+    _value_and_error,
+    open_association,
+    probe_reference,
+)
 from app.field.iec61850.model import build_ieds
 from app.field.iec61850.poller import MmsPoller
 from app.field.points import POS_OPEN, build_point_table
@@ -108,6 +113,29 @@ def test_select_before_operate_with_the_ieds_own_interlocks(sim, pts):
     assert sel.ok and op.ok and moved
 
 
+def test_hundreds_of_controls_never_hang_the_field_sim(sim, pts):
+    """The check handler runs in libiec61850's server thread under its model lock while the
+    plant thread updates the model: with the lock taken through SWIG (holding the GIL) the
+    field-sim deadlocked within a few hundred selects. Every one must be answered."""
+    mms = MmsPoller(pts, *sim.addresses["mms"])
+
+    async def go():
+        try:
+            causes = []
+            for k in range(600):
+                r = await mms.select("F2_Q9" if k % 2 else "L1_Q8", k % 2 == 0)
+                causes.append(r.add_cause)
+                if k % 100 == 0:
+                    await mms.scan_once()
+            return causes, await mms.scan_once()
+        finally:
+            mms.close()
+
+    causes, last = run(go())
+    assert set(causes) == {"blocked-by-interlocking"}, causes.index("unknown")
+    assert all(c.state == Comm.OK for c in last.comm.values())
+
+
 def test_one_ied_lost_then_back(sim, pts):
     mms = MmsPoller(pts, *sim.addresses["mms"])
 
@@ -136,46 +164,15 @@ def test_one_ied_lost_then_back(sim, pts):
     assert back.comm["F3"].state == Comm.OK
 
 
-def test_field_sim_killed_then_restarted(sim, pts):
-    src = ProtocolFrameSource(pts, modbus=sim.addresses["modbus"], mms=sim.addresses["mms"],
-                              period_s=0.1)
-    src.modbus.timeout_s = 0.3
-
-    async def go():
-        try:
-            ok = await src.scan_once()
-            sim.kill()
-            frames = [await src.scan_once() for _ in range(2)]
-            await asyncio.to_thread(sim.start)
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 5:
-                again = await src.scan_once()
-                if all(c.state == Comm.OK for c in again.comm.values()):
-                    break
-                await asyncio.sleep(0.1)
-            return ok, frames[-1], again, time.monotonic() - t0
-        finally:
-            src.close()
-
-    ok, lost, again, took = run(go())
-    assert all(c.state == Comm.OK for c in ok.comm.values()) and ok.good().all()
-    assert all(c.state == Comm.LOST for c in lost.comm.values())
-    assert not lost.good().any()
-    assert all(c.state == Comm.OK for c in again.comm.values()), took
-    assert again.good().all()
-
-
 def test_report_control_blocks_point_at_the_data_set(sim):
     import pyiec61850 as L
 
     host, port = sim.addresses["mms"]
-    con = L.IedConnection_create()
+    con, why, _ = open_association(L, host, port, probe=probe_reference("GTL1"))
+    assert con is not None, why
     try:
-        assert L.IedConnection_connect(con, host, port) == L.IED_ERROR_OK
         for ref, buffered in (("GTL1/LLN0.BR.brcbAll01", True),
                               ("GTL1/LLN0.RP.urcbAll01", False)):
-            from app.field.iec61850.client import _value_and_error
-
             rcb, err = _value_and_error(L.IedConnection_getRCBValues(con, ref, None))
             assert err == L.IED_ERROR_OK and rcb is not None, ref
             assert L.ClientReportControlBlock_getDataSetReference(rcb) == "GTL1/LLN0$DSAll"
@@ -184,3 +181,109 @@ def test_report_control_blocks_point_at_the_data_set(sim):
     finally:
         L.IedConnection_close(con)
         L.IedConnection_destroy(con)
+
+
+@pytest.mark.parametrize("rcb,buffered", [("GTICT1H/LLN0.BR.brcbAll01", True),
+                                          ("GTICT1H/LLN0.RP.urcbAll01", False)])
+def test_reports_are_delivered_to_a_subscriber(sim, station, pts, rcb, buffered):
+    """A client enables a report control block on a running field-sim and receives reports
+    of the whole data set (its own process: see tests/field/report_client.py)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ied = next(i for i in build_ieds(station, pts) if i.bay == "ICT1H")
+    host, port = sim.addresses["mms"]
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-m", "tests.field.report_client", host,
+                          str(port + ied.index), ied.ld, rcb, "3"],
+                         capture_output=True, text=True, timeout=60, cwd=root)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "error" not in r, r
+    assert r["buffered"] is buffered and r["rpt_id"] == f"{ied.ld}/LLN0.{rcb.split('.')[-1][:-2]}"
+    reps = r["reports"]
+    assert len(reps) == 3, r
+    for rep in reps:
+        assert "error" not in rep, rep
+        assert rep["rcb"] == rcb and rep["data_set"] == f"{ied.ld}/LLN0$DSAll"
+        assert rep["size"] == len(ied.members)
+        included = [k for k, x in enumerate(rep["reasons"]) if x != "not-included"]
+        assert included, rep["reasons"]
+        assert {rep["reasons"][k] for k in included} <= {"data-change", "integrity",
+                                                          "quality-change", "data-update"}
+        assert {rep["types"][k] for k in included} == {"structure"}  # data objects, FC MX/ST
+    seqs = [rep["seq"] for rep in reps]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+
+
+class _RacyLibrary:
+    """Stands in for pyiec61850: every connect says OK, but the first ``bad`` associations
+    fail their first request with CONNECTION_LOST, as libiec61850's connect race does."""
+
+    IED_ERROR_OK, IED_ERROR_NOT_CONNECTED, IED_ERROR_CONNECTION_LOST = 0, 1, 3
+    IED_ERROR_TIMEOUT, IEC61850_FC_ST = 20, 0
+
+    def __init__(self, bad: int, connect_error: int = 0) -> None:
+        self.bad, self.connect_error = bad, connect_error
+        self.made, self.closed, self.destroyed, self.probes = 0, 0, 0, []
+
+    def IedConnection_create(self):  # noqa: N802
+        self.made += 1
+        return f"con{self.made}"
+
+    def IedConnection_setConnectTimeout(self, con, ms): ...  # noqa: N802
+    def IedConnection_setRequestTimeout(self, con, ms): ...  # noqa: N802
+
+    def IedConnection_connect(self, con, host, port):  # noqa: N802
+        return self.connect_error
+
+    def IedConnection_readInt32Value(self, con, ref, fc):  # noqa: N802
+        self.probes.append((con, ref, fc))
+        return [0, 3 if self.made <= self.bad else 0]
+
+    def IedConnection_close(self, con):  # noqa: N802
+        self.closed += 1
+
+    def IedConnection_destroy(self, con):  # noqa: N802
+        self.destroyed += 1
+
+
+def test_an_association_dropped_after_connect_is_replaced_at_once():
+    lib = _RacyLibrary(bad=2)
+    con, why, dropped = open_association(lib, "127.0.0.1", 10102, probe="GTL1/LLN0.Mod.stVal")
+    assert con == "con3" and why == "" and dropped == 2
+    assert lib.closed == lib.destroyed == 2  # the two dead ones, not the good one
+    assert lib.probes[-1] == ("con3", "GTL1/LLN0.Mod.stVal", 0)
+    # Bounded: an IED whose associations always drop is reported, with the cause.
+    lib = _RacyLibrary(bad=99)
+    con, why, dropped = open_association(lib, "h", 1, probe="X/LLN0.Mod.stVal", attempts=3)
+    assert con is None and dropped == 3 and lib.made == 3 and lib.destroyed == 3
+    assert "association lost on its first request" in why and "3 times" in why
+    # A refused connect is not retried: the IED is simply not there.
+    lib = _RacyLibrary(bad=0, connect_error=1)
+    con, why, dropped = open_association(lib, "h", 1, probe="X/LLN0.Mod.stVal")
+    assert con is None and lib.made == 1 and "connect to h:1 failed" in why
+
+
+def test_every_association_to_a_running_ied_is_usable(sim, station, pts):
+    """Without the probe about 1 connect in 20 here returns an association whose first
+    request fails with error 3; with it, each of these associations serves its request."""
+    import pyiec61850 as L
+
+    host, port = sim.addresses["mms"]
+    ieds = [i.ld for i in build_ieds(station, pts)][:2]
+    for k in range(120):
+        ld = ieds[k % 2]
+        con, why, _ = open_association(L, host, port + k % 2, probe=probe_reference(ld))
+        assert con is not None, why
+        try:
+            ds, err = _value_and_error(
+                L.IedConnection_readDataSetValues(con, f"{ld}/LLN0.DSAll", None))
+            assert err == L.IED_ERROR_OK and ds is not None, (k, ld, err)
+            L.ClientDataSet_destroy(ds)
+        finally:
+            L.IedConnection_close(con)
+            L.IedConnection_destroy(con)
+

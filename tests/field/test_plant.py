@@ -93,6 +93,70 @@ def test_frequency_wanders_in_the_normal_band(plant):
     assert np.std(hz) > 0.001  # it does wander
 
 
+def test_ambient_temperature_follows_its_daily_cycle(station):
+    midnight_ist = dt.datetime(2026, 11, 24, 18, 30, tzinfo=dt.UTC)
+    plant = PlantSimulator(station, seed=3, start=midnight_ist)
+    hours, amb = [], []
+    for k in range(1, 24 * 6 + 1):  # a day in 10-minute steps
+        s = plant.step(600)
+        hours.append(k / 6)
+        amb.append(val(plant, "STN_ENV.AMBIENT", s)[0])
+        # every transformer's ambient sensor reads the same air
+        assert val(plant, "TR1.AMBIENT", s)[0] == pytest.approx(amb[-1], abs=1.0)
+    amb = np.asarray(amb)
+    coolest, warmest = hours[int(np.argmin(amb))], hours[int(np.argmax(amb))]
+    assert 3.5 <= coolest <= 6.5, coolest  # around 05:00 IST
+    assert 13.0 <= warmest <= 16.0, warmest  # mid-afternoon
+    assert 10.0 <= amb.max() - amb.min() <= 14.0  # a 12 K swing around 28 °C
+    assert 26.0 <= amb.mean() <= 30.0
+
+
+def test_instrument_noise_is_within_each_accuracy_class(plant):
+    """Stepping zero time re-reads the same true state: what varies is instrument noise, with
+    sigma = half the instrument transformer's class (0.2 for the 400 kV CVT and the line CT,
+    0.5 for the 33 kV VT), so ~95 % of readings are within the class's error limit."""
+    tags = {"B400_M1_CVT.V_A": 0.2, "B33_A_VT.V_A": 0.5, "L1_CT.I_A": 0.2}
+    rows = [plant.points.row(t) for t in tags]
+    samples = np.array([plant.step(0.0).values[rows] for _ in range(400)])
+    tw = plant.twin_state
+    mean = samples.mean(axis=0)
+    for k, (tag, cls) in enumerate(tags.items()):
+        rel = samples[:, k] / mean[k] - 1.0
+        sigma_pct = 100 * rel.std()
+        assert 0.8 * cls / 2 <= sigma_pct <= 1.2 * cls / 2, (tag, sigma_pct)
+        assert (np.abs(100 * rel) <= cls).mean() >= 0.9, tag
+    # The mean reading is the true value (no bias).
+    assert mean[2] == pytest.approx(tw.branch("Line.L1_Q0").i_a[0], rel=0.001)
+
+
+def test_oltc_regulates_the_33kv_buses_on_over_and_under_voltage(plant):
+    def state(s):
+        return (val(plant, "TR1.TAP", s)[0], val(plant, "TR2.TAP", s)[0],
+                val(plant, "B33_A.V", s)[0] / 33.0, val(plant, "ICT1.TAP", s)[0])
+
+    tap1, tap2, pu0, ict = state(plant.step(1.0))
+    assert abs(pu0 - 1) <= 0.0125 + 0.003  # in the AVR's band to begin with
+    fid = plant.inject("overvoltage", pu=1.06)
+    _, _, pu, _ = state(plant.step(1.0))
+    assert pu > 1.0125 + 0.01  # the grid's rise reaches the 33 kV buses
+    s = run_for(plant, 20)
+    assert state(s)[:2] == (tap1, tap2)  # the AVR waits out its time delay (30 s) …
+    moving = []
+    for _ in range(600):
+        s = plant.step(1.0)
+        moving.append(val(plant, "TR1.TAP_MOVING", s)[0])
+    t1, t2, pu, ict_now = state(s)
+    assert t1 < tap1 and t2 < tap2  # … then steps the taps down
+    assert abs(pu - 1) <= 0.0125 + 0.003 and 1.0 in moving
+    assert ict_now == ict  # the 400/220 kV ICTs have no AVR here
+    plant.clear(fid)
+    plant.inject("overvoltage", pu=0.94)  # and under-voltage: the taps go up past the start
+    s = run_for(plant, 900)
+    t1u, t2u, pu, _ = state(s)
+    assert t1u > tap1 and t2u > tap2
+    assert abs(pu - 1) <= 0.0125 + 0.003
+
+
 def test_breaker_and_isolator_operations(plant):
     r = plant.operate("F1_Q0", False)
     assert r.ok
@@ -242,6 +306,74 @@ def test_stuck_breaker_starts_breaker_failure_backup(plant):
     assert plant.operate("F2_Q0", False).ok
     plant.step(0.5)
     assert val(plant, "F2_Q0.POS")[0] == POS_CLOSED
+
+
+def test_a_stuck_breaker_fails_to_open_but_still_closes(plant):
+    assert plant.operate("F2_Q0", False).ok
+    plant.step(0.5)
+    assert val(plant, "F2_Q0.POS")[0] == POS_OPEN
+    fid = plant.inject("breaker_stuck", asset="F2_Q0")
+    r = plant.operate("F2_Q0", True)  # closing is unaffected
+    assert r.ok and "closing" in r.message
+    plant.step(0.5)
+    assert val(plant, "F2_Q0.POS")[0] == POS_CLOSED
+    assert plant.operate("F2_Q0", False).ok  # the trip is accepted …
+    plant.step(0.5)
+    assert val(plant, "F2_Q0.POS")[0] == POS_CLOSED  # … and the breaker does not open
+    plant.clear(fid)
+    assert plant.operate("F2_Q0", False).ok
+    plant.step(0.5)
+    assert val(plant, "F2_Q0.POS")[0] == POS_OPEN
+
+
+def test_the_same_fault_injected_twice_is_cleared_one_injection_at_a_time(plant):
+    plant.step(1.0)
+    a = plant.inject("sensor_fail", point="B220_M1.V")
+    b = plant.inject("sensor_fail", point="B220_M1.V")
+    plant.clear(a)
+    assert Q.describe(val(plant, "B220_M1.V", plant.step(1.0))[1]) == "invalid|failure"
+    plant.clear(b)
+    assert val(plant, "B220_M1.V", plant.step(1.0))[1] == Q.GOOD
+    # Frozen twice: the value stays the one frozen first until the last injection goes.
+    v0, _, t0 = val(plant, "ICT1.TOP_OIL")
+    a = plant.inject("sensor_stuck", point="ICT1.TOP_OIL")
+    run_for(plant, 60, dt_s=10)
+    b = plant.inject("sensor_stuck", point="ICT1.TOP_OIL")
+    plant.clear(a)
+    v, q, t = val(plant, "ICT1.TOP_OIL", run_for(plant, 60, dt_s=10))
+    assert (v, t, q) == (v0, t0, Q.SENSOR_FROZEN)
+    plant.clear(b)
+    assert val(plant, "ICT1.TOP_OIL", plant.step(1.0))[1] == Q.GOOD
+    # Two drifts on one point add up; clearing one leaves the other's.
+    a = plant.inject("sensor_drift", point="F3_CT.P", rate_per_h=36.0)
+    b = plant.inject("sensor_drift", point="F3_CT.P", rate_per_h=36.0)
+    s = run_for(plant, 600, dt_s=10)
+    assert val(plant, "F3_CT.P", s)[0] - plant.twin_state.branch("Line.F3_Q0").p_mw == \
+        pytest.approx(12.0, abs=0.6)
+    plant.clear(a)
+    s = plant.step(1.0)
+    assert val(plant, "F3_CT.P", s)[0] - plant.twin_state.branch("Line.F3_Q0").p_mw == \
+        pytest.approx(6.0, abs=0.6)
+    plant.clear(b)
+    # A device lost twice answers again only when both are cleared; a breaker stuck twice
+    # frees only when both are.
+    a = plant.inject("comm_lost", device="F1")
+    b = plant.inject("comm_lost", device="F1")
+    plant.clear(a)
+    assert plant.step().comm_lost == {"F1"}
+    plant.clear(b)
+    assert plant.step().comm_lost == frozenset()
+    a = plant.inject("breaker_stuck", asset="F2_Q0")
+    b = plant.inject("breaker_stuck", asset="F2_Q0")
+    plant.clear(a)
+    assert "F2_Q0" in plant.stuck
+    plant.clear(b)
+    assert not plant.stuck
+    # Two DGA faults on one transformer: clearing one stops only its gas.
+    d1 = plant.inject("dga_fault", asset="ICT2", code="T3", ramp_h=0)
+    plant.inject("dga_fault", asset="ICT2", code="PD", ramp_h=0)
+    plant.clear(d1)
+    assert [f.code for f in plant.dga["ICT2"].faults.values()] == ["PD"]
 
 
 def test_overvoltage_and_frequency_excursion(plant):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import socket
 import struct
@@ -14,7 +15,7 @@ import pytest
 
 from app.field import quality as Q
 from app.field.frame import Comm
-from app.field.points import POS_OPEN
+from app.field.points import POS_CLOSED, POS_OPEN
 from app.field.rtu.map import (
     RESULT_INTERLOCK,
     MapError,
@@ -103,7 +104,8 @@ def test_map_covers_every_point_deterministically(station):
 def test_map_refuses_duplicates_and_overlaps_naming_the_point(station):
     from app.field.points import build_point_table
 
-    m = build_register_map(build_point_table(station))
+    pts = build_point_table(station)
+    m = build_register_map(pts)
     entries = list(m.entries)
     f = next(i for i, e in enumerate(entries) if e.type == "float32")
     nxt = entries[f + 1]
@@ -112,15 +114,76 @@ def test_map_refuses_duplicates_and_overlaps_naming_the_point(station):
     entries[f + 1] = replace(nxt, address=entries[f].address + 1)  # overlaps the float
     with pytest.raises(MapError, match=f"point {nxt.point} .* overlaps {entries[f].point}"):
         validate(RegisterMap((), tuple(entries)))
-    text = m.to_csv()
-    lines = text.splitlines()
+    lines = m.to_csv().splitlines()
+
+    def load(rows):
+        return load_map_csv("\n".join([lines[0], *rows]) + "\n", pts)
+
+    # The same address twice, in the file: both lines named.
     dup = lines[2].split(",")
-    dup[0] = "X.DUP"
-    with pytest.raises(MapError, match="point X.DUP .* same address as"):
-        load_map_csv("\n".join([lines[0], lines[1], lines[2], ",".join(dup)] + lines[3:5]))
-    assert len(load_map_csv(text)) == len(m.entries)
-    with pytest.raises(MapError, match="line 2: point"):
-        load_map_csv(lines[0] + "\nP,kV,x,04 input register,0,float32,,1,value\n")
+    dup[0] = lines[5].split(",")[0]  # another real point, at line 2's address
+    with pytest.raises(MapError, match=rf"line 3: point {dup[0]} .* same address as "
+                                       rf"{lines[2].split(',')[0]} \(line 2\)"):
+        load([lines[2], ",".join(dup)])
+    # A float overlapping the next one.
+    a = lines[1].split(",")
+    b = lines[2].split(",")
+    b[4] = str(int(a[4]) + 1)
+    with pytest.raises(MapError, match=rf"line 3: point {b[0]} .* overlaps {a[0]}"):
+        load([lines[1], ",".join(b)])
+    with pytest.raises(MapError, match="line 2: point X.NOPE .* the station has no such point"):
+        load(["X.NOPE,kV,1,04 input register,0,float32,big-endian (ABCD),1.0,value"])
+    with pytest.raises(MapError, match="line 2: point ICT1.HOT_SPOT .* needs a float32"):
+        load(["ICT1.HOT_SPOT,degC,3,04 input register,0,uint16,,1.0,value"])
+    with pytest.raises(MapError, match="line 2: point ICT1.HOT_SPOT .* word order 'middle'"):
+        load(["ICT1.HOT_SPOT,degC,3,04 input register,0,float32,middle,1.0,value"])
+    with pytest.raises(MapError, match="line 2: point P: bad field"):
+        load(["P,kV,x,04 input register,0,float32,,1,value"])
+    with pytest.raises(MapError, match="line 3: point ICT1.HOT_SPOT .* already mapped at "
+                                       "line 2"):
+        load(["ICT1.HOT_SPOT,degC,3,04 input register,0,float32,big-endian (ABCD),1,value",
+              "ICT1.HOT_SPOT,degC,4,04 input register,0,float32,big-endian (ABCD),1,value"])
+    assert len(load_map_csv(m.to_csv(), pts).entries) == len(m.entries)
+
+
+def test_a_map_file_that_cannot_be_read_names_the_file(station, tmp_path):
+    from app.field.points import build_point_table
+    from app.field.rtu.map import read_map_file
+
+    pts = build_point_table(station)
+    with pytest.raises(MapError, match="nope.csv: cannot read"):
+        read_map_file(tmp_path / "nope.csv", pts)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("point,unit\nA,kV\n")
+    with pytest.raises(MapError, match=r"bad.csv: line 1: the header lacks address"):
+        read_map_file(bad, pts)
+
+
+def test_word_order_and_scale_from_the_map_decode_right(station):
+    from app.field.points import build_point_table
+    from app.field.rtu.codec import decode_registers, encode_registers
+
+    pts = build_point_table(station)
+    text = ("point,unit,device_id,function,address,type,word_order,scale,role\n"
+            "ICT1.HOT_SPOT,degC,9,04 input register,10,float32,little-endian (CDAB),1.0,value\n"
+            "ICT1.TOP_OIL,degC,9,04 input register,20,float32,big-endian (ABCD),0.1,value\n"
+            "ICT1.TOP_OIL,,9,04 input register,30,uint16,,1,quality\n")
+    m = load_map_csv(text, pts)
+    (d,) = m.devices
+    assert d.device == "ICT1H" and d.device_id == 9
+    assert d.ir_blocks == ((10, 2), (20, 2), (30, 1))  # unmapped gaps are not read
+    values = np.zeros(len(pts))
+    values[pts.row("ICT1.HOT_SPOT")], values[pts.row("ICT1.TOP_OIL")] = 71.5, 55.0
+    q = np.zeros(len(pts), dtype=np.uint16)
+    q[pts.row("ICT1.TOP_OIL")] = 0x82
+    regs = encode_registers(d, values, q)
+    hi, lo = struct.unpack(">HH", struct.pack(">f", 71.5))
+    assert (regs[10], regs[11]) == (lo, hi)  # CDAB: low word first
+    assert struct.unpack(">f", struct.pack(">HH", regs[20], regs[21]))[0] == \
+        pytest.approx(550.0)  # raw = value / scale
+    fl, cn, qq = decode_registers(d, regs)
+    np.testing.assert_allclose(fl, [71.5, 55.0])
+    assert list(qq) == [0x82] and len(cn) == 0
 
 
 def test_cli_prints_the_map(capsys):
@@ -170,8 +233,55 @@ def test_command_coils_operate_and_refusals_say_why(rig):
     dm = rig.server.map.device("F1")
     assert rig.server._results[dm.device_id - 1][dm.switches.index("F1_Q1")] == RESULT_INTERLOCK
     assert ok.ok
+
+
+def test_a_command_is_confirmed_by_a_later_scan(rig):
+    """The write path as the control service uses it: command out, position back in a scan."""
+    p = poll(rig)
+    row = rig.plant.points.row("F1_Q0.POS")
+
+    async def go():
+        try:
+            before = await p.scan_once()
+            r = await p.write_command("F1_Q0", False)
+            seen = []
+            for _ in range(20):
+                rig.step(0.05)  # the plant moves the breaker (60 ms) …
+                ps = await p.scan_once()  # … and a later scan reports it
+                seen.append(ps.values[list(ps.rows).index(row)])
+                if seen[-1] == POS_OPEN:
+                    break
+            return before, r, seen
+        finally:
+            p.close()
+
+    before, r, seen = asyncio.run(go())
+    assert before.values[list(before.rows).index(row)] == POS_CLOSED
+    assert r.ok and seen[-1] == POS_OPEN
+    assert len(seen) >= 1
+
+
+def test_a_map_loaded_from_csv_polls_the_rtu_identically(rig):
+    pts = rig.plant.points
+    generated = build_register_map(pts)
+    loaded = load_map_csv(generated.to_csv(), pts)
     rig.step()
-    assert rig.plant.position("F1_Q0") == POS_OPEN
+    a, b = poll(rig), poll(rig, register_map=loaded)
+
+    async def go():
+        try:
+            return await a.scan_once(), await b.scan_once()
+        finally:
+            a.close()
+            b.close()
+
+    pa, pb = asyncio.run(go())
+    assert [d.ir_blocks for d in a.devices] == [d.ir_blocks for d in b.devices]
+    np.testing.assert_array_equal(pa.rows, pb.rows)
+    np.testing.assert_array_equal(pa.values, pb.values)
+    np.testing.assert_array_equal(pa.quality, pb.quality)
+    assert {k: c.state for k, c in pa.comm.items()} == {k: c.state for k, c in pb.comm.items()}
+    assert all(c.state == Comm.OK for c in pb.comm.values())
 
 
 # ------------------------------------------------------------------ failures
@@ -304,20 +414,228 @@ def test_rtu_gone_then_back(rig):
     asyncio.run(scenario())
 
 
+class HangingProxy:
+    """A TCP relay in front of the RTU that can 'hang': it keeps every connection open and
+    accepts new ones, but stops passing anything on, as a frozen RTU does."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.hung = threading.Event()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+        self.conns: list[socket.socket] = []
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            try:
+                up = socket.create_connection(self.target, timeout=2)
+            except OSError:
+                c.close()
+                continue
+            self.conns += [c, up]
+            for a, b in ((c, up), (up, c)):
+                t = threading.Thread(target=self._pump, args=(a, b), daemon=True)
+                t.start()
+                self.threads.append(t)
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        src.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                data = src.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            if not self.hung.is_set():
+                try:
+                    dst.sendall(data)
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(5)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def test_a_hung_rtu_is_flagged_within_two_scan_periods(rig, caplog):
+    """Accepting but never answering: with the request timeout tied to the period (default
+    min(1 s, 1.5 × period)) the devices turn LOST within two frames, not ten."""
+    proxy = HangingProxy(rig.port)
+    p = ModbusPoller(rig.plant.points, "127.0.0.1", proxy.port, period_s=0.1)
+    assert p.timeout_s == pytest.approx(0.15)
+    assert ModbusPoller(rig.plant.points, "h", 1, period_s=2.0).timeout_s == 1.0
+    frames = []
+    stop = asyncio.Event()
+
+    async def scenario():
+        task = asyncio.create_task(p.run(frames.append, stop))
+        try:
+            while not (frames and all(c.state == Comm.OK for c in frames[-1].comm.values())):
+                await asyncio.sleep(0.02)
+            n0 = len(frames)
+            proxy.hung.set()
+            while len(frames) < n0 + 3:
+                await asyncio.sleep(0.02)
+            lost = [k - n0 for k in range(n0, len(frames))
+                    if all(c.state == Comm.LOST for c in frames[k].comm.values())]
+            proxy.hung.clear()
+            while not all(c.state == Comm.OK for c in frames[-1].comm.values()):
+                rig.step()
+                await asyncio.sleep(0.05)
+            return lost
+        finally:
+            stop.set()
+            await task
+
+    try:
+        lost = asyncio.run(scenario())
+    finally:
+        proxy.close()
+    # Frame n0 may have completed before the hang; by frame n0 + 1 it is seen.
+    assert lost and lost[0] <= 1, lost
+    lines = [r for r in caplog.records if r.name == "app.field.rtu.poller"
+             and "lost" in r.getMessage()]
+    assert len(lines) == 1 and "29 devices" in lines[0].getMessage()
+
+
+def test_the_whole_rtu_lost_is_one_log_line_with_each_device_flagged(rig, caplog):
+    p = poll(rig, timeout_s=0.3)
+
+    async def go():
+        try:
+            await p.scan_once()
+            await asyncio.to_thread(rig.stop_server)
+            lost = [await p.scan_once() for _ in range(3)][-1]
+            await asyncio.to_thread(rig.start)
+            for _ in range(100):
+                back = await p.scan_once()
+                if all(c.state == Comm.OK for c in back.comm.values()):
+                    break
+                await asyncio.sleep(0.05)
+            return lost, back
+        finally:
+            p.close()
+
+    caplog.set_level(logging.INFO, logger="app.field.rtu.poller")
+    lost, back = asyncio.run(go())
+    assert len(lost.comm) == 29 and all(c.state == Comm.LOST for c in lost.comm.values())
+    msgs = [r.getMessage() for r in caplog.records if r.name == "app.field.rtu.poller"
+            and "communication" in r.getMessage()]
+    (lost_line,) = [m for m in msgs if "lost" in m]
+    assert "communication lost with 29 devices (L1, " in lost_line and "(29 in all)" in lost_line
+    assert all(c.state == Comm.OK for c in back.comm.values())
+    (back_line,) = [m for m in msgs if "restored" in m]
+    assert "restored with 29 devices" in back_line
+
+
 # ------------------------------------------------------------------ third-party client
+def _mbpoll(port: int, unit: int, ref: int, kind: str, count: int) -> list[float]:
+    out = subprocess.run(
+        ["mbpoll", "-m", "tcp", "-a", str(unit), "-r", str(ref), "-t", kind, "-B",
+         "-c", str(count), "-1", "-p", str(port), "127.0.0.1"],
+        capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    got = [float(x.split("]:", 1)[1].split()[0]) for x in out.stdout.splitlines()
+           if x.strip().startswith("[")]
+    assert len(got) == count, out.stdout
+    return got
+
+
 @pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll not installed")
-def test_mbpoll_reads_the_station(rig):
-    snap = rig.step()
-    m = rig.server.map
-    checks = ["ICT1.HOT_SPOT", "B400_M1.V", "F1_CT.P", "L1_Q0.SF6"]
-    for tag in checks:
-        e = m.entry(tag)
-        out = subprocess.run(
-            ["mbpoll", "-m", "tcp", "-a", str(e.device_id), "-r", str(e.address + 1),
-             "-t", "3:float", "-B", "-c", "1", "-1", "-p", str(rig.port), "127.0.0.1"],
-            capture_output=True, text=True, timeout=30)
-        assert out.returncode == 0, out.stderr
-        line = next(x for x in out.stdout.splitlines() if x.strip().startswith("["))
-        got = float(line.split("]:", 1)[1].split()[0])
-        want = float(np.float32(snap.values[rig.plant.points.row(tag)]))
-        assert got == pytest.approx(want, rel=1e-5), (tag, out.stdout)
+def test_mbpoll_reads_float_blocks_from_a_running_field_sim(station):
+    """A client we did not write (Debian's mbpoll) reads blocks of four float32 from several
+    units of a running field-sim child process, using only the published map. The points are
+    frozen first over the control channel (sensor_stuck), so mbpoll and our poller must agree
+    exactly, and mbpoll reads their quality registers too: questionable|oldData."""
+    from app.field.points import build_point_table
+    from app.field.sim.control import ControlClient
+    from app.runtime.fieldsim import FieldSimProcess
+
+    pts = build_point_table(station)
+    m = build_register_map(pts)
+    floats = [e for e in m.entries if e.type == "float32" and e.role == "value"]
+    blocks = []
+    for start in ("ICT1.HOT_SPOT", "B400_M1.V", "F1_CT.P", "L1_Q0.SF6", "TR2.TOP_OIL"):
+        i = next(k for k, e in enumerate(floats) if e.point == start)
+        block = floats[i:i + 4]
+        assert all(e.device_id == block[0].device_id for e in block)
+        assert [e.address for e in block] == list(range(block[0].address,
+                                                        block[0].address + 8, 2))
+        blocks.append(block)
+    assert len({b[0].device_id for b in blocks}) == len(blocks)  # five different units
+    tags = [e.point for b in blocks for e in b]
+    sim = FieldSimProcess(mms=False, seed=8).start()
+    try:
+        with ControlClient(*sim.addresses["control"]) as c:
+            for t in tags:
+                c.inject("sensor_stuck", point=t)
+        p = ModbusPoller(pts, *sim.addresses["modbus"])
+
+        async def frozen():
+            try:
+                for _ in range(100):
+                    ps = await p.scan_once()
+                    q = {pts.tags[r]: int(ps.quality[k]) for k, r in enumerate(ps.rows)}
+                    if all(q[t] == Q.SENSOR_FROZEN for t in tags):
+                        return {pts.tags[r]: float(ps.values[k]) for k, r in enumerate(ps.rows)}
+                    await asyncio.sleep(0.05)
+                raise AssertionError("the points never showed as frozen")
+            finally:
+                p.close()
+
+        ours = asyncio.run(frozen())
+        port = sim.addresses["modbus"][1]
+        for block in blocks:
+            unit, ref = block[0].device_id, block[0].address + 1  # mbpoll counts from 1
+            want = [float(np.float32(ours[e.point])) for e in block]
+            # As mbpoll shows them (six significant digits) …
+            shown = _mbpoll(port, unit, ref, "3:float", 4)
+            assert shown == pytest.approx(want, rel=5e-6, abs=1e-9), (block[0].point, shown)
+            # … and bit for bit, from its raw registers (big-endian word order).
+            raw = [int(v) for v in _mbpoll(port, unit, ref, "3", 8)]
+            exact = [struct.unpack(">f", struct.pack(">HH", raw[2 * k], raw[2 * k + 1]))[0]
+                     for k in range(4)]
+            assert exact == want, block[0].point
+            assert all(v != 0 for v in exact)
+            qs = [m.entry(e.point, "quality").address + 1 for e in block]
+            span = _mbpoll(port, unit, qs[0], "3", qs[-1] - qs[0] + 1)
+            assert [span[q - qs[0]] for q in qs] == [float(Q.SENSOR_FROZEN)] * 4
+    finally:
+        sim.stop()
+
+
+def test_record_polls_with_a_map_file_and_refuses_a_bad_one(station, tmp_path, capsys):
+    from app.cli import main
+    from app.field.points import build_point_table
+
+    pts = build_point_table(station)
+    good = tmp_path / "rtu.csv"
+    good.write_text(build_register_map(pts).to_csv())
+    bad = tmp_path / "bad.csv"
+    lines = good.read_text().splitlines()
+    bad.write_text("\n".join(lines[:3] + [lines[2].replace(lines[2].split(",")[0], "X.NOPE")])
+                   + "\n")
+    assert main(["record", "--map", str(bad), "--duration", "1",
+                 "--data-dir", str(tmp_path / "h")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv: line 4: point X.NOPE" in err and "no such point" in err
+    assert main(["record", "--map", str(good), "--duration", "2",
+                 "--data-dir", str(tmp_path / "h")]) == 0
+    assert "recorded" in capsys.readouterr().out

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
+from app.field import quality as Q
 from app.field.frame import Comm
 from app.field.points import POS_OPEN
 from app.field.sim.control import ControlClient
 from app.runtime.fieldsim import FieldSimProcess
 from app.runtime.sources import ProtocolFrameSource
+
+PERIOD_S = 0.1
 
 
 @pytest.fixture
@@ -20,10 +24,14 @@ def fieldsim():
     sim.stop()
 
 
-def test_frames_from_a_running_field_sim(fieldsim, station):
+@pytest.fixture(scope="module")
+def pts(station):
     from app.field.points import build_point_table
 
-    pts = build_point_table(station)
+    return build_point_table(station)
+
+
+def test_frames_from_a_running_field_sim(fieldsim, pts):
     src = ProtocolFrameSource(pts, modbus=fieldsim.addresses["modbus"])
 
     async def go():
@@ -47,23 +55,67 @@ def test_frames_from_a_running_field_sim(fieldsim, station):
     assert f2.values[pts.row("F3_Q0.POS")] == POS_OPEN
 
 
-def test_killing_the_field_sim_is_seen_and_survived(fieldsim, station):
-    from app.field.points import build_point_table
+def _all_ok(frame) -> bool:  # noqa: ANN001
+    return all(c.state == Comm.OK for c in frame.comm.values()) and bool(frame.good().all())
 
-    pts = build_point_table(station)
-    src = ProtocolFrameSource(pts, modbus=fieldsim.addresses["modbus"], period_s=0.1)
-    src.modbus.timeout_s = 0.3
 
-    async def go():
+@pytest.mark.parametrize("with_mms", [False, True], ids=["modbus", "modbus+mms"])
+def test_field_sim_killed_mid_scan_then_restarted(pts, with_mms):
+    """The issue's failure test, as the HMI runs: the frame source's own loop at 0.1 s with
+    default timeouts; SIGKILL in the middle of a scan (while the Modbus poller is half-way
+    through the devices). Within two frames every point is invalid|oldData and every device
+    LOST; the loop keeps running (no exception escapes); after a restart on the same ports
+    good data returns by itself within 5 s (50 frames)."""
+    sim = FieldSimProcess(mms=with_mms, seed=4).start()
+    src = ProtocolFrameSource(pts, modbus=sim.addresses["modbus"],
+                              mms=sim.addresses.get("mms"), period_s=PERIOD_S)
+    frames: list = []
+    killed_at: list[int] = []
+    read_device = src.modbus._read_device
+    half = len(src.modbus.devices) // 2
+
+    async def read_and_maybe_kill(d):  # noqa: ANN001, ANN202
+        # Frames are appended after each scan: len(frames) is the scan now running.
+        if not killed_at and len(frames) >= 5 and d is src.modbus.devices[half]:
+            sim.kill()
+            killed_at.append(len(frames))
+        return await read_device(d)
+
+    src.modbus._read_device = read_and_maybe_kill
+
+    async def scenario():
+        stop = asyncio.Event()
+        task = asyncio.create_task(src.run(frames.append, stop))
         try:
-            ok = await src.scan_once()
-            fieldsim.kill()  # SIGKILL mid-run
-            lost = [await src.scan_once() for _ in range(2)][-1]
-            return ok, lost
+            while not killed_at:
+                await asyncio.sleep(0.02)
+            k = killed_at[0]
+            while len(frames) < k + 3:
+                await asyncio.sleep(0.02)
+            await asyncio.to_thread(sim.start)  # same ports
+            back_from = len(frames)
+            while not _all_ok(frames[-1]) and len(frames) < back_from + 100:
+                await asyncio.sleep(0.02)
+            return k, back_from, len(frames)
         finally:
-            src.close()
+            stop.set()
+            await task  # ends normally: nothing escaped the poller
 
-    ok, lost = asyncio.run(go())
-    assert all(c.state == Comm.OK for c in ok.comm.values())
-    assert all(c.state == Comm.LOST for c in lost.comm.values())
-    assert not lost.good().any()
+    try:
+        k, back_from, n = asyncio.run(scenario())
+    finally:
+        src.close()
+        sim.stop()
+    assert all(_all_ok(f) for f in frames[:k]), "not all good before the kill"
+    lost = [j - k for j in range(k, k + 3)
+            if all(c.state == Comm.LOST for c in frames[j].comm.values())]
+    assert lost and lost[0] <= 1, lost  # the interrupted scan, or the next one
+    f = frames[k + lost[0]]
+    flags = Q.INVALID | Q.OLD_DATA
+    assert ((f.quality & flags) == flags).all()
+    assert not f.good().any()
+    if with_mms:
+        mms_rows = np.asarray(src.mms.rows)
+        assert ((f.quality[mms_rows] & flags) == flags).all()
+    assert _all_ok(frames[n - 1]), "no good data after the restart"
+    assert n - back_from <= 5.0 / PERIOD_S, f"good again only after {n - back_from} frames"

@@ -5,9 +5,10 @@ blocking library call ever holds this process's GIL; this class sends it request
 pipe and awaits the answers on the asyncio loop (a reader on the pipe, no extra thread).
 
 Per scan: one data-set read per IED; values, IEC 61850 quality and the IED's own time
-stamps. An IED that does not answer turns LOST (one log line per change) with its points
-invalid|oldData; the child reconnects with exponential backoff by itself. If the child
-process dies it is restarted. No exception escapes :meth:`scan_once`.
+stamps. An IED that does not answer turns LOST with its points invalid|oldData — one log line
+per change, and one for all of them when they go together (the field-sim gone); the child
+reconnects with exponential backoff by itself. If the child process dies it is restarted. No
+exception escapes :meth:`scan_once`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from app.field import quality as Q
+from app.field.commlog import log_changes
 from app.field.frame import Comm, CommState
 from app.field.periodic import run_every
 from app.field.points import PointTable
@@ -63,6 +65,7 @@ class MmsPoller:
         self._proc: subprocess.Popen | None = None
         self._buf = b""
         self._lock: asyncio.Lock | None = None
+        self._changes: list[tuple[str, Comm, Comm, str]] = []
 
     # ------------------------------------------------------------------ child process
     def _start_child(self) -> None:
@@ -157,11 +160,14 @@ class MmsPoller:
         old = self.comm[bay]
         new = Comm.OK if ok else Comm.LOST
         if old.state != new:
-            if new == Comm.LOST:
-                log.warning("IEC 61850 IED %s: communication lost: %s", bay, why)
-            else:
-                log.info("IEC 61850 IED %s: communication restored", bay)
+            self._changes.append((bay, old.state, new, why))
             self.comm[bay] = CommState(bay, self.PROTOCOL, new, dt.datetime.now(dt.UTC), why)
+
+    def _flush_log(self) -> None:
+        if self._changes:
+            log_changes(log, f"IEC 61850 IEDs at {self.host}:{self.port}+", self._changes,
+                        {i.bay: f"{i.bay} ({i.ld})" for i in self.ieds}, by_cause=False)
+            self._changes = []
 
     async def scan_once(self) -> PartialScan:
         """Read every IED once. Never raises."""
@@ -177,6 +183,7 @@ class MmsPoller:
             q = (q & ~np.uint16(Q.VALIDITY_MASK)) | Q.COMM_LOST
             self._last = PartialScan(self._last.rows, self._last.values, q, self._last.t_ns,
                                      dict(self.comm))
+        self._flush_log()
         return self._last
 
     async def run(self, emit: Callable[[PartialScan], None], stop: asyncio.Event) -> None:

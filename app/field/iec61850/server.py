@@ -13,12 +13,20 @@ operate starts the plant's operation and the command termination is sent when th
 position is reached (or a negative one with AddCause time-limit-over).
 
 pyiec61850's blocking calls keep the GIL, so a client must never live in this process; the
-HMI's MMS client runs in its own process.
+HMI's MMS client runs in its own process. The same trap lies inside this process: libiec61850
+runs a control's check handler (Python) from its server thread while holding the MMS model
+lock, and ``IedServer_lockDataModel`` waits for that same lock. Called through SWIG it waits
+holding the GIL, the handler waits for the GIL, and the whole field-sim hangs (seen about once
+in a few hundred selects). So the plant thread takes and releases the model lock through
+ctypes, which lets go of the GIL while it waits (:class:`_ModelLock`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import logging
+import os
 import threading
 import time
 
@@ -31,6 +39,58 @@ from app.field.sim.api import ADD_CAUSE_BLOCKED_BY_HEALTH, Plant, PlantSnapshot
 log = logging.getLogger(__name__)
 
 OPERATE_TIMEOUT_S = 20.0
+
+
+class _ModelLock:
+    """``IedServer_lockDataModel`` / ``unlockDataModel`` called through ctypes, so that the GIL
+    is released while the plant thread waits for the MMS model lock (see the module notes).
+    Falls back to the SWIG calls, with a warning, if the C library cannot be found."""
+
+    def __init__(self) -> None:
+        self._lock = self._unlock = None
+        lib = _c_library()
+        if lib is not None:
+            self._lock, self._unlock = lib.IedServer_lockDataModel, lib.IedServer_unlockDataModel
+            for f in (self._lock, self._unlock):
+                f.argtypes, f.restype = [ctypes.c_void_p], None
+        else:
+            log.warning("libiec61850 not found for ctypes: controls may deadlock the field-sim")
+
+    def lock(self, server) -> None:  # noqa: ANN001
+        if self._lock is not None:
+            self._lock(int(server))
+        else:
+            L.IedServer_lockDataModel(server)
+
+    def unlock(self, server) -> None:  # noqa: ANN001
+        if self._unlock is not None:
+            self._unlock(int(server))
+        else:
+            L.IedServer_unlockDataModel(server)
+
+
+def _c_library() -> ctypes.CDLL | None:
+    """The libiec61850 that pyiec61850 has loaded (the same copy, so the same servers)."""
+    paths = []
+    try:
+        with open("/proc/self/maps") as fh:
+            paths = sorted({line.split()[-1] for line in fh if "libiec61850" in line})
+    except OSError:
+        pass
+    here = os.path.dirname(L.__file__)
+    paths += sorted(glob.glob(os.path.join(here, os.pardir, "pyiec61850.libs", "libiec61850*")))
+    paths += glob.glob(os.path.join(here, "_iec61850*.so"))
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.IedServer_lockDataModel, lib.IedServer_unlockDataModel  # noqa: B018
+            return lib
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+_MODEL_LOCK = _ModelLock()
 
 
 class _Check(L.CheckHandlerForPython):
@@ -207,7 +267,7 @@ class _IedRuntime:
     def write(self, snap: PlantSnapshot) -> None:
         v, q, t = snap.values, snap.quality, snap.t_source_ns
         s = self.server
-        L.IedServer_lockDataModel(s)
+        _MODEL_LOCK.lock(s)
         try:
             for kind, row, val, qa, ta in self.updates:
                 if kind == "f":
@@ -219,7 +279,7 @@ class _IedRuntime:
                 L.IedServer_updateQuality(s, qa, int(q[row]))
                 L.IedServer_updateUTCTimeAttributeValue(s, ta, int(t[row]) // 1_000_000)
         finally:
-            L.IedServer_unlockDataModel(s)
+            _MODEL_LOCK.unlock(s)
 
 
 class MmsIedServer:

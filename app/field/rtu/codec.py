@@ -1,4 +1,9 @@
-"""Encode a device's points into Modbus registers and bits, and back (vectorised)."""
+"""Encode a device's points into Modbus registers and bits, and back (vectorised).
+
+Addresses come from the device's map (:class:`app.field.rtu.map.DeviceMap`), so a map read
+from CSV with its own addresses, word order and scales decodes the same way as the generated
+one. A 32-bit value is two registers: high word first (ABCD) unless the map says CDAB.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,31 @@ from app.field.rtu.map import DeviceMap
 POS_BAD = 3
 
 
+def _words(values: np.ndarray, dtype: str, swap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first, second) register of each 32-bit value, in the map's word order."""
+    w = np.asarray(values, dtype=f">{dtype}").view(">u2").reshape(-1, 2).astype(np.uint16)
+    hi, lo = w[:, 0], w[:, 1]
+    return np.where(swap, lo, hi), np.where(swap, hi, lo)
+
+
+def _join(regs: np.ndarray, addr: np.ndarray, swap: np.ndarray, dtype: str) -> np.ndarray:
+    a, b = regs[addr].astype(np.uint32), regs[addr + 1].astype(np.uint32)
+    hi, lo = np.where(swap, b, a), np.where(swap, a, b)
+    return ((hi << 16) | lo).astype(np.uint32).view(np.float32 if dtype == "f4" else np.uint32)
+
+
 def encode_registers(dm: DeviceMap, values: np.ndarray, quality: np.ndarray) -> np.ndarray:
-    """The device's input registers (uint16), big-endian word order for 32-bit values."""
-    fl = np.asarray(values[dm.analog_rows], dtype=">f4").view(">u2")
-    cnt = np.clip(np.round(np.nan_to_num(values[dm.counter_rows])), 0, 2**32 - 1)
-    cn = np.asarray(cnt, dtype=">u4").view(">u2")
-    q = np.asarray(quality[dm.rows], dtype=np.uint16)
-    return np.concatenate([fl.astype(np.uint16), cn.astype(np.uint16), q])
+    """The device's input registers (uint16)."""
+    out = np.zeros(dm.ir_count, dtype=np.uint16)
+    fl = np.asarray(values[dm.analog_rows], dtype=np.float64) / dm.analog_scale
+    first, second = _words(fl, "f4", dm.analog_swap)
+    out[dm.analog_addr], out[dm.analog_addr + 1] = first, second
+    cnt = np.clip(np.round(np.nan_to_num(values[dm.counter_rows] / dm.counter_scale)), 0,
+                  2**32 - 1)
+    first, second = _words(cnt, "u4", dm.counter_swap)
+    out[dm.counter_addr], out[dm.counter_addr + 1] = first, second
+    out[dm.quality_addr] = np.asarray(quality[dm.quality_rows], dtype=np.uint16)
+    return out
 
 
 def encode_bits(dm: DeviceMap, values: np.ndarray) -> np.ndarray:
@@ -42,13 +65,13 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
 
 def decode_registers(dm: DeviceMap, regs: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                 np.ndarray]:
-    """(analog values, counter values, quality words) from the device's input registers."""
+    """(analog values, counter values, quality words) from the device's input registers;
+    quality words are in ``dm.quality_rows`` order."""
     regs = np.asarray(regs, dtype=np.uint16)
-    na, nc = len(dm.analog_rows), len(dm.counter_rows)
-    fl = regs[: 2 * na].astype(">u2").view(">f4").astype(np.float64)
-    cn = regs[2 * na: 2 * (na + nc)].astype(">u2").view(">u4").astype(np.float64)
-    q = regs[dm.quality_start: dm.quality_start + len(dm.rows)]
-    return fl, cn, q
+    fl = _join(regs, dm.analog_addr, dm.analog_swap, "f4").astype(np.float64) * dm.analog_scale
+    cn = _join(regs, dm.counter_addr, dm.counter_swap, "u4").astype(np.float64) * \
+        dm.counter_scale
+    return fl, cn, regs[dm.quality_addr]
 
 
 def decode_bits(dm: DeviceMap, bits: np.ndarray) -> np.ndarray:

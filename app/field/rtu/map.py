@@ -25,13 +25,24 @@ holding registers (function 03)
 
 A device whose bay is not answering replies to everything with exception 0x0B (gateway
 target device failed to respond). ``gridtwin modbus-map`` prints this map as CSV.
+
+The poller works from the same map read back from CSV (:func:`load_map_csv`,
+:func:`read_map_file`; ``gridtwin record --map FILE.csv``), e.g. edited for a real RTU: any
+addresses, word order ``big-endian (ABCD)`` or ``little-endian (CDAB)`` per 32-bit value, a
+scale per value (engineering value = raw × scale), quality registers optional. A map whose
+values collide (a duplicate address, an overlapping float), names a point the station does
+not have, or gives a point the wrong type is refused at load, naming the point and the line.
+Whichever way a map is made, :func:`map_from_entries` turns it into the per-device read plan
+the poller runs, so a generated map and its CSV poll identically.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 import numpy as np
@@ -40,12 +51,17 @@ from app.field.points import KIND_ANALOG, KIND_COUNTER, KIND_STATUS, PointTable
 
 MAX_REGS = 125  # per read (Modbus limit)
 MAX_BITS = 2000
+MAX_ADDRESS = 65535
 
 RESULT_NONE, RESULT_ACCEPTED, RESULT_INTERLOCK, RESULT_REFUSED = 0, 1, 2, 3
 RESULT_POSITION_REACHED, RESULT_NO_RESPONSE = 4, 5
 
 FUNCTIONS = {"ir": "04 input register", "di": "02 discrete input", "coil": "01/05 coil",
              "hr": "03 holding register"}
+WORD_ORDERS = {"big-endian (ABCD)": False, "little-endian (CDAB)": True}
+_LENGTH = {"float32": 2, "uint32": 2, "dbpos": 2, "uint16": 1, "bool": 1}
+_ROLES = ("value", "quality", "open", "close", "result")
+_COMMAND_SUFFIX = {"open": ".CMD_OPEN", "close": ".CMD_CLOSE", "result": ".CMD_RESULT"}
 
 
 class MapError(ValueError):
@@ -65,24 +81,40 @@ class Entry:
     scale: float = 1.0
     row: int = -1  # point-table row (-1 for controls)
     role: str = "value"  # value / quality / open / close / result
+    line: int = 0  # line of the CSV it was read from (0: generated)
+
+    def where(self) -> str:
+        at = f"{self.table} {self.address}, device {self.device_id}"
+        return f"line {self.line}: point {self.point} ({at})" if self.line else \
+            f"point {self.point} ({at})"
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceMap:
-    device: str
+    """One unit id's read plan: which registers and bits hold which point rows."""
+
+    device: str  # the bay it serves (or "unit N" when a unit mixes bays)
     device_id: int
-    rows: np.ndarray  # point rows of this device
+    rows: np.ndarray  # point rows of this device (values read)
     analog_rows: np.ndarray
     counter_rows: np.ndarray
     status_rows: np.ndarray
     pos_mask: np.ndarray  # per status row: is a double-point position
-    ir_count: int
+    ir_count: int  # input registers spanned (highest address + 1)
     di_count: int
-    quality_start: int
-    switches: tuple[str, ...]  # asset ids with command coils, in coil order
+    switches: tuple[str, ...]  # asset ids with command coils
     ir_blocks: tuple[tuple[int, int], ...]  # (address, count) reads
     di_blocks: tuple[tuple[int, int], ...]
     di_offsets: np.ndarray  # first bit of each status row
+    analog_addr: np.ndarray  # first register of each analog (float32)
+    counter_addr: np.ndarray  # first register of each counter (uint32)
+    analog_swap: np.ndarray  # CDAB word order
+    counter_swap: np.ndarray
+    analog_scale: np.ndarray
+    counter_scale: np.ndarray
+    quality_rows: np.ndarray  # rows that have a quality register …
+    quality_addr: np.ndarray  # … and where it is
+    commands: tuple[tuple[int, int, int], ...]  # per switch: (open coil, close coil, result hr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +129,10 @@ class RegisterMap:
         raise KeyError(f"no Modbus device for bay '{bay}'")
 
     def by_id(self, device_id: int) -> DeviceMap:
-        return self.devices[device_id - 1]
+        for d in self.devices:
+            if d.device_id == device_id:
+                return d
+        raise KeyError(f"no Modbus device with unit id {device_id}")
 
     def entry(self, point: str, role: str = "value") -> Entry:
         for e in self.entries:
@@ -116,13 +151,26 @@ class RegisterMap:
         return out.getvalue() if stream is None else ""
 
 
-def _blocks(total: int, limit: int) -> tuple[tuple[int, int], ...]:
-    return tuple((a, min(limit, total - a)) for a in range(0, total, limit))
+def _blocks(spans: Iterable[tuple[int, int]], limit: int) -> tuple[tuple[int, int], ...]:
+    """Reads of at most ``limit`` covering ``(address, length)`` spans: contiguous spans are
+    read together, a value is never split across two reads, and unmapped gaps are not read
+    (a real RTU may refuse them)."""
+    blocks: list[list[int]] = []
+    for a, n in sorted(spans):
+        if blocks:
+            b = blocks[-1]
+            if a == b[0] + b[1] and b[1] + n <= limit:
+                b[1] += n
+                continue
+            if a < b[0] + b[1]:
+                continue  # inside the previous (validated maps do not overlap)
+        blocks.append([a, n])
+    return tuple((a, n) for a, n in blocks)
 
 
 def build_register_map(points: PointTable) -> RegisterMap:
+    """The station RTU's map, generated from the point table (see the module notes)."""
     entries: list[Entry] = []
-    devices = []
     pos_q = np.array([q == "position" for q in points.quantity])
     for k, dev in enumerate(points.devices):
         did = k + 1
@@ -140,25 +188,16 @@ def build_register_map(points: PointTable) -> RegisterMap:
             entries.append(Entry(points.tags[r], points.unit[r], did, "ir", addr, "uint32", 2,
                                  "big-endian (ABCD)", 1.0, int(r)))
             addr += 2
-        qstart = addr
         for r in rows:
             entries.append(Entry(points.tags[r], "", did, "ir", addr, "uint16", 1, "", 1.0,
                                  int(r), "quality"))
             addr += 1
-        ir_count = addr
         bit = 0
-        offsets = []
         for r in status:
-            offsets.append(bit)
-            if pos_q[r]:
-                entries.append(Entry(points.tags[r], "", did, "di", bit, "dbpos", 2, "", 1.0,
-                                     int(r)))
-                bit += 2
-            else:
-                entries.append(Entry(points.tags[r], "", did, "di", bit, "bool", 1, "", 1.0,
-                                     int(r)))
-                bit += 1
-        di_count = bit
+            t = "dbpos" if pos_q[r] else "bool"
+            entries.append(Entry(points.tags[r], "", did, "di", bit, t, _LENGTH[t], "", 1.0,
+                                 int(r)))
+            bit += _LENGTH[t]
         switches = tuple(points.asset[r] for r in status if pos_q[r])
         for j, sw in enumerate(switches):
             entries.append(Entry(f"{sw}.CMD_OPEN", "", did, "coil", 2 * j, "bool", 1, "",
@@ -167,58 +206,179 @@ def build_register_map(points: PointTable) -> RegisterMap:
                                  1.0, -1, "close"))
             entries.append(Entry(f"{sw}.CMD_RESULT", "", did, "hr", j, "uint16", 1, "", 1.0,
                                  -1, "result"))
-        devices.append(DeviceMap(
-            dev.id, did, rows, analog, counter, status, pos_q[status], ir_count, di_count,
-            qstart, switches, _blocks_aligned(ir_count, len(analog) + len(counter)),
-            _blocks(di_count, MAX_BITS), np.asarray(offsets, dtype=np.intp)))
-    m = RegisterMap(tuple(devices), tuple(entries))
-    validate(m)
-    return m
+    return map_from_entries(entries, points)
 
 
-def _blocks_aligned(ir_count: int, n_words32: int) -> tuple[tuple[int, int], ...]:
-    """125-register reads that never split a 32-bit value across two reads."""
-    blocks, a = [], 0
-    end32 = 2 * n_words32
-    while a < ir_count:
-        n = min(MAX_REGS, ir_count - a)
-        if a < end32 and (a + n) < end32 and (a + n) % 2:
-            n -= 1
-        blocks.append((a, n))
-        a += n
-    return tuple(blocks)
+def map_from_entries(entries: Iterable[Entry], points: PointTable) -> RegisterMap:
+    """Validate ``entries`` against the station and build each unit's read plan."""
+    entries = tuple(entries)
+    validate(RegisterMap((), entries))
+    first: dict[tuple[int, str], Entry] = {}
+    for e in entries:
+        if e.role not in ("value", "quality"):
+            continue
+        other = first.setdefault((e.row, e.role), e)
+        if other is not e:
+            raise MapError(f"{e.where()}: the point's {e.role} is already mapped at "
+                           f"{other.where()}")
+    unit_of = {e.row: e.device_id for e in entries if e.role == "value"}
+    for e in entries:
+        if e.role == "quality" and unit_of.get(e.row) != e.device_id:
+            raise MapError(f"{e.where()}: a quality register must be in the unit that serves "
+                           "the point's value")
+    by_unit: dict[int, list[Entry]] = {}
+    for e in entries:
+        by_unit.setdefault(e.device_id, []).append(e)
+    devices = [_device_map(did, es, points) for did, es in sorted(by_unit.items())]
+    return RegisterMap(tuple(devices), entries)
+
+
+def _device_map(did: int, es: list[Entry], points: PointTable) -> DeviceMap:
+    def arr(x, dtype=np.intp):  # noqa: ANN001, ANN202
+        return np.asarray(x, dtype=dtype)
+
+    vals = [e for e in es if e.role == "value"]
+    ana = [e for e in vals if e.table == "ir" and e.type == "float32"]
+    cnt = [e for e in vals if e.table == "ir" and e.type == "uint32"]
+    sts = [e for e in vals if e.table == "di"]
+    qua = [e for e in es if e.role == "quality"]
+    rows = [e.row for e in vals]
+    bays = {points.device_of[r] for r in rows}
+    device = bays.pop() if len(bays) == 1 else f"unit {did}"
+    cmds: dict[str, dict[str, int]] = {}
+    for e in es:
+        if e.role in _COMMAND_SUFFIX:
+            cmds.setdefault(e.point[: -len(_COMMAND_SUFFIX[e.role])], {})[e.role] = e.address
+    switches = tuple(sw for sw, c in cmds.items() if "open" in c and "close" in c)
+    ir = [(e.address, e.length) for e in es if e.table == "ir"]
+    di = [(e.address, e.length) for e in es if e.table == "di"]
+    return DeviceMap(
+        device=device, device_id=did, rows=arr(rows),
+        analog_rows=arr([e.row for e in ana]), counter_rows=arr([e.row for e in cnt]),
+        status_rows=arr([e.row for e in sts]), pos_mask=arr([e.type == "dbpos" for e in sts],
+                                                            bool),
+        ir_count=max((a + n for a, n in ir), default=0),
+        di_count=max((a + n for a, n in di), default=0),
+        switches=switches, ir_blocks=_blocks(ir, MAX_REGS), di_blocks=_blocks(di, MAX_BITS),
+        di_offsets=arr([e.address for e in sts]),
+        analog_addr=arr([e.address for e in ana]), counter_addr=arr([e.address for e in cnt]),
+        analog_swap=arr([WORD_ORDERS[e.word_order] for e in ana], bool),
+        counter_swap=arr([WORD_ORDERS[e.word_order] for e in cnt], bool),
+        analog_scale=arr([e.scale for e in ana], float),
+        counter_scale=arr([e.scale for e in cnt], float),
+        quality_rows=arr([e.row for e in qua]), quality_addr=arr([e.address for e in qua]),
+        commands=tuple((cmds[sw]["open"], cmds[sw]["close"], cmds[sw].get("result", -1))
+                       for sw in switches))
 
 
 def validate(m: RegisterMap) -> None:
     """Refuse duplicate addresses and overlapping multi-register values, naming the point."""
-    taken: dict[tuple[int, str, int], tuple[str, int]] = {}
+    taken: dict[tuple[int, str, int], Entry] = {}
     for e in m.entries:
         for k in range(e.length):
             key = (e.device_id, e.table, e.address + k)
             if key in taken:
-                other, start = taken[key]
-                what = "has the same address as" if start == e.address else "overlaps"
-                raise MapError(f"point {e.point} ({e.table} {e.address}, device {e.device_id}) "
-                               f"{what} {other}")
-            taken[key] = (e.point, e.address)
+                other = taken[key]
+                what = "has the same address as" if other.address == e.address else "overlaps"
+                raise MapError(f"{e.where()} {what} {other.point}"
+                               + (f" (line {other.line})" if other.line else ""))
+            taken[key] = e
 
 
-def load_map_csv(text: str) -> list[Entry]:
-    """Read a map in the CSV form (e.g. edited for a real RTU) and validate it."""
-    rows = list(csv.DictReader(io.StringIO(text)))
+def _check_entry(e: Entry, points: PointTable) -> Entry:
+    """An entry read from CSV, checked against the station; returns it with its row."""
+    if e.role not in _ROLES:
+        raise MapError(f"{e.where()}: role {e.role!r} is not one of {', '.join(_ROLES)}")
+    if e.type not in _LENGTH:
+        raise MapError(f"{e.where()}: type {e.type!r} is not one of {', '.join(_LENGTH)}")
+    if not 0 <= e.address <= MAX_ADDRESS - e.length + 1:
+        raise MapError(f"{e.where()}: address outside 0–{MAX_ADDRESS}")
+    if not 1 <= e.device_id <= 247:
+        raise MapError(f"{e.where()}: unit id outside 1–247")
+    if e.role in _COMMAND_SUFFIX:
+        sw = e.point[: -len(_COMMAND_SUFFIX[e.role])]
+        if not e.point.endswith(_COMMAND_SUFFIX[e.role]) or f"{sw}.POS" not in points.index:
+            raise MapError(f"{e.where()}: a {e.role} command must be named "
+                           f"SWITCH{_COMMAND_SUFFIX[e.role]} for a switch of the station")
+        want = {"open": ("coil", "bool"), "close": ("coil", "bool"),
+                "result": ("hr", "uint16")}[e.role]
+        if (e.table, e.type) != want:
+            raise MapError(f"{e.where()}: a {e.role} command is a {FUNCTIONS[want[0]]} of "
+                           f"type {want[1]}")
+        return e
+    if e.point not in points.index:
+        raise MapError(f"{e.where()}: the station has no such point")
+    row = points.index[e.point]
+    kind = int(points.kind[row])
+    if e.role == "quality":
+        ok = (e.table, e.type) == ("ir", "uint16")
+        need = "a uint16 input register"
+    elif kind == KIND_ANALOG:
+        ok = (e.table, e.type) == ("ir", "float32")
+        need = "a float32 input register"
+    elif kind == KIND_COUNTER:
+        ok = (e.table, e.type) == ("ir", "uint32")
+        need = "a uint32 input register"
+    else:
+        pos = points.quantity[row] == "position"
+        ok = (e.table, e.type) == ("di", "dbpos" if pos else "bool")
+        need = "two discrete inputs (dbpos)" if pos else "a discrete input (bool)"
+    if not ok:
+        raise MapError(f"{e.where()}: {e.type} in {FUNCTIONS[e.table]} does not fit; this "
+                       f"point needs {need}")
+    if e.type in ("float32", "uint32") and e.word_order not in WORD_ORDERS:
+        raise MapError(f"{e.where()}: word order {e.word_order!r} is not "
+                       f"{' or '.join(WORD_ORDERS)}")
+    if not np.isfinite(e.scale) or e.scale == 0:
+        raise MapError(f"{e.where()}: scale {e.scale} must be a non-zero number")
+    return Entry(e.point, e.unit, e.device_id, e.table, e.address, e.type, e.length,
+                 e.word_order, e.scale, row, e.role, e.line)
+
+
+def parse_map_csv(text: str) -> list[Entry]:
+    """The entries of a map in the CSV form, each with its line (not yet checked)."""
+    reader = csv.DictReader(io.StringIO(text))
+    need = {"point", "unit", "device_id", "function", "address", "type", "word_order", "scale"}
+    missing = need - set(reader.fieldnames or ())
+    if missing:
+        raise MapError(f"line 1: the header lacks {', '.join(sorted(missing))}")
     table_of = {v: k for k, v in FUNCTIONS.items()}
     entries = []
-    for n, r in enumerate(rows, start=2):
+    for r in reader:
+        n = reader.line_num
+        point = (r.get("point") or "").strip()
         try:
-            t = r["type"]
-            entries.append(Entry(r["point"], r["unit"], int(r["device_id"]),
-                                 table_of[r["function"]], int(r["address"]), t,
-                                 {"float32": 2, "uint32": 2, "dbpos": 2}.get(t, 1),
-                                 r["word_order"], float(r["scale"]), role=r.get("role", "value")))
-        except (KeyError, ValueError) as exc:
-            raise MapError(f"line {n}: point {r.get('point', '?')}: bad field: {exc}") from None
-    validate(RegisterMap((), tuple(entries)))
+            t = r["type"].strip()
+            fn = r["function"].strip()
+            if fn not in table_of:
+                raise ValueError(f"function {fn!r} (use one of {', '.join(FUNCTIONS.values())})")
+            entries.append(Entry(point, r["unit"] or "", int(r["device_id"]), table_of[fn],
+                                 int(r["address"]), t, _LENGTH.get(t, 1),
+                                 (r["word_order"] or "").strip(), float(r["scale"] or 1.0),
+                                 role=(r.get("role") or "value").strip(), line=n))
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise MapError(f"line {n}: point {point or '?'}: bad field: {exc}") from None
     return entries
+
+
+def load_map_csv(text: str, points: PointTable) -> RegisterMap:
+    """Read a map in the CSV form (e.g. edited for a real RTU), check it against the station
+    and build the read plan the poller runs. Bad maps raise :class:`MapError` naming the
+    line and the point."""
+    return map_from_entries([_check_entry(e, points) for e in parse_map_csv(text)], points)
+
+
+def read_map_file(path: str | Path, points: PointTable) -> RegisterMap:
+    """:func:`load_map_csv` of a file; errors name the file too."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MapError(f"{p}: cannot read the map: {exc}") from None
+    try:
+        return load_map_csv(text, points)
+    except MapError as exc:
+        raise MapError(f"{p}: {exc}") from None
 
 
 def write_modbus_map_csv(points: PointTable, stream: TextIO) -> None:

@@ -10,7 +10,13 @@ Failures stay local and never escape the loop:
   communication state turns LOST — one log line per change — and other devices carry on;
 * the connection lost (the RTU or field-sim gone): every device turns LOST on that scan (well
   within two periods), and the poller reconnects with exponential backoff (0.25 s doubling to
-  4 s), so good data returns by itself once the RTU is back.
+  4 s), so good data returns by itself once the RTU is back;
+* an RTU that accepts requests but stops answering: each request gives up after
+  ``timeout_s`` — by default ``min(1 s, 1.5 × period)`` — so a hung RTU is flagged within two
+  scan periods too.
+
+A fault that takes many devices down at once is logged once, naming them
+(:mod:`app.field.commlog`); each device keeps its own communication state.
 
 The RTU has no per-point time stamps: a value's source time is its reception time.
 """
@@ -29,6 +35,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from app.field import quality as Q
+from app.field.commlog import log_changes
 from app.field.frame import Comm, CommState
 from app.field.periodic import run_every
 from app.field.points import PointTable
@@ -61,17 +68,26 @@ class PartialScan:
     comm: dict[str, CommState]
 
 
+def default_timeout_s(period_s: float) -> float:
+    """A request's timeout at a scan period: short enough that a hung RTU is flagged within two
+    periods, never more than 1 s."""
+    return min(1.0, 1.5 * period_s)
+
+
 class ModbusPoller:
     PROTOCOL = "modbus"
 
     def __init__(self, points: PointTable, host: str, port: int, *, period_s: float = 0.1,
-                 timeout_s: float = 1.0, devices: list[str] | None = None,
+                 timeout_s: float | None = None, devices: list[str] | None = None,
                  register_map: RegisterMap | None = None) -> None:
         if not 0.1 <= period_s <= 5.0:
             raise ValueError(f"scan period {period_s} s outside 0.1–5 s")
+        if timeout_s is not None and not 0 < timeout_s <= 30:
+            raise ValueError(f"request timeout {timeout_s} s outside 0–30 s")
         self.points = points
         self.host, self.port = host, port
-        self.period_s, self.timeout_s = period_s, timeout_s
+        self.period_s = period_s
+        self.timeout_s = default_timeout_s(period_s) if timeout_s is None else timeout_s
         self.map = register_map or build_register_map(points)
         self.devices = [d for d in self.map.devices if devices is None or d.device in devices]
         self.rows = np.concatenate([d.rows for d in self.devices]) if self.devices else \
@@ -85,8 +101,15 @@ class ModbusPoller:
         self.comm = {d.device: CommState(d.device, self.PROTOCOL, Comm.CONNECTING, now)
                      for d in self.devices}
         self._dev_slices = {}
+        self._dev_pos: dict[str, tuple[np.ndarray, ...]] = {}
         for d in self.devices:
-            self._dev_slices[d.device] = np.asarray([self._pos[int(r)] for r in d.rows])
+            self._dev_slices[d.device] = np.asarray([self._pos[int(r)] for r in d.rows],
+                                                    dtype=np.intp)
+            self._dev_pos[d.device] = tuple(
+                np.asarray([self._pos[int(r)] for r in rows], dtype=np.intp)
+                for rows in (d.analog_rows, d.counter_rows, d.status_rows, d.quality_rows))
+        self._labels = {d.device: f"{d.device} (id {d.device_id})" for d in self.devices}
+        self._changes: list[tuple[str, Comm, Comm, str]] = []
         self._client: AsyncModbusTcpClient | None = None
         self._backoff = 0.25
         self._next_connect = 0.0
@@ -123,16 +146,17 @@ class ModbusPoller:
 
     # ------------------------------------------------------------------ scanning
     def _set_comm(self, device: str, state: Comm, error: str = "") -> None:
+        """Change a device's state; the change is logged with the scan's others."""
         old = self.comm[device]
         if old.state != state:
-            did = self.map.device(device).device_id
-            if state == Comm.LOST:
-                log.warning("modbus device %s (id %d): communication lost: %s", device, did,
-                            error)
-            elif state == Comm.OK:
-                log.info("modbus device %s (id %d): communication restored", device, did)
+            self._changes.append((device, old.state, state, error))
             self.comm[device] = CommState(device, self.PROTOCOL, state,
                                           dt.datetime.now(dt.UTC), error)
+
+    def _flush_log(self) -> None:
+        if self._changes:
+            log_changes(log, f"modbus RTU {self.host}:{self.port}", self._changes, self._labels)
+            self._changes = []
 
     def _lose(self, device: str, error: str) -> None:
         sl = self._dev_slices[device]
@@ -160,12 +184,13 @@ class ModbusPoller:
         t = time.time_ns()
         fl, cn, q = decode_registers(d, regs)
         st = decode_bits(d, bits[: d.di_count])
-        p = self._pos
-        self.values[[p[int(r)] for r in d.analog_rows]] = fl
-        self.values[[p[int(r)] for r in d.counter_rows]] = cn
-        self.values[[p[int(r)] for r in d.status_rows]] = st
+        pa, pc, ps, pq = self._dev_pos[d.device]
+        self.values[pa] = fl
+        self.values[pc] = cn
+        self.values[ps] = st
         sl = self._dev_slices[d.device]
-        self.quality[sl] = q
+        self.quality[sl] = Q.GOOD  # points without a quality register: good when read
+        self.quality[pq] = q
         self.t_ns[sl] = t
 
     async def scan_once(self) -> PartialScan:
@@ -173,6 +198,7 @@ class ModbusPoller:
         if not await self._ensure_connected():
             for d in self.devices:
                 self._lose(d.device, f"RTU {self.host}:{self.port} not reachable")
+            self._flush_log()
             return self._partial()
         for d in self.devices:
             try:
@@ -189,6 +215,7 @@ class ModbusPoller:
             except Exception as exc:  # a garbled reply must not kill the poller
                 self._lose(d.device, f"bad reply: {exc}")
         self.scans += 1
+        self._flush_log()
         return self._partial()
 
     def _partial(self) -> PartialScan:
@@ -211,11 +238,17 @@ class ModbusPoller:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{asset_id} has no Modbus command")
         if not await self._ensure_connected():
             return ControlResult(False, ADD_CAUSE_UNKNOWN, "RTU not reachable")
-        j = d.switches.index(asset_id)
+        open_coil, close_coil, result_hr = d.commands[d.switches.index(asset_id)]
         try:
-            w = await self._client.write_coil(2 * j + (1 if close else 0), True,
+            w = await self._client.write_coil(close_coil if close else open_coil, True,
                                               device_id=d.device_id)
-            r = await self._client.read_holding_registers(j, count=1, device_id=d.device_id)
+            if result_hr < 0:  # a map without result registers: the exception says it all
+                return ControlResult(not w.isError(), "" if not w.isError() else
+                                     ADD_CAUSE_UNKNOWN, f"{asset_id} command "
+                                     + ("accepted" if not w.isError() else
+                                        f"refused ({_exception_text(w)})"))
+            r = await self._client.read_holding_registers(result_hr, count=1,
+                                                          device_id=d.device_id)
         except (TimeoutError, ModbusException, OSError) as exc:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, f"command not delivered: {exc}")
         code = r.registers[0] if not r.isError() and r.registers else -1

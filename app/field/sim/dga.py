@@ -2,8 +2,11 @@
 
 A healthy transformer slowly accumulates CO and CO2 (paper ageing, faster when hot) and
 traces of hydrocarbons. An injected fault adds gas-generation rates (ppm/h) in the ratios
-that put it in its IEC 60599 / Duval-triangle zone, ramping up over the stated hours as a
-developing fault does:
+that put it in its row of the IEC 60599 ratio table and its zone of Duval Triangle 1 (see
+:mod:`ml.rca.dga`), ramping up over the stated hours as a developing fault does. Because a
+healthy unit already holds some gas (a few ppm of C2H4, say), a weak fault shows its pattern
+first in the *increase* since the last analysis before it began, as IEC 60599 advises reading
+it; a strong one, given time, in the concentrations themselves:
 
 =====  =====================================  ======================================
 code   fault                                  dominant gases
@@ -28,14 +31,24 @@ import numpy as np
 
 GASES = ("h2", "ch4", "c2h6", "c2h4", "c2h2", "co", "co2")
 
-# Generation rates in ppm/h at severity 1.0, in gas order above.
+# Generation rates in ppm/h at severity 1.0, in gas order above. Each sits well inside its
+# fault's row of the IEC 60599 ratio table *and* its zone of Duval Triangle 1, with margin to
+# every boundary (ml.rca.dga classifies them; tests/field/test_dga.py checks it):
+#
+#        C2H2/C2H4  CH4/H2  C2H4/C2H6 | Duval CH4 %  C2H4 %  C2H2 %
+#   PD      0        0.05     0.013   |      99.6     0.4     0
+#   D1      4        0.25     1.5     |      28.6    14.3    57.1   (outside D2's rows)
+#   D2      1.2      0.7      5       |      33.7    30.1    36.1   (outside D1's rows)
+#   T1      0        3        0.1     |      88.2    11.8     0
+#   T2      0.009    4        2.2     |      64.3    35.4     0.3
+#   T3      0.04     2        13      |      27.8    69.6     2.6
 SIGNATURES: dict[str, tuple[float, ...]] = {
-    "PD": (40.0, 4.0, 1.5, 0.2, 0.0, 0.5, 3.0),
-    "D1": (25.0, 4.0, 0.5, 3.0, 12.0, 0.5, 3.0),
-    "D2": (50.0, 12.0, 2.0, 20.0, 35.0, 1.0, 5.0),
-    "T1": (3.0, 8.0, 9.0, 1.0, 0.0, 2.0, 20.0),
-    "T2": (4.0, 14.0, 4.0, 18.0, 0.1, 2.0, 20.0),
-    "T3": (6.0, 18.0, 3.0, 40.0, 1.2, 2.0, 20.0),
+    "PD": (50.0, 2.5, 0.8, 0.01, 0.0, 0.2, 1.0),
+    "D1": (40.0, 10.0, 3.3, 5.0, 20.0, 0.5, 3.0),
+    "D2": (40.0, 28.0, 5.0, 25.0, 30.0, 1.0, 5.0),
+    "T1": (3.0, 9.0, 12.0, 1.2, 0.0, 3.0, 25.0),
+    "T2": (5.0, 20.0, 5.0, 11.0, 0.1, 2.0, 20.0),
+    "T3": (8.0, 16.0, 3.0, 40.0, 1.5, 2.0, 20.0),
 }
 
 
@@ -57,18 +70,29 @@ class DgaModel:
         self.sampled = self.ppm.copy()
         self.since_sample_h = 0.0
         self.sample_time_ns = 0
-        self.fault: DgaFault | None = None
+        self.faults: dict[str, DgaFault] = {}
         self.moisture_ppm = float(rng.uniform(7.0, 11.0))
 
-    def inject(self, code: str, *, severity: float = 1.0, ramp_h: float = 6.0) -> None:
+    @property
+    def fault(self) -> DgaFault | None:
+        """The most recent developing fault, if any."""
+        return next(reversed(self.faults.values()), None)
+
+    def inject(self, code: str, *, severity: float = 1.0, ramp_h: float = 6.0,
+               key: str = "") -> None:
+        """Start a fault developing (several may develop at once, each under its ``key``)."""
         if code not in SIGNATURES:
             raise ValueError(f"unknown DGA fault '{code}' (use one of {', '.join(SIGNATURES)})")
         if severity <= 0 or ramp_h < 0:
             raise ValueError("severity must be > 0 and ramp_h >= 0")
-        self.fault = DgaFault(code, severity, ramp_h)
+        self.faults[key] = DgaFault(code, severity, ramp_h)
 
-    def clear(self) -> None:
-        self.fault = None
+    def clear(self, key: str | None = None) -> None:
+        """Stop one fault's gas generation (all when ``key`` is None); the gas stays."""
+        if key is None:
+            self.faults.clear()
+        else:
+            self.faults.pop(key, None)
 
     def step(self, dt_s: float, hot_spot_c: float, now_ns: int) -> None:
         dt_h = dt_s / 3600.0
@@ -76,8 +100,7 @@ class DgaModel:
         v = 2.0 ** ((hot_spot_c - 98.0) / 6.0)
         normal = np.array([0.004, 0.003, 0.002, 0.001, 0.0, 0.25, 2.0]) * v
         rate = normal
-        if self.fault is not None:
-            f = self.fault
+        for f in self.faults.values():
             f.elapsed_h += dt_h
             ramp = 1.0 if f.ramp_h == 0 else min(1.0, f.elapsed_h / f.ramp_h)
             rate = rate + np.asarray(SIGNATURES[f.code]) * f.severity * ramp

@@ -24,6 +24,7 @@ import datetime as dt
 import itertools
 import logging
 import math
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,12 +70,24 @@ SF6_RATED_BAR = 6.0
 SF6_ALARM_BAR = 5.2
 SF6_LOCKOUT_BAR = 5.0
 
-# Instrument accuracy: relative (fraction, 1 sigma) or absolute noise per quantity.
+# Instrument accuracy: relative (fraction, 1 sigma) or absolute noise per quantity. Where the
+# station file gives an instrument transformer's accuracy class (a VT's or CVT's voltages, a
+# CT's currents), that wins: sigma = class / 2, so ~95 % of readings fall within the class's
+# ratio-error limit (class 0.2: sigma 0.1 %; class 0.5: sigma 0.25 %).
 _NOISE_REL = {"voltage_kv": 0.001, "current_a": 0.001, "p_mw": 0.002, "q_mvar": 0.002,
               "apparent_mva": 0.002, "leakage_ma": 0.01, "resistive_leakage_ma": 0.02,
               "dc_current_a": 0.005, "differential_current_a": 0.02, "bias_current_a": 0.005,
               "current_pos_seq_a": 0.001, "current_neg_seq_a": 0.02,
               "current_zero_seq_a": 0.02}
+_CLASS_MEASURES = {"cvt": "voltage_kv", "vt": "voltage_kv", "ct": "current_a"}
+
+
+def accuracy_class_pct(text: str | None) -> float | None:
+    """The metering accuracy class of a nameplate string ("0.2S/5P20" → 0.2), or None."""
+    m = re.match(r"\s*(\d+(?:\.\d+)?)\s*S?\s*(?:/|$)", text or "")
+    return float(m.group(1)) if m else None
+
+
 _NOISE_ABS = {"frequency_hz": 0.001, "top_oil_c": 0.2, "hot_spot_c": 0.3, "winding_c": 0.3,
               "ambient_c": 0.1, "sf6_pressure_bar": 0.003, "dc_voltage_v": 0.05,
               "panel_temperature_c": 0.2, "battery_temperature_c": 0.1,
@@ -129,7 +142,9 @@ class PlantSimulator:
         self._seq = 0
         self._ids = itertools.count(1)
         self.injections: dict[str, Injection] = {}
-        self.comm_lost: set[str] = set()
+        # What each active injection holds, by injection id: two injections of the same fault
+        # on the same device are independent, and clearing one leaves the other in force.
+        self._comm_lost_by: dict[str, str] = {}  # id → device
 
         self.engine = TwinEngine(station.circuit_path,
                                  base_frequency_hz=station.station.frequency_hz)
@@ -190,18 +205,29 @@ class PlantSimulator:
         self.sf6_bar = {a.id: SF6_RATED_BAR + float(self.rng.uniform(-0.15, 0.1))
                         for a in st.assets_of_type("breaker")}
         self.sf6_leak_bar_h = dict.fromkeys(self.sf6_bar, 0.0)
+        self._leak_by: dict[str, tuple[str, float]] = {}  # id → (breaker, bar/h)
         self.op_count = {a.id: int(self.rng.integers(80, 900)) for a in st.assets_of_type("breaker")}
         self.wear_pct = {a.id: float(self.rng.uniform(3, 25)) for a in st.assets_of_type("breaker")}
         self.surges = {a.id: int(self.rng.integers(0, 40))
                        for a in st.assets_of_type("lightning_arrester")}
-        self.stuck: set[str] = set()
+        self._stuck_by: dict[str, str] = {}  # id → breaker
         self.tap_moving_until: dict[str, dt.datetime] = {}
         self._avr_timer = dict.fromkeys(self.thermal, 0.0)
         self._avr = {a.id: a.type == "transformer" for a in self._transformers}
         self._override: dict[int, float] = {}  # latched protection flags etc., by row
-        self._frozen: dict[int, tuple[float, int]] = {}
-        self._drift: dict[int, tuple[float, dt.datetime]] = {}
-        self._failed: set[int] = set()
+        self._frozen_by: dict[str, tuple[int, float, int]] = {}  # id → (row, value, t_ns)
+        self._drift_by: dict[str, tuple[int, float, dt.datetime]] = {}  # id → (row, /h, since)
+        self._failed_by: dict[str, int] = {}  # id → row
+
+    @property
+    def stuck(self) -> frozenset[str]:
+        """Breakers that fail to open (``breaker_stuck``)."""
+        return frozenset(self._stuck_by.values())
+
+    @property
+    def comm_lost(self) -> frozenset[str]:
+        """Devices (bays) not answering (``comm_lost``)."""
+        return frozenset(self._comm_lost_by.values())
 
     def _build_evaluator(self) -> None:
         """Resolve, once, where every point's value comes from."""
@@ -216,6 +242,10 @@ class PlantSimulator:
         self._defaults = np.array([1.0 if q in _HEALTHY_ONE else 0.0 for q in pt.quantity])
         analog = pt.kind == KIND_ANALOG
         self._sigma_rel = np.array([_NOISE_REL.get(q, 0.0) for q in pt.quantity]) * analog
+        for i, a in enumerate(self._asset_of_row):
+            cls = accuracy_class_pct(a.nameplate.accuracy_class)
+            if cls is not None and _CLASS_MEASURES.get(a.type) == pt.quantity[i] and analog[i]:
+                self._sigma_rel[i] = cls / 100.0 / 2.0
         self._sigma_abs = np.array([_NOISE_ABS.get(q, 0.0) for q in pt.quantity]) * analog
         # Per-asset scalar quantities, filled by name each step.
         self._rows_by_asset_q: dict[tuple[str, str], list[int]] = {}
@@ -534,12 +564,14 @@ class PlantSimulator:
             qual[over] |= Q.QUESTIONABLE | Q.OUT_OF_RANGE
             v = np.where(over, np.clip(v, lo, hi), v)
         # Sensor faults.
-        for i, rate_and_start in self._drift.items():
-            rate, started = rate_and_start
+        for i, rate, started in self._drift_by.values():
             v[i] += rate * (now - started).total_seconds() / 3600.0
-        for i in self._failed:
+        for i in self._failed_by.values():
             qual[i] = Q.SENSOR_FAILED
-        for i, (val, t0) in self._frozen.items():
+        frozen: dict[int, tuple[float, int]] = {}
+        for i, val, t0 in self._frozen_by.values():
+            frozen.setdefault(i, (val, t0))  # the first injection froze it
+        for i, (val, t0) in frozen.items():
             v[i] = val
             t_ns[i] = t0
             qual[i] = Q.SENSOR_FROZEN
@@ -627,8 +659,9 @@ class PlantSimulator:
                 log.info("%s %s refused by bay interlock: %s", a.id,
                          "close" if close else "open", why)
                 return ControlResult(False, cause, why)
-            if a.id in self.stuck:
-                log.info("%s accepted %s but is stuck", a.id, "close" if close else "open")
+            if not close and a.id in self.stuck:
+                # Fails to open: the trip coil is energised, the mechanism does not move.
+                log.info("%s accepted open but is stuck closed", a.id)
                 return ControlResult(True, "", f"{a.id} operate accepted")
             travel = self.travel_s.get(a.type, 0.1)
             self._movements[a.id] = _Movement(a.id, a.element, close,
@@ -762,61 +795,68 @@ class PlantSimulator:
 
     def _inject_breaker_stuck(self, inj: Injection) -> None:
         a = self._asset(inj.params, types=("breaker",))
-        self.stuck.add(a.id)
+        self._stuck_by[inj.id] = a.id
 
     def _clear_breaker_stuck(self, inj: Injection) -> None:
-        self.stuck.discard(str(inj.params["asset"]))
+        self._stuck_by.pop(inj.id, None)
 
     def _inject_comm_lost(self, inj: Injection) -> None:
         dev = str(inj.params.get("device", ""))
         if dev not in {d.id for d in self.points.devices}:
             raise ValueError(f"no device '{dev}' (devices are bay ids, e.g. F1, ICT1H)")
-        self.comm_lost.add(dev)
+        self._comm_lost_by[inj.id] = dev
 
     def _clear_comm_lost(self, inj: Injection) -> None:
-        self.comm_lost.discard(str(inj.params["device"]))
+        self._comm_lost_by.pop(inj.id, None)
 
     def _inject_sensor_stuck(self, inj: Injection) -> None:
         i = self._point_row(inj.params)
         snap = self._snapshot
         val = float(snap.values[i]) if snap is not None else 0.0
         t0 = int(snap.t_source_ns[i]) if snap is not None else 0
-        self._frozen[i] = (val, t0)
+        self._frozen_by[inj.id] = (i, val, t0)
 
     def _clear_sensor_stuck(self, inj: Injection) -> None:
-        self._frozen.pop(self.points.row(str(inj.params["point"])), None)
+        self._frozen_by.pop(inj.id, None)
 
     def _inject_sensor_drift(self, inj: Injection) -> None:
         i = self._point_row(inj.params)
         rate = float(inj.params.setdefault("rate_per_h", 1.0))
-        self._drift[i] = (rate, self.clock)
+        self._drift_by[inj.id] = (i, rate, self.clock)
 
     def _clear_sensor_drift(self, inj: Injection) -> None:
-        self._drift.pop(self.points.row(str(inj.params["point"])), None)
+        self._drift_by.pop(inj.id, None)
 
     def _inject_sensor_fail(self, inj: Injection) -> None:
-        self._failed.add(self._point_row(inj.params))
+        self._failed_by[inj.id] = self._point_row(inj.params)
 
     def _clear_sensor_fail(self, inj: Injection) -> None:
-        self._failed.discard(self.points.row(str(inj.params["point"])))
+        self._failed_by.pop(inj.id, None)
 
     def _inject_dga_fault(self, inj: Injection) -> None:
         a = self._asset(inj.params, types=("ict", "transformer", "reactor"))
         self.dga[a.id].inject(str(inj.params.setdefault("code", "T3")),
                               severity=float(inj.params.setdefault("severity", 1.0)),
-                              ramp_h=float(inj.params.setdefault("ramp_h", 6.0)))
+                              ramp_h=float(inj.params.setdefault("ramp_h", 6.0)), key=inj.id)
 
     def _clear_dga_fault(self, inj: Injection) -> None:
-        self.dga[str(inj.params["asset"])].clear()
+        self.dga[str(inj.params["asset"])].clear(inj.id)
 
     def _inject_sf6_leak(self, inj: Injection) -> None:
         a = self._asset(inj.params, types=("breaker",))
         if a.id not in self.sf6_bar:
             raise ValueError(f"{a.id} is a vacuum breaker: no SF6")
-        self.sf6_leak_bar_h[a.id] = float(inj.params.setdefault("bar_per_h", 0.2))
+        self._leak_by[inj.id] = (a.id, float(inj.params.setdefault("bar_per_h", 0.2)))
+        self._sum_leaks()
 
     def _clear_sf6_leak(self, inj: Injection) -> None:
-        self.sf6_leak_bar_h[str(inj.params["asset"])] = 0.0
+        self._leak_by.pop(inj.id, None)
+        self._sum_leaks()
+
+    def _sum_leaks(self) -> None:
+        self.sf6_leak_bar_h = dict.fromkeys(self.sf6_bar, 0.0)
+        for bid, rate in self._leak_by.values():
+            self.sf6_leak_bar_h[bid] += rate
 
     def _inject_line_trip(self, inj: Injection) -> None:
         a = self._asset(inj.params, types=("line", "feeder"))
