@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -126,14 +127,16 @@ class _SolverWorker(QObject):
     events_ready = Signal(object)
 
     def __init__(self, station: Station, points: PointTable, poller: _PollerWorker,
-                 stats: PipelineStats, sink: FrameSink | None) -> None:
+                 stats: PipelineStats, sink: FrameSink | None,
+                 circuit_path: Path | None = None) -> None:
         super().__init__()
         self.station, self.points = station, points
         self.poller = poller
         self.stats = stats
         self.sink = sink
         # Built here, on the constructing thread, so a bad circuit fails start-up visibly.
-        self.solver: SolverService | None = SolverService(station, points)
+        self.solver: SolverService | None = SolverService(station, points,
+                                                          circuit_path=circuit_path)
         self.conditions = ConditionMonitor(points)
         self.changes = ChangeDetector(points)
 
@@ -171,12 +174,13 @@ class Pipeline(QObject):
     events_ready = Signal(object)  # list[Event]
 
     def __init__(self, station: Station, points: PointTable, source: FrameSource,
-                 sink: FrameSink | None = None) -> None:
+                 sink: FrameSink | None = None, *, circuit_path: Path | None = None) -> None:
         super().__init__()
         self.station, self.points = station, points
         self.stats = PipelineStats()
         self._poller = _PollerWorker(source, self.stats)
-        self._solver = _SolverWorker(station, points, self._poller, self.stats, sink)
+        self._solver = _SolverWorker(station, points, self._poller, self.stats, sink,
+                                     circuit_path)
         self._poller_thread = managed_thread("poller")
         self._solver_thread = managed_thread("solver")
         self._poller.moveToThread(self._poller_thread)
