@@ -236,7 +236,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "historian":
         from bench.historian import main as bench_historian
 
-        return bench_historian(json_out=args.json)
+        return bench_historian(json_out=args.json, minutes=args.minutes,
+                               realtime_s=args.realtime, data_dir=args.data_dir)
     if args.what == "alarms":
         from bench.alarms import main as bench_alarms
 
@@ -332,6 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("what", choices=("twin", "field", "historian", "alarms"), help="which benchmark")
     common(sp)
     sp.add_argument("--repeat", type=int, default=2000, help="runs per figure (median taken)")
+    from app.cli_history import positive_float
+
+    sp.add_argument("--minutes", type=positive_float, default=30.0,
+                    help="historian: simulated minutes of 10 Hz data to ingest (default 30)")
+    sp.add_argument("--realtime", type=positive_float, default=15.0, metavar="S",
+                    help="historian: seconds of sustained real-time ingest (default 15)")
+    sp.add_argument("--data-dir", help="historian: where its scratch databases go (default: "
+                                       "a temporary folder, removed afterwards)")
     sp.set_defaults(func=cmd_bench)
     return p
 

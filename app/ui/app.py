@@ -41,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", metavar="FILE.ini", help="keep the window layout in this file")
     p.add_argument("--trend", action="append", default=[], metavar="ASSET.POINT",
                    help="start with this point trended (repeatable)")
+    from app.cli_history import add_backend_arguments
+
+    add_backend_arguments(p)  # --retention, --influx …
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_historian:
         historian = _open_historian(station, points, args)
     source = ProtocolFrameSource(points, modbus=modbus, mms=mms, period_s=args.period)
-    pipeline = Pipeline(station, points, source, historian)
+    pipeline = Pipeline(station, points, source, historian,
+                        circuit_path=_active_circuit(station, historian, args))
     settings = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else None
     win = MainWindow(station, points, pipeline=pipeline, settings=settings,
                      yard3d=not args.no_3d)
@@ -124,7 +128,19 @@ def _open_historian(station, points, args):  # noqa: ANN001, ANN202
     except ImportError:
         log.warning("no historian available: running without history")
         return None
-    return open_historian(station, points, data_dir=args.data_dir, db_url=args.db)
+    from app.cli_history import historian_options
+
+    return open_historian(station, points, data_dir=args.data_dir, db_url=args.db,
+                          **historian_options(args))
+
+
+def _active_circuit(station, historian, args):  # noqa: ANN001, ANN202
+    """The circuit the twin compiles: the configuration store's active DSS version."""
+    if historian is None or historian.engine is None:
+        return station.circuit_path
+    from app.historian import active_circuit
+
+    return active_circuit(station, historian.engine, data_dir_path=args.data_dir)
 
 
 def _wire_backfill(win, historian) -> None:  # noqa: ANN001
