@@ -193,13 +193,13 @@ class InfluxHistorian:
             self._fail(str(exc))
             return
         self._lines = []  # written, or refused for good (and logged)
-        self._status.samples_written += written
-        self._status.pending_samples = 0
-        self._status.last_flush = time.time()
-        if not self._status.ok:
+        if not self._status.ok:  # before the counters: a reader that sees them sees ok too
             log.warning("InfluxDB writes again after: %s", self._status.last_error)
             self._status.ok = True
             self._status.degraded_since = 0.0
+        self._status.samples_written += written
+        self._status.pending_samples = 0
+        self._status.last_flush = time.time()
 
     def _send(self, lines: list[str], retry: bool = True) -> int:
         """POST a batch; returns how many lines the server stored. HTTP 400 (malformed

@@ -386,10 +386,10 @@ class Historian:
         self._acc.clear()
         if tail_r is not None:
             self._tail_t[tail_r] = tail_t
+        self._recovered()  # before the counters: a reader that sees them sees ok too
         self.status.pending_samples = 0
         self.status.samples_written += len(samples)
         self.status.last_flush = time.time()
-        self._recovered()
 
     def _promote_tail(self, con) -> None:  # noqa: ANN001
         """Tail samples left by a process that did not close cleanly become archived samples
@@ -760,12 +760,12 @@ class Historian:
         except SQLAlchemyError as exc:
             self._fail(exc)
             return
+        self._recovered()  # before the counters: a reader that sees them sees ok too
         with self._events_lock:
             for _ in range(len(rows)):
                 self._events.popleft()
             self.status.pending_events = len(self._events)
         self.status.events_written += len(rows)
-        self._recovered()
 
     def add_events(self, events: Iterable[dict]) -> None:
         """Store events now, on the caller's thread (tools and tests; the scan path uses
