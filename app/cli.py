@@ -26,6 +26,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from app.cliargs import non_negative_int, positive_float, positive_int
 from app.station import StationFileError
 
 EXIT_INPUT = 2
@@ -237,7 +238,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "historian":
         from bench.historian import main as bench_historian
 
-        return bench_historian(json_out=args.json)
+        return bench_historian(json_out=args.json, minutes=args.minutes,
+                               realtime_s=args.realtime, data_dir=args.data_dir)
     if args.what == "alarms":
         from bench.alarms import main as bench_alarms
 
@@ -251,22 +253,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
-def _number(kind, ok, what):  # noqa: ANN001, ANN202
-    def parse(text: str):  # noqa: ANN202
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a {what}") from None
-        if not ok(v):
-            raise argparse.ArgumentTypeError(f"'{text}' is not a {what}")
-        return v
-
-    return parse
-
-
-_positive_int = _number(int, lambda v: v > 0, "positive whole number")
-_non_negative_int = _number(int, lambda v: v >= 0, "whole number >= 0")
-_positive_float = _number(float, lambda v: v > 0, "positive number")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -359,12 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("what", choices=("twin", "field", "historian", "alarms", "hmi"),
                     help="which benchmark")
     common(sp)
-    sp.add_argument("--repeat", type=_positive_int, default=2000,
+    sp.add_argument("--repeat", type=positive_int, default=2000,
                     help="runs per figure (median taken)")
-    sp.add_argument("--duration", type=_positive_float, default=60.0, metavar="S",
+    sp.add_argument("--duration", type=positive_float, default=60.0, metavar="S",
                     help="hmi: seconds of steady state to measure (default 60)")
-    sp.add_argument("--flood", type=_non_negative_int, default=0, metavar="N",
+    sp.add_argument("--flood", type=non_negative_int, default=0, metavar="N",
                     help="hmi: fail N sensors at once half-way through (an alarm flood)")
+    sp.add_argument("--minutes", type=positive_float, default=30.0,
+                    help="historian: simulated minutes of 10 Hz data to ingest (default 30)")
+    sp.add_argument("--realtime", type=positive_float, default=15.0, metavar="S",
+                    help="historian: seconds of sustained real-time ingest (default 15)")
+    sp.add_argument("--data-dir", help="historian: where its scratch databases go (default: "
+                                       "a temporary folder, removed afterwards)")
     sp.set_defaults(func=cmd_bench)
     return p
 

@@ -6,6 +6,12 @@
 
 Times on the command line are ISO 8601; without a zone they are IST (UTC+05:30), as the
 control room reads them. ``--last 2h`` (s, m, h, d) is the same as ``--from now-2h``.
+
+Time series go to the SQL database (SQLite in the data folder, or ``--db URL``) or, with
+``--influx URL``, to InfluxDB (1.x HTTP API; InfluxDB 2.x through its v1 compatibility API,
+where the database must exist as a bucket with a DBRP mapping). The token may also come from
+``$GRIDTWIN_INFLUX_TOKEN``, a 1.x password (with ``--influx-user``) from
+``$GRIDTWIN_INFLUX_PASSWORD``. Retention: ``--retention raw=7d,hourly=90d,daily=5y``.
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import re
 import sys
 import time
+
+from app.cliargs import int_at_least, positive_float, positive_int
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 
@@ -48,14 +57,61 @@ def _range(args: argparse.Namespace) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def _open(args: argparse.Namespace):  # noqa: ANN202
+def retention_arg(text: str):  # noqa: ANN201
+    """argparse type: ``raw=7d,hourly=90d,daily=5y`` → Retention."""
+    from app.historian.store import Retention
+
+    try:
+        return Retention.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--retention: ")) from None
+
+
+def add_backend_arguments(sp: argparse.ArgumentParser, *, retention: bool = True) -> None:
+    """Where time series go (SQL or InfluxDB) and how long they are kept; for ``record`` and
+    ``run``."""
+    if retention:
+        sp.add_argument("--retention", type=retention_arg, metavar="SPEC",
+                        help="how long data is kept, e.g. raw=7d,hourly=90d,daily=5y "
+                             "(units h, d, w, y; default raw 7 d, hourly 90 d, daily 5 y)")
+    sp.add_argument("--influx", metavar="URL",
+                    help="store time series in InfluxDB at URL (http://host:8086; 1.x API, "
+                         "or 2.x's v1 compatibility API) instead of the SQL database")
+    sp.add_argument("--influx-db", metavar="NAME", default="gridtwin",
+                    help="InfluxDB database (2.x: the DBRP-mapped name; default gridtwin)")
+    sp.add_argument("--influx-token", metavar="TOKEN",
+                    help="InfluxDB 2.x API token (default $GRIDTWIN_INFLUX_TOKEN)")
+    sp.add_argument("--influx-user", metavar="USER",
+                    help="InfluxDB 1.x user (password from $GRIDTWIN_INFLUX_PASSWORD)")
+
+
+def historian_options(args: argparse.Namespace) -> dict:
+    """open_historian() keyword arguments from the options of add_backend_arguments()."""
+    from app.historian import InfluxSettings
+
+    out: dict = {}
+    if getattr(args, "retention", None) is not None:
+        out["retention"] = args.retention
+    if getattr(args, "influx", None):
+        out["influx"] = InfluxSettings(
+            args.influx, args.influx_db,
+            token=args.influx_token or os.environ.get("GRIDTWIN_INFLUX_TOKEN") or None,
+            username=args.influx_user,
+            password=os.environ.get("GRIDTWIN_INFLUX_PASSWORD") if args.influx_user else None)
+    return out
+
+
+def _open(args: argparse.Namespace, *, writer: bool = True):  # noqa: ANN202
     from app.field.points import build_point_table
     from app.historian import open_historian
     from app.station import load_station
 
     st = load_station(args.station)
     pts = build_point_table(st)
-    return st, pts, open_historian(st, pts, data_dir=args.data_dir, db_url=args.db)
+    kw = historian_options(args)
+    if not writer:
+        kw["start_writer"] = False  # queries only: no writer thread, no housekeeping
+    return st, pts, open_historian(st, pts, data_dir=args.data_dir, db_url=args.db, **kw)
 
 
 def add_common(sp: argparse.ArgumentParser) -> None:
@@ -64,6 +120,17 @@ def add_common(sp: argparse.ArgumentParser) -> None:
                                        "platform's data folder)")
     sp.add_argument("--db", metavar="URL", help="database URL instead of SQLite "
                                                 "(postgresql+psycopg://user@host/db)")
+
+
+def _version(text: str, what: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"{what}: {text!r} is not a version number (see 'gridtwin dss "
+                         "list')") from None
+    if n < 1:
+        raise ValueError(f"{what}: {text!r} is not a version number (they start at 1)")
+    return n
 
 
 # ----------------------------------------------------------------------------- record
@@ -104,20 +171,22 @@ def cmd_record(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         asyncio.run(go())
         print(f"recorded {frames[0]} scans of {len(pts)} points in "
-              f"{time.monotonic() - t0:.1f} s into {hist.engine.url.render_as_string()}")
+              f"{time.monotonic() - t0:.1f} s into {hist.status.target}")
     finally:
         hist.close()
         if sim is not None:
             sim.stop()
     s = hist.status
+    ev = getattr(hist, "config_store", None) or hist  # events live in the SQL store
     print(f"historian: {'ok' if s.ok else 'DEGRADED: ' + s.last_error}; {s.frames} frames, "
-          f"{s.samples_written} samples kept, {s.dropped_frames} dropped")
+          f"{s.samples_written} samples kept, {s.dropped_frames} dropped, "
+          f"{ev.status.events_written} events stored")
     return 0 if s.ok else 1
 
 
 # ----------------------------------------------------------------------------- history
 def cmd_history(args: argparse.Namespace) -> int:
-    st, pts, hist = _open(args)
+    st, pts, hist = _open(args, writer=False)
     try:
         if args.what == "trend":
             if not args.tags:
@@ -131,9 +200,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                     hist.export_trend_csv(trends, fh)
                 print(f"{sum(len(x.t_ns) for x in trends)} rows written to {args.csv}")
             elif args.json:
-                print(json.dumps([{"point": x.tag, "source": x.source,
-                                   "t_ms": (x.t_ns // 1_000_000).tolist(),
-                                   "value": x.value.tolist()} for x in trends]))
+                print(json.dumps([_trend_json(x) for x in trends]))
             else:
                 for x in trends:
                     print(f"{x.tag}: {len(x.t_ns)} samples from {x.source}")
@@ -172,14 +239,29 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trend_json(x) -> dict:  # noqa: ANN001
+    def nums(a) -> list:  # noqa: ANN001
+        return [None if v != v else v for v in a.tolist()]  # NaN (no value) → null
+
+    out = {"point": x.tag, "source": x.source, "t_ms": (x.t_ns // 1_000_000).tolist(),
+           "value": nums(x.value)}
+    if x.bucket_t_ns is not None:
+        out.update({"bucket_t_ms": (x.bucket_t_ns // 1_000_000).tolist(),
+                    "vmin": nums(x.vmin), "vmax": nums(x.vmax), "vmean": nums(x.vmean),
+                    "count": x.count.tolist()})
+    else:
+        out["quality"] = x.quality.tolist()
+    return out
+
+
 # ----------------------------------------------------------------------------- dss
 def cmd_dss(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from app.historian.dss_versions import DssVersionStore
+    from app.historian.dss_versions import DssVersionError, DssVersionStore
     from app.twin.validate import validate_circuit_text
 
-    st, pts, hist = _open(args)
+    st, pts, hist = _open(args, writer=False)
     hist.close()
     store = DssVersionStore(hist.engine)
     if args.action == "list":
@@ -189,19 +271,31 @@ def cmd_dss(args: argparse.Namespace) -> int:
             print(f"{mark} {v.version_number:3d}  {v.created_at}  {v.created_by or '':10} "
                   f"{v.description or ''}")
     elif args.action == "add":
+        if len(args.args) > 1:
+            raise ValueError("dss add takes one circuit file")
         path = Path(args.args[0]) if args.args else st.circuit_path
-        v = store.add(path.read_text(encoding="utf-8"), created_by=args.user,
+        try:
+            content = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise DssVersionError(f"{path}: no such circuit file") from None
+        except UnicodeDecodeError:
+            raise DssVersionError(f"{path}: not a text (UTF-8) circuit file") from None
+        except OSError as exc:
+            raise DssVersionError(f"{path}: cannot read it: {exc.strerror}") from None
+        v = store.add(content, created_by=args.user,
                       description=args.note or f"from {path.name}")
         print(f"stored as version {v.version_number} (not active; 'gridtwin dss activate "
               f"{v.version_number}' validates and activates it)")
     elif args.action == "diff":
         if len(args.args) != 2:
             raise ValueError("dss diff needs two version numbers")
-        sys.stdout.write(store.diff(int(args.args[0]), int(args.args[1])) or "no difference\n")
+        sys.stdout.write(store.diff(_version(args.args[0], "dss diff"),
+                                    _version(args.args[1], "dss diff")) or "no difference\n")
     elif args.action == "activate":
         if len(args.args) != 1:
             raise ValueError("dss activate needs a version number")
-        v = store.activate(int(args.args[0]), by=args.user, validate=validate_circuit_text)
+        v = store.activate(_version(args.args[0], "dss activate"), by=args.user,
+                           validate=validate_circuit_text)
         print(f"version {v.version_number} validated and active")
     elif args.action == "rollback":
         v = store.rollback(by=args.user, validate=validate_circuit_text)
@@ -215,15 +309,17 @@ def add_parsers(sub) -> None:  # noqa: ANN001
                                     "simulated one, started as a child process, or --field) "
                                     "and record every point and the sequence of events.")
     add_common(sp)
+    add_backend_arguments(sp)
     sp.add_argument("--field", metavar="HOST:PORT", help="a running station's Modbus RTU")
     sp.add_argument("--mms", metavar="HOST:PORT", help="its IEC 61850 base port")
     sp.add_argument("--map", metavar="FILE.csv",
                     help="the RTU's Modbus register map as CSV (the form `gridtwin modbus-map` "
                          "prints, e.g. edited for a real RTU); checked before polling starts")
-    sp.add_argument("--duration", type=float, default=60.0, metavar="S",
+    sp.add_argument("--duration", type=positive_float, default=60.0, metavar="S",
                     help="how long to record (default 60 s)")
-    sp.add_argument("--period", type=float, default=0.1, metavar="S", help="scan period")
-    sp.add_argument("--speed", type=float, default=1.0,
+    sp.add_argument("--period", type=positive_float, default=0.1, metavar="S",
+                    help="scan period")
+    sp.add_argument("--speed", type=positive_float, default=1.0,
                     help="simulated seconds per second for the started simulator")
     sp.set_defaults(func=cmd_record)
 
@@ -232,16 +328,19 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     sp.add_argument("what", choices=("trend", "value", "events"))
     sp.add_argument("tags", nargs="*", metavar="ASSET.POINT")
     add_common(sp)
+    add_backend_arguments(sp, retention=False)
     sp.add_argument("--from", dest="frm", metavar="TIME")
     sp.add_argument("--to", metavar="TIME")
     sp.add_argument("--last", metavar="SPAN", help="e.g. 10m, 2h, 7d")
     sp.add_argument("--at", metavar="TIME", help="for 'value'")
-    sp.add_argument("--points", type=int, default=2000, help="at most this many per point")
+    sp.add_argument("--points", type=int_at_least(2), default=2000,
+                    help="at most this many per point (default 2000)")
     sp.add_argument("--type", action="append", help="event type (repeatable)")
     sp.add_argument("--severity", action="append", help="event severity (repeatable)")
     sp.add_argument("--asset", help="events of one asset")
     sp.add_argument("--text", help="events whose message contains this")
-    sp.add_argument("--limit", type=int, default=1000)
+    sp.add_argument("--limit", type=positive_int, default=1000,
+                    help="at most this many events (default 1000)")
     sp.add_argument("--csv", metavar="FILE", help="write CSV instead of a table")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_history)

@@ -11,6 +11,12 @@ sample before it and the first after it), and a heartbeat keeps one sample at le
 Reconstruction is linear interpolation between kept samples for analogs (step for status
 and counters) and is within the deviation of every original sample.
 
+A sample without a value (NaN, as a bad-quality reading delivers it) is stored as NaN, never
+as a made-up number; the door's arithmetic treats it as 0 (its quality change is kept anyway).
+
+The newest sample of each point is *held* until a later one decides whether it is needed;
+:meth:`SwingingDoor.held_samples` gives them so the writer can persist them with every batch.
+
 All state is numpy arrays over the point table: one call per scan costs tens of
 microseconds for 2,500 points, with Python work only for the samples kept.
 """
@@ -45,6 +51,7 @@ class SwingingDoor:
         self.h_t = np.zeros(n, dtype=np.int64)  # held (last received)
         self.h_v = np.zeros(n)
         self.h_q = np.zeros(n, dtype=np.uint16)
+        self.h_s = np.zeros(n)  # held value as stored (NaN kept); h_v is the arithmetic one
         self.s_hi = np.full(n, np.inf)
         self.s_lo = np.full(n, -np.inf)
         self.started = np.zeros(n, dtype=bool)
@@ -54,7 +61,10 @@ class SwingingDoor:
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Feed one sample per point; return the kept samples (rows, t, v, q)."""
         t_ns = np.asarray(t_ns, dtype=np.int64)
-        v = np.nan_to_num(np.asarray(v, dtype=float), nan=0.0)
+        v_in = np.asarray(v, dtype=float)
+        finite = np.isfinite(v_in)
+        v_st = np.where(finite, v_in, np.nan)  # what is stored: no value is NaN
+        v = np.where(finite, v_in, 0.0)  # what the door computes with
         q = np.asarray(q, dtype=np.uint16)
         fresh = t_ns > self.h_t  # a point whose source time did not move is not a new sample
         first = ~self.started & fresh
@@ -70,13 +80,13 @@ class SwingingDoor:
 
         # Quality changes: close the old segment with the held sample, keep the new one.
         qchg = self.started & fresh & (q != self.h_q)
-        keep(qchg & self.held, self.h_t, self.h_v, self.h_q)
+        keep(qchg & self.held, self.h_t, self.h_s, self.h_q)
         # Status and counters: every change.
         chg = self.started & fresh & self.step & ~qchg & (v != self.a_v)
         # Heartbeat: nothing kept for too long.
         beat = self.started & fresh & ~qchg & ~chg & ((t_ns - self.a_t) > self.max_gap) & \
             self.held
-        keep(beat, self.h_t, self.h_v, self.h_q)
+        keep(beat, self.h_t, self.h_s, self.h_q)
         self._pivot(beat, self.h_t, self.h_v, self.h_q)
 
         # Analogs: the segment from the pivot may extend to the new sample only if that
@@ -86,7 +96,7 @@ class SwingingDoor:
         dt = np.maximum(t_ns - self.a_t, 1).astype(float)
         slope = (v - self.a_v) / dt
         closed = an & self.held & ((slope < self.s_lo) | (slope > self.s_hi))
-        keep(closed, self.h_t, self.h_v, self.h_q)
+        keep(closed, self.h_t, self.h_s, self.h_q)
         self._pivot(closed, self.h_t, self.h_v, self.h_q)
         dt = np.maximum(t_ns - self.a_t, 1).astype(float)
         up = (v + self.dev - self.a_v) / dt
@@ -96,7 +106,7 @@ class SwingingDoor:
 
         # First samples, quality changes and status changes are kept as they arrive.
         now = first | qchg | chg
-        keep(now, t_ns, v, q)
+        keep(now, t_ns, v_st, q)
         self._pivot(now, t_ns, v, q)
         self.started |= first
 
@@ -104,6 +114,7 @@ class SwingingDoor:
         self.h_t = np.where(fresh, t_ns, self.h_t)
         self.h_v = np.where(fresh, v, self.h_v)
         self.h_q = np.where(fresh, q, self.h_q)
+        self.h_s = np.where(fresh, v_st, self.h_s)
         self.held = np.where(fresh, ~now, self.held)
         if not out_r:
             e = np.empty(0)
@@ -118,12 +129,17 @@ class SwingingDoor:
         self.s_hi = np.where(mask, np.inf, self.s_hi)
         self.s_lo = np.where(mask, -np.inf, self.s_lo)
 
+    def held_samples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The samples held (received, not yet archived): rows, t, v, q. Nothing changes."""
+        idx = np.flatnonzero(self.held)
+        return idx, self.h_t[idx], self.h_s[idx], self.h_q[idx]
+
     def flush(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Keep every held sample (at shutdown, so the tail of each series is stored)."""
-        idx = np.flatnonzero(self.held)
+        out = self.held_samples()
         self._pivot(self.held, self.h_t, self.h_v, self.h_q)
         self.held[:] = False
-        return idx, self.h_t[idx], self.h_v[idx], self.h_q[idx]
+        return out
 
 
 def pack_block(t_ns: np.ndarray, v: np.ndarray, q: np.ndarray) -> bytes:

@@ -7,10 +7,18 @@ Time series:
 
 * ``ts_recent`` — archived samples (after compression) of the last minutes, one row each,
   written every second by the writer thread so a crash loses at most the last batch;
+* ``ts_tail`` — per point, the newest sample the compressor still holds (not yet archived),
+  upserted with every batch, so the end of every series is on disk too; promoted into
+  ``ts_recent`` when the historian next opens;
 * ``ts_block`` — older archived samples packed per point into compressed blocks (times
   delta-encoded, values and quality words, zlib);
 * ``ts_rollup`` — hourly and daily min / max / mean / count per point, from every raw
-  sample (not the compressed ones).
+  good sample (not the compressed ones), merged into the stored rows with every batch.
+
+``point_id`` is the point's permanent id (``points.point_id``), never its row in the point
+table: a tag keeps its id for ever, a new tag gets a new one, and a tag no longer in the
+station file is marked retired (``retired_at``) and keeps its history. A value is NULL when
+the sample had none (NaN of a bad-quality reading).
 """
 
 from __future__ import annotations
@@ -45,19 +53,21 @@ class Asset(Base):
     rated_voltage_kv: Mapped[float | None] = mapped_column(Float)
     rated_current_a: Mapped[float | None] = mapped_column(Float)
     rated_power_mva: Mapped[float | None] = mapped_column(Float)
+    # "operational", or "retired" once the asset is no longer in the station file
     status: Mapped[str] = mapped_column(String(32), default="operational")
     created_at: Mapped[str | None] = mapped_column(String(32))
 
 
 class Point(Base):
     __tablename__ = "points"
-    point_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # point-table row
+    point_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # permanent id of the tag
     tag: Mapped[str] = mapped_column(String(96), unique=True)
     asset_id: Mapped[str] = mapped_column(String(64), ForeignKey("assets.asset_id"))
     kind: Mapped[str] = mapped_column(String(8))
     quantity: Mapped[str] = mapped_column(String(48))
     unit: Mapped[str] = mapped_column(String(16))
     deviation: Mapped[float] = mapped_column(Float)  # compression deviation (eng. units)
+    retired_at: Mapped[str | None] = mapped_column(String(32))  # UTC ISO; NULL: in service
 
 
 class User(Base):
@@ -155,7 +165,15 @@ class TsRecent(Base):
     __tablename__ = "ts_recent"
     point_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     t_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    value: Mapped[float] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(Float)
+    quality: Mapped[int] = mapped_column(Integer)
+
+
+class TsTail(Base):
+    __tablename__ = "ts_tail"
+    point_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    t_ns: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[float | None] = mapped_column(Float)
     quality: Mapped[int] = mapped_column(Integer)
 
 

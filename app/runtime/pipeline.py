@@ -33,6 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -141,14 +142,16 @@ class _SolverWorker(QObject):
 
     def __init__(self, station: Station, points: PointTable, poller: _PollerWorker,
                  stats: PipelineStats, sink: FrameSink | None, rules: RuleSet,
-                 audit: AuditSink | None, clock: Callable[[], dt.datetime]) -> None:
+                 audit: AuditSink | None, clock: Callable[[], dt.datetime],
+                 circuit_path: Path | None = None) -> None:
         super().__init__()
         self.station, self.points = station, points
         self.poller = poller
         self.stats = stats
         self.sink = sink
         # Built here, on the constructing thread, so a bad circuit fails start-up visibly.
-        self.solver: SolverService | None = SolverService(station, points)
+        self.solver: SolverService | None = SolverService(station, points,
+                                                          circuit_path=circuit_path)
         engine = AlarmEngine(points, rules.rules,
                              asset_types={a.id: a.type for a in station.assets},
                              aliases=rules.aliases, nominal=rules.nominal)
@@ -239,17 +242,19 @@ class Pipeline(QObject):
     def __init__(self, station: Station, points: PointTable, source: FrameSource,
                  sink: FrameSink | None = None, *, rules: RuleSet | None = None,
                  audit: AuditSink | None = None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 circuit_path: Path | None = None) -> None:
         """``rules``: the alarm rules (default: the station's rule file and limits, with no
         configuration store); ``audit``: where operators' alarm actions are recorded;
-        ``clock``: the time of those actions."""
+        ``clock``: the time of those actions; ``circuit_path``: the circuit the
+        solver compiles (the active DSS version; default the station's own)."""
         super().__init__()
         self.station, self.points = station, points
         self.stats = PipelineStats()
         self.rules = rules if rules is not None else rules_for_station(station, points)
         self._poller = _PollerWorker(source, self.stats)
         self._solver = _SolverWorker(station, points, self._poller, self.stats, sink,
-                                     self.rules, audit, clock)
+                                     self.rules, audit, clock, circuit_path)
         self._poller_thread = managed_thread("poller")
         self._solver_thread = managed_thread("solver")
         self._poller.moveToThread(self._poller_thread)

@@ -25,6 +25,7 @@ breaker opened reads zero current because the bay is dead, not because of a faul
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -49,10 +50,13 @@ _THROUGH_BRANCH = ("current_a", "p_mw", "q_mvar", "apparent_mva", "power_factor"
 
 class SolverService:
     def __init__(self, station: Station, points: PointTable,
-                 engine: TwinEngine | None = None) -> None:
+                 engine: TwinEngine | None = None, *,
+                 circuit_path: str | Path | None = None) -> None:
+        """``circuit_path``: the circuit to compile (the active DSS version, see
+        :func:`app.historian.active_circuit`); default the station's own circuit file."""
         self.station = station
         self.points = points
-        self.engine = engine or TwinEngine(station.circuit_path,
+        self.engine = engine or TwinEngine(circuit_path or station.circuit_path,
                                            base_frequency_hz=station.station.frequency_hz)
         e = self.engine
         self.electrical = ElectricalPoints(station, points, e)

@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", metavar="FILE.ini", help="keep the window layout in this file")
     p.add_argument("--trend", action="append", default=[], metavar="ASSET.POINT",
                    help="start with this point trended (repeatable)")
+    from app.cli_history import add_backend_arguments
+
+    add_backend_arguments(p)  # --retention, --influx …
 
 
 class StartError(RuntimeError):
@@ -121,7 +124,8 @@ def build(args: argparse.Namespace) -> Hmi:
         # and skipped, never a reason not to start.
         rules = rules_for_station(station, points, historian.engine if historian else None)
         source = ProtocolFrameSource(points, modbus=modbus, mms=mms, period_s=args.period)
-        pipeline = Pipeline(station, points, source, historian, rules=rules)
+        pipeline = Pipeline(station, points, source, historian, rules=rules,
+                            circuit_path=_active_circuit(station, historian, args))
         if args.settings:
             settings = QSettings(args.settings, QSettings.Format.IniFormat)
         elif args.headless:  # scripted runs neither use nor change the operator's layout
@@ -188,7 +192,19 @@ def _open_historian(station, points, args):  # noqa: ANN001, ANN202
     except ImportError:
         log.warning("no historian available: running without history")
         return None
-    return open_historian(station, points, data_dir=args.data_dir, db_url=args.db)
+    from app.cli_history import historian_options
+
+    return open_historian(station, points, data_dir=args.data_dir, db_url=args.db,
+                          **historian_options(args))
+
+
+def _active_circuit(station, historian, args):  # noqa: ANN001, ANN202
+    """The circuit the twin compiles: the configuration store's active DSS version."""
+    if historian is None or historian.engine is None:
+        return station.circuit_path
+    from app.historian import active_circuit
+
+    return active_circuit(station, historian.engine, data_dir_path=args.data_dir)
 
 
 def _wire_backfill(win, historian) -> None:  # noqa: ANN001

@@ -49,3 +49,56 @@ def test_an_invalid_version_is_refused_with_opendss_words(store, station):
         store.add("  ", created_by="eng")
     with pytest.raises(DssVersionError, match="no circuit version 9"):
         store.get(9)
+
+
+def test_rollback_walks_the_activation_history_back(store):
+    ok = lambda text: None  # noqa: E731 — these tests are about the history, not OpenDSS
+    for k in range(3):
+        store.add(f"! revision {k}\n", created_by="eng")
+    for n in (1, 2, 3):
+        store.activate(n, by="eng", validate=ok)
+    store.activate(3, by="eng", validate=ok)  # again: no new step in the history
+    assert store.history() == [1, 2, 3]
+    assert store.rollback(by="eng", validate=ok).version_number == 2
+    assert store.rollback(by="eng", validate=ok).version_number == 1
+    assert store.active().version_number == 1
+    with pytest.raises(DssVersionError, match="nothing to roll back to"):
+        store.rollback(by="eng", validate=ok)
+    store.activate(3, by="eng", validate=ok)
+    assert store.rollback(by="eng", validate=ok).version_number == 1
+
+
+def test_the_twin_compiles_the_active_version(tmp_path, station):
+    """Activating a version changes what the solver compiles: the configuration store writes
+    the active text into the data folder and SolverService (and gridtwin run) open that."""
+    import argparse
+
+    from app.field.points import build_point_table
+    from app.historian import active_circuit, open_historian
+    from app.runtime.solver import SolverService
+    from app.ui.app import _active_circuit
+
+    pts = build_point_table(station)
+    h = open_historian(station, pts, data_dir=tmp_path, start_writer=False)
+    try:
+        assert active_circuit(station, h.engine, data_dir_path=tmp_path) == station.circuit_path
+        store = DssVersionStore(h.engine)
+        text = station.circuit_path.read_text()
+        store.add(text, created_by="eng")
+        store.add(text.replace("kw=85000", "kw=95000"), created_by="eng")
+        store.activate(1, by="eng", validate=validate_circuit_text)
+        store.activate(2, by="eng", validate=validate_circuit_text)
+        path = active_circuit(station, h.engine, data_dir_path=tmp_path)
+        assert path == tmp_path / f"{station.station.id}.active.dss"
+        assert "kw=95000" in path.read_text()
+        base = SolverService(station, pts).engine.solve().totals.load_mw
+        live = SolverService(station, pts, circuit_path=path).engine.solve().totals.load_mw
+        assert live == pytest.approx(base + 10.0, abs=0.5)
+        args = argparse.Namespace(data_dir=str(tmp_path))
+        assert _active_circuit(station, h, args) == path  # what `gridtwin run` compiles
+        assert _active_circuit(station, None, args) == station.circuit_path
+        store.rollback(by="eng", validate=validate_circuit_text)
+        assert "kw=95000" not in active_circuit(station, h.engine,
+                                                data_dir_path=tmp_path).read_text()
+    finally:
+        h.close()
