@@ -104,7 +104,7 @@ class AlarmRule(Base):
     rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     asset_type: Mapped[str | None] = mapped_column(String(32))
     parameter: Mapped[str] = mapped_column(String(96))
-    condition: Mapped[str] = mapped_column(String(4))
+    condition: Mapped[str] = mapped_column(String(8))  # >, <, >=, <=, ==, range
     threshold_value: Mapped[float] = mapped_column(Float)
     severity: Mapped[str] = mapped_column(String(10))
     deadband: Mapped[float] = mapped_column(Float, default=0.0)

@@ -102,3 +102,25 @@ def test_postgres_restart_adds_to_the_hour(postgres_url, station):
                            "AND period='h' AND t_ns=:t"),
                       {"p": pid, "t": int(hour.timestamp() * 1e9)}).all()
     assert r == [(100.0, 300.0, 200.0, 200)]
+
+
+def test_alarm_rules_seed_on_postgres_with_the_range_condition(postgres_url, station):
+    """The seed's 'range' rule did not fit alarm_rules.condition on PostgreSQL (SQLite does
+    not enforce lengths), so the store fell back to the rule file there."""
+    from app.alarms.rules import rules_for_station
+    from app.field.points import build_point_table
+    from app.historian.db import create_db_engine, migrate
+
+    eng = create_db_engine(postgres_url)
+    migrate(eng)
+    try:
+        with eng.begin() as c:
+            c.execute(text("DELETE FROM alarm_rules"))
+        rs = rules_for_station(station, build_point_table(station), eng)
+        assert rs.problems == () and rs.source.startswith("postgresql"), rs.source
+        with eng.connect() as c:
+            cond = c.execute(text("SELECT condition FROM alarm_rules "
+                                  "WHERE rule_id = 'SEED-VOLTAGE'")).scalar()
+        assert cond == "range"
+    finally:
+        eng.dispose()
