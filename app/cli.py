@@ -188,9 +188,11 @@ def cmd_contingency(args: argparse.Namespace) -> int:
 
 
 def cmd_assets(args: argparse.Namespace) -> int:
-    from app.station import load_station
+    from app.twin import open_station
 
-    station = load_station(args.station)
+    # The same cross-check as every other verb: a station whose assets point at missing or
+    # wrong-kind circuit elements is refused here too.
+    station, _engine = open_station(args.station)
     assets = [a for a in station.assets if not args.type or a.type == args.type]
     if args.json:
         print(json.dumps([a.model_dump(mode="json") for a in assets], indent=2))

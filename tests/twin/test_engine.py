@@ -71,9 +71,10 @@ def test_opening_both_icts_deenergises_220_and_33_kv(engine, breakers):
         assert engine.set_switch(b, False)
     s = engine.solve()
     assert s.converged  # OpenDSS calls it converged …
-    # Every 220 and 33 kV bus dies except the ICTs' own LV terminals, which stay live
-    # from the 400 kV side when only the LV breakers are open.
-    back_fed = {"ict1l_c", "ict1l_t", "ict2l_c", "ict2l_t"} if breakers == LV_BREAKERS else set()
+    # Every 220 and 33 kV bus dies except the ICTs' own LV terminals and their 33 kV
+    # tertiaries, which stay live from the 400 kV side when only the LV breakers are open.
+    back_fed = ({"ict1l_c", "ict1l_t", "ict2l_c", "ict2l_t", "ict1_tv", "ict2_tv"}
+                if breakers == LV_BREAKERS else set())
     lower = [i for i, kv in enumerate(s.bus_base_kv) if kv < 300
              and s.bus_names[i] not in back_fed]
     assert all(s.bus(b).energised for b in back_fed)
@@ -121,7 +122,7 @@ def test_measured_loads_move_the_flows(engine):
 
 def test_source_voltage_and_taps(engine):
     engine.set_source("Vsource.source", pu=1.05)
-    engine.set_source("GRID_L2", pu=1.05)
+    engine.set_source("GRID_B", pu=1.05)
     s = engine.solve()
     assert s.bus("B400_M1").kv > 415
     engine.set_tap("Transformer.ICT1", 1.0)
