@@ -208,3 +208,28 @@ def test_voltages_stay_on_their_buses_after_an_infeed_is_taken_out(engine):
         engine.set_switch(sw, True)
     s = engine.solve()
     np.testing.assert_allclose(s.v_pu, reference.v_pu, rtol=1e-4)
+
+
+def test_bulk_reads_equal_element_at_a_time_reads(engine):
+    """Load powers come from one batch call and taps from set_tap's cache; both must equal
+    what OpenDSS reports element by element, also after taps move and loads change."""
+    engine.set_tap("ICT1", 1.0)
+    engine.set_tap("TR2", 0.9875)
+    engine.command("Transformer.TR1.wdg=2 tap=1.05")  # behind the engine's back
+    engine.set_load("F3_LOAD", 70.0, 21.0)
+    s = engine.solve()
+    d = engine.dss
+    for k, name in enumerate(s.load_names):
+        d.Circuit.SetActiveElement(name)
+        p_kw, q_kvar = d.CktElement.TotalPowers()[:2]
+        assert s.load_p_mw[k] == p_kw / 1000.0 and s.load_q_mvar[k] == q_kvar / 1000.0
+    for k, name in enumerate(s.transformer_names):
+        d.Transformers.Name(name.split(".", 1)[1])
+        d.Transformers.Wdg(2)
+        assert s.tap_pu[k] == d.Transformers.Tap(), name
+    assert s.tap_pu[list(s.transformer_names).index("Transformer.tr1")] == 1.05
+    # The element-at-a-time fallback gives the same arrays.
+    engine._drop_load_batch()
+    s2 = engine.state()
+    np.testing.assert_array_equal(s2.load_p_mw, s.load_p_mw)
+    np.testing.assert_array_equal(s2.load_q_mvar, s.load_q_mvar)
