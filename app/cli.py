@@ -317,14 +317,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_faults)
 
     sp = sub.add_parser("contingency", help="N-1 contingency analysis",
-                        description="Take each ICT, transformer and incoming line out in turn "
-                                    "and report overloads (> 100 %%), voltage violations "
+                        description="Take each outage of the station file's N-1 list (ICTs, "
+                                    "transformers, incoming lines, 220 kV feeder lines) out in "
+                                    "turn and report branch overloads (> 100 %%; shunt reactors "
+                                    "and capacitors are not branches), voltage violations "
                                     "against the Indian Grid Code bands and load lost.")
     common(sp)
     sp.set_defaults(func=cmd_contingency)
 
     sp = sub.add_parser("assets", help="list the station's assets",
-                        description="List the assets of the station description.")
+                        description="List the assets of the station description, after "
+                                    "checking every asset against the circuit (as solve does).")
     common(sp)
     sp.add_argument("--type", help="only assets of this type (breaker, isolator, ict, …)")
     sp.set_defaults(func=cmd_assets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -233,3 +234,24 @@ def test_bulk_reads_equal_element_at_a_time_reads(engine):
     s2 = engine.state()
     np.testing.assert_array_equal(s2.load_p_mw, s.load_p_mw)
     np.testing.assert_array_equal(s2.load_q_mvar, s.load_q_mvar)
+
+
+def test_incoming_lines_are_real_lines_and_both_import(engine):
+    """The 400 kV lines carry impedance and charging out to remote grid hubs: both import
+    in the base case, the station bus sits below the hubs, and an open station breaker
+    leaves the line charged from its far end, drawing its charging power."""
+    s = engine.solve()
+    l1, l2 = s.branch("Line.L1_LINE"), s.branch("Line.L2_LINE")
+    assert l1.p_mw < -150 and l2.p_mw < -50  # bus-outward sign: imports read negative
+    assert -(l1.p_mw + l2.p_mw) == pytest.approx(s.totals.generation_mw, rel=0.01)
+    assert s.bus("B400_M1").pu < s.bus("GRID_A").pu
+    engine.set_switch("Line.L1_Q0", False)
+    s = engine.solve()
+    assert s.bus("L1_T").energised and s.branch("Line.L1_LINE").i_a[0] < 1.0
+    d = engine.dss
+    d.Circuit.SetActiveElement("Line.L1_LINE")
+    q_far_mvar = sum(d.CktElement.Powers()[7:12:2]) / 1000  # terminal 2 (grid end), Q
+    v_pu = s.bus("GRID_A").pu
+    # 400 kV, 21.5 km of quad Moose at 14.3 nF/km: Q = V^2 w C l = 15.5 MVAr at 1 pu.
+    charging = (400e3 * v_pu) ** 2 * 2 * math.pi * 50 * 14.3e-9 * 21.5 / 1e6
+    assert -q_far_mvar == pytest.approx(charging, rel=0.02)
