@@ -6,18 +6,23 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The interpreter the .venv is built from. Left empty, the recipe picks python3.11, else
+# python3, *when it runs* (after deps-python may have installed it): a $(shell ...) here would
+# be evaluated while make reads this file, before anything is installed.
+PYTHON ?=
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
+# Python itself on a fresh Debian 12 (its python3 is 3.11); venv and pip are separate packages.
+DEB_PY   := python3 python3-venv python3-pip
 # Libraries Qt needs offscreen, then those for a real X server (Xvfb) in the tests.
 DEB_QT   := libgl1 libegl1 libfontconfig1 libglib2.0-0 libxkbcommon0 libdbus-1-3 fonts-dejavu-core
 DEB_XVFB := xvfb xauth libgl1-mesa-dri libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
             libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 mbpoll \
             postgresql-15
 
-.PHONY: help run test lint bench deps-run deps-test venv clean
+.PHONY: help run test lint bench deps-python deps-run deps-test venv clean
 
 help:
 	@echo "make run    start GridTwin on the simulated station (sets everything up first)"
@@ -41,6 +46,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/gridtwin bench twin
 
+# Only needed to build the .venv: skipped when it exists or a chosen PYTHON has venv.
+deps-python:
+	@if [ ! -x $(PY) ] && [ -z "$(PYTHON)" ]; then ./packaging/debian-deps.sh $(DEB_PY); fi
+
 deps-run:
 	@./packaging/debian-deps.sh $(DEB_QT)
 
@@ -49,10 +58,16 @@ deps-test:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), \
-	  "GridTwin needs Python 3.11 (pyiec61850 ships a wheel for CPython 3.11 only); found " + sys.version' 
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(STAMP): pyproject.toml | deps-python
+	@if [ ! -x $(PY) ]; then \
+	  py="$(PYTHON)"; py="$${py:-$$(command -v python3.11 || command -v python3)}"; \
+	  if [ -z "$$py" ]; then echo "No python3 found: install Python 3.11 (Debian 12: apt-get install $(DEB_PY))" >&2; exit 1; fi; \
+	  "$$py" -c 'import sys; assert sys.version_info[:2] == (3, 11), \
+	    "GridTwin needs Python 3.11 (pyiec61850 ships a wheel for CPython 3.11 only); found " + sys.version' || exit 1; \
+	  echo "Creating $(VENV) with $$py"; "$$py" -m venv $(VENV) || exit 1; \
+	fi
+	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), \
+	  "$(VENV) is not Python 3.11 (pyiec61850 ships a wheel for CPython 3.11 only): " + sys.version'
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e '.[ui,ml,dev]'

@@ -190,9 +190,11 @@ def cmd_contingency(args: argparse.Namespace) -> int:
 
 
 def cmd_assets(args: argparse.Namespace) -> int:
-    from app.station import load_station
+    from app.twin import open_station
 
-    station = load_station(args.station)
+    # The same cross-check as every other verb: a station whose assets point at missing or
+    # wrong-kind circuit elements is refused here too.
+    station, _engine = open_station(args.station)
     assets = [a for a in station.assets if not args.type or a.type == args.type]
     if args.json:
         print(json.dumps([a.model_dump(mode="json") for a in assets], indent=2))
@@ -328,14 +330,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_faults)
 
     sp = sub.add_parser("contingency", help="N-1 contingency analysis",
-                        description="Take each ICT, transformer and incoming line out in turn "
-                                    "and report overloads (> 100 %%), voltage violations "
+                        description="Take each outage of the station file's N-1 list (ICTs, "
+                                    "transformers, incoming lines, 220 kV feeder lines) out in "
+                                    "turn and report branch overloads (> 100 %%; shunt reactors "
+                                    "and capacitors are not branches), voltage violations "
                                     "against the Indian Grid Code bands and load lost.")
     common(sp)
     sp.set_defaults(func=cmd_contingency)
 
     sp = sub.add_parser("assets", help="list the station's assets",
-                        description="List the assets of the station description.")
+                        description="List the assets of the station description, after "
+                                    "checking every asset against the circuit (as solve does).")
     common(sp)
     sp.add_argument("--type", help="only assets of this type (breaker, isolator, ict, …)")
     sp.set_defaults(func=cmd_assets)

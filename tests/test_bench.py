@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from bench.twin import run
+from bench.twin import STUDY_RUNS, run
 
 
 def test_bench_twin_reports_every_figure():
-    r = run(repeat=20)
-    for key in ("raw_solve_us", "scan_cycle_us", "scan_over_raw", "switch_solve_us",
-                "fault_study_s", "fault_table_ms"):
+    r = run(repeat=20, study_runs=3)
+    for key in ("raw_solve_us", "scan_cycle_us", "scan_over_raw", "solver_scan_us",
+                "switch_solve_us", "fault_study_s", "fault_study_snapshot_s", "fault_table_ms"):
         assert r[key] > 0, key
     assert r["faults"] == 4 * r["buses"]
-    assert r["setpoints_per_scan"] >= 20
+    # What a real scan sets: every load's P and Q, both infeeds, every tap, the frequency.
+    assert r["loads_per_scan"] == 8 and r["setpoints_per_scan"] == 2 * 8 + 2 + 4 + 1
+    assert r["switch_positions_per_scan"] == 85
+    assert r["study_runs"] == 3 and STUDY_RUNS >= 20
 
 
 def test_bench_alarms_reports_every_figure():

@@ -91,3 +91,15 @@ def test_console_script_help():
     assert r.returncode == 0
     for verb in ("solve", "faults", "contingency", "assets", "bench"):
         assert verb in r.stdout
+
+
+def test_assets_refuses_a_station_whose_circuit_check_fails(capsys, station_copy):
+    """`assets` cross-checks against the circuit as `solve` does, with the same one line."""
+    text = station_copy.read_text().replace('element = "Line.L2_Q0"',
+                                            'element = "Transformer.ICT1"', 1)
+    station_copy.write_text(text)
+    for verb in ("assets", "solve"):
+        assert main([verb, "--station", str(station_copy)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("gridtwin: ") and err.count("\n") == 1
+        assert "asset 'L2_Q0'" in err and "field 'element'" in err and "Transformer.ICT1" in err

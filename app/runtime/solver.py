@@ -95,13 +95,13 @@ class SolverService:
             log.warning("loads without a bay meter keep their base values: %s",
                         ", ".join(e.load_names[k] for k in sorted(unmetered)))
 
-        # Grid equivalents ← line CVTs (line-to-line, phase AB) on the source's bus.
+        # Grid equivalents ← line CVTs (line-to-line, phase AB) where each infeed enters the
+        # station (the station end of its line).
         v_rows = el.rows("voltage_kv")
         self._sources: list[tuple[str, int, int]] = []  # (source, bus index, row)
         d = e.dss
         for src in e.source_names:
-            d.Circuit.SetActiveElement(src)
-            bus = e.bus_index(d.CktElement.BusNames()[0].partition(".")[0])
+            bus = e.source_entry_bus(src)
             rows = [i for i in v_rows if el.bus_of[i] == bus and points.phase[i] == "AB"]
             if rows:
                 self._sources.append((src, bus, int(rows[0])))

@@ -39,6 +39,30 @@ AssetType = Literal[
 #: Asset types whose position is a switching state in the circuit.
 SWITCHING_TYPES: frozenset[str] = frozenset({"breaker", "isolator", "earth_switch"})
 
+#: The OpenDSS element classes (lower case) each asset type may map to with ``element``.
+#: Switching devices must moreover be switch elements (``Line`` with ``switch=yes``), and
+#: lines and feeder lines must not be. Types missing here have no circuit element.
+ELEMENT_CLASSES: dict[str, frozenset[str]] = {
+    "breaker": frozenset({"line"}),
+    "isolator": frozenset({"line"}),
+    "earth_switch": frozenset({"line"}),
+    "ict": frozenset({"transformer"}),
+    "transformer": frozenset({"transformer"}),
+    "reactor": frozenset({"reactor"}),
+    "capacitor_bank": frozenset({"capacitor"}),
+    "line": frozenset({"line"}),
+    "feeder": frozenset({"line", "load"}),
+    # A CT measures the current of the element it sits on (a bay's breaker, a bushing).
+    "ct": frozenset({"line", "transformer", "reactor", "capacitor"}),
+}
+
+#: Asset types that sit on a bus (``bus``), never on an element: busbars, voltage
+#: transformers, surge arresters.
+BUS_TYPES: frozenset[str] = frozenset({"busbar", "cvt", "lightning_arrester"})
+
+_CLASS_WORDS = {"line": "a Line", "transformer": "a Transformer", "reactor": "a Reactor",
+                "capacitor": "a Capacitor", "load": "a Load"}
+
 BayKind = Literal[
     "line",
     "feeder",
@@ -118,6 +142,9 @@ class Nameplate(_Frozen):
     accuracy_class: str | None = None
     vector_group: str | None = None
     impedance_pct: float | None = Field(default=None, gt=0)
+    #: A three-winding transformer's (an ICT's) tertiary winding.
+    tertiary_kv: float | None = Field(default=None, gt=0)
+    tertiary_mva: float | None = Field(default=None, gt=0)
     cooling: str | None = None
     function: str | None = None
     mcov_kv: float | None = Field(default=None, gt=0)
@@ -153,6 +180,35 @@ class Asset(_Frozen):
         if self.type in SWITCHING_TYPES and self.element is None:
             raise ValueError(f"a {self.type} must name its circuit element")
         return self
+
+    def element_kind_error(self, switch_names: set[str] | None = None) -> str | None:
+        """Why this asset's ``element`` is the wrong kind of circuit element, or None.
+
+        ``switch_names`` (lower case) are the circuit's switch elements; without them only the
+        element class is checked.
+        """
+        if self.element is None:
+            return None
+        cls = self.element.split(".", 1)[0].lower()
+        allowed = ELEMENT_CLASSES.get(self.type)
+        what = self.type.replace("_", " ")
+        if not allowed:
+            where = "a bus (field 'bus')" if self.type in BUS_TYPES else "no circuit element"
+            return f"a {what} maps to {where}, not to element '{self.element}'"
+        if cls not in allowed:
+            kinds = " or ".join(_CLASS_WORDS.get(c, c) for c in sorted(allowed))
+            if self.type in SWITCHING_TYPES:
+                kinds = "a switch element (a Line with switch=yes)"
+            return f"a {what} must map to {kinds}, not '{self.element}'"
+        if switch_names is not None and cls == "line":
+            is_switch = self.element.lower() in switch_names
+            if self.type in SWITCHING_TYPES and not is_switch:
+                return (f"a {what} must map to a switch element (a Line with switch=yes); "
+                        f"'{self.element}' is not a switch")
+            if self.type in ("line", "feeder") and is_switch:
+                return (f"a {what} must map to a real line, not to the switch element "
+                        f"'{self.element}'")
+        return None
 
     @property
     def is_switch(self) -> bool:
@@ -258,10 +314,17 @@ class Station(_Frozen):
         return sum(len(a.points) for a in self.assets)
 
     # -- cross-checks ---------------------------------------------------------------------
-    def check_circuit(self, element_names: Iterable[str], bus_names: Iterable[str]) -> None:
-        """Refuse a station whose assets point at elements or buses the circuit lacks."""
+    def check_circuit(self, element_names: Iterable[str], bus_names: Iterable[str],
+                      switch_names: Iterable[str] | None = None) -> None:
+        """Refuse a station whose assets point at elements or buses the circuit lacks, or at
+        the wrong kind of element (a breaker on a transformer, an ICT on a reactor, …).
+
+        ``switch_names`` are the circuit's switch elements; given, switching devices must map
+        to one and lines must not.
+        """
         elements = {e.lower() for e in element_names}
         buses = {b.lower() for b in bus_names}
+        switches = None if switch_names is None else {s.lower() for s in switch_names}
         where = self._path or "station"
         for a in self.assets:
             if a.element is not None and a.element.lower() not in elements:
@@ -269,6 +332,10 @@ class Station(_Frozen):
                     where,
                     f"circuit element '{a.element}' does not exist in {self.station.circuit}",
                     asset=a.id, field="element", line=self._line_of(a.id))
+            wrong = a.element_kind_error(switches)
+            if wrong is not None:
+                raise StationFileError(where, wrong, asset=a.id, field="element",
+                                       line=self._line_of(a.id))
             if a.bus is not None and a.bus.lower() not in buses:
                 raise StationFileError(
                     where, f"bus '{a.bus}' does not exist in {self.station.circuit}",

@@ -22,14 +22,22 @@ __all__ = [
     "Totals",
     "TwinEngine",
     "TwinState",
+    "check_station",
     "open_station",
 ]
 
 
 def open_station(station_path: str | Path | None = None) -> tuple[Station, TwinEngine]:
     """Load the station file, compile its circuit and check that every asset's element and
-    bus exist in it. Raises ``StationFileError`` or ``CircuitError`` with the file named."""
+    bus exist in it and are the right kind. Raises ``StationFileError`` or ``CircuitError``
+    with the file named."""
     station = load_station(station_path)
     engine = TwinEngine(station.circuit_path, base_frequency_hz=station.station.frequency_hz)
-    station.check_circuit(engine.element_names, engine.bus_names)
+    check_station(station, engine)
     return station, engine
+
+
+def check_station(station: Station, engine: TwinEngine) -> None:
+    """Cross-check a station description against its compiled circuit (see
+    :meth:`Station.check_circuit`)."""
+    station.check_circuit(engine.element_names, engine.bus_names, engine.switch_element_names)

@@ -1,9 +1,9 @@
 """N-1 contingency analysis against the Indian Grid Code voltage bands.
 
-Each contingency in the station description (an ICT, a transformer or an incoming line)
-is taken out by opening its breakers; the network is re-solved and checked for branch
-overloads (> 100 % of normal rating), bus voltages outside the band of their level, and
-buses (and load) lost. The engine's switching state is restored after each case.
+Each contingency in the station description (an ICT, a transformer, an incoming line or a
+220 kV feeder line) is taken out by opening its breakers; the network is re-solved and
+checked for branch overloads (> 100 % of normal rating; shunt reactors and capacitors are
+not branches), bus voltages outside the band of their level, and buses (and load) lost. The engine's switching state is restored after each case.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from app.twin.faults import Cancel, Cancelled, Progress
 from app.twin.state import TwinState
 
 OVERLOAD_PCT = 100.0
+
+#: Shunt elements: their loading follows the bus voltage, not the network's flows, so they
+#: are no branch overload and never "the most loaded branch".
+SHUNT_CLASSES = ("reactor.", "capacitor.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +82,9 @@ def assess(station: Station, state: TwinState, outage: str, opened: Sequence[str
            base: TwinState) -> ContingencyResult:
     """Check one solved state against ratings and voltage bands; ``base`` is the intact
     network's state, whose load on the buses now dead counts as lost."""
-    live = state.closed & ~np.isnan(state.loading_pct)
+    shunt = np.fromiter((n.lower().startswith(SHUNT_CLASSES) for n in state.branch_names),
+                        dtype=bool, count=len(state.branch_names))
+    live = state.closed & ~np.isnan(state.loading_pct) & ~shunt
     over = [Overload(state.branch_names[i], float(state.loading_pct[i]))
             for i in np.flatnonzero(live & (state.loading_pct > OVERLOAD_PCT))]
     over.sort(key=lambda o: -o.loading_pct)

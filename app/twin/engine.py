@@ -44,6 +44,10 @@ class TwinEngine:
     def __init__(self, circuit: str | Path, *, base_frequency_hz: float = 50.0) -> None:
         self._dss = opendssdirect.NewContext()
         self._dss.Basic.AllowEditor(False)
+        # The same context through DSS-Python, whose array calls return numpy arrays
+        # directly (opendssdirect builds Python lists first: ~7x slower for the All* reads).
+        self._py = self._dss.to_dss_python()
+        self._load_batch = None
         self.base_frequency_hz = base_frequency_hz
         self.frequency_hz = base_frequency_hz
         self.circuit_path = Path(circuit)
@@ -60,6 +64,7 @@ class TwinEngine:
         if not path.is_file():
             raise CircuitError(path, "circuit file not found")
         d = self._dss
+        self._drop_load_batch()  # it points at the load objects that Clear frees
         try:
             d.Text.Command("Clear")
             # Must precede New Circuit: after it, elements keep a 60 Hz base.
@@ -117,6 +122,7 @@ class TwinEngine:
 
         # Connectivity for energisation: PD elements joining two different buses.
         edges: list[tuple[int, int, int]] = []
+        lines_at: dict[int, list[tuple[str, int]]] = {}  # bus → (line, its other bus)
         closed = np.ones(len(self.branch_names), dtype=bool)
         self._switch_elements: set[str] = set()
         for i, name in enumerate(self.branch_names):
@@ -128,12 +134,20 @@ class TwinEngine:
                     self._switch_elements.add(name.lower())
             closed[i] = not any(d.CktElement.IsOpen(t + 1, 0)
                                 for t in range(d.CktElement.NumTerminals()))
-            if len(buses) >= 2:
-                b1, b2 = buses[0][0].lower(), buses[1][0].lower()
-                nodes2 = [n for n in buses[1][2].split(".") if n]
+            # Terminal 1 joins every other terminal (a three-winding transformer has three),
+            # unless that terminal is wired to ground (an earth switch's far side).
+            b1 = buses[0][0].lower()
+            for other in buses[1:]:
+                b2 = other[0].lower()
+                nodes2 = [n for n in other[2].split(".") if n]
                 grounded = bool(nodes2) and all(n == "0" for n in nodes2)
                 if b1 != b2 and not grounded:
                     edges.append((i, self._bus_ix[b1], self._bus_ix[b2]))
+                    if name.lower().startswith("line.") and \
+                            name.lower() not in self._switch_elements:
+                        a, b = self._bus_ix[b1], self._bus_ix[b2]
+                        lines_at.setdefault(a, []).append((name, b))
+                        lines_at.setdefault(b, []).append((name, a))
         self._closed = closed
 
         sources = []
@@ -144,6 +158,13 @@ class TwinEngine:
         self._source_keys = {n.split(".", 1)[1].lower(): n.split(".", 1)[1]
                              for n in self.source_names}
         self._topology = Topology(nb, edges, sources)
+        # A grid equivalent at the far end of exactly one line feeds the station through
+        # it: that line, and the bus at its station end (where its CVT measures).
+        self._source_line: dict[str, tuple[str, int]] = {}
+        for key, bus in zip(self._source_keys, sources, strict=True):
+            at = lines_at.get(bus, [])
+            if len(at) == 1:
+                self._source_line[key] = at[0]
         self._source_on = np.ones(len(sources), dtype=bool)
 
         self.transformer_names: tuple[str, ...] = tuple(
@@ -155,6 +176,7 @@ class TwinEngine:
         for n in self.transformer_names:
             d.Transformers.Name(n.split(".", 1)[1])
             self._tap_limits[n.lower()] = (d.Transformers.MinTap(), d.Transformers.MaxTap())
+        self._read_taps()
 
         self.load_names: tuple[str, ...] = tuple(f"Load.{n}" for n in d.Loads.AllNames())
         self._load_ix = {n.lower(): i for i, n in enumerate(self.load_names)}
@@ -163,6 +185,8 @@ class TwinEngine:
             d.Circuit.SetActiveElement(n)
             load_bus.append(self._bus_ix[d.CktElement.BusNames()[0].partition(".")[0].lower()])
         self._load_bus = frozen(np.asarray(load_bus, dtype=np.intp))
+        self._drop_load_batch()
+        self._load_batch = _LoadBatch.create(self._dss, len(self.load_names))
 
         self._bus_ix_ro = MappingProxyType(self._bus_ix)
         self._branch_ix_ro = MappingProxyType(self._branch_ix)
@@ -207,6 +231,11 @@ class TwinEngine:
 
     def is_switch(self, element: str) -> bool:
         return element.lower() in self._switch_elements
+
+    @property
+    def switch_element_names(self) -> tuple[str, ...]:
+        """Every switch element (``Line`` with ``switch=yes``), in branch order."""
+        return tuple(n for n in self.branch_names if n.lower() in self._switch_elements)
 
     def is_closed(self, element: str) -> bool:
         return bool(self._closed[self._branch(element)])
@@ -267,12 +296,28 @@ class TwinEngine:
         """Set a transformer's tap (per unit of rated voltage) on ``winding``."""
         name = self._tx_name(transformer)
         lo, hi = self._tap_limits[name.lower()]
-        T = self._dss.Transformers
-        T.Name(name.split(".", 1)[1])
         if not lo - 1e-9 <= tap_pu <= hi + 1e-9:
             raise ValueError(f"{name}: tap {tap_pu} outside {lo}..{hi}")
+        k = self._tx_ix[name.lower()]
+        if winding == 2 and abs(self._taps[k] - tap_pu) < 1e-12:
+            return  # unchanged: setting it again would only make OpenDSS rebuild its Y matrix
+        T = self._dss.Transformers
+        T.Name(name.split(".", 1)[1])
         T.Wdg(winding)
         T.Tap(tap_pu)
+        if winding == 2:
+            self._taps[k] = T.Tap()
+
+    def _read_taps(self) -> None:
+        """Cache every transformer's winding-2 tap: taps change only through :meth:`set_tap`
+        (and :meth:`command`, which re-reads them), so a scan need not read them back."""
+        T = self._dss.Transformers
+        taps = np.empty(len(self.transformer_names))
+        for k, name in enumerate(self.transformer_names):
+            T.Name(name.split(".", 1)[1])
+            T.Wdg(2)
+            taps[k] = T.Tap()
+        self._taps = taps
 
     def tap(self, transformer: str, winding: int = 2) -> float:
         T = self._dss.Transformers
@@ -311,6 +356,41 @@ class TwinEngine:
         self._nodes_dirty = True
         return True
 
+    def source_bus(self, source: str) -> int:
+        """Row (in ``bus_names``) of the bus a grid equivalent sits on."""
+        k = self._source_pos(source)
+        return self._topology.sources[k]
+
+    def source_line(self, source: str) -> str | None:
+        """The line a grid equivalent feeds the station through (its remote end), if any."""
+        key = self._source_key(source)
+        hit = self._source_line.get(key.lower())
+        return hit[0] if hit else None
+
+    def source_entry_bus(self, source: str) -> int:
+        """Row of the bus where a grid equivalent's infeed enters the station: the station end
+        of its line, or the source's own bus when it sits at the station."""
+        key = self._source_key(source)
+        hit = self._source_line.get(key.lower())
+        return hit[1] if hit else self.source_bus(source)
+
+    def line_source(self, line: str) -> str | None:
+        """The grid equivalent at the remote end of ``line`` (e.g. ``Line.L1_LINE``), if any."""
+        for key, (name, _bus) in self._source_line.items():
+            if name.lower() == line.lower():
+                return f"Vsource.{self._source_keys[key]}"
+        return None
+
+    def _source_key(self, source: str) -> str:
+        try:
+            return self._source_keys[source.split(".", 1)[-1].lower()]
+        except KeyError:
+            raise KeyError(f"no source '{source}'") from None
+
+    def _source_pos(self, source: str) -> int:
+        name = self._source_key(source)
+        return [n.split(".", 1)[1] for n in self.source_names].index(name)
+
     def source_in_service(self, source: str) -> bool:
         name = self._source_keys[source.split(".", 1)[-1].lower()]
         return bool(self._source_on[[n.split(".", 1)[1] for n in self.source_names].index(name)])
@@ -337,7 +417,8 @@ class TwinEngine:
         nb = len(self.bus_names)
         if self._nodes_dirty or d.Circuit.NumNodes() != self._n_nodes:
             self._map_nodes()
-        volts = np.asarray(d.Circuit.AllBusVolts(), dtype=float)
+        C = self._py.ActiveCircuit
+        volts = C.AllBusVolts
         vc = volts[0::2] + 1j * volts[1::2]
         v = np.full((nb, 3), np.nan + 0j)
         v[self._node_bus, self._node_ph] = vc[self._node_keep]
@@ -348,8 +429,9 @@ class TwinEngine:
         ang = np.degrees(np.angle(v))
         ang[~energised] = np.nan
 
-        powers = np.asarray(d.PDElements.AllPowers(), dtype=float)
-        currents = np.asarray(d.PDElements.AllCurrents(), dtype=float)
+        pd = C.PDElements
+        powers = pd.AllPowers
+        currents = pd.AllCurrents
         if powers.size != 2 * self._pd_len:  # the element list changed under us
             self._build_index()
             return self.state(timestamp)
@@ -361,26 +443,14 @@ class TwinEngine:
         i_t1 = np.abs(i_ph)
         # Sum over every conductor of every terminal = the element's own losses.
         s_all = np.add.reduceat(sc, self._pd_starts) if len(sc) else sc
-        loading = np.asarray(d.PDElements.AllPctNorm(False), dtype=float)
+        loading = pd.AllPctNorm(False)
 
         txb = self._tx_branch
-        taps = np.empty(len(self.transformer_names))
-        T = d.Transformers
-        for k, name in enumerate(self.transformer_names):
-            T.Name(name.split(".", 1)[1])
-            T.Wdg(2)
-            taps[k] = T.Tap()
-
-        nl = len(self.load_names)
-        lp = np.empty(nl)
-        lq = np.empty(nl)
-        CE = d.CktElement
-        for k, name in enumerate(self.load_names):
-            d.Circuit.SetActiveElement(name)
-            pw = CE.TotalPowers()
-            lp[k], lq[k] = pw[0], pw[1]
-        gen = d.Circuit.TotalPower()
-        loss = d.Circuit.Losses()
+        taps = self._taps.copy()
+        lpq = self._load_powers()
+        lp, lq = lpq[:, 0], lpq[:, 1]
+        gen = C.TotalPower
+        loss = C.Losses
         totals = Totals(
             generation_mw=-gen[0] / 1000.0, generation_mvar=-gen[1] / 1000.0,
             load_mw=float(lp.sum()) / 1000.0, load_mvar=float(lq.sum()) / 1000.0,
@@ -407,6 +477,25 @@ class TwinEngine:
             bus_ix=self._bus_ix_ro, branch_ix=self._branch_ix_ro, transformer_ix=self._tx_ix_ro,
         )
 
+    def _drop_load_batch(self) -> None:
+        if self._load_batch is not None:
+            self._load_batch.dispose()
+            self._load_batch = None
+
+    def _load_powers(self) -> np.ndarray:
+        """Every load's total (P kW, Q kvar), ``(nload, 2)``: one bulk call when the OpenDSS
+        library offers it, else one element at a time (the same numbers)."""
+        if self._load_batch is not None:
+            pq = self._load_batch.total_powers()
+            if pq is not None:
+                return pq
+        d = self._dss
+        out = np.empty((len(self.load_names), 2))
+        for k, name in enumerate(self.load_names):
+            d.Circuit.SetActiveElement(name)
+            out[k] = d.CktElement.TotalPowers()[:2]
+        return out
+
     def energised_buses(self) -> np.ndarray:
         return self._topology.energised(self._closed, self._source_on).copy()
 
@@ -417,7 +506,9 @@ class TwinEngine:
             self._dss.Text.Command(text)
         except opendssdirect.DSSException as exc:
             raise CircuitError(self.circuit_path, _dss_message(exc)) from None
-        return self._dss.Text.Result()
+        result = self._dss.Text.Result()
+        self._read_taps()  # a command may have moved a tap
+        return result
 
     def _branch(self, element: str) -> int:
         try:
@@ -438,6 +529,49 @@ class TwinEngine:
             return self.transformer_names[self._tx_ix[key]]
         except KeyError:
             raise KeyError(f"no transformer '{transformer}' in the circuit") from None
+
+
+class _LoadBatch:
+    """Every load of the circuit as one DSS C-API batch, for reading all their powers in one
+    call (``Alt_CEBatch_Get_TotalPowers``). Built per compile (the batch holds pointers to
+    the circuit's load objects); None where the library lacks the batch API."""
+
+    def __init__(self, api, batch, count: int) -> None:  # noqa: ANN001
+        self._api, self._lib, self._ffi = api, api.lib, api.ffi
+        self._batch = batch
+        self._count = count
+
+    @classmethod
+    def create(cls, dss, count: int) -> _LoadBatch | None:  # noqa: ANN001
+        try:
+            api = dss.CktElement._api_util
+            ffi, lib = api.ffi, api.lib
+            ptr = ffi.new("void***")
+            dims = ffi.new("int32_t[4]")
+            lib.Batch_CreateByClassS(ptr, dims, b"Load")
+            if dims[0] != count:
+                lib.Batch_Dispose(ptr[0])
+                return None
+            return cls(api, ptr[0], count)
+        except (AttributeError, TypeError, opendssdirect.DSSException):
+            return None
+
+    def total_powers(self) -> np.ndarray | None:
+        ffi = self._ffi
+        res = ffi.new("double**")
+        cnt = ffi.new("int32_t[4]")
+        self._lib.Alt_CEBatch_Get_TotalPowers(res, cnt, self._batch, self._count)
+        if cnt[0] != 2 * self._count:
+            self._lib.DSS_Dispose_PDouble(res)
+            return None
+        out = np.frombuffer(ffi.buffer(res[0], cnt[0] * 8), dtype=np.float64).copy()
+        self._lib.DSS_Dispose_PDouble(res)
+        return out.reshape(self._count, 2)
+
+    def dispose(self) -> None:
+        if self._batch is not None:
+            self._lib.Batch_Dispose(self._batch)
+            self._batch = None
 
 
 def _dss_message(exc: Exception) -> str:

@@ -20,6 +20,10 @@ class Topology:
         self._sources = list(sources)
         self._cache: np.ndarray | None = None
 
+    @property
+    def sources(self) -> tuple[int, ...]:
+        return tuple(self._sources)
+
     def invalidate(self) -> None:
         self._cache = None
 

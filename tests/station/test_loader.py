@@ -155,3 +155,34 @@ def test_contingency_must_open_breakers(station_copy):
     _edit(station_copy, 'open = ["ICT1H_Q0", "ICT1L_Q0"]', 'open = ["ICT1H_Q1"]')
     with pytest.raises(StationFileError, match="ICT1H_Q1.*not a breaker"):
         load_station(station_copy)
+
+
+@pytest.mark.parametrize("asset, old, new, why", [
+    ("L1_Q0", 'element = "Line.L1_Q0"', 'element = "Transformer.ICT1"', "switch element"),
+    ("L1_Q0", 'element = "Line.L1_Q0"', 'element = "Line.F1_LINE"', "not a switch"),
+    ("ICT2", 'element = "Transformer.ICT2"', 'element = "Reactor.BR4"', "Transformer"),
+    ("BR4_R", 'element = "Reactor.BR4"', 'element = "Capacitor.CB1"', "Reactor"),
+    ("CB1_C", 'element = "Capacitor.CB1"', 'element = "Reactor.BR2"', "Capacitor"),
+    ("IND1_LOAD", 'element = "Load.IND1_LOAD"', 'element = "Transformer.TR1"', "Line or a Load"),
+    ("L1_LINE", 'element = "Line.L1_LINE"', 'element = "Line.L1_Q0"', "real line"),
+])
+def test_asset_mapped_to_the_wrong_kind_of_element_is_refused(station_copy, asset, old, new,
+                                                               why):
+    from app.twin import open_station
+
+    _edit(station_copy, old, new)
+    with pytest.raises(StationFileError) as ei:
+        open_station(station_copy)
+    msg = str(ei.value)
+    assert f"asset '{asset}'" in msg and "field 'element'" in msg and why in msg
+    assert new.split('"')[1] in msg and str(station_copy.resolve()) in msg
+    assert station_copy.read_text().splitlines()[ei.value.line - 1] == f'id = "{asset}"'
+
+
+def test_bus_device_naming_an_element_is_refused(station, station_copy):
+    from app.twin import open_station
+
+    _edit(station_copy, 'id = "L1_CVT"\n', 'id = "L1_CVT"\nelement = "Line.L1_Q9"\n')
+    with pytest.raises(StationFileError, match=r"asset 'L1_CVT': field 'element': a cvt "
+                                               r"maps to a bus"):
+        open_station(station_copy)

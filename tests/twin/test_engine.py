@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -71,9 +72,10 @@ def test_opening_both_icts_deenergises_220_and_33_kv(engine, breakers):
         assert engine.set_switch(b, False)
     s = engine.solve()
     assert s.converged  # OpenDSS calls it converged …
-    # Every 220 and 33 kV bus dies except the ICTs' own LV terminals, which stay live
-    # from the 400 kV side when only the LV breakers are open.
-    back_fed = {"ict1l_c", "ict1l_t", "ict2l_c", "ict2l_t"} if breakers == LV_BREAKERS else set()
+    # Every 220 and 33 kV bus dies except the ICTs' own LV terminals and their 33 kV
+    # tertiaries, which stay live from the 400 kV side when only the LV breakers are open.
+    back_fed = ({"ict1l_c", "ict1l_t", "ict2l_c", "ict2l_t", "ict1_tv", "ict2_tv"}
+                if breakers == LV_BREAKERS else set())
     lower = [i for i, kv in enumerate(s.bus_base_kv) if kv < 300
              and s.bus_names[i] not in back_fed]
     assert all(s.bus(b).energised for b in back_fed)
@@ -121,7 +123,7 @@ def test_measured_loads_move_the_flows(engine):
 
 def test_source_voltage_and_taps(engine):
     engine.set_source("Vsource.source", pu=1.05)
-    engine.set_source("GRID_L2", pu=1.05)
+    engine.set_source("GRID_B", pu=1.05)
     s = engine.solve()
     assert s.bus("B400_M1").kv > 415
     engine.set_tap("Transformer.ICT1", 1.0)
@@ -207,3 +209,49 @@ def test_voltages_stay_on_their_buses_after_an_infeed_is_taken_out(engine):
         engine.set_switch(sw, True)
     s = engine.solve()
     np.testing.assert_allclose(s.v_pu, reference.v_pu, rtol=1e-4)
+
+
+def test_bulk_reads_equal_element_at_a_time_reads(engine):
+    """Load powers come from one batch call and taps from set_tap's cache; both must equal
+    what OpenDSS reports element by element, also after taps move and loads change."""
+    engine.set_tap("ICT1", 1.0)
+    engine.set_tap("TR2", 0.9875)
+    engine.command("Transformer.TR1.wdg=2 tap=1.05")  # behind the engine's back
+    engine.set_load("F3_LOAD", 70.0, 21.0)
+    s = engine.solve()
+    d = engine.dss
+    for k, name in enumerate(s.load_names):
+        d.Circuit.SetActiveElement(name)
+        p_kw, q_kvar = d.CktElement.TotalPowers()[:2]
+        assert s.load_p_mw[k] == p_kw / 1000.0 and s.load_q_mvar[k] == q_kvar / 1000.0
+    for k, name in enumerate(s.transformer_names):
+        d.Transformers.Name(name.split(".", 1)[1])
+        d.Transformers.Wdg(2)
+        assert s.tap_pu[k] == d.Transformers.Tap(), name
+    assert s.tap_pu[list(s.transformer_names).index("Transformer.tr1")] == 1.05
+    # The element-at-a-time fallback gives the same arrays.
+    engine._drop_load_batch()
+    s2 = engine.state()
+    np.testing.assert_array_equal(s2.load_p_mw, s.load_p_mw)
+    np.testing.assert_array_equal(s2.load_q_mvar, s.load_q_mvar)
+
+
+def test_incoming_lines_are_real_lines_and_both_import(engine):
+    """The 400 kV lines carry impedance and charging out to remote grid hubs: both import
+    in the base case, the station bus sits below the hubs, and an open station breaker
+    leaves the line charged from its far end, drawing its charging power."""
+    s = engine.solve()
+    l1, l2 = s.branch("Line.L1_LINE"), s.branch("Line.L2_LINE")
+    assert l1.p_mw < -150 and l2.p_mw < -50  # bus-outward sign: imports read negative
+    assert -(l1.p_mw + l2.p_mw) == pytest.approx(s.totals.generation_mw, rel=0.01)
+    assert s.bus("B400_M1").pu < s.bus("GRID_A").pu
+    engine.set_switch("Line.L1_Q0", False)
+    s = engine.solve()
+    assert s.bus("L1_T").energised and s.branch("Line.L1_LINE").i_a[0] < 1.0
+    d = engine.dss
+    d.Circuit.SetActiveElement("Line.L1_LINE")
+    q_far_mvar = sum(d.CktElement.Powers()[7:12:2]) / 1000  # terminal 2 (grid end), Q
+    v_pu = s.bus("GRID_A").pu
+    # 400 kV, 21.5 km of quad Moose at 14.3 nF/km: Q = V^2 w C l = 15.5 MVAr at 1 pu.
+    charging = (400e3 * v_pu) ** 2 * 2 * math.pi * 50 * 14.3e-9 * 21.5 / 1e6
+    assert -q_far_mvar == pytest.approx(charging, rel=0.02)

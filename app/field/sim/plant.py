@@ -148,7 +148,8 @@ class PlantSimulator:
 
         self.engine = TwinEngine(station.circuit_path,
                                  base_frequency_hz=station.station.frequency_hz)
-        station.check_circuit(self.engine.element_names, self.engine.bus_names)
+        station.check_circuit(self.engine.element_names, self.engine.bus_names,
+                              self.engine.switch_element_names)
         self._base_loads = self.engine.load_setpoints()
         self._load_names = list(self._base_loads)
         self._load_cat = [profiles.category_of(n) for n in self._load_names]
@@ -917,7 +918,8 @@ class PlantSimulator:
     def _breaker_failure_backup(self, cb: Asset, inj: Injection) -> None:
         bay = self.station.bay(cb.bay)
         if bay.kind == "line":
-            src = self.station.asset(f"{cb.bay}_LINE").element
+            line = self.station.asset(f"{cb.bay}_LINE").element
+            src = self.engine.line_source(line) if line else None  # the grid at its far end
             if src and self.engine.set_source_in_service(src, False):
                 inj.state.setdefault("remote_tripped", []).append(src)
                 log.warning("direct transfer trip: remote end of %s opened", cb.bay)
