@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
 
@@ -23,6 +24,8 @@ class PlantCommander:
 
     def __init__(self, plant: PlantSimulator) -> None:
         self.plant = plant
+        self.cancelled: list[str] = []
+        self.terminations: dict[str, ControlResult] = {}
 
     def select(self, asset_id: str, close: bool) -> ControlResult:
         why = self.plant.check_interlock(asset_id, close)
@@ -34,7 +37,10 @@ class PlantCommander:
         return self.plant.operate(asset_id, close)
 
     def cancel(self, asset_id: str) -> None:
-        pass
+        self.cancelled.append(asset_id)
+
+    def termination(self, asset_id: str) -> ControlResult | None:
+        return self.terminations.get(asset_id)
 
 
 @pytest.fixture
@@ -108,7 +114,7 @@ def test_viewer_is_refused_by_the_service(rig):
 def test_select_before_operate_is_confirmed_by_a_scan(rig):
     plant, svc, s, audit = rig
     out = do(svc, s["op"], "F1_Q0", False)
-    assert out.ok and out.message == "F1_Q0 open"
+    assert out.ok and out.message.startswith("F1_Q0 open, confirmed by scan in ")
     e = audit.entries[-1]
     assert (e["user"], e["device"], e["before"], e["after"], e["result"]) == \
         ("op", "F1_Q0", "closed", "open", "success")
@@ -190,14 +196,113 @@ def test_il4_no_disconnector_onto_an_earth(rig):
     assert do(svc, s["op"], "F4_Q9", True).ok
 
 
+def _leak_until(plant, svc, asset, below_bar, rate_bar_h):
+    """Leak SF6 until the scan shows less than ``below_bar``, then stop the leak."""
+    inj = plant.inject("sf6_leak", asset=asset, bar_per_h=rate_bar_h)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        frame, _ = svc.latest()
+        if frame.value(f"{asset}.SF6")[0] < below_bar:
+            break
+        time.sleep(0.01)
+    plant.clear(inj)
+    time.sleep(0.2)  # a scan after the leak stopped
+    return svc.latest()[0].value(f"{asset}.SF6")[0]
+
+
 def test_il5_breaker_blocked_at_sf6_lockout(rig):
     plant, svc, s, _ = rig
-    plant.inject("sf6_leak", asset="F1_Q0", bar_per_h=36000.0)  # 10 bar/s: gone at once
-    import time
+    _leak_until(plant, svc, "F1_Q0", 4.9, 36000.0)  # 10 bar/s: gone at once
+    for close in (False, True):
+        with pytest.raises(CommandRefused, match=r"IL-5: F1_Q0 SF6 density at lockout "
+                                                 r"\(\d\.\d\d bar < lockout 5 bar\)"):
+            svc.select(s["op"], "F1_Q0", close)
 
+
+def test_il5_close_blocked_at_the_low_sf6_alarm_stage_allowed_at_normal(rig, station):
+    plant, svc, s, _ = rig
+    assert station.asset("F1_Q0").nameplate.sf6_alarm_bar == 5.2  # the stage is data
+    assert do(svc, s["op"], "F1_Q0", False).ok
+    bar = _leak_until(plant, svc, "F1_Q0", 5.15, 1800.0)  # 0.5 bar/s
+    assert 5.0 < bar < 5.2  # below the alarm stage, above lockout
+    with pytest.raises(CommandRefused, match=r"IL-5: F1_Q0 SF6 density low \(5\.\d\d bar "
+                                             r"< alarm stage 5.2 bar\): close blocked"):
+        svc.select(s["op"], "F1_Q0", True)
+    # The other way: at normal density the same operation goes through.
+    assert do(svc, s["op"], "F2_Q0", False).ok
+    assert do(svc, s["op"], "F2_Q0", True).ok
+
+
+def test_engineer_bypass_is_logged_and_audited(rig):
+    plant, svc, s, audit = rig
+    assert do(svc, s["op"], "F1_Q0", False).ok
+    _leak_until(plant, svc, "F1_Q0", 5.15, 1800.0)
+    with pytest.raises(AuthError, match="engineer"):
+        svc.select(s["op"], "F1_Q0", True, bypass_reason="restoring supply to the feeder")
+    # The bay IED only blocks at lockout: with the station interlock bypassed it closes.
+    out = do(svc, s["eng"], "F1_Q0", True, bypass_reason="restoring supply; gas top-up booked")
+    assert out.ok
+    rows = [(e["user"], e["action"], e["result"]) for e in audit.entries[-3:]]
+    assert rows == [("eng", "interlock bypass", "granted"), ("eng", "select close", "selected"),
+                    ("eng", "operate close", "success")]
+    bypass = [e for e in audit.entries if e["action"] == "interlock bypass"][-1]
+    assert "IL-5" in bypass["detail"] and "gas top-up booked" in bypass["detail"]
+    assert "bypass: restoring supply" in audit.entries[-1]["detail"]
+
+
+def test_interlocks_are_checked_again_at_operate(rig):
+    plant, svc, s, audit = rig
+    assert do(svc, s["op"], "F3_Q0", False).ok
+    sel = svc.select(s["op"], "F3_Q9", False)  # allowed: the breaker is open
+    plant.operate("F3_Q0", True)  # the field changes while the selection waits
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and plant.sf6_bar["F1_Q0"] > 4.9:
-        time.sleep(0.05)
-    time.sleep(0.2)
-    with pytest.raises(CommandRefused, match="IL-5: F1_Q0 SF6 density at lockout"):
-        svc.select(s["op"], "F1_Q0", False)
+    while svc._position(svc.latest()[0], "F3_Q0") != "closed" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with pytest.raises(CommandRefused, match="interlocked at operate — IL-1: bay breaker F3_Q0 "
+                                             "is closed"):
+        svc.operate(s["op"], sel)
+    assert audit.entries[-1]["result"] == "refused: interlock"
+    assert svc.commander.cancelled[-1] == "F3_Q9"
+
+
+def test_negative_command_termination_ends_the_command_at_once(rig):
+    plant, svc, s, audit = rig
+    plant.inject("breaker_stuck", asset="F4_Q0")
+    svc.commander.terminations["F4_Q0"] = ControlResult(False, "blocked-by-process",
+                                                         "mechanism fault")
+    svc.confirm_timeout_s = 60.0
+    t0 = time.monotonic()
+    with pytest.raises(CommandRefused, match="terminated by the bay device — "
+                                             "blocked-by-process") as ei:
+        do(svc, s["op"], "F4_Q0", False)
+    assert time.monotonic() - t0 < 30  # not the confirmation timeout
+    assert ei.value.add_cause == "blocked-by-process"
+    assert "negative command termination" in audit.entries[-1]["detail"]
+
+
+def test_selection_expires_and_is_cancelled_at_the_device(station, rig):
+    plant, svc, s, audit = rig
+    now = [dt.datetime.now(dt.UTC)]
+    svc.clock = lambda: now[0]
+    svc.accounts.clock = svc.clock
+    sel = svc.select(s["op"], "F2_Q0", False)
+    now[0] += dt.timedelta(seconds=31)
+    s["op"].touch(now[0])
+    with pytest.raises(CommandRefused, match="expired") as ei:
+        svc.operate(s["op"], sel)
+    assert ei.value.add_cause == "time-limit-over"
+    assert svc.commander.cancelled == ["F2_Q0"]
+    assert audit.entries[-1]["detail"] == "selection expired after 30 s"
+
+
+def test_only_the_selecting_user_operates_or_cancels(rig):
+    _, svc, s, audit = rig
+    sel = svc.select(s["op"], "F2_Q0", False)
+    with pytest.raises(CommandRefused, match="someone else's"):
+        svc.operate(s["eng"], sel)
+    with pytest.raises(CommandRefused, match="someone else's"):
+        svc.cancel(s["eng"], sel)
+    svc.cancel(s["op"], sel)
+    assert (audit.entries[-1]["action"], audit.entries[-1]["result"]) == ("cancel", "cancelled")
+    with pytest.raises(AuthError, match="viewer"):
+        svc.cancel(s["guest"], sel)
