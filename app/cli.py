@@ -5,6 +5,8 @@
     gridtwin record       poll the station into the historian (SQLite, or --db URL)
     gridtwin history      trends, values at a time, events from the historian; CSV export
     gridtwin dss          circuit model versions: list, add, diff, activate, rollback
+    gridtwin users        users and roles: add, list, passwd, role, disable, enable
+    gridtwin audit        the audit log: commands, bypasses, logins, user changes
     gridtwin modbus-map   the RTU's Modbus register map as CSV
     gridtwin solve        power flow of the station: bus voltages, flows, totals
     gridtwin faults       short-circuit study (3ph, LG, LL, LLG) at every bus
@@ -281,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_history import add_parsers as history_parsers
 
     history_parsers(sub)
+
+    from app.cli_users import add_parsers as users_parsers
+
+    users_parsers(sub)
 
     sp = sub.add_parser("modbus-map", help="the RTU's Modbus register map as CSV",
                         description="Print the station RTU's register map as CSV (point, unit, "
