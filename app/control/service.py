@@ -114,6 +114,11 @@ class ControlService:
         self._tokens = itertools.count(1)
         self._selected: dict[int, Selection] = {}
         self._lock = threading.Lock()
+        self._abort = threading.Event()
+
+    def abort(self) -> None:
+        """The HMI is closing: a command waiting for its confirming scan stops waiting."""
+        self._abort.set()
 
     # ------------------------------------------------------------------ helpers
     def _position(self, frame: ScanFrame | None, asset_id: str) -> str:
@@ -284,7 +289,10 @@ class ControlService:
                                      add_cause=term.add_cause)
             if time.monotonic() >= deadline:
                 break
-            time.sleep(0.05)
+            if self._abort.wait(0.05):
+                self._audit(user, sel.asset_id, action, before, after, "unconfirmed",
+                            "the HMI closed before a scan confirmed the new position")
+                raise CommandRefused(f"{sel.asset_id}: not confirmed (the HMI is closing)")
         self._audit(user, sel.asset_id, action, before, after, "failed",
                     f"no new position within {self.confirm_timeout_s:g} s" + bypass)
         raise CommandRefused(f"{sel.asset_id} did not reach '{want}' within "
