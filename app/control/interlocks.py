@@ -19,6 +19,7 @@ checks come first and name the interlock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ from app.field import quality as Q
 from app.field.frame import ScanFrame
 from app.field.points import POS_CLOSED, POS_OPEN
 from app.station import Asset, Station
+
+_READING = re.compile(r"\s*\([^)]*\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,12 @@ class Interlock:
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+    @property
+    def key(self) -> str:
+        """What the interlock is, without its readings (a bypass granted at select still
+        covers it at operate when only a reading moved)."""
+        return f"{self.code}: {_READING.sub('', self.message)}"
 
 
 class Interlocking:

@@ -73,7 +73,7 @@ class Selection:
     at: dt.datetime
     bypass_reason: str = ""
     bypassed: tuple[str, ...] = ()
-    """The interlocks (as text) the engineer bypassed at select."""
+    """The interlocks (their keys) the engineer bypassed at select."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +163,9 @@ class ControlService:
         if frame is None:
             self._audit(user, asset_id, action, before, "", "refused", "no scan yet")
             raise CommandRefused("no scan received yet: the device position is not known")
+        if before == ("closed" if close else "open"):
+            self._audit(user, asset_id, action, before, "", "refused", f"already {before}")
+            raise CommandRefused(f"{asset_id} is already {before}", add_cause="position-reached")
         locks = self.interlocking.check(asset_id, close, frame, is_live)
         bypassed: tuple[str, ...] = ()
         if locks:
@@ -180,7 +183,7 @@ class ControlService:
                 self._audit(user, asset_id, "interlock bypass", before, "", "refused",
                             f"{text} — no written reason")
                 raise ValueError("a bypass needs a written reason (at least 10 characters)")
-            bypassed = tuple(str(x) for x in locks)
+            bypassed = tuple(x.key for x in locks)
             log.warning("interlock bypass by %s on %s %s: %s — reason: %s", user, asset_id,
                         _verb(close), text, bypass_reason)
             self._audit(user, asset_id, "interlock bypass", before, "", "granted",
@@ -245,7 +248,7 @@ class ControlService:
         # The selection may be up to the select timeout old: the station may have changed.
         locks = self.interlocking.check(sel.asset_id, sel.close, frame, is_live) \
             if frame is not None else []
-        new = [x for x in locks if str(x) not in sel.bypassed]
+        new = [x for x in locks if x.key not in sel.bypassed]
         if new:
             text = "; ".join(str(x) for x in new)
             self.commander.cancel(sel.asset_id)

@@ -118,6 +118,9 @@ def test_select_before_operate_is_confirmed_by_a_scan(rig):
     e = audit.entries[-1]
     assert (e["user"], e["device"], e["before"], e["after"], e["result"]) == \
         ("op", "F1_Q0", "closed", "open", "success")
+    with pytest.raises(CommandRefused, match="F1_Q0 is already open") as ei:
+        svc.select(s["op"], "F1_Q0", False)
+    assert ei.value.add_cause == "position-reached"
     sel = svc.select(s["op"], "F1_Q0", True)
     svc.cancel(s["op"], sel)
     with pytest.raises(CommandRefused, match="no such selection"):
@@ -212,11 +215,12 @@ def _leak_until(plant, svc, asset, below_bar, rate_bar_h):
 
 def test_il5_breaker_blocked_at_sf6_lockout(rig):
     plant, svc, s, _ = rig
-    _leak_until(plant, svc, "F1_Q0", 4.9, 36000.0)  # 10 bar/s: gone at once
-    for close in (False, True):
-        with pytest.raises(CommandRefused, match=r"IL-5: F1_Q0 SF6 density at lockout "
+    assert do(svc, s["op"], "F1_Q0", False).ok
+    for asset, close in (("F1_Q0", True), ("F2_Q0", False)):  # neither close nor open
+        _leak_until(plant, svc, asset, 4.9, 36000.0)  # 10 bar/s: gone at once
+        with pytest.raises(CommandRefused, match=rf"IL-5: {asset} SF6 density at lockout "
                                                  r"\(\d\.\d\d bar < lockout 5 bar\)"):
-            svc.select(s["op"], "F1_Q0", close)
+            svc.select(s["op"], asset, close)
 
 
 def test_il5_close_blocked_at_the_low_sf6_alarm_stage_allowed_at_normal(rig, station):
