@@ -310,3 +310,73 @@ def test_only_the_selecting_user_operates_or_cancels(rig):
     assert (audit.entries[-1]["action"], audit.entries[-1]["result"]) == ("cancel", "cancelled")
     with pytest.raises(AuthError, match="viewer"):
         svc.cancel(s["guest"], sel)
+
+
+# ------------------------------------------------------------------ interlocks on crafted scans
+@pytest.fixture
+def il(station, engine):
+    from app.field.sim.plant import PlantSimulator
+
+    plant = PlantSimulator(station, seed=8)
+    snap = plant.step(0.1)
+    return Interlocking(station, switch_ends(engine, station)), plant.points, snap
+
+
+def _frame(points, snap, **changes):
+    from app.field import quality as Q
+
+    v, q = snap.values.copy(), snap.quality.copy()
+    for tag, val in changes.items():
+        i = points.row(tag.replace("__", "."))
+        if val is None:
+            q[i] = Q.SENSOR_FAILED
+        else:
+            v[i], q[i] = val, Q.GOOD
+    return ScanFrame(1, snap.timestamp, points, v, q, snap.t_source_ns, {})
+
+
+def _codes(locks):
+    return [str(x) for x in locks]
+
+
+def test_il5_closing_spring_both_ways(il):
+    lock, pts, snap = il
+    live = lambda bus: True  # noqa: E731
+    f = _frame(pts, snap, F1_Q0__POS=1, F1_Q0__SPRING=0)  # open, spring discharged
+    assert _codes(lock.check("F1_Q0", True, f, live)) == ["IL-5: F1_Q0 closing spring not "
+                                                          "charged"]
+    assert lock.check("F1_Q0", False, f, live) == []  # opening needs no closing spring
+    f = _frame(pts, snap, F1_Q0__POS=1, F1_Q0__SPRING=1)
+    assert lock.check("F1_Q0", True, f, live) == []
+
+
+def test_il5_density_monitor_contacts_count_and_unknown_density_refuses(il):
+    lock, pts, snap = il
+    live = lambda bus: True  # noqa: E731
+    # The analog reading has failed, but the monitor's low-density contact is good and set.
+    f = _frame(pts, snap, F1_Q0__POS=1, F1_Q0__SF6=None, F1_Q0__SF6_ALM=1, F1_Q0__SF6_LOCK=0)
+    assert _codes(lock.check("F1_Q0", True, f, live)) == [
+        "IL-5: F1_Q0 SF6 density low (density monitor): close blocked"]
+    f = _frame(pts, snap, F1_Q0__POS=2, F1_Q0__SF6=None, F1_Q0__SF6_LOCK=1)
+    assert _codes(lock.check("F1_Q0", False, f, live)) == [
+        "IL-5: F1_Q0 SF6 density at lockout (density monitor): the breaker must not operate"]
+    f = _frame(pts, snap, F1_Q0__POS=2, F1_Q0__SF6=None, F1_Q0__SF6_LOCK=None)
+    assert _codes(lock.check("F1_Q0", False, f, live)) == [
+        "IL-5: SF6 density of F1_Q0 is not known (invalid or old data)"]
+    f = _frame(pts, snap, F1_Q0__POS=2, F1_Q0__SF6=6.0, F1_Q0__SF6_LOCK=0, F1_Q0__SF6_ALM=0)
+    assert lock.check("F1_Q0", False, f, live) == []
+    # A vacuum breaker has no SF6 interlock at all.
+    assert lock.check("IND1_Q0", False, _frame(pts, snap, IND1_Q0__POS=2), live) == []
+
+
+def test_il0_an_unknown_position_is_never_assumed(il):
+    lock, pts, snap = il
+    live = lambda bus: False  # noqa: E731
+    f = _frame(pts, snap, F1_Q0__POS=None)
+    assert "IL-0: position of F1_Q0 is not known" in _codes(lock.check("F1_Q0", False, f,
+                                                                        live))[0]
+    f = _frame(pts, snap, F1_Q0__POS=0)  # intermediate
+    assert any(c.startswith("IL-0") for c in _codes(lock.check("F1_Q0", False, f, live)))
+    f = _frame(pts, snap, F1_Q0__POS=None, F1_Q9__POS=2)
+    assert _codes(lock.check("F1_Q9", False, f, live)) == [
+        "IL-1: position of bay breaker F1_Q0 is not known"]
