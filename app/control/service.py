@@ -245,6 +245,13 @@ class ControlService:
                                  "select again", add_cause="time-limit-over")
         frame, is_live = self.latest()
         before = self._position(frame, sel.asset_id)
+        seq0 = frame.seq if frame is not None else -1
+        if before == want:  # it got there meanwhile, by other means: nothing to do
+            self.commander.cancel(sel.asset_id)
+            self._audit(user, sel.asset_id, action, before, before, "refused",
+                        f"already {before}")
+            raise CommandRefused(f"{sel.asset_id} is already {before}",
+                                 add_cause="position-reached")
         # The selection may be up to the select timeout old: the station may have changed.
         locks = self.interlocking.check(sel.asset_id, sel.close, frame, is_live) \
             if frame is not None else []
@@ -276,7 +283,7 @@ class ControlService:
             frame, _ = self.latest()
             after = self._position(frame, sel.asset_id)
             el = time.monotonic() - t0
-            if after == want:
+            if after == want and frame.seq > seq0:  # a scan after the command shows it
                 self._audit(user, sel.asset_id, action, before, after, "success",
                             f"confirmed by scan after {el:.2f} s" + bypass)
                 return Outcome(sel.asset_id, sel.close, True,

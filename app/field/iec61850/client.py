@@ -191,7 +191,9 @@ class MmsClientCore:
         if con is None:
             raise ConnectionError("cannot create a connection")
         L.IedConnection_setConnectTimeout(con, self.timeout_ms)
-        L.IedConnection_setRequestTimeout(con, self.timeout_ms)
+        # Commands are rare and must not fail on a busy IED: a longer request timeout than
+        # the scan's (only this association waits for it).
+        L.IedConnection_setRequestTimeout(con, 3 * self.timeout_ms)
         err = L.IedConnection_connect(con, self.host, self.base_port + ied.index)
         if err != L.IED_ERROR_OK:
             L.IedConnection_destroy(con)
@@ -217,16 +219,26 @@ class MmsClientCore:
         if asset not in self._switch_ied:
             raise KeyError(f"{asset} has no IEC 61850 control")
         ied, sw = self._switch_ied[asset]
-        con = self._control_connection(ied)
         c = self._ctl.get(asset)
-        if c is None:
-            ref = f"{ied.ld}/{sw.cswi}.Pos"
+        if c is not None and L.IedConnection_getState(self._ctl_con[ied.bay]) == \
+                L.IED_STATE_CONNECTED:
+            return c
+        ref = f"{ied.ld}/{sw.cswi}.Pos"
+        for attempt in (1, 2):
+            con = self._control_connection(ied)
+            # Creating it reads the control model from the IED; on a fresh association that
+            # the IED drops at once (see the module notes), or a slow answer, it fails: once
+            # more on a new association.
             c = L.ControlObjectClient_create(ref, con)
-            if c is None:
-                raise ConnectionError(f"{ref}: no control object")
-            L.ControlObjectClient_setOrigin(c, "gridtwin-hmi", 3)  # orCat: remote control
-            self._subscribe_termination(asset, c)
-            self._ctl[asset] = c
+            if c is not None:
+                break
+            log.info("%s: no control object (attempt %d); reconnecting", ref, attempt)
+            self._drop_control(ied.bay)
+        else:
+            raise ConnectionError(f"{ref}: no control object (the IED did not answer)")
+        L.ControlObjectClient_setOrigin(c, "gridtwin-hmi", 3)  # orCat: remote control
+        self._subscribe_termination(asset, c)
+        self._ctl[asset] = c
         return c
 
     def _subscribe_termination(self, asset: str, c) -> None:  # noqa: ANN001
