@@ -6,6 +6,8 @@
     gridtwin history      trends, values at a time, events from the historian; CSV export
     gridtwin dss          circuit model versions: list, add, diff, activate, rollback
     gridtwin alarms       alarm rules in the configuration store; the alarm-performance report
+    gridtwin users        users and roles: add, list, passwd, role, disable, enable
+    gridtwin audit        the audit log: commands, bypasses, logins, user changes
     gridtwin modbus-map   the RTU's Modbus register map as CSV
     gridtwin solve        power flow of the station: bus voltages, flows, totals
     gridtwin faults       short-circuit study (3ph, LG, LL, LLG) at every bus
@@ -296,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_alarms import add_parsers as alarms_parsers
 
     alarms_parsers(sub)
+    from app.cli_users import add_parsers as users_parsers
+
+    users_parsers(sub)
 
     sp = sub.add_parser("modbus-map", help="the RTU's Modbus register map as CSV",
                         description="Print the station RTU's register map as CSV (point, unit, "

@@ -7,8 +7,10 @@ IL-2  An earth switch moves only with the disconnectors next to it open, and clo
       dead section.
 IL-3  Bus transfer only with the coupler (its breaker and both its disconnectors) closed.
 IL-4  A disconnector does not close onto a closed earth switch.
-IL-5  A breaker does not operate with SF6 density at lockout, and does not close with its
-      closing spring uncharged.
+IL-5  A breaker does not close with its SF6 density at the low-density alarm stage, does not
+      operate at all at the lockout stage (stages from its nameplate; the density monitor's
+      own alarm and lockout contacts count as well), and does not close with its closing
+      spring uncharged.
 A position that is intermediate, invalid or old is never assumed: the command is refused.
 
 The bay IEDs enforce their own interlocks too (and answer with an AddCause); these station
@@ -17,6 +19,7 @@ checks come first and name the interlock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +27,8 @@ from app.field import quality as Q
 from app.field.frame import ScanFrame
 from app.field.points import POS_CLOSED, POS_OPEN
 from app.station import Asset, Station
+
+_READING = re.compile(r"\s*\([^)]*\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,12 @@ class Interlock:
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+    @property
+    def key(self) -> str:
+        """What the interlock is, without its readings (a bypass granted at select still
+        covers it at operate when only a reading moved)."""
+        return f"{self.code}: {_READING.sub('', self.message)}"
 
 
 class Interlocking:
@@ -47,6 +58,9 @@ class Interlocking:
         self.bay_switches = bays
         self.couplers = {b.voltage_kv: [s for s in bays.get(b.id, [])]
                          for b in station.bays if b.kind == "coupler"}
+        # Breaker condition points found by what they measure, not by their names.
+        self._by_quantity = {(a.id, p.quantity): f"{a.id}.{p.name}"
+                             for a in station.assets_of_type("breaker") for p in a.points}
 
     # ------------------------------------------------------------------ helpers
     def _pos(self, frame: ScanFrame, asset_id: str) -> int | None:
@@ -85,12 +99,8 @@ class Interlocking:
         breaker = next((s for s in bay if s.type == "breaker"), None)
 
         if a.type == "breaker":
-            lock = self._value(frame, f"{a.id}.SF6_LOCK")
-            bar = self._value(frame, f"{a.id}.SF6")
-            if (lock is not None and lock >= 0.5) or (bar is not None and bar < 5.0):
-                out.append(Interlock("IL-5", f"{a.id} SF6 density at lockout"
-                                             + (f" ({bar:.2f} bar)" if bar else "")))
-            spring = self._value(frame, f"{a.id}.SPRING")
+            out += self._sf6(frame, a, close)
+            spring = self._quantity(frame, a, "spring_charged")
             if close and spring is not None and spring < 0.5:
                 out.append(Interlock("IL-5", f"{a.id} closing spring not charged"))
             return out
@@ -126,6 +136,43 @@ class Interlocking:
         if close and is_live(node):
             out.append(Interlock("IL-2", f"{node.upper()} is live"))
         return out
+
+    def _quantity(self, frame: ScanFrame, a: Asset, quantity: str) -> float | None:
+        tag = self._by_quantity.get((a.id, quantity))
+        return None if tag is None else self._value(frame, tag)
+
+    def _sf6(self, frame: ScanFrame, a: Asset, close: bool) -> list[Interlock]:
+        """IL-5 for a gas breaker: close blocked at the alarm stage, everything at lockout."""
+        monitored = any((a.id, q) in self._by_quantity
+                        for q in ("sf6_pressure_bar", "sf6_low_alarm", "sf6_lockout"))
+        if not monitored:
+            return []  # a vacuum breaker
+        plate = a.nameplate
+        alarm_bar = plate.sf6_alarm_bar
+        if alarm_bar is None:  # no nameplate stages: the point's low limit is the alarm
+            tag = self._by_quantity.get((a.id, "sf6_pressure_bar"))
+            alarm_bar = a.point(tag.split(".", 1)[1]).lo if tag else None
+        lockout_bar = plate.sf6_lockout_bar
+        bar = self._quantity(frame, a, "sf6_pressure_bar")
+        lock = self._quantity(frame, a, "sf6_lockout")
+        low = self._quantity(frame, a, "sf6_low_alarm")
+        reading = f"{bar:.2f} bar" if bar is not None else "density monitor"
+        if (lock is not None and lock >= 0.5) or (
+                bar is not None and lockout_bar is not None and bar < lockout_bar):
+            limit = f" < lockout {lockout_bar:g} bar" if lockout_bar is not None and \
+                bar is not None else ""
+            return [Interlock("IL-5", f"{a.id} SF6 density at lockout ({reading}{limit}): "
+                                      "the breaker must not operate")]
+        if bar is None and lock is None:
+            return [Interlock("IL-5", f"SF6 density of {a.id} is not known (invalid or old "
+                                      "data)")]
+        if close and ((low is not None and low >= 0.5) or (
+                bar is not None and alarm_bar is not None and bar < alarm_bar)):
+            limit = f" < alarm stage {alarm_bar:g} bar" if alarm_bar is not None and \
+                bar is not None else ""
+            return [Interlock("IL-5", f"{a.id} SF6 density low ({reading}{limit}): "
+                                      "close blocked")]
+        return []
 
     def _coupler_closed(self, frame: ScanFrame, a: Asset) -> list[Interlock]:
         kv = self.station.bay(a.bay).voltage_kv

@@ -10,7 +10,7 @@
                                   historian.submit(frame), submit_events(rows)
                                                            (its own writer thread, never blocks)
     GUI ──alarm_action(AlarmAction)──► AlarmService.perform ──► alarm_action_done(ActionResult)
-    control thread ──note_command()──► (queued for the next scan)
+    control thread ──note_command()──► AlarmService (queued for the next scan)
 
 The alarm engine runs after each solve, with the twin's dead sections as its suppression
 by design. Operators' actions reach it as queued calls on the solver thread, so one thread
@@ -26,6 +26,7 @@ thread is waited for — never terminated.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import logging
 import threading
@@ -96,6 +97,7 @@ class _PollerWorker(QObject):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._stopping = threading.Event()
+        self.latest_frame: ScanFrame | None = None  # the newest scan, for any thread
 
     @Slot()
     def run(self) -> None:
@@ -117,11 +119,18 @@ class _PollerWorker(QObject):
 
         def emit(frame: ScanFrame) -> None:
             self.latest_seq = frame.seq
+            self.latest_frame = frame  # one reference swap: safe to read from any thread
             self.stats.frames += 1
             self.stats.frame_times.append(time.monotonic())
             self.frame_ready.emit(frame)
 
         await self.source.run(emit, self._stop)
+
+    def submit(self, coro) -> concurrent.futures.Future:  # noqa: ANN001
+        """Run a coroutine on this thread's asyncio loop (from any other thread)."""
+        from app.runtime.commander import run_on
+
+        return run_on(self._loop, coro)
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -158,6 +167,7 @@ class _SolverWorker(QObject):
         self.alarms = AlarmService(engine, audit=audit, clock=clock)
         self.changes = ChangeDetector(points)
         self._dead: np.ndarray | None = None
+        self.latest_twin = None  # the newest solved TwinState, for any thread
 
     @Slot(object)
     def on_frame(self, frame: ScanFrame) -> None:
@@ -174,6 +184,7 @@ class _SolverWorker(QObject):
             snap = self.solver.solve(frame)
             self.stats.solve_ms.append((time.perf_counter() - t0) * 1000)
             self.stats.solved += 1
+            self.latest_twin = snap.twin
             self.snapshot_ready.emit(snap)
             self._dead = self.solver.dead_points(snap.twin)
         except Exception:
@@ -271,6 +282,32 @@ class Pipeline(QObject):
         self.last_snapshot: LiveSnapshot | None = None
         self.snapshot_ready.connect(self._remember)
         self._started = False
+        self.source = source
+        # Each switch's two circuit buses, for station interlocking (read from the solver's
+        # engine now, before its thread owns it).
+        from app.twin.topology import switch_ends
+
+        self.switch_ends = switch_ends(self._solver.solver.engine, station)
+
+    # ------------------------------------------------------------------ for the control side
+    def latest(self) -> tuple[ScanFrame | None, Callable[[str], bool]]:
+        """The newest scan and an ``is_live(bus)`` from the newest solved twin (any thread).
+        With no twin yet every bus counts as live (the safe assumption for earthing)."""
+        frame, twin = self._poller.latest_frame, self._solver.latest_twin
+
+        def is_live(bus: str) -> bool:
+            if twin is None:
+                return True
+            try:
+                return bool(twin.bus(bus).energised)
+            except (KeyError, ValueError):
+                return True
+
+        return frame, is_live
+
+    def submit(self, coro) -> concurrent.futures.Future:  # noqa: ANN001
+        """Run a coroutine on the poller thread's asyncio loop (the protocol write path)."""
+        return self._poller.submit(coro)
 
     @property
     def sink(self) -> FrameSink | None:

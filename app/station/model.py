@@ -149,6 +149,22 @@ class Nameplate(_Frozen):
     function: str | None = None
     mcov_kv: float | None = Field(default=None, gt=0)
     rated_ka: float | None = Field(default=None, gt=0)
+    # SF6 gas-density monitor of a gas breaker (bar absolute at 20 °C): the rated filling,
+    # the first stage (low-density alarm) and the second stage (lockout).
+    sf6_rated_bar: float | None = Field(default=None, gt=0)
+    sf6_alarm_bar: float | None = Field(default=None, gt=0)
+    sf6_lockout_bar: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _sf6_stages(self) -> Nameplate:
+        stages = (self.sf6_lockout_bar, self.sf6_alarm_bar, self.sf6_rated_bar)
+        if any(x is not None for x in stages):
+            if any(x is None for x in stages):
+                raise ValueError("sf6_rated_bar, sf6_alarm_bar and sf6_lockout_bar go together")
+            if not self.sf6_lockout_bar < self.sf6_alarm_bar < self.sf6_rated_bar:
+                raise ValueError("SF6 stages must satisfy sf6_lockout_bar < sf6_alarm_bar < "
+                                 "sf6_rated_bar")
+        return self
 
 
 class Asset(_Frozen):

@@ -4,20 +4,27 @@ By default it starts ``gridtwin field-sim`` as a child process and polls it over
 and IEC 61850 MMS, exactly as it would poll a real station. ``--field HOST:PORT`` attaches to
 a station already running (Modbus at that address, MMS at ``--mms``). ``--headless`` runs on
 Qt's offscreen platform for ``--duration`` seconds and saves ``--screenshot`` at the end.
+
+Users: on a display the HMI asks who is there — the "create the administrator" dialog on the
+first run (no users yet), the login dialog otherwise; cancelling leaves viewer rights.
+``--headless`` never opens a dialog: it runs with nobody logged in (viewer) unless ``--user
+NAME`` is given, with the password in ``$GRIDTWIN_PASSWORD``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from app.cliargs import positive_float
+
     p.add_argument("--station", help="station file (default: circuits/station.toml)")
     p.add_argument("--field", metavar="HOST:PORT",
                    help="attach to a running station's Modbus RTU instead of starting the "
@@ -26,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="its IEC 61850 MMS server (with --field; default: none)")
     p.add_argument("--period", type=float, default=0.1, metavar="S",
                    help="scan period in seconds (0.1-5, default 0.1)")
-    p.add_argument("--speed", type=float, default=1.0,
+    p.add_argument("--speed", type=positive_float, default=1.0,
                    help="simulated seconds per wall second for the started simulator")
     p.add_argument("--data-dir", help="where the historian keeps its files "
                                       "(default: $GRIDTWIN_DATA_DIR or the platform data folder)")
@@ -35,13 +42,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-3d", action="store_true", help="no 3D switchyard view")
     p.add_argument("--headless", action="store_true",
                    help="run offscreen (no display) for --duration seconds")
-    p.add_argument("--duration", type=float, default=10.0, metavar="S",
+    p.add_argument("--duration", type=positive_float, default=10.0, metavar="S",
                    help="with --headless: how long to run (default 10 s)")
     p.add_argument("--screenshot", metavar="FILE.png",
                    help="with --headless: save the main window here at the end")
     p.add_argument("--settings", metavar="FILE.ini", help="keep the window layout in this file")
     p.add_argument("--trend", action="append", default=[], metavar="ASSET.POINT",
                    help="start with this point trended (repeatable)")
+    p.add_argument("--user", metavar="NAME",
+                   help="log in as NAME at start, with the password from the environment "
+                        "variable GRIDTWIN_PASSWORD (never an argument); without it a display "
+                        "shows the login dialog and --headless runs as viewer")
+    p.add_argument("--session-timeout", type=positive_float, default=15.0, metavar="MIN",
+                   help="lock the controls after this many minutes without input "
+                        "(default 15)")
     from app.cli_history import add_backend_arguments
 
     add_backend_arguments(p)  # --retention, --influx …
@@ -56,46 +70,121 @@ class StartError(RuntimeError):
         self.code = code
 
 
-@dataclass
-class Hmi:
-    """Everything ``gridtwin run`` starts, so it can all be stopped in one place."""
+class _AuditWithoutEventCopy:
+    """Alarm actions are already logged as events by the alarm service: audit them without a
+    second copy in the event log."""
 
-    app: object
-    window: object
-    pipeline: object
-    historian: object | None
-    sim: object | None
+    def __init__(self, audit) -> None:  # noqa: ANN001
+        self.audit = audit
+
+    def record(self, **entry: object) -> None:
+        self.audit.record(**entry, mirror=False)
+
+
+class Hmi:
+    """Everything ``gridtwin run`` starts — window, pipeline, control runtime, stores and (when
+    it started one) the field-sim — so it can all be stopped in one place, in order."""
+
+    def __init__(self, win, pipeline, control, audit, historian, engine,  # noqa: ANN001
+                 app=None, sim=None) -> None:  # noqa: ANN001
+        self.win, self.pipeline, self.control = win, pipeline, control
+        self.audit, self.historian, self.engine = audit, historian, engine
+        self.app, self.sim = app, sim
 
     def start(self) -> None:
-        self.window.show()
+        self.win.show()
         self.pipeline.start()
 
-    def stop(self) -> None:
-        """Stop every worker, flush the historian, stop the field-sim (in that order)."""
+    def close(self) -> None:
+        """Close the window (stops control), then the pipeline, the audit log, the stores,
+        and last the field-sim (the MMS client process goes before the server)."""
+        self.win.close()
         self.pipeline.stop()
+        self.control.stop()
+        self.audit.close()
         if self.historian is not None:
             self.historian.close()
+        self.engine.dispose()
         if self.sim is not None:
             self.sim.stop()
 
 
+def build_hmi(station, points, *, modbus: tuple[str, int],  # noqa: ANN001
+              mms: tuple[str, int] | None, period_s: float = 0.1,
+              data_dir: str | None = None, db_url: str | None = None,
+              record_history: bool = True, historian_options: dict | None = None,
+              settings=None, yard3d: bool = True,  # noqa: ANN001
+              session_timeout_min: float = 15.0, confirm_timeout_s: float = 20.0,
+              select_timeout_s: float = 30.0, idle_check_ms: int = 1000) -> Hmi:
+    """Everything ``gridtwin run`` wires together, not yet started (:meth:`Hmi.start`). Users,
+    the audit log and the alarm rules live in the configuration store, also without history.
+    Whatever this opened is closed again if a later part fails."""
+    import datetime as dt
+
+    from app.alarms.rules import rules_for_station
+    from app.control.audit import DbAudit
+    from app.control.userdb import DbUsers, open_store
+    from app.control.users import Accounts
+    from app.runtime.control import ControlRuntime
+    from app.runtime.pipeline import Pipeline
+    from app.runtime.sources import ProtocolFrameSource
+    from app.ui.main_window import MainWindow
+
+    historian = engine = audit = None
+    try:
+        if record_history:
+            historian = _open_historian(station, points, data_dir, db_url,
+                                        historian_options or {})
+        engine = historian.engine if historian is not None else \
+            open_store(station.station.id, data_dir=data_dir, db_url=db_url)
+        audit = DbAudit(engine, events=historian)
+        accounts = Accounts(DbUsers(engine), dt.timedelta(minutes=session_timeout_min))
+        # Rules from the configuration store (seeded on first open); a bad rule is logged
+        # and skipped, never a reason not to start.
+        rules = rules_for_station(station, points, engine)
+        source = ProtocolFrameSource(points, modbus=modbus, mms=mms, period_s=period_s)
+        pipeline = Pipeline(station, points, source, historian, rules=rules,
+                            audit=_AuditWithoutEventCopy(audit),
+                            circuit_path=_active_circuit(station, engine, data_dir))
+        control = ControlRuntime(station, pipeline, accounts, audit,
+                                 confirm_timeout_s=confirm_timeout_s,
+                                 select_timeout_s=select_timeout_s)
+        win = MainWindow(station, points, pipeline=pipeline, settings=settings, yard3d=yard3d,
+                         control=control, idle_check_ms=idle_check_ms)
+    except BaseException:
+        if audit is not None:
+            audit.close()
+        if historian is not None:
+            historian.close()
+        if engine is not None:
+            engine.dispose()
+        raise
+    if historian is not None:
+        _wire_backfill(win, historian)
+        win.attach_historian(historian)
+    if rules.problems:
+        win.statusBar().showMessage(f"{len(rules.problems)} alarm rule(s) refused and skipped: "
+                                    f"{rules.problems[0]}", 30_000)
+    return Hmi(win, pipeline, control, audit, historian, engine)
+
+
 def build(args: argparse.Namespace) -> Hmi:
-    """Start the station (or attach to one), the historian and the pipeline, and build the
-    window (not shown yet). Anything already started is stopped again if a later part fails.
-    Raises :class:`StartError`."""
+    """``gridtwin run``'s start-up from its arguments: the Qt application, the station (or
+    the field-sim started as a child process), then :func:`build_hmi`; the window is built
+    but not shown. Raises :class:`StartError`; anything started is stopped again."""
     if not 0.1 <= args.period <= 5.0:
         raise StartError("--period must be between 0.1 and 5 seconds")
+    if args.user and args.headless and not os.environ.get("GRIDTWIN_PASSWORD"):
+        raise StartError("--user with --headless needs the password in $GRIDTWIN_PASSWORD")
     qt_args = sys.argv[:1] + (["-platform", "offscreen"] if args.headless else [])
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from app.cli_history import historian_options
     from app.field.points import build_point_table
     from app.runtime.fieldsim import FieldSimError, FieldSimProcess
-    from app.runtime.pipeline import Pipeline
-    from app.runtime.sources import ProtocolFrameSource
     from app.station import load_station
     from app.ui import theme
-    from app.ui.main_window import MainWindow
 
     station = load_station(args.station)
     points = build_point_table(station)
@@ -103,7 +192,16 @@ def build(args: argparse.Namespace) -> Hmi:
     app.setApplicationName("GridTwin")
     theme.apply(app)
 
-    sim = historian = None
+    if args.settings:
+        settings = QSettings(args.settings, QSettings.Format.IniFormat)
+    elif args.headless:  # scripted runs neither use nor change the operator's saved layout
+        import tempfile
+
+        settings = QSettings(str(Path(tempfile.mkdtemp(prefix="gridtwin-")) / "hmi.ini"),
+                             QSettings.Format.IniFormat)
+    else:
+        settings = None
+    sim = None
     try:
         if args.field:
             from app.field.sim.runner import parse_addr
@@ -116,44 +214,21 @@ def build(args: argparse.Namespace) -> Hmi:
             except FieldSimError as exc:
                 raise StartError(str(exc), code=1) from None
             modbus, mms = sim.addresses["modbus"], sim.addresses.get("mms")
-        if not args.no_historian:
-            historian = _open_historian(station, points, args)
-        from app.alarms.rules import rules_for_station
-
-        # Rules from the configuration store (seeded on first open); a bad rule is logged
-        # and skipped, never a reason not to start.
-        rules = rules_for_station(station, points, historian.engine if historian else None)
-        source = ProtocolFrameSource(points, modbus=modbus, mms=mms, period_s=args.period)
-        pipeline = Pipeline(station, points, source, historian, rules=rules,
-                            circuit_path=_active_circuit(station, historian, args))
-        if args.settings:
-            settings = QSettings(args.settings, QSettings.Format.IniFormat)
-        elif args.headless:  # scripted runs neither use nor change the operator's layout
-            import tempfile
-
-            settings = QSettings(str(Path(tempfile.mkdtemp(prefix="gridtwin-")) / "hmi.ini"),
-                                 QSettings.Format.IniFormat)
-        else:
-            settings = None
-        win = MainWindow(station, points, pipeline=pipeline, settings=settings,
-                         yard3d=not args.no_3d)
+        hmi = build_hmi(station, points, modbus=modbus, mms=mms, period_s=args.period,
+                        data_dir=args.data_dir, db_url=args.db,
+                        record_history=not args.no_historian,
+                        historian_options=historian_options(args), settings=settings,
+                        yard3d=not args.no_3d, session_timeout_min=args.session_timeout)
     except BaseException:
-        if historian is not None:
-            historian.close()
         if sim is not None:
             sim.stop()
         raise
-    if historian is not None:
-        _wire_backfill(win, historian)
-        win.attach_historian(historian)
-    if rules.problems:
-        win.statusBar().showMessage(f"{len(rules.problems)} alarm rule(s) refused and skipped: "
-                                    f"{rules.problems[0]}", 30_000)
+    hmi.app, hmi.sim = app, sim
     for tag in args.trend:
-        if not win.trends.add_tag(tag):
+        if not hmi.win.trends.add_tag(tag):
             log.warning("--trend: no point '%s'", tag)
             print(f"gridtwin: --trend: no point '{tag}'", file=sys.stderr)
-    return Hmi(app, win, pipeline, historian, sim)
+    return hmi
 
 
 def run(args: argparse.Namespace, on_started=None) -> int:  # noqa: ANN001
@@ -166,11 +241,30 @@ def run(args: argparse.Namespace, on_started=None) -> int:  # noqa: ANN001
     except StartError as exc:
         print(f"gridtwin: {exc}", file=sys.stderr)
         return exc.code
-    app, win = hmi.app, hmi.window
+    app, win = hmi.app, hmi.win
+    password = os.environ.get("GRIDTWIN_PASSWORD")
+    failed: list[str] = []
     try:
         hmi.start()
         if on_started is not None:
             on_started(app, win, hmi.pipeline, hmi.sim)
+        if args.user and password:
+            def logged_in(_session, error) -> None:  # noqa: ANN001
+                if error is None:
+                    return
+                print(f"gridtwin: --user {args.user}: {error}", file=sys.stderr)
+                if args.headless:
+                    failed.append(str(error))
+                    app.exit(2)
+                else:
+                    win._login_dialog(args.user)
+
+            win.login_as(args.user, password, logged_in)
+        elif not args.headless:
+            if args.user:
+                QTimer.singleShot(0, lambda: win._login_dialog(args.user))
+            else:
+                QTimer.singleShot(0, win.start_login)
         if args.headless:
             def finish() -> None:
                 if args.screenshot:
@@ -181,30 +275,26 @@ def run(args: argparse.Namespace, on_started=None) -> int:  # noqa: ANN001
                 app.quit()
 
             QTimer.singleShot(int(args.duration * 1000), finish)
-        return app.exec()
+        code = app.exec()
+        return 2 if failed else code
     finally:
-        hmi.stop()
+        hmi.close()
 
 
-def _open_historian(station, points, args):  # noqa: ANN001, ANN202
+def _open_historian(station, points, data_dir, db_url, options):  # noqa: ANN001, ANN202
     try:
         from app.historian import open_historian
     except ImportError:
         log.warning("no historian available: running without history")
         return None
-    from app.cli_history import historian_options
-
-    return open_historian(station, points, data_dir=args.data_dir, db_url=args.db,
-                          **historian_options(args))
+    return open_historian(station, points, data_dir=data_dir, db_url=db_url, **options)
 
 
-def _active_circuit(station, historian, args):  # noqa: ANN001, ANN202
+def _active_circuit(station, engine, data_dir):  # noqa: ANN001, ANN202
     """The circuit the twin compiles: the configuration store's active DSS version."""
-    if historian is None or historian.engine is None:
-        return station.circuit_path
     from app.historian import active_circuit
 
-    return active_circuit(station, historian.engine, data_dir_path=args.data_dir)
+    return active_circuit(station, engine, data_dir_path=data_dir)
 
 
 def _wire_backfill(win, historian) -> None:  # noqa: ANN001

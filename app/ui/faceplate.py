@@ -1,9 +1,18 @@
 """A device's faceplate: live values with quality, nameplate, a mini-trend, controls.
 
 Non-modal; opened by clicking a device on the diagram (or in the 3D yard). Values update with
-every snapshot; bad quality is shown in magenta with its IEC 61850 description. Switching
-devices show Select / Open / Close / Cancel; they emit :attr:`Faceplate.operate_requested`
-and stay disabled until the control service is connected (``set_control_enabled``).
+every snapshot; bad quality is shown in magenta with its IEC 61850 description.
+
+Switching devices have select-before-operate controls: *Select open* / *Select close* →
+"selected; confirm with Operate" → *Operate* → the result ("F1_Q0 closed, confirmed by scan in
+1.2 s", or the interlock / the device's AddCause / the timeout in the abnormal colour);
+*Cancel* drops a selection. The faceplate only asks: it emits
+:attr:`select_requested` / :attr:`operate_requested` / :attr:`cancel_requested` /
+:attr:`bypass_requested`, and whoever carries them out (the main window, through the control
+service on its own thread) answers with :meth:`selection_confirmed` / :meth:`show_result`.
+Buttons are enabled by the user's role (operator or above; *Bypass…* for engineers, after an
+interlock refused a select) and by the device's state: its position must be of good quality
+and its device communicating. The service checks the role again, whatever the buttons showed.
 """
 
 from __future__ import annotations
@@ -29,7 +38,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.control.users import role_at_least
 from app.field import quality as Q
+from app.field.frame import Comm
 from app.field.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN, PointTable
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Asset
@@ -44,6 +55,7 @@ class Faceplate(QDialog):
     operate_requested = Signal(str, bool)  # asset id, close
     select_requested = Signal(str, bool)
     cancel_requested = Signal(str)
+    bypass_requested = Signal(str, bool, str)  # asset id, close, the interlocks refusing
     trend_requested = Signal(str)
 
     def __init__(self, asset: Asset, points: PointTable, parent: QWidget | None = None) -> None:
@@ -102,56 +114,181 @@ class Faceplate(QDialog):
         lay.addWidget(self.mini)
         lay.addWidget(plate)
         self.buttons: dict[str, QPushButton] = {}
+        self.role: str | None = None  # None: no control service; "viewer": nobody logged in
+        self.path: str | None = None  # "iec61850", "modbus", "plant"
+        self.state = "idle"  # idle, selecting, selected, operating
+        self._selected: bool | None = None
+        self._refused: tuple[bool, str] | None = None  # (close, interlocks) of a refusal
+        self._device_ok, self._device_why = False, "no scan yet"
+        self._pos_row = points.index.get(f"{asset.id}.POS")
         if asset.is_switch:
             box = QGroupBox("Control (select before operate)")
-            row = QHBoxLayout(box)
-            for name in ("Select open", "Select close", "Operate", "Cancel"):
+            col = QVBoxLayout(box)
+            row = QHBoxLayout()
+            col.addLayout(row)
+            for name in ("Select open", "Select close", "Operate", "Cancel", "Bypass…"):
                 b = QPushButton(name)
                 row.addWidget(b)
                 self.buttons[name] = b
-            self.buttons["Select open"].clicked.connect(
-                lambda: self._select(False))
-            self.buttons["Select close"].clicked.connect(
-                lambda: self._select(True))
+            self.buttons["Select open"].clicked.connect(lambda: self._select(False))
+            self.buttons["Select close"].clicked.connect(lambda: self._select(True))
             self.buttons["Operate"].clicked.connect(self._operate)
-            self.buttons["Cancel"].clicked.connect(
-                lambda: self.cancel_requested.emit(self.asset.id))
+            self.buttons["Cancel"].clicked.connect(self._cancel)
+            self.buttons["Bypass…"].clicked.connect(self._bypass)
+            self.buttons["Bypass…"].setToolTip("engineers: bypass the station interlock that "
+                                               "refused this command, with a written reason")
+            self.path_label = QLabel("")
+            self.path_label.setStyleSheet(f"color: {theme.TEXT_MUTED.name()}")
+            col.addWidget(self.path_label)
             self.status = QLabel("")
+            self.status.setWordWrap(True)
             lay.addWidget(box)
             lay.addWidget(self.status)
-            self._selected: bool | None = None
-            self.set_control_enabled(False)
+            self._refresh()
 
     # ------------------------------------------------------------------ controls
-    def set_control_enabled(self, on: bool, why: str = "control arrives with the control "
-                                                         "service") -> None:
-        for b in self.buttons.values():
-            b.setEnabled(on)
-            b.setToolTip("" if on else why)
+    def set_access(self, role: str | None, path: str | None = None) -> None:
+        """The logged-in user's role (``"viewer"`` when nobody is; None: no control service)
+        and how this device is commanded."""
+        self.role = role
+        if path is not None:
+            self.path = path
+            self.path_label.setText({"iec61850": "via the bay IED: IEC 61850 select-before-"
+                                                 "operate, enhanced security",
+                                     "modbus": "via the station RTU: Modbus command coils",
+                                     "plant": "in-process plant (offline)",
+                                     "none": "no command path"}.get(path, path)
+                                    if self.buttons else "")
+        if self.buttons and role is not None and not role_at_least(role, "operator") and \
+                self.state in ("selected", "selecting"):
+            self.state, self._selected = "idle", None
+            self.status.setText("")
         if self.buttons:
-            self.buttons["Operate"].setEnabled(False)
+            self._refresh()
+
+    def set_control_enabled(self, on: bool, why: str = "no control service") -> None:
+        """Without a session model (tests, tools): operator rights or none."""
+        self.set_access("operator" if on else None)
+        if not on:
+            for b in self.buttons.values():
+                b.setToolTip(why)
+
+    def _why_not(self) -> str | None:
+        if self.role is None:
+            return "no control service"
+        if not role_at_least(self.role, "operator"):
+            return ("log in as an operator to operate" if self.role == "viewer" else
+                    f"{self.role}s may not operate")
+        if self.path == "none":
+            return "no command path to this device"
+        if not self._device_ok:
+            return self._device_why
+        return None
+
+    def _refresh(self) -> None:
+        why = self._why_not()
+        idle = self.state == "idle"
+        b = self.buttons
+        for name in ("Select open", "Select close"):
+            b[name].setEnabled(why is None and idle)
+            b[name].setToolTip(why or "")
+        b["Operate"].setEnabled(why is None and self.state == "selected")
+        b["Cancel"].setEnabled(self.state == "selected")
+        engineer = self.role is not None and role_at_least(self.role, "engineer")
+        b["Bypass…"].setVisible(engineer)
+        b["Bypass…"].setEnabled(engineer and why is None and idle and self._refused is not None)
 
     def _select(self, close: bool) -> None:
         self._selected = close
+        self._refused = None
+        self.state = "selecting"
+        self._status(f"selecting {self.asset.id} to {'close' if close else 'open'}…", True)
+        self._refresh()
         self.select_requested.emit(self.asset.id, close)
 
-    def selection_confirmed(self, close: bool) -> None:
-        self.status.setText(f"selected to {'close' if close else 'open'}: confirm with Operate")
-        self.buttons["Operate"].setEnabled(True)
+    def _bypass(self) -> None:
+        if self._refused is not None:
+            close, _ = self._refused
+            self._selected = close
+            self.bypass_requested.emit(self.asset.id, close, self._refused[1])
+
+    def bypass_started(self, close: bool) -> None:
+        """The engineer gave a reason: the select with bypass is under way."""
+        self._selected = close
+        self._refused = None
+        self.state = "selecting"
+        self._status(f"selecting {self.asset.id} to {'close' if close else 'open'} with the "
+                     "interlock bypassed…", True)
+        self._refresh()
+
+    def selection_confirmed(self, close: bool, timeout_s: float | None = None) -> None:
+        self._selected = close
+        self.state = "selected"
+        within = f" within {timeout_s:g} s" if timeout_s else ""
+        self._status(f"{self.asset.id} selected to {'close' if close else 'open'}; confirm "
+                     f"with Operate{within}", True)
+        self._refresh()
 
     def _operate(self) -> None:
-        if self._selected is not None:
+        if self._selected is not None and self.state == "selected":
+            self.state = "operating"
+            self._status(f"operating {self.asset.id} "
+                         f"({'close' if self._selected else 'open'}); waiting for the scan…",
+                         True)
+            self._refresh()
             self.operate_requested.emit(self.asset.id, self._selected)
-            self.buttons["Operate"].setEnabled(False)
 
-    def show_result(self, text: str, ok: bool) -> None:
+    def _cancel(self) -> None:
+        if self.state == "selected":
+            self.state = "idle"
+            self._selected = None
+            self._status("selection cancelled", True)
+            self._refresh()
+            self.cancel_requested.emit(self.asset.id)
+
+    def show_result(self, text: str, ok: bool, *, interlocks: str = "") -> None:
+        """A command ended (or a select was refused). ``interlocks``: the station interlocks
+        that refused it (an engineer may then bypass them)."""
+        if self.buttons:
+            self.state = "idle"
+            if interlocks and self._selected is not None:
+                self._refused = (self._selected, interlocks)
+            self._selected = None
+            self._refresh()
+        self._status(text, ok)
+
+    def _status(self, text: str, ok: bool) -> None:
         self.status.setText(text)
-        self.status.setStyleSheet("" if ok else f"color: {theme.INVALID.name()}")
+        self.status.setStyleSheet("" if ok else f"color: {theme.ABNORMAL.name()}; "
+                                                "font-weight: bold")
+
+    def _device_state(self, snap: LiveSnapshot) -> None:
+        f = snap.frame
+        if self._pos_row is None:
+            self._device_ok, self._device_why = False, "no position indication"
+            return
+        r = self._pos_row
+        c = f.comm.get(self.points.device_of[r])
+        if c is not None and c.state != Comm.OK:
+            self._device_ok = False
+            self._device_why = f"{c.device} communication {c.state.value}"
+        elif not Q.is_good(int(f.quality[r])):
+            self._device_ok = False
+            self._device_why = f"position {Q.describe(int(f.quality[r]))}"
+        elif int(round(float(f.values[r]))) not in (POS_OPEN, POS_CLOSED):
+            self._device_ok, self._device_why = False, "the device is moving"
+        else:
+            self._device_ok, self._device_why = True, ""
 
     # ------------------------------------------------------------------ live data
     @Slot(object)
     def update_snapshot(self, snap: LiveSnapshot) -> None:
         f = snap.frame
+        if self.buttons:
+            was = (self._device_ok, self._device_why)
+            self._device_state(snap)
+            if (self._device_ok, self._device_why) != was:
+                self._refresh()
         for k, r in enumerate(self.rows):
             v, q = float(f.values[r]), int(f.quality[r])
             if self.points.quantity[r] == "position":

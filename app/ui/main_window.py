@@ -8,8 +8,11 @@ logged-in user and the clock in IST. The Alarms menu acknowledges the page and o
 alarm-performance report.
 
 ``session`` is the logged-in user's :class:`app.control.users.Session` (None: nobody, viewer
-rights); :meth:`set_session` changes it and emits ``session_changed``. Alarm actions go to the
-pipeline with the session; the pipeline's worker checks the role.
+rights); :meth:`set_session` changes it and emits ``session_changed``. With a control runtime
+the window asks who is there (first-run administrator, login), locks the controls after the
+idle timeout, and wires each switching device's faceplate to select-before-operate on the
+control thread. Alarm actions go to the pipeline with the session; the workers, not the
+window, check the role.
 
 The window only paints and takes input: it subscribes to the pipeline's signals (immutable
 snapshots) and never runs protocol I/O, OpenDSS, SQL or inference itself.
@@ -23,9 +26,10 @@ import logging
 import time
 from collections import deque
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDialog,
     QDockWidget,
@@ -41,6 +45,8 @@ from PySide6.QtWidgets import (
 
 from app.alarms.engine import AlarmView
 from app.alarms.log import LogEntry
+from app.control.service import CommandRefused, Outcome, Selection
+from app.control.users import Session, role_at_least
 from app.field.frame import Comm
 from app.field.points import PointTable
 from app.runtime.snapshot import LiveSnapshot
@@ -103,15 +109,23 @@ class AlarmReportDialog(QDialog):
                                else format_report(rep))
 
 
+_ACTIVITY = {QEvent.Type.MouseButtonPress, QEvent.Type.KeyPress, QEvent.Type.Wheel,
+             QEvent.Type.MouseMove}
+
+
 class MainWindow(QMainWindow):
     session_changed = Signal(object)  # app.control.users.Session | None
 
     def __init__(self, station: Station, points: PointTable, *, pipeline=None,  # noqa: ANN001
-                 settings: QSettings | None = None, user: str = "viewer",
-                 yard3d: bool = True) -> None:
+                 settings: QSettings | None = None, yard3d: bool = True,
+                 control=None, idle_check_ms: int = 1000) -> None:  # noqa: ANN001
         super().__init__()
         self.station, self.points = station, points
         self.pipeline = pipeline
+        self.control = control  # ControlRuntime | None
+        self._locked: Session | None = None  # a session locked by the idle timeout
+        self._selections: dict[str, Selection] = {}
+        self._dialog: QWidget | None = None  # the open login / lock / first-run dialog
         self.settings = settings or QSettings("GridTwin", "HMI")
         self.setWindowTitle(f"GridTwin — {station.station.name}")
         self.setObjectName("GridTwinMain")
@@ -121,7 +135,7 @@ class MainWindow(QMainWindow):
         self.latency_ms: deque[float] = deque(maxlen=600)
         self._last_snapshot: LiveSnapshot | None = None
         self._faceplates: dict[str, QWidget] = {}
-        self.session = None  # app.control.users.Session | None: None is viewer rights
+        self.session: Session | None = None  # None: nobody logged in, viewer rights
         self._event_query = None
         self.last_action_result = None
         self.report_dialog: AlarmReportDialog | None = None
@@ -183,7 +197,7 @@ class MainWindow(QMainWindow):
             self.sld.device_selected.connect(self.yard.select_device)
 
         self._build_menus()
-        self._build_status(user)
+        self._build_status()
         self._default_state = self.saveState()
         self._restore_layout()
         if pipeline is not None:
@@ -192,6 +206,13 @@ class MainWindow(QMainWindow):
             pipeline.events_ready.connect(self.on_events)
             pipeline.alarm_action_done.connect(self.on_alarm_action_done)
             pipeline.alarm_report_ready.connect(self._on_report)
+        if control is not None:
+            control.events_ready.connect(self.on_control_events)
+            QApplication.instance().installEventFilter(self)
+            self._idle = QTimer(self)
+            self._idle.timeout.connect(self._check_idle)
+            self._idle.start(idle_check_ms)
+            control.start()
 
     # ------------------------------------------------------------------ construction
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -204,6 +225,17 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         m = self.menuBar().addMenu("&File")
+        self.login_action = QAction("&Log in / switch user…", self,
+                                    shortcut=QKeySequence("Ctrl+L"))
+        self.login_action.triggered.connect(self.start_login)
+        self.logout_action = QAction("Log &out", self)
+        self.logout_action.triggered.connect(self.logout)
+        self.lock_action = QAction("Loc&k controls now", self)
+        self.lock_action.triggered.connect(self.lock)
+        for a in (self.login_action, self.logout_action, self.lock_action):
+            a.setEnabled(False)
+            m.addAction(a)
+        m.addSeparator()
         quit_ = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_.triggered.connect(self.close)
         m.addAction(quit_)
@@ -234,13 +266,14 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self._about)
         h.addAction(about)
 
-    def _build_status(self, user: str) -> None:
+    def _build_status(self) -> None:
         sb = self.statusBar()
         self.comm_label = QLabel("comm: waiting for the first scan")
         self.rate_label = QLabel("scan — Hz")
         self.latency_label = QLabel("latency — ms")
-        self.user_label = QLabel(f"user: {user}")
+        self.user_label = QLabel("")
         self.historian_label = QLabel("")
+        self._show_user()
         self.clock_label = QLabel()
         for w in (self.comm_label, self.rate_label, self.latency_label, self.historian_label,
                   self.user_label):
@@ -327,12 +360,10 @@ class MainWindow(QMainWindow):
         self.events.add_entries(entries)
 
     # ------------------------------------------------------------------ session and alarms
-    def set_session(self, session) -> None:  # noqa: ANN001 - Session | None
-        self.session = session
-        self.user_label.setText(f"user: {session.username} ({session.role})" if session
-                                else "user: viewer")
-        self.alarms.set_role(session.role if session else None)
-        self.session_changed.emit(session)
+    @Slot(object)
+    def on_control_events(self, events: list) -> None:
+        """Commands and user actions from the control side, as event-log entries."""
+        self.events.add_entries(tuple(LogEntry.from_row(e.row()) for e in events))
 
     @Slot(object)
     def request_alarm_action(self, req) -> None:  # noqa: ANN001 - AlarmAction
@@ -379,6 +410,208 @@ class MainWindow(QMainWindow):
         if self.report_dialog is not None:
             self.report_dialog.show_report(rep)
 
+    # ------------------------------------------------------------------ users and sessions
+    def _show_user(self) -> None:
+        s = self.session
+        if s is not None:
+            self.user_label.setText(f"user: {s.username} ({s.role})")
+            self.user_label.setStyleSheet("")
+        elif self._locked is not None:
+            self.user_label.setText(f"user: {self._locked.username} — LOCKED (viewer rights)")
+            self.user_label.setStyleSheet(f"color: white; background: "
+                                          f"{theme.ABNORMAL.name()}; padding: 0 6px;")
+        else:
+            self.user_label.setText("user: nobody (viewer)" if self.control is not None
+                                    else "user: viewer (no control)")
+            self.user_label.setStyleSheet("")
+        if self.control is not None:
+            self.login_action.setEnabled(True)
+            self.logout_action.setEnabled(s is not None or self._locked is not None)
+            self.lock_action.setEnabled(s is not None)
+
+    def set_session(self, session: Session | None) -> None:
+        """Who is logged in (None: nobody, viewer rights); faceplates and listeners follow."""
+        self.session = session
+        if session is not None:
+            self._locked = None
+        role = session.role if session is not None else "viewer"
+        for asset_id, fp in self._faceplates.items():
+            if getattr(fp, "buttons", None):
+                fp.set_access(role if self.control is not None else None,
+                              self._path(asset_id))
+        self.alarms.set_role(session.role if session else None)
+        self._show_user()
+        self.session_changed.emit(session)
+
+    def _path(self, asset_id: str) -> str | None:
+        if self.control is None:
+            return None
+        return self.control.path(asset_id) or "none"
+
+    def _open_dialog(self, dlg: QWidget, on_done) -> None:  # noqa: ANN001
+        old, self._dialog = self._dialog, dlg
+        if old is not None:  # replaced (File ▸ Log in over the lock dialog): not an answer
+            old.finished.disconnect()
+            old.close()
+        dlg.finished.connect(lambda code: on_done(dlg, code))
+        dlg.open()
+
+    @Slot()
+    def start_login(self) -> None:
+        """At start and from File ▸ Log in: the first-run dialog when there are no users,
+        else the login dialog (both check passwords on the accounts thread)."""
+        if self.control is None:
+            return
+        self.control.needs_first_admin(
+            lambda first, err: self._first_run() if first and err is None
+            else self._login_dialog())
+
+    def _first_run(self) -> None:
+        from app.ui.login import FirstAdminDialog
+
+        self._open_dialog(FirstAdminDialog(self.control.create_first_admin, self),
+                          self._dialog_done)
+
+    def _login_dialog(self, username: str = "") -> None:
+        from app.ui.login import LoginDialog
+
+        self._open_dialog(LoginDialog(self.control.login, self, username=username),
+                          self._dialog_done)
+
+    def _dialog_done(self, dlg, code: int) -> None:  # noqa: ANN001
+        if self._dialog is dlg:
+            self._dialog = None
+        if dlg.session is None:
+            if getattr(dlg, "locked", False) and self._locked is not None:
+                # "Log out" on the lock dialog
+                self.control.logout(self._locked, "from the lock screen")
+                self._locked = None
+                self._show_user()
+            return
+        old = self.session or self._locked
+        if old is not None and old.username != dlg.session.username:
+            self.control.logout(old, f"switched to {dlg.session.username}")
+        self.set_session(dlg.session)
+
+    def login_as(self, username: str, password: str, done=None) -> None:  # noqa: ANN001
+        """Log in without a dialog (``gridtwin run --user NAME``); ``done(session, error)``."""
+        def after(session, error) -> None:  # noqa: ANN001
+            if error is None:
+                self.set_session(session)
+            else:
+                log.error("login of %s failed: %s", username, error)
+            if done is not None:
+                done(session, error)
+
+        self.control.login(username, password, after)
+
+    @Slot()
+    def logout(self) -> None:
+        s = self.session
+        s = s or self._locked
+        if s is not None:
+            self.control.logout(s)
+        self._locked = None
+        self.set_session(None)
+
+    @Slot()
+    def lock(self) -> None:
+        """Lock the controls (idle timeout, or File ▸ Lock): the password unlocks them."""
+        s = self.session
+        if s is None or self.control is None:
+            return
+        self.control.lock(s)
+        log.info("session of %s locked", s.username)
+        self.set_session(None)
+        self._locked = s
+        self._show_user()
+        from app.ui.login import LoginDialog
+
+        self._open_dialog(LoginDialog(self.control.login, self, username=s.username,
+                                      locked=True,
+                                      timeout_min=s.timeout.total_seconds() / 60),
+                          self._dialog_done)
+
+    def _check_idle(self) -> None:
+        s = self.session
+        if s is not None and s.expired(dt.datetime.now(dt.UTC)):
+            self.lock()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        # Any input keeps the session alive (it is the service that enforces the timeout).
+        if event.type() in _ACTIVITY and self.session is not None:
+            now = dt.datetime.now(dt.UTC)
+            if (now - self.session.last_seen).total_seconds() > 1.0:
+                self.session.touch(now)
+        return False
+
+    # ------------------------------------------------------------------ commands
+    def _wire_faceplate(self, fp) -> None:  # noqa: ANN001
+        fp.select_requested.connect(self._select)
+        fp.operate_requested.connect(self._operate)
+        fp.cancel_requested.connect(self._cancel)
+        fp.bypass_requested.connect(self._bypass)
+        fp.set_access(self.session.role if self.session else "viewer", self._path(fp.asset.id))
+
+    @staticmethod
+    def _refusal(err: BaseException) -> tuple[str, str]:
+        locks = getattr(err, "interlocks", ())
+        return str(err), "; ".join(str(x) for x in locks)
+
+    def _select(self, asset_id: str, close: bool, bypass_reason: str | None = None) -> None:
+        fp = self._faceplates[asset_id]
+
+        def done(sel: Selection | None, err: BaseException | None) -> None:
+            if err is not None:
+                text, locks = self._refusal(err)
+                fp.show_result(text, False, interlocks=locks if isinstance(
+                    err, CommandRefused) else "")
+                return
+            self._selections[asset_id] = sel
+            fp.selection_confirmed(close, self.control.service.select_timeout.total_seconds())
+
+        self.control.select(self.session, asset_id, close, done, bypass_reason=bypass_reason)
+
+    def _operate(self, asset_id: str, close: bool) -> None:
+        fp = self._faceplates[asset_id]
+        sel = self._selections.pop(asset_id, None)
+        if sel is None:
+            fp.show_result("no selection: select first", False)
+            return
+
+        def done(out: Outcome | None, err: BaseException | None) -> None:
+            if err is not None:
+                fp.show_result(self._refusal(err)[0], False)
+            else:
+                fp.show_result(out.message, True)
+
+        self.control.operate(self.session, sel, done)
+
+    def _cancel(self, asset_id: str) -> None:
+        sel = self._selections.pop(asset_id, None)
+        if sel is not None:
+            fp = self._faceplates[asset_id]
+            self.control.cancel(self.session, sel,
+                                lambda _r, err: fp.show_result(str(err), False) if err
+                                else fp.show_result(f"{asset_id}: selection cancelled", True))
+
+    def _bypass(self, asset_id: str, close: bool, interlocks: str) -> None:
+        from app.ui.login import BypassDialog
+
+        s = self.session
+        if s is None or not role_at_least(s.role, "engineer"):
+            return
+        dlg = BypassDialog(asset_id, close, interlocks, self)
+        self._bypass_dialog = dlg
+
+        def finished(code: int) -> None:
+            if code == BypassDialog.DialogCode.Accepted:
+                self._faceplates[asset_id].bypass_started(close)
+                self._select(asset_id, close, bypass_reason=dlg.reason)
+
+        dlg.finished.connect(finished)
+        dlg.open()
+
     # ------------------------------------------------------------------ actions
     @Slot(str)
     def trend(self, tag: str) -> None:
@@ -395,6 +628,8 @@ class MainWindow(QMainWindow):
             fp = Faceplate(self.station.asset(asset_id), self.points, parent=self)
             fp.trend_requested.connect(self.trend) if hasattr(fp, "trend_requested") else None
             self._faceplates[asset_id] = fp
+            if self.control is not None and fp.buttons:
+                self._wire_faceplate(fp)
         if self._last_snapshot is not None:
             fp.update_snapshot(self._last_snapshot)
         fp.show()
@@ -430,6 +665,16 @@ class MainWindow(QMainWindow):
         self.save_layout()
         for fp in self._faceplates.values():
             fp.close()
+        if self.control is not None:
+            QApplication.instance().removeEventFilter(self)
+            self._idle.stop()
+            if self._dialog is not None:
+                self._dialog.close()
+            s = self.session or self._locked
+            if s is not None:  # an audit record is queued, never SQL here
+                self.control.accounts.logout(s, "HMI closed")
+                self.session = self._locked = None
+            self.control.stop()
         if self.pipeline is not None:
             self.pipeline.stop()
         if getattr(self, "_backfill", None) is not None:

@@ -24,6 +24,8 @@ PRIORITY_TEXT = {1: "Urgent", 2: "High", 3: "Medium", 4: "Low"}
 
 #: Invalid or old data: unmistakable, never used for anything else.
 INVALID = QColor("#D000D0")
+#: A refused or failed command, a locked session: abnormal, needs the operator's attention.
+ABNORMAL = QColor("#B71C1C")
 SELECTION = QColor("#0078D7")
 
 #: Distinct but calm trend pens.

@@ -19,7 +19,7 @@ def test_breaker_faceplate(qtbot, station, plant):
     q[plant.points.row("F1_Q0.SF6")] = Q.SENSOR_FAILED
     fp.update_snapshot(snapshot_of(plant, s, quality=q))
     assert fp.value_text("SF6")[1] == "invalid|failure"
-    assert set(fp.buttons) == {"Select open", "Select close", "Operate", "Cancel"}
+    assert set(fp.buttons) == {"Select open", "Select close", "Operate", "Cancel", "Bypass…"}
     assert not any(b.isEnabled() for b in fp.buttons.values())  # no control service yet
     fp.set_control_enabled(True)
     with qtbot.waitSignal(fp.select_requested) as sig:
@@ -29,6 +29,68 @@ def test_breaker_faceplate(qtbot, station, plant):
     with qtbot.waitSignal(fp.operate_requested) as sig:
         fp.buttons["Operate"].click()
     assert sig.args == ["F1_Q0", False]
+
+
+def _enabled(fp):
+    return {n for n, b in fp.buttons.items() if b.isEnabled() and b.isVisibleTo(fp)}
+
+
+def test_buttons_follow_the_role_and_the_device_state(qtbot, station, plant):
+    fp = Faceplate(station.asset("F1_Q0"), plant.points)
+    qtbot.addWidget(fp)
+    fp.update_snapshot(snapshot_of(plant))
+    fp.set_access("viewer", "iec61850")
+    assert _enabled(fp) == set()
+    assert "log in as an operator" in fp.buttons["Select open"].toolTip()
+    assert "IEC 61850" in fp.path_label.text()
+    fp.set_access("operator")
+    assert _enabled(fp) == {"Select open", "Select close"}
+    assert not fp.buttons["Bypass…"].isVisibleTo(fp)  # engineers only
+    # The device's communication lost, or its position of bad quality: no commands.
+    from app.field.frame import Comm, CommState
+
+    s = plant.step(0.1)
+    lost = {"F1": CommState("F1", "iec61850", Comm.LOST, s.timestamp, "timeout")}
+    fp.update_snapshot(snapshot_of(plant, s, comm=lost))
+    assert _enabled(fp) == set()
+    assert fp.buttons["Select open"].toolTip() == "F1 communication lost"
+    q = s.quality.copy()
+    q[plant.points.row("F1_Q0.POS")] = Q.SENSOR_FAILED
+    fp.update_snapshot(snapshot_of(plant, s, quality=q))
+    assert fp.buttons["Select open"].toolTip() == "position invalid|failure"
+    fp.update_snapshot(snapshot_of(plant))
+    assert _enabled(fp) == {"Select open", "Select close"}
+
+
+def test_select_operate_result_and_an_interlock_bypass_for_engineers(qtbot, station, plant):
+    fp = Faceplate(station.asset("F1_Q9"), plant.points)
+    qtbot.addWidget(fp)
+    fp.update_snapshot(snapshot_of(plant))
+    fp.set_access("engineer", "iec61850")
+    fp.buttons["Select open"].click()
+    assert fp.state == "selecting" and _enabled(fp) == set()
+    fp.show_result("interlocked — IL-1: bay breaker F1_Q0 is closed", False,
+                   interlocks="IL-1: bay breaker F1_Q0 is closed")
+    assert "IL-1" in fp.status.text() and "#b71c1c" in fp.status.styleSheet().lower()
+    assert _enabled(fp) == {"Select open", "Select close", "Bypass…"}
+    with qtbot.waitSignal(fp.bypass_requested) as sig:
+        fp.buttons["Bypass…"].click()
+    assert sig.args == ["F1_Q9", False, "IL-1: bay breaker F1_Q0 is closed"]
+    fp.bypass_started(False)
+    fp.selection_confirmed(False, 30)
+    assert fp.status.text() == "F1_Q9 selected to open; confirm with Operate within 30 s"
+    assert _enabled(fp) == {"Operate", "Cancel"}
+    with qtbot.waitSignal(fp.cancel_requested):
+        fp.buttons["Cancel"].click()
+    assert fp.state == "idle"
+    fp.buttons["Select open"].click()
+    fp.selection_confirmed(False)
+    fp.buttons["Operate"].click()
+    assert fp.state == "operating" and "waiting for the scan" in fp.status.text()
+    fp.show_result("F1_Q9 open, confirmed by scan in 1.2 s", True)
+    assert fp.state == "idle" and fp.status.styleSheet() == ""
+    fp.set_access("operator")
+    assert not fp.buttons["Bypass…"].isVisibleTo(fp)
 
 
 def test_transformer_faceplate_has_nameplate_and_mini_trend(qtbot, station, plant):

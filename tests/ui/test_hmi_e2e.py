@@ -21,16 +21,15 @@ def hmi(qtbot, tmp_path):
     args = p.parse_args(["--headless", "--data-dir", str(tmp_path / "data"), "--no-3d",
                          "--settings", str(tmp_path / "hmi.ini"), "--trend", "ICT1.LOADING"])
     h = build(args)
-    qtbot.addWidget(h.window)
+    qtbot.addWidget(h.win)
     h.start()
     yield h
-    h.window.close()
-    h.stop()
+    h.close()
     assert running_threads() == []
 
 
 def test_breaker_opened_in_the_field_sim_reaches_the_diagram_and_the_twin(hmi, qtbot):
-    win = hmi.window
+    win = hmi.win
     qtbot.waitUntil(lambda: win._last_snapshot is not None
                     and win._last_snapshot.frame.good().mean() > 0.99, timeout=30_000)
     assert "all 29 devices OK" in win.comm_label.text()
@@ -53,7 +52,7 @@ def test_breaker_opened_in_the_field_sim_reaches_the_diagram_and_the_twin(hmi, q
 
 
 def test_trends_get_live_data_and_history_from_the_historian(hmi, qtbot):
-    win = hmi.window
+    win = hmi.win
     s = win.trends.series["ICT1.LOADING"]
     qtbot.waitUntil(lambda: len(s.live()[0]) >= 20, timeout=30_000)
     t, v = s.live()

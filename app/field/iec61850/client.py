@@ -5,7 +5,18 @@ against a dead IED would freeze every thread, the GUI included, for the whole ti
 client lives in a child process and talks to the poller over a pipe: ``("scan",)`` returns
 every MMS point's value, quality and time stamp plus each IED's state; ``("select", asset,
 close)``, ``("operate", asset, close)`` and ``("cancel", asset)`` drive select-before-operate
-with enhanced security and return the AddCause of a refusal.
+with enhanced security and return the AddCause of a refusal. The IED's command termination
+(positive when the device got there, negative with its LastApplError AddCause when it did
+not) is sent up the pipe as soon as it arrives, unasked: ``("event", ("term", asset, ok,
+add_cause, detail))``.
+
+Controls use a second association per IED, apart from the one that is scanned. The
+termination handler is Python called from the library's receive thread, and the library's
+blocking calls keep the GIL: a handler firing while this process waits on a request over the
+*same* association would deadlock it. So the scanned association has no control objects,
+and no request goes over an IED's control association while an operate there awaits its
+termination (a second command to that IED meanwhile is refused, command-already-in-
+execution, as a bay controller would).
 
 Each IED is a separate association: connect (1 s timeout), prove it with one small read
 (:func:`open_association`), then one data-set read per scan. A failed IED is retried with
@@ -31,6 +42,7 @@ import logging
 import pickle
 import struct
 import sys
+import threading
 import time
 from typing import Any
 
@@ -109,7 +121,8 @@ def open_association(L, host: str, port: int, *, timeout_ms: int = 1000,  # noqa
 
 
 class MmsClientCore:
-    def __init__(self, ieds, host: str, base_port: int, timeout_ms: int = 1000) -> None:  # noqa: ANN001
+    def __init__(self, ieds, host: str, base_port: int, timeout_ms: int = 1000,  # noqa: ANN001
+                 termination_wait_s: float = 40.0) -> None:
         import pyiec61850 as L
 
         self.L = L
@@ -135,14 +148,16 @@ class MmsClientCore:
         self._switch_ied = {sw.asset: (ied, sw) for ied in ieds for sw in ied.switches}
         #: associations replaced because they dropped straight after connect
         self.reassociations = 0
+        self._ctl_con: dict[str, Any] = {}  # bay → its control association
+        self._subscribers: dict[str, tuple] = {}  # asset → (subscriber, handler), kept alive
+        self._awaiting: dict[str, tuple[str, float]] = {}  # bay → (asset, give up at)
+        self.on_event = lambda event: None  # set by serve(): sends an event up the pipe
+        self.termination_wait_s = termination_wait_s
+        self._termination_handler = _termination_class(L)
 
     # ------------------------------------------------------------------ connections
     def _drop(self, bay: str, why: str) -> None:
         L = self.L
-        for asset in [a for a, (ied, _) in self._switch_ied.items() if ied.bay == bay]:
-            c = self._ctl.pop(asset, None)
-            if c is not None:
-                L.ControlObjectClient_destroy(c)
         ds = self._ds.pop(bay, None)
         if ds is not None:
             L.ClientDataSet_destroy(ds)
@@ -226,21 +241,107 @@ class MmsClientCore:
             k += 1
 
     # ------------------------------------------------------------------ control
+    def _control_connection(self, ied):  # noqa: ANN001, ANN202
+        """The IED's control association (connected on first use, and again after a loss)."""
+        L = self.L
+        con = self._ctl_con.get(ied.bay)
+        if con is not None:
+            if L.IedConnection_getState(con) == L.IED_STATE_CONNECTED:
+                return con
+            self._drop_control(ied.bay)
+        # Proved like the scanned association (the libiec61850 connect race hits it alike).
+        con, why, dropped = open_association(L, self.host, self.base_port + ied.index,
+                                             timeout_ms=self.timeout_ms,
+                                             probe=probe_reference(ied.ld))
+        self.reassociations += dropped
+        if con is None:
+            raise ConnectionError(f"IED {ied.ld} is not answering (control association: "
+                                  f"{why})")
+        # Commands are rare and must not fail on a busy IED: a longer request timeout than
+        # the scan's (only this association waits for it).
+        L.IedConnection_setRequestTimeout(con, 3 * self.timeout_ms)
+        self._ctl_con[ied.bay] = con
+        return con
+
+    def _drop_control(self, bay: str) -> None:
+        L = self.L
+        self._awaiting.pop(bay, None)
+        for asset in [a for a, (ied, _) in self._switch_ied.items() if ied.bay == bay]:
+            c = self._ctl.pop(asset, None)
+            if c is not None:
+                L.ControlObjectClient_destroy(c)
+        con = self._ctl_con.pop(bay, None)
+        if con is not None:
+            L.IedConnection_close(con)
+            L.IedConnection_destroy(con)
+
     def _control(self, asset: str):  # noqa: ANN202
         L = self.L
         if asset not in self._switch_ied:
             raise KeyError(f"{asset} has no IEC 61850 control")
         ied, sw = self._switch_ied[asset]
-        if not self._connect(ied):
-            raise ConnectionError(f"IED {ied.ld} is not answering")
         c = self._ctl.get(asset)
-        if c is None:
-            c = L.ControlObjectClient_create(f"{ied.ld}/{sw.cswi}.Pos", self._con[ied.bay])
-            if c is None:
-                raise ConnectionError(f"{ied.ld}/{sw.cswi}.Pos: no control object")
-            L.ControlObjectClient_setOrigin(c, "gridtwin-hmi", 3)  # orCat: remote control
-            self._ctl[asset] = c
+        if c is not None and L.IedConnection_getState(self._ctl_con[ied.bay]) == \
+                L.IED_STATE_CONNECTED:
+            return c
+        ref = f"{ied.ld}/{sw.cswi}.Pos"
+        for attempt in (1, 2):
+            con = self._control_connection(ied)
+            # Creating it reads the control model from the IED; on a fresh association that
+            # the IED drops at once (see the module notes), or a slow answer, it fails: once
+            # more on a new association.
+            c = L.ControlObjectClient_create(ref, con)
+            if c is not None:
+                break
+            log.info("%s: no control object (attempt %d); reconnecting", ref, attempt)
+            self._drop_control(ied.bay)
+        else:
+            raise ConnectionError(f"{ref}: no control object (the IED did not answer)")
+        L.ControlObjectClient_setOrigin(c, "gridtwin-hmi", 3)  # orCat: remote control
+        self._subscribe_termination(asset, c)
+        self._ctl[asset] = c
         return c
+
+    def _subscribe_termination(self, asset: str, c) -> None:  # noqa: ANN001
+        L = self.L
+        if asset in self._subscribers:
+            sub, _ = self._subscribers[asset]
+        else:
+            handler = self._termination_handler(self, asset)
+            sub = L.CommandTermSubscriber()
+            sub.setEventHandler(handler)
+            self._subscribers[asset] = (sub, handler)
+        # The library finds the handler by object reference; a recreated control object
+        # (after a reconnect) is wired to the same, still living, handler.
+        sub.setLibiec61850ControlObjectClient(c)
+        sub.subscribe()
+
+    def terminated(self, asset: str, c) -> None:  # noqa: ANN001
+        """Called on the library's receive thread with the command termination."""
+        err = self.L.ControlObjectClient_getLastApplError(c)
+        code, error = int(getattr(err, "addCause", 0)), int(getattr(err, "error", 0))
+        ok = code == 0 and error == 0
+        cause = "" if ok else _ADD_CAUSE_NAMES.get(code, f"add-cause {code}")
+        ied, _ = self._switch_ied[asset]
+        if self._awaiting.get(ied.bay, ("",))[0] == asset:
+            self._awaiting.pop(ied.bay, None)
+        detail = "command termination +" if ok else \
+            f"command termination − (LastApplError error {error}, AddCause {code})"
+        log.info("%s: %s", asset, detail)
+        self.on_event(("term", asset, ok, cause, detail))
+
+    def _busy(self, asset: str) -> tuple[bool, str, str] | None:
+        """A refusal while an operate on the same IED still awaits its termination."""
+        ied, _ = self._switch_ied[asset]
+        pending = self._awaiting.get(ied.bay)
+        if pending is None:
+            return None
+        other, until = pending
+        if time.monotonic() > until:  # the termination never came: stop waiting for it
+            self._awaiting.pop(ied.bay, None)
+            return None
+        return (False, "command-already-in-execution",
+                f"{other} is still executing a command on IED {ied.ld}")
 
     def _cause(self, c) -> str:  # noqa: ANN001
         err = self.L.ControlObjectClient_getLastApplError(c)
@@ -250,6 +351,9 @@ class MmsClientCore:
     def _command(self, asset: str, close: bool, step: str) -> tuple[bool, str, str]:
         L = self.L
         try:
+            busy = self._busy(asset) if asset in self._switch_ied else None
+            if busy is not None:
+                return busy
             c = self._control(asset)
         except (KeyError, ConnectionError) as exc:
             return False, "unknown", str(exc)
@@ -257,8 +361,16 @@ class MmsClientCore:
         ok = L.ControlObjectClient_selectWithValue(c, v) if step == "select" else \
             L.ControlObjectClient_operate(c, v, 0)
         L.MmsValue_delete(v)
-        done = "selected" if step == "select" else "operate accepted"
-        return (True, "", done) if ok else (False, self._cause(c), f"{step} refused")
+        ied, _ = self._switch_ied[asset]
+        if ok:
+            if step == "operate":
+                self._awaiting[ied.bay] = (asset, time.monotonic() + self.termination_wait_s)
+            return True, "", "selected" if step == "select" else "operate accepted"
+        con = self._ctl_con.get(ied.bay)
+        if con is None or L.IedConnection_getState(con) != L.IED_STATE_CONNECTED:
+            self._drop_control(ied.bay)
+            return False, "unknown", f"{step} not answered: IED {ied.ld} connection lost"
+        return False, self._cause(c), f"{step} refused"
 
     def select(self, asset: str, close: bool) -> tuple[bool, str, str]:
         return self._command(asset, close, "select")
@@ -268,14 +380,35 @@ class MmsClientCore:
 
     def cancel(self, asset: str) -> tuple[bool, str, str]:
         try:
+            busy = self._busy(asset) if asset in self._switch_ied else None
+            if busy is not None:
+                return busy
             c = self._control(asset)
         except (KeyError, ConnectionError) as exc:
             return False, "unknown", str(exc)
         return bool(self.L.ControlObjectClient_cancel(c)), "", "cancelled"
 
     def close(self) -> None:
+        for bay in list(self._ctl_con):
+            self._drop_control(bay)
         for bay in list(self._con):
             self._drop(bay, "closed")
+
+
+def _termination_class(L):  # noqa: ANN001, ANN202
+    class Termination(L.CommandTermHandler):
+        def __init__(self, owner: MmsClientCore, asset: str) -> None:
+            super().__init__()
+            self.owner, self.asset = owner, asset
+
+        def trigger(self) -> int:
+            try:
+                self.owner.terminated(self.asset, self._libiec61850_control_object_client)
+            except Exception:  # never let an exception into the library's thread
+                log.exception("command termination handler failed for %s", self.asset)
+            return 0
+
+    return Termination
 
 
 class _ReadError(Exception):
@@ -308,6 +441,19 @@ def serve(host: str, base_port: int, station_path: str | None) -> None:
     sys.stdout = sys.stderr  # nothing else may write into the reply stream
     station = load_station(station_path)
     core = MmsClientCore(build_ieds(station, build_point_table(station)), host, base_port)
+    out_lock = threading.Lock()  # replies (this thread) and events (the library's threads)
+
+    def send(msg: object) -> None:
+        with out_lock:
+            _write_msg(out, msg)
+
+    def event(payload: tuple) -> None:
+        try:
+            send(("event", payload))
+        except (OSError, ValueError):  # the poller has gone
+            pass
+
+    core.on_event = event
     try:
         while True:
             try:
@@ -328,7 +474,7 @@ def serve(host: str, base_port: int, station_path: str | None) -> None:
                     reply = ("error", f"unknown request {cmd!r}")
             except Exception as exc:  # report, keep serving
                 reply = ("error", f"{type(exc).__name__}: {exc}")
-            _write_msg(out, reply)
+            send(reply)
     finally:
         core.close()
 

@@ -9,6 +9,10 @@ stamps. An IED that does not answer turns LOST with its points invalid|oldData â
 per change, and one for all of them when they go together (the field-sim gone); the child
 reconnects with exponential backoff by itself. If the child process dies it is restarted. No
 exception escapes :meth:`scan_once`.
+
+Controls: :meth:`select`, :meth:`operate`, :meth:`cancel` (SBO with enhanced security);
+the IED's command termination comes up the pipe unasked and is read with the next reply;
+:meth:`termination` gives it (thread-safe) for the last operate of a device.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,6 +71,8 @@ class MmsPoller:
         self._buf = b""
         self._lock: asyncio.Lock | None = None
         self._changes: list[tuple[str, Comm, Comm, str]] = []
+        self._terms: dict[str, ControlResult] = {}
+        self._terms_lock = threading.Lock()
 
     # ------------------------------------------------------------------ child process
     def _start_child(self) -> None:
@@ -115,6 +122,9 @@ class MmsPoller:
                 if len(self._buf) >= 4 + n:
                     msg = pickle.loads(self._buf[4:4 + n])
                     self._buf = self._buf[4 + n:]
+                    if msg[0] == "event":  # unasked: a command termination
+                        self._on_event(msg[1])
+                        continue
                     return msg
             fut: asyncio.Future = loop.create_future()
             loop.add_reader(fd, _wake, fut)
@@ -193,7 +203,29 @@ class MmsPoller:
             self.close()
 
     # ------------------------------------------------------------------ controls
+    def _on_event(self, event: tuple) -> None:
+        if event[0] == "term":
+            _, asset, ok, cause, detail = event
+            with self._terms_lock:
+                self._terms[asset] = ControlResult(bool(ok), "" if ok else cause,
+                                                   f"{asset}: {detail}")
+            if not ok:
+                log.warning("IEC 61850 %s: negative command termination, AddCause %s", asset,
+                            cause)
+
+    def termination(self, asset: str) -> ControlResult | None:
+        """The command termination of the last operate of ``asset`` once it has arrived
+        (any thread)."""
+        with self._terms_lock:
+            return self._terms.get(asset)
+
+    def switches(self) -> set[str]:
+        return {sw.asset for ied in self.ieds for sw in ied.switches}
+
     async def _control(self, cmd: str, asset: str, close: bool) -> ControlResult:
+        if cmd == "operate":
+            with self._terms_lock:
+                self._terms.pop(asset, None)
         try:
             ok, cause, msg = await self._ask(cmd, asset, close)
         except Exception as exc:

@@ -203,8 +203,13 @@ class PlantSimulator:
             params = ThermalParams(delta_theta_or_k=40.0, gr_k=18.0, H=1.2, R=1.0)
             self.thermal[a.id] = ThermalModel(params, k=self._reactor_k(a, s0), ambient_c=amb)
             self.dga[a.id] = DgaModel(self.rng)
-        self.sf6_bar = {a.id: SF6_RATED_BAR + float(self.rng.uniform(-0.15, 0.1))
-                        for a in st.assets_of_type("breaker")}
+        # Each gas breaker's density-monitor stages from its nameplate (rated, alarm, lockout).
+        self.sf6_stages = {a.id: (a.nameplate.sf6_rated_bar or SF6_RATED_BAR,
+                                  a.nameplate.sf6_alarm_bar or SF6_ALARM_BAR,
+                                  a.nameplate.sf6_lockout_bar or SF6_LOCKOUT_BAR)
+                           for a in st.assets_of_type("breaker")}
+        self.sf6_bar = {b: rated + float(self.rng.uniform(-0.15, 0.1))
+                        for b, (rated, _, _) in self.sf6_stages.items()}
         self.sf6_leak_bar_h = dict.fromkeys(self.sf6_bar, 0.0)
         self._leak_by: dict[str, tuple[str, float]] = {}  # id → (breaker, bar/h)
         self.op_count = {a.id: int(self.rng.integers(80, 900)) for a in st.assets_of_type("breaker")}
@@ -511,8 +516,9 @@ class PlantSimulator:
                 ok(v, a.id, f"gas_{gname}_ppm", float(ppm))
         for bid, bar in self.sf6_bar.items():
             ok(v, bid, "sf6_pressure_bar", bar)
-            ok(v, bid, "sf6_low_alarm", 1.0 if bar < SF6_ALARM_BAR else 0.0)
-            ok(v, bid, "sf6_lockout", 1.0 if bar < SF6_LOCKOUT_BAR else 0.0)
+            _, alarm_bar, lockout_bar = self.sf6_stages[bid]
+            ok(v, bid, "sf6_low_alarm", 1.0 if bar < alarm_bar else 0.0)
+            ok(v, bid, "sf6_lockout", 1.0 if bar < lockout_bar else 0.0)
             ok(v, bid, "operations", float(self.op_count[bid]))
             ok(v, bid, "contact_wear_pct", self.wear_pct[bid])
         for lid, n in self.surges.items():
@@ -591,9 +597,10 @@ class PlantSimulator:
                 return f"{asset_id} is not a switching device"
             e = self.engine
             if a.type == "breaker":
-                bar = self.sf6_bar.get(a.id, SF6_RATED_BAR)
-                if a.id in self.sf6_bar and bar < SF6_LOCKOUT_BAR:
-                    return f"{a.id}: SF6 density {bar:.2f} bar below lockout {SF6_LOCKOUT_BAR}"
+                if a.id in self.sf6_bar:
+                    bar, lockout_bar = self.sf6_bar[a.id], self.sf6_stages[a.id][2]
+                    if bar < lockout_bar:
+                        return f"{a.id}: SF6 density {bar:.2f} bar below lockout {lockout_bar:g}"
                 return None
             bay_cb = self._bay_breaker.get(a.bay)
             if a.type == "isolator":

@@ -1,0 +1,169 @@
+"""The poller's write path, for the control service (Qt-free).
+
+:class:`ProtocolCommander` is the :class:`~app.control.service.Commander` of a station polled
+over its protocols. The control service calls it from the control thread; each call is a
+coroutine submitted to the poller thread's asyncio loop (``asyncio.run_coroutine_threadsafe``)
+and waited for there, on the control thread — never on the GUI thread, and never a second
+connection to the field device.
+
+* A device behind a bay IED: IEC 61850 select-before-operate with enhanced security through
+  the MMS poller (its client process); the IED's command termination is reported by
+  :meth:`termination`.
+* A device behind the station RTU only (the 33 kV switchgear): the RTU's Modbus command
+  coils and result register. The RTU has no select, so select is a local reservation of the
+  device that expires after the select timeout; operate pulses the coil and reads the
+  result.
+
+Success is decided by the control service, when a later scan shows the new position.
+:class:`PlantCommander` does the same on an in-process plant (the trainer's offline mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from app.field.frame import Comm
+from app.field.sim.api import ADD_CAUSE_BLOCKED_BY_INTERLOCKING, ADD_CAUSE_UNKNOWN, ControlResult
+
+log = logging.getLogger(__name__)
+
+Submit = Callable[[Coroutine[Any, Any, Any]], concurrent.futures.Future]
+
+
+class ProtocolCommander:
+    def __init__(self, source, submit: Submit, *, select_timeout_s: float = 30.0,  # noqa: ANN001
+                 call_timeout_s: float = 15.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``source`` is the :class:`~app.runtime.sources.ProtocolFrameSource` the poller
+        thread runs; ``submit(coro)`` runs a coroutine on its loop."""
+        self.source = source
+        self.submit = submit
+        self.select_timeout_s = select_timeout_s
+        self.call_timeout_s = call_timeout_s
+        self.clock = clock
+        self._mms_switches = source.mms.switches() if source.mms is not None else set()
+        self._rtu_device = {sw: d.device for d in source.modbus.devices for sw in d.switches}
+        self._reserved: dict[str, tuple[bool, float]] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ routing
+    def path(self, asset_id: str) -> str | None:
+        """'iec61850', 'modbus' or None (no command path to this device)."""
+        if asset_id in self._mms_switches:
+            return "iec61850"
+        if asset_id in self._rtu_device:
+            return "modbus"
+        return None
+
+    def _call(self, coro: Coroutine, what: str) -> Any:
+        try:
+            fut = self.submit(coro)
+        except RuntimeError as exc:
+            coro.close()
+            return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{what} not sent: {exc}")
+        try:
+            return fut.result(self.call_timeout_s)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            return ControlResult(False, ADD_CAUSE_UNKNOWN,
+                                 f"{what}: no answer within {self.call_timeout_s:g} s")
+        except Exception as exc:  # the poller's own error, reported, never raised into a GUI
+            return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{what} failed: {exc}")
+
+    # ------------------------------------------------------------------ commands
+    def select(self, asset_id: str, close: bool) -> ControlResult:
+        path = self.path(asset_id)
+        if path == "iec61850":
+            return self._call(self.source.mms.select(asset_id, close), f"{asset_id} select")
+        if path is None:
+            return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{asset_id} has no command path")
+        dev = self._rtu_device[asset_id]
+        comm = self.source.modbus.comm.get(dev)
+        if comm is None or comm.state != Comm.OK:
+            return ControlResult(False, ADD_CAUSE_UNKNOWN,
+                                 f"RTU device {dev} is not answering: cannot select {asset_id}")
+        now = self.clock()
+        with self._lock:
+            held = self._reserved.get(asset_id)
+            if held is not None and held[1] > now:
+                return ControlResult(False, "object-already-selected",
+                                     f"{asset_id} is already selected")
+            self._reserved[asset_id] = (close, now + self.select_timeout_s)
+        return ControlResult(True, "", f"{asset_id} reserved for "
+                                       f"{'close' if close else 'open'} (RTU)")
+
+    def operate(self, asset_id: str, close: bool) -> ControlResult:
+        path = self.path(asset_id)
+        if path == "iec61850":
+            return self._call(self.source.mms.operate(asset_id, close), f"{asset_id} operate")
+        if path is None:
+            return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{asset_id} has no command path")
+        with self._lock:
+            held = self._reserved.pop(asset_id, None)
+        if held is None or held[0] != close:
+            return ControlResult(False, "object-not-selected", f"{asset_id} is not selected "
+                                                               f"to {'close' if close else 'open'}")
+        if held[1] <= self.clock():
+            return ControlResult(False, "object-not-selected",
+                                 f"the selection of {asset_id} expired")
+        return self._call(self.source.modbus.write_command(asset_id, close),
+                          f"{asset_id} command")
+
+    def cancel(self, asset_id: str) -> None:
+        path = self.path(asset_id)
+        if path == "iec61850":
+            r = self._call(self.source.mms.cancel(asset_id), f"{asset_id} cancel")
+            if isinstance(r, ControlResult) and not r.ok:
+                log.warning("%s", r.message)
+        else:
+            with self._lock:
+                self._reserved.pop(asset_id, None)
+
+    def termination(self, asset_id: str) -> ControlResult | None:
+        if self.path(asset_id) == "iec61850":
+            return self.source.mms.termination(asset_id)
+        return None
+
+
+class PlantCommander:
+    """Commands straight to an in-process plant simulator, as its bay devices would take
+    them (the trainer's offline mode; tests without protocol servers)."""
+
+    def __init__(self, plant) -> None:  # noqa: ANN001
+        self.plant = plant
+
+    def select(self, asset_id: str, close: bool) -> ControlResult:
+        why = self.plant.check_interlock(asset_id, close)
+        if why:
+            return ControlResult(False, ADD_CAUSE_BLOCKED_BY_INTERLOCKING, why)
+        return ControlResult(True, "", f"{asset_id} selected")
+
+    def operate(self, asset_id: str, close: bool) -> ControlResult:
+        return self.plant.operate(asset_id, close, origin="hmi")
+
+    def cancel(self, asset_id: str) -> None:
+        pass
+
+    def termination(self, asset_id: str) -> ControlResult | None:
+        return None
+
+
+def commander_for(source, submit: Submit):  # noqa: ANN001, ANN201
+    """The commander that drives the field behind a frame source."""
+    if hasattr(source, "modbus"):
+        return ProtocolCommander(source, submit)
+    if hasattr(source, "plant"):
+        return PlantCommander(source.plant)
+    raise TypeError(f"no command path for a {type(source).__name__}")
+
+
+def run_on(loop: asyncio.AbstractEventLoop | None, coro: Coroutine) -> concurrent.futures.Future:
+    if loop is None or loop.is_closed() or not loop.is_running():
+        raise RuntimeError("the poller is not running")
+    return asyncio.run_coroutine_threadsafe(coro, loop)

@@ -1,0 +1,186 @@
+"""Control and accounts on their own threads, for the GUI.
+
+::
+
+    GUI thread                     "control" thread                  poller thread (asyncio)
+    faceplate ─ select/operate ──► ControlService (roles,      ──►  MMS SBO / RTU coils
+                                   interlocks, SBO, confirm          (run_coroutine_threadsafe)
+              ◄── done(result) ──  by a later scan, audit)
+                                   "accounts" thread
+    login / first-run / lock  ──►  Accounts (scrypt, users table, audit)
+              ◄── done(result) ──
+
+Nothing here runs on the GUI thread but the callbacks: every service call, scrypt hash and
+SQL statement runs on a managed worker thread, and its result (or exception) comes back to
+the GUI thread through a queued Qt signal. Accounts get their own thread so that logging in
+is never stuck behind an operate that waits up to 20 s for its confirming scan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app.alarms.changes import Event
+from app.control.audit import AuditSink, event_row
+from app.control.interlocks import Interlocking
+from app.control.service import ControlService, Selection
+from app.control.users import Accounts, Session
+from app.runtime.commander import commander_for
+from app.runtime.threads import managed_thread, stop_thread
+
+log = logging.getLogger(__name__)
+
+Done = Callable[[Any, BaseException | None], None]
+
+
+class _Runner(QObject):
+    done = Signal(int, object, object)
+
+    @Slot(int, object)
+    def run(self, ticket: int, fn: Callable[[], Any]) -> None:
+        try:
+            result, error = fn(), None
+        except BaseException as exc:  # handed to the caller, never lost in the thread
+            result, error = None, exc
+        self.done.emit(ticket, result, error)
+
+
+class WorkerThread(QObject):
+    """A managed thread that runs callables in order; results come back on the GUI thread."""
+
+    _request = Signal(int, object)
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self._thread = managed_thread(name)
+        self._runner = _Runner()
+        self._runner.moveToThread(self._thread)
+        self._request.connect(self._runner.run)
+        self._runner.done.connect(self._finished)
+        self._tickets = itertools.count(1)
+        self._pending: dict[int, Done | None] = {}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, fn: Callable[[], Any], done: Done | None = None) -> int:
+        t = next(self._tickets)
+        self._pending[t] = done
+        self._request.emit(t, fn)
+        return t
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    @Slot(int, object, object)
+    def _finished(self, ticket: int, result: object, error: object) -> None:
+        done = self._pending.pop(ticket, None)
+        if done is not None:
+            done(result, error)
+        elif error is not None:
+            log.error("%s thread: %s", self.name, error)
+
+    def stop(self, timeout_ms: int = 30_000) -> bool:
+        return stop_thread(self._thread, timeout_ms)
+
+
+class _LiveAudit:
+    """The audit sink, which also shows each entry in the live event log."""
+
+    def __init__(self, sink: AuditSink, emit: Callable[[list[Event]], None]) -> None:
+        self.sink, self.emit = sink, emit
+
+    def record(self, **entry: Any) -> None:
+        self.sink.record(**entry)
+        t: dt.datetime = entry["time"]
+        row = event_row({**entry, "time_ms": int(t.timestamp() * 1000)})
+        self.emit([Event(t, row["event_type"], entry["device"], entry["device"], row["message"],
+                         row["severity"], entry.get("before", ""), entry.get("after", ""))])
+
+
+class ControlRuntime(QObject):
+    """The control service and the accounts, each on its thread; :meth:`stop` on close."""
+
+    events_ready = Signal(object)  # list[Event]: commands and user actions, for the event log
+
+    def __init__(self, station, pipeline, accounts: Accounts, audit: AuditSink, *,  # noqa: ANN001
+                 confirm_timeout_s: float = 20.0, select_timeout_s: float = 30.0,
+                 commander=None) -> None:  # noqa: ANN001
+        super().__init__()
+        self.station = station
+        self.pipeline = pipeline
+        self.audit = _LiveAudit(audit, self.events_ready.emit)
+        accounts.audit = self.audit
+        self.accounts = accounts
+        self.commander = commander or commander_for(pipeline.source, pipeline.submit)
+        if hasattr(self.commander, "select_timeout_s"):
+            self.commander.select_timeout_s = select_timeout_s
+        self.service = ControlService(
+            Interlocking(station, pipeline.switch_ends), accounts, self.commander, self.audit,
+            pipeline.latest, confirm_timeout_s=confirm_timeout_s,
+            select_timeout_s=select_timeout_s, on_command=pipeline.note_command)
+        self.control = WorkerThread("control")
+        self.auth = WorkerThread("accounts")
+        self._started = False
+
+    @property
+    def timeout(self) -> dt.timedelta:
+        return self.accounts.timeout
+
+    def path(self, asset_id: str) -> str | None:
+        p = getattr(self.commander, "path", None)
+        return p(asset_id) if p is not None else "plant"
+
+    def start(self) -> None:
+        if not self._started:
+            self.control.start()
+            self.auth.start()
+            self._started = True
+
+    def stop(self) -> bool:
+        if not self._started:
+            return True
+        self.service.abort()
+        ok = self.control.stop() and self.auth.stop()
+        self._started = False
+        return ok
+
+    # ------------------------------------------------------------------ commands
+    def select(self, session: Session | None, asset_id: str, close: bool, done: Done, *,
+               bypass_reason: str | None = None) -> None:
+        self.control.submit(lambda: self.service.select(session, asset_id, close,
+                                                        bypass_reason=bypass_reason), done)
+
+    def operate(self, session: Session | None, sel: Selection, done: Done) -> None:
+        self.control.submit(lambda: self.service.operate(session, sel), done)
+
+    def cancel(self, session: Session | None, sel: Selection, done: Done | None = None) -> None:
+        self.control.submit(lambda: self.service.cancel(session, sel), done)
+
+    # ------------------------------------------------------------------ accounts
+    def needs_first_admin(self, done: Done) -> None:
+        self.auth.submit(self.accounts.needs_first_admin, done)
+
+    def create_first_admin(self, username: str, password: str, done: Done) -> None:
+        def go() -> Session:
+            self.accounts.create_first_admin(username, password)
+            return self.accounts.login(username, password)
+
+        self.auth.submit(go, done)
+
+    def login(self, username: str, password: str, done: Done) -> None:
+        self.auth.submit(lambda: self.accounts.login(username, password), done)
+
+    def logout(self, session: Session, reason: str = "", done: Done | None = None) -> None:
+        self.auth.submit(lambda: self.accounts.logout(session, reason), done)
+
+    def lock(self, session: Session, done: Done | None = None) -> None:
+        self.auth.submit(lambda: self.accounts.lock(session), done)

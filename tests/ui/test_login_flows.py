@@ -1,0 +1,204 @@
+"""Login, first run, session timeout and the control path in the window (in-process plant,
+users and audit in a real SQLite store; dialogs driven programmatically)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from app.control.audit import DbAudit, read_audit
+from app.control.userdb import DbUsers, open_store
+from app.control.users import Accounts
+from app.field.points import POS_CLOSED
+from app.field.sim.plant import PlantSimulator
+from app.runtime.control import ControlRuntime
+from app.runtime.pipeline import Pipeline, PlantFrameSource
+from app.runtime.threads import running_threads
+from app.ui.login import FirstAdminDialog, LoginDialog
+from app.ui.main_window import MainWindow
+
+from .conftest import T0
+
+PW = "correct horse battery"
+
+
+@pytest.fixture
+def hmi(qtbot, station, tmp_path):
+    made = []
+
+    def make(timeout_s: float = 900.0, users=(("op", "operator"), ("eng", "engineer"),
+                                                ("guest", "viewer"))):
+        engine = open_store(station.station.id, data_dir=str(tmp_path))
+        audit = DbAudit(engine)
+        accounts = Accounts(DbUsers(engine), dt.timedelta(seconds=timeout_s))
+        if users:
+            accounts.create_first_admin("admin", PW)
+            for name, role in users:
+                accounts.create_user("cli:test", name, PW, role)
+        plant = PlantSimulator(station, seed=2, start=T0, tick_s=0.1)
+        pipe = Pipeline(station, plant.points, PlantFrameSource(plant))
+        control = ControlRuntime(station, pipe, accounts, audit, confirm_timeout_s=5.0)
+        settings = QSettings(str(tmp_path / "hmi.ini"), QSettings.Format.IniFormat)
+        win = MainWindow(station, plant.points, pipeline=pipe, settings=settings,
+                         yard3d=False, control=control, idle_check_ms=50)
+        qtbot.addWidget(win)
+        win.show()
+        pipe.start()
+        made.append((win, pipe, control, audit, engine))
+        win.plant, win.audit, win.engine = plant, audit, engine
+        return win
+
+    yield make
+    for win, pipe, control, audit, engine in made:
+        win.close()
+        pipe.stop()
+        control.stop()
+        audit.close()
+        engine.dispose()
+    assert running_threads() == []
+
+
+def audit_rows(win):
+    assert win.audit.flush()
+    return [(r["user"], r["action"], r["device"], r["result"]) for r in
+            read_audit(win.engine, limit=500)[::-1]]
+
+
+def test_first_run_creates_the_administrator(hmi, qtbot):
+    win = hmi(users=())
+    assert win.session is None and win.user_label.text() == "user: nobody (viewer)"
+    win.start_login()
+    qtbot.waitUntil(lambda: isinstance(win._dialog, FirstAdminDialog), timeout=10_000)
+    dlg = win._dialog
+    dlg.user.setText("chief")
+    dlg.password.setText(PW)
+    dlg.repeat.setText(PW + "x")
+    dlg.ok.click()
+    assert dlg.error.text() == "the two passwords differ" and win.session is None
+    dlg.password.setText(PW)
+    dlg.repeat.setText(PW)
+    with qtbot.waitSignal(win.session_changed, timeout=10_000) as sig:
+        dlg.ok.click()
+    assert sig.args[0].username == "chief" and sig.args[0].role == "admin"
+    assert win.user_label.text() == "user: chief (admin)"
+    rows = audit_rows(win)
+    assert ("chief", "create first administrator", "user chief", "done") in rows
+    assert ("chief", "login", "users", "success") in rows
+    # The next start asks for a login, not for an administrator again.
+    win.start_login()
+    qtbot.waitUntil(lambda: isinstance(win._dialog, LoginDialog), timeout=10_000)
+
+
+def test_login_failed_login_switch_user_and_logout(hmi, qtbot):
+    win = hmi()
+    win.start_login()
+    qtbot.waitUntil(lambda: isinstance(win._dialog, LoginDialog), timeout=10_000)
+    dlg = win._dialog
+    dlg.user.setText("op")
+    dlg.password.setText("not the password")
+    dlg.ok.click()
+    qtbot.waitUntil(lambda: "wrong user name or password" in dlg.error.text(), timeout=10_000)
+    assert win.session is None and dlg.password.text() == ""
+    dlg.password.setText(PW)
+    with qtbot.waitSignal(win.session_changed, timeout=10_000):
+        dlg.ok.click()
+    assert win.user_label.text() == "user: op (operator)"
+    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    win.open_faceplate("F1_Q0")
+    fp = win._faceplates["F1_Q0"]
+    qtbot.waitUntil(lambda: fp.buttons["Select open"].isEnabled(), timeout=10_000)
+    # Switch user from the File menu: the engineer logs in over the operator.
+    win.login_action.trigger()
+    qtbot.waitUntil(lambda: isinstance(win._dialog, LoginDialog) and win._dialog is not dlg,
+                    timeout=10_000)
+    d2 = win._dialog
+    d2.user.setText("eng")
+    d2.password.setText(PW)
+    with qtbot.waitSignal(win.session_changed, timeout=10_000):
+        d2.ok.click()
+    assert win.session.username == "eng" and fp.role == "engineer"
+    win.logout_action.trigger()
+    assert win.session is None and fp.role == "viewer"
+    assert not fp.buttons["Select open"].isEnabled()
+    qtbot.waitUntil(lambda: ("eng", "logout", "users", "done") in audit_rows(win),
+                    timeout=10_000)
+    rows = audit_rows(win)
+    assert ("op", "login", "users", "failed") in rows
+    assert ("op", "logout", "users", "done") in rows  # switched to eng
+    # The audit entries also reach the live event log.
+    qtbot.waitUntil(lambda: any(e.event_type == "user" for e in win.events.model.rows),
+                    timeout=10_000)
+
+
+def test_session_timeout_locks_the_controls_and_asks_for_the_password(hmi, qtbot):
+    win = hmi(timeout_s=1.0)
+    with qtbot.waitSignal(win.session_changed, timeout=10_000):
+        win.login_as("op", PW)
+    old = win.session
+    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    win.open_faceplate("F2_Q0")
+    fp = win._faceplates["F2_Q0"]
+    # No input for longer than the timeout: locked, controls off, the unlock dialog open.
+    qtbot.waitUntil(lambda: win.session is None and isinstance(win._dialog, LoginDialog),
+                    timeout=10_000)
+    dlg = win._dialog
+    assert dlg.locked and dlg.user.text() == "op" and dlg.user.isReadOnly()
+    assert "LOCKED" in win.user_label.text() and not fp.buttons["Select open"].isEnabled()
+    # The service refuses the old session whatever a widget would show.
+    from app.control.users import AuthError
+
+    with pytest.raises(AuthError, match="timed out"):
+        win.control.service.select(old, "F2_Q0", False)
+    dlg.password.setText(PW)
+    with qtbot.waitSignal(win.session_changed, timeout=10_000,
+                          check_params_cb=lambda s: s is not None):
+        dlg.ok.click()
+    rows = audit_rows(win)
+    assert ("op", "session locked", "users", "done") in rows
+    assert rows.count(("op", "login", "users", "success")) == 2
+    assert ("op", "select open", "F2_Q0", "refused") in rows
+
+
+def test_a_viewer_is_refused_by_the_service_even_when_the_ui_is_bypassed(hmi, qtbot):
+    win = hmi()
+    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    win.open_faceplate("F1_Q0")
+    fp = win._faceplates["F1_Q0"]
+    assert not fp.buttons["Select open"].isEnabled()
+    win._select("F1_Q0", False)  # what a forced button would send: nobody logged in
+    qtbot.waitUntil(lambda: fp.status.text() == "not logged in", timeout=10_000)
+    with qtbot.waitSignal(win.session_changed, timeout=10_000):
+        win.login_as("guest", PW)
+    fp.set_access("operator")  # a tampered faceplate
+    fp.buttons["Select open"].click()
+    qtbot.waitUntil(lambda: "guest is a viewer; this needs an operator" in fp.status.text(),
+                    timeout=10_000)
+    assert fp.state == "idle"
+    rows = audit_rows(win)
+    assert ("(nobody)", "select open", "F1_Q0", "refused") in rows
+    assert ("guest", "select open", "F1_Q0", "refused") in rows
+    assert win.plant.position("F1_Q0") == POS_CLOSED
+
+
+def test_operate_from_the_faceplate_in_process(hmi, qtbot):
+    win = hmi()
+    with qtbot.waitSignal(win.session_changed, timeout=10_000):
+        win.login_as("op", PW)
+    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    win.open_faceplate("F3_Q0")
+    fp = win._faceplates["F3_Q0"]
+    qtbot.waitUntil(lambda: fp.buttons["Select open"].isEnabled(), timeout=10_000)
+    fp.buttons["Select open"].click()
+    qtbot.waitUntil(lambda: fp.state == "selected", timeout=10_000)
+    assert "confirm with Operate" in fp.status.text()
+    fp.buttons["Operate"].click()
+    qtbot.waitUntil(lambda: fp.state == "idle", timeout=15_000)
+    assert fp.status.text().startswith("F3_Q0 open, confirmed by scan in ")
+    qtbot.waitUntil(lambda: win.sld.items_by_asset["F3_Q0"].state_name == "open",
+                    timeout=10_000)
+    # Commanded, so not a trip: a few scans later the alarm list has no trip for it.
+    seq = win._last_snapshot.seq
+    qtbot.waitUntil(lambda: win._last_snapshot.seq >= seq + 5, timeout=10_000)
+    assert win.alarms.model.row_of("F3_Q0:trip") is None
