@@ -8,12 +8,18 @@ values, quality and time stamps from the IED then take precedence) — and assem
 ``register_map`` polls the RTU with a map read from CSV (:func:`app.field.rtu.map.
 read_map_file`) instead of the one generated from the station; ``modbus_timeout_s`` overrides
 the request timeout (default ``min(1 s, 1.5 × period)``).
+
+The IEDs are read alongside the RTU, and a scan waits for them at most 1.5 periods: a hung IED
+(connected, never answering) cannot hold the frame up. Until they answer, their bays' points
+come from the RTU, and after two scans without an answer the IEDs are reported lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -24,6 +30,8 @@ from app.field.periodic import run_every
 from app.field.points import PointTable
 from app.field.rtu.map import RegisterMap
 from app.field.rtu.poller import ModbusPoller, PartialScan
+
+log = logging.getLogger(__name__)
 
 
 class ProtocolFrameSource:
@@ -40,6 +48,12 @@ class ProtocolFrameSource:
             from app.field.iec61850.poller import MmsPoller
 
             self.mms = MmsPoller(points, *mms, period_s=period_s)
+        #: How long a scan waits for the IEDs' answer after the RTU's; a later answer is used
+        #: by the next scan. A hung IED (connected, never answering) must not hold up the
+        #: whole frame: its bay's points come from the RTU meanwhile.
+        self.mms_budget_s = 1.5 * period_s
+        self._mms_task: asyncio.Future | None = None
+        self._mms_missed = 0
         n = len(points)
         self._values = np.zeros(n)
         self._quality = np.full(n, Q.COMM_LOST, dtype=np.uint16)
@@ -51,11 +65,37 @@ class ProtocolFrameSource:
         self._quality[ps.rows] = ps.quality
         self._t[ps.rows] = ps.t_ns
 
+    async def _mms_answer(self, started: float) -> PartialScan | None:
+        """The IEDs' newest answer if it comes within the budget, else None (the read goes on
+        in the background and the next scan takes it)."""
+        if self._mms_task is None:
+            return None
+        budget = max(0.0, self.mms_budget_s - (time.monotonic() - started))
+        done, _ = await asyncio.wait({self._mms_task}, timeout=budget)
+        if not done:
+            self._mms_missed += 1
+            if self._mms_missed == 2:
+                log.warning("IEC 61850 IEDs: no answer for %d scans; their bays' points come "
+                            "from the RTU until they answer", self._mms_missed)
+            return None
+        task, self._mms_task = self._mms_task, None
+        if self._mms_missed >= 2:
+            log.info("IEC 61850 IEDs answer again")
+        self._mms_missed = 0
+        return task.result()  # MmsPoller.scan_once never raises
+
+    def _late_mms_comm(self) -> dict[str, CommState]:
+        now = dt.datetime.now(dt.UTC)
+        why = f"no answer within {2 * self.mms_budget_s:.2g} s"
+        return {c.device: CommState(c.device, c.protocol, Comm.LOST, now, why)
+                for c in self.mms.comm.values()}
+
     async def scan_once(self) -> ScanFrame:
-        if self.mms is not None:
-            mb, ms = await asyncio.gather(self.modbus.scan_once(), self.mms.scan_once())
-        else:
-            mb, ms = await self.modbus.scan_once(), None
+        started = time.monotonic()
+        if self.mms is not None and self._mms_task is None:
+            self._mms_task = asyncio.ensure_future(self.mms.scan_once())
+        mb = await self.modbus.scan_once()
+        ms = await self._mms_answer(started) if self.mms is not None else None
         self._apply(mb)
         comm: dict[str, CommState] = dict(mb.comm)
         if ms is not None:
@@ -70,6 +110,10 @@ class ProtocolFrameSource:
                 # A bay is reachable if either path reaches it; report the IED's state.
                 if c.state == Comm.OK or comm.get(dev, c).state != Comm.OK:
                     comm[dev] = c
+        elif self.mms is not None and self._mms_missed >= 2:
+            for dev, c in self._late_mms_comm().items():
+                if comm.get(dev, c).state != Comm.OK:
+                    comm[dev] = c
         self._seq += 1
         v, q, t = self._values.copy(), self._quality.copy(), self._t.copy()
         for a in (v, q, t):
@@ -83,6 +127,9 @@ class ProtocolFrameSource:
             self.close()
 
     def close(self) -> None:
+        if self._mms_task is not None:
+            self._mms_task.cancel()
+            self._mms_task = None
         self.modbus.close()
         if self.mms is not None:
             self.mms.close()

@@ -119,3 +119,48 @@ def test_field_sim_killed_mid_scan_then_restarted(pts, with_mms):
         assert ((f.quality[mms_rows] & flags) == flags).all()
     assert _all_ok(frames[n - 1]), "no good data after the restart"
     assert n - back_from <= 5.0 / PERIOD_S, f"good again only after {n - back_from} frames"
+
+
+def test_a_hung_mms_path_does_not_hold_up_the_scan(pts):
+    """The IEDs stop answering (here: their client process frozen with SIGSTOP, as a hung
+    association would leave it) — frames keep coming at the scan period with the RTU's values
+    for every point, the IEDs are reported lost after two scans, and all comes back."""
+    import os
+    import signal
+
+    sim = FieldSimProcess().start()
+    src = ProtocolFrameSource(pts, modbus=sim.addresses["modbus"], mms=sim.addresses["mms"],
+                              period_s=PERIOD_S)
+
+    async def go():
+        try:
+            for _ in range(100):
+                f = await src.scan_once()
+                if _all_ok(f) and src.mms.comm["F1"].state == Comm.OK:
+                    break
+                await asyncio.sleep(PERIOD_S)
+            else:
+                raise AssertionError("never all good")
+            os.kill(src.mms._proc.pid, signal.SIGSTOP)
+            frames = [await src.scan_once() for _ in range(6)]
+            # The IEDs' read is still outstanding: those six frames did not wait for it.
+            pending = src._mms_task is not None and not src._mms_task.done()
+            missed = src._mms_missed
+            os.kill(src.mms._proc.pid, signal.SIGCONT)
+            for _ in range(100):
+                back = await src.scan_once()
+                if src._mms_missed == 0 and src.mms.comm["F1"].state == Comm.OK:
+                    break
+                await asyncio.sleep(PERIOD_S)
+            return frames, pending, missed, back
+        finally:
+            src.close()
+
+    try:
+        frames, pending, missed, back = asyncio.run(go())
+    finally:
+        sim.stop()
+    assert pending and missed >= 5
+    assert all(f.good().all() for f in frames)  # every point, from the RTU meanwhile
+    assert src._mms_missed == 0 and src.mms.comm["F1"].state == Comm.OK
+    assert back.good().all()
