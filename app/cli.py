@@ -210,9 +210,9 @@ def cmd_assets(args: argparse.Namespace) -> int:
 
 
 def cmd_modbus_map(args: argparse.Namespace) -> int:
-    from app.field.points import build_point_table
     from app.field.rtu.map import write_modbus_map_csv
     from app.station import load_station
+    from app.station.points import build_point_table
 
     write_modbus_map_csv(build_point_table(load_station(args.station)), sys.stdout)
     return 0

@@ -16,9 +16,9 @@ from app.cli_history import add_common
 
 
 def _store(args: argparse.Namespace):  # noqa: ANN202
-    from app.field.points import build_point_table
     from app.historian.db import create_db_engine, database_url, migrate
     from app.station import load_station
+    from app.station.points import build_point_table
 
     st = load_station(args.station)
     pts = build_point_table(st)

@@ -102,9 +102,9 @@ def historian_options(args: argparse.Namespace) -> dict:
 
 
 def _open(args: argparse.Namespace, *, writer: bool = True):  # noqa: ANN202
-    from app.field.points import build_point_table
     from app.historian import open_historian
     from app.station import load_station
+    from app.station.points import build_point_table
 
     st = load_station(args.station)
     pts = build_point_table(st)
@@ -210,7 +210,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         elif args.what == "value":
             if not args.tags or not args.at:
                 raise ValueError("history value: give a point and --at TIME")
-            from app.field import quality as Q
+            from app.station import quality as Q
 
             at = parse_time(args.at, "--at")
             for tag in args.tags:

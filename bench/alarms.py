@@ -45,8 +45,8 @@ def eval_figures(station, rules, n: int = 2000) -> dict:  # noqa: ANN001
     import datetime as dt
 
     from app.alarms.engine import AlarmEngine
-    from app.field.frame import ScanFrame
     from app.field.sim.plant import PlantSimulator
+    from app.station.frame import ScanFrame
 
     plant = PlantSimulator(station, seed=1)
     eng = AlarmEngine(plant.points, rules.rules,
@@ -71,7 +71,7 @@ def eval_figures(station, rules, n: int = 2000) -> dict:  # noqa: ANN001
 
 def flood_overrides(points) -> tuple[dict[int, float], dict[int, int]]:  # noqa: ANN001
     """1,000 alarms in one scan: every station limit exceeded, the rest data-invalid."""
-    from app.field import quality as Q
+    from app.station import quality as Q
 
     hi = np.flatnonzero(np.isfinite(points.hi))
     lo = np.flatnonzero(np.isfinite(points.lo) & ~np.isfinite(points.hi))
@@ -101,7 +101,7 @@ class FloodSource:
     async def run(self, emit, stop) -> None:  # noqa: ANN001
         import datetime as dt
 
-        from app.field.frame import Comm, CommState, ScanFrame
+        from app.station.frame import Comm, CommState, ScanFrame
 
         next_t = time.monotonic()
         while not stop.is_set():
@@ -133,10 +133,10 @@ class FloodSource:
 def flood_run(app, station, rules, data_dir: str) -> dict:  # noqa: ANN001
     from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
 
-    from app.field.points import build_point_table
     from app.field.sim.plant import PlantSimulator
     from app.historian import open_historian
     from app.runtime.pipeline import Pipeline
+    from app.station.points import build_point_table
     from app.ui.main_window import MainWindow
 
     plant = PlantSimulator(station, seed=7, tick_s=0.1)
@@ -207,8 +207,8 @@ def run(n: int = 2000, runs: int = 3) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
-    from app.field.points import build_point_table
     from app.station import load_station
+    from app.station.points import build_point_table
     from app.ui import theme
 
     station = load_station()

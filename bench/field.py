@@ -117,9 +117,9 @@ async def _measure(sim, pts, n: int, seconds: float, sustain_s: float) -> dict: 
 
 
 def run(n: int = 30, seconds: float = 10.0, sustain_s: float = 5.0) -> dict:
-    from app.field.points import build_point_table
     from app.runtime.fieldsim import FieldSimProcess
     from app.station import load_station
+    from app.station.points import build_point_table
 
     pts = build_point_table(load_station())
     sim = FieldSimProcess(seed=1).start()

@@ -44,9 +44,9 @@ DAY_S = 86400
 
 
 def _frames(n: int, start: dt.datetime):  # noqa: ANN202
-    from app.field.frame import ScanFrame
     from app.field.sim.plant import PlantSimulator
     from app.station import load_station
+    from app.station.frame import ScanFrame
 
     st = load_station()
     p = PlantSimulator(st, seed=5, start=start)

@@ -133,9 +133,9 @@ def _solver_scan_us(station_obj, repeat: int) -> float:  # noqa: ANN001
     """``SolverService.solve`` on frames recorded from the plant simulator."""
     import datetime as dt
 
-    from app.field.frame import ScanFrame
     from app.field.sim.plant import PlantSimulator
     from app.runtime.solver import SolverService
+    from app.station.frame import ScanFrame
 
     plant = PlantSimulator(station_obj, seed=3,
                            start=dt.datetime(2026, 11, 25, 13, 0, tzinfo=dt.UTC))

@@ -135,3 +135,37 @@ def test_opendss_is_loaded_only_through_dsslib():
            for line, mod in _imports(p)
            if mod.split(".")[0] in ("opendssdirect", "dss")]
     assert not bad, "import OpenDSS via app.twin.dsslib:\n" + "\n".join(bad)
+
+
+#: The layers of ../shared/ARCHITECTURE.md ("may import"): each core package and the app
+#: packages it may use (itself always). Top-level modules (the CLI, resources) are not a
+#: layer: they wire everything together.
+MAY_IMPORT = {
+    "station": {"resources"},
+    "twin": {"station", "resources"},
+    "field": {"station", "twin", "resources"},
+    "historian": {"station", "resources"},
+    "alarms": {"station", "historian", "resources"},
+    "control": {"station", "field", "historian", "resources"},
+    "training": {"station", "twin", "field", "historian", "alarms", "control", "resources"},
+}
+ML_MAY_IMPORT = {"app.station", "ml"}
+
+
+def test_every_layer_imports_only_what_the_architecture_allows():
+    bad = []
+    for layer, allowed in MAY_IMPORT.items():
+        for p in sorted((ROOT / "app" / layer).rglob("*.py")):
+            for line, mod in _imports(p):
+                parts = mod.split(".")
+                if parts[0] == "app" and len(parts) > 1 and parts[1] not in allowed | {layer}:
+                    bad.append(f"{p.relative_to(ROOT)}:{line} imports {mod}")
+    for p in sorted((ROOT / "ml").rglob("*.py")):
+        for line, mod in _imports(p):
+            if mod.split(".")[0] in ("app", "ml") and not any(
+                    mod == a or mod.startswith(a + ".") for a in ML_MAY_IMPORT):
+                bad.append(f"{p.relative_to(ROOT)}:{line} imports {mod}")
+    assert not bad, "imports across the layers of ARCHITECTURE.md:\n" + "\n".join(bad)
+    # And the table covers every package there is.
+    tops = {p.name for p in (ROOT / "app").iterdir() if (p / "__init__.py").exists()}
+    assert tops - {"ui", "runtime"} <= set(MAY_IMPORT)

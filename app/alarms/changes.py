@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.field import quality as Q
-from app.field.frame import ScanFrame
-from app.field.points import KIND_STATUS, POS_CLOSED, POS_INTERMEDIATE, POS_OPEN, PointTable
+from app.station import quality as Q
+from app.station.frame import ScanFrame
+from app.station.points import KIND_STATUS, POS_CLOSED, POS_INTERMEDIATE, POS_OPEN, PointTable
 
 _POS_TEXT = {POS_INTERMEDIATE: "intermediate", POS_OPEN: "open", POS_CLOSED: "closed",
              3: "bad state"}

@@ -45,9 +45,9 @@ from types import MappingProxyType
 import numpy as np
 
 from app.alarms.report import performance_report
-from app.field import quality as Q
-from app.field.frame import Comm, ScanFrame
-from app.field.points import POS_CLOSED, POS_OPEN, PointTable
+from app.station import quality as Q
+from app.station.frame import Comm, ScanFrame
+from app.station.points import POS_CLOSED, POS_OPEN, PointTable
 
 SEVERITY_PRIORITY = {"critical": 1, "high": 2, "medium": 3, "low": 4}
 PRIORITY_SEVERITY = {p: s for s, p in SEVERITY_PRIORITY.items()}

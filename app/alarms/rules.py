@@ -31,8 +31,8 @@ from types import MappingProxyType
 import numpy as np
 
 from app.alarms.engine import AlarmRule, rule_targets
-from app.field.points import KIND_ANALOG, PointTable
 from app.station import Station
+from app.station.points import KIND_ANALOG, PointTable
 
 log = logging.getLogger(__name__)
 

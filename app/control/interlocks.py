@@ -23,10 +23,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.field import quality as Q
-from app.field.frame import ScanFrame
-from app.field.points import POS_CLOSED, POS_OPEN
 from app.station import Asset, Station
+from app.station import quality as Q
+from app.station.frame import ScanFrame
+from app.station.points import POS_CLOSED, POS_OPEN
 
 _READING = re.compile(r"\s*\([^)]*\)")
 

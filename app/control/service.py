@@ -29,10 +29,10 @@ from typing import Protocol
 from app.control.audit import AuditSink, MemoryAudit
 from app.control.interlocks import Interlocking
 from app.control.users import Accounts, AuthError, Session, a_role, role_at_least
-from app.field import quality as Q
-from app.field.frame import ScanFrame
-from app.field.points import POS_CLOSED, POS_OPEN
 from app.field.sim.api import ControlResult
+from app.station import quality as Q
+from app.station.frame import ScanFrame
+from app.station.points import POS_CLOSED, POS_OPEN
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from app.field.frame import Comm
+from app.station.frame import Comm
 
 #: Devices named in full in an aggregated line; the rest are counted.
 NAMED = 8

@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from app.field.points import POS_CLOSED, POS_OPEN, PointTable
 from app.station import Station
+from app.station.points import POS_CLOSED, POS_OPEN, PointTable
 from app.twin import TwinEngine, TwinState
 
 _PHASE_CODE = {"A": 0, "B": 1, "C": 2, "N": 3, "AB": 4, "BC": 5, "CA": 6}

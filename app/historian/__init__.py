@@ -20,7 +20,6 @@ import numpy as np
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from app.field.points import PointTable
 from app.historian.compress import deviations
 from app.historian.db import (
     HistorianError,
@@ -34,6 +33,7 @@ from app.historian.db import (
 from app.historian.models import Asset, Point
 from app.historian.store import Historian, HistorianStatus, Retention, Trend
 from app.station import Station
+from app.station.points import PointTable
 
 __all__ = ["Historian", "HistorianError", "HistorianStatus", "InfluxSettings", "Retention",
            "Trend", "active_circuit", "data_dir", "open_config_store", "open_historian",

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.field.points import KIND_ANALOG, PointTable
+from app.station.points import KIND_ANALOG, PointTable
 
 #: Default compression deviation: this fraction of the point's instrument range.
 DEVIATION_OF_RANGE = 0.005

@@ -40,11 +40,11 @@ import time
 import httpx
 import numpy as np
 
-from app.field.frame import ScanFrame
-from app.field.points import PointTable
 from app.historian.compress import SwingingDoor, deviations
 from app.historian.db import HistorianError
 from app.historian.store import Historian, HistorianStatus, Trend, put_dropping_oldest
+from app.station.frame import ScanFrame
+from app.station.points import PointTable
 
 log = logging.getLogger(__name__)
 

@@ -58,12 +58,12 @@ import numpy as np
 from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.field import quality as Q
-from app.field.frame import ScanFrame
-from app.field.points import KIND_ANALOG, PointTable
 from app.historian.compress import SwingingDoor, deviations, pack_block, unpack_block
 from app.historian.db import HistorianError, describe, first_line
 from app.historian.models import Event, Point, TsBlock, TsRecent, TsRollup, TsTail
+from app.station import quality as Q
+from app.station.frame import ScanFrame
+from app.station.points import KIND_ANALOG, PointTable
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from app.alarms.engine import AlarmEngine, AlarmView, Transition
 from app.alarms.log import action_row, transition_row
 from app.control.service import AuditSink
 from app.control.users import Session, role_at_least
-from app.field.frame import ScanFrame
+from app.station.frame import ScanFrame
 
 log = logging.getLogger(__name__)
 

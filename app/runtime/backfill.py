@@ -11,8 +11,8 @@ import datetime as dt
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.field import quality as Q
 from app.runtime.threads import managed_thread, stop_thread
+from app.station import quality as Q
 
 
 class _Worker(QObject):

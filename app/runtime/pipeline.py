@@ -45,13 +45,13 @@ from app.alarms.engine import AlarmEngine
 from app.alarms.log import LogEntry
 from app.alarms.rules import RuleSet, rules_for_station
 from app.control.service import AuditSink
-from app.field.frame import Comm, ScanFrame
-from app.field.points import PointTable
 from app.runtime.alarm_service import ActionResult, AlarmAction, AlarmService
 from app.runtime.snapshot import LiveSnapshot
 from app.runtime.solver import SolverService
 from app.runtime.threads import managed_thread, stop_thread
 from app.station import Station
+from app.station.frame import Comm, ScanFrame
+from app.station.points import PointTable
 
 log = logging.getLogger(__name__)
 
@@ -362,8 +362,8 @@ class PlantFrameSource:
         self._seq = 0
 
     async def run(self, emit: Callable[[ScanFrame], None], stop: asyncio.Event) -> None:
-        from app.field import quality as Q
-        from app.field.frame import CommState
+        from app.station import quality as Q
+        from app.station.frame import CommState
 
         next_t = time.monotonic()
         while not stop.is_set():

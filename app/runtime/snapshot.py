@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.field.frame import ScanFrame
+from app.station.frame import ScanFrame
 from app.twin.state import TwinState
 
 

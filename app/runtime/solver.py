@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from app.field import quality as Q
 from app.field.electrical import ElectricalPoints
-from app.field.frame import ScanFrame
-from app.field.points import POS_CLOSED, POS_OPEN, PointTable
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
+from app.station import quality as Q
+from app.station.frame import ScanFrame
+from app.station.points import POS_CLOSED, POS_OPEN, PointTable
 from app.twin import TwinEngine
 
 log = logging.getLogger(__name__)

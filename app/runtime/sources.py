@@ -24,12 +24,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from app.field import quality as Q
-from app.field.frame import Comm, CommState, ScanFrame
 from app.field.periodic import run_every
-from app.field.points import PointTable
 from app.field.rtu.map import RegisterMap
 from app.field.rtu.poller import ModbusPoller, PartialScan
+from app.station import quality as Q
+from app.station.frame import Comm, CommState, ScanFrame
+from app.station.points import PointTable
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,11 @@
 
 Qt-free and immutable. Load a station file with :func:`load_station`; a wrong file is
 refused with :class:`StationFileError` naming the file, the asset and the field.
+
+Also the data every layer passes on, so that none needs another's package: the flattened
+point table (:mod:`app.station.points`), IEC 61850 quality words (:mod:`app.station.quality`)
+and one scan of the field with value, quality and source time of every point
+(:mod:`app.station.frame`).
 """
 
 from app.station.loader import default_station_path, load_station

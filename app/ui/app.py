@@ -181,9 +181,9 @@ def build(args: argparse.Namespace) -> Hmi:
     from PySide6.QtWidgets import QApplication
 
     from app.cli_history import historian_options
-    from app.field.points import build_point_table
     from app.runtime.fieldsim import FieldSimError, FieldSimProcess
     from app.station import load_station
+    from app.station.points import build_point_table
     from app.ui import theme
 
     station = load_station(args.station)

@@ -39,11 +39,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.control.users import role_at_least
-from app.field import quality as Q
-from app.field.frame import Comm
-from app.field.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN, PointTable
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Asset
+from app.station import quality as Q
+from app.station.frame import Comm
+from app.station.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN, PointTable
 from app.ui import theme
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")

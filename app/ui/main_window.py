@@ -47,10 +47,10 @@ from app.alarms.engine import AlarmView
 from app.alarms.log import LogEntry
 from app.control.service import CommandRefused, Outcome, Selection
 from app.control.users import Session, role_at_least
-from app.field.frame import Comm
-from app.field.points import PointTable
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
+from app.station.frame import Comm
+from app.station.points import PointTable
 from app.ui import theme
 from app.ui.alarm_list import AlarmListDock
 from app.ui.event_log import EventLogDock

@@ -12,8 +12,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QLineEdit, QListView, QVBoxLayout, QWidget
 
-from app.field.points import PointTable
 from app.station import Station
+from app.station.points import PointTable
 from app.ui.trends import TAG_MIME
 
 

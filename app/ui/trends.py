@@ -34,9 +34,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.field import quality as Q
-from app.field.points import PointTable
 from app.runtime.snapshot import LiveSnapshot
+from app.station import quality as Q
+from app.station.points import PointTable
 from app.ui import theme
 
 TAG_MIME = "application/x-gridtwin-tag"

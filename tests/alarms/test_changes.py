@@ -10,9 +10,9 @@ import pytest
 from app.alarms.changes import ChangeDetector
 from app.alarms.engine import AlarmEngine
 from app.alarms.rules import rules_for_station
-from app.field import quality as Q
-from app.field.frame import Comm, CommState, ScanFrame
 from app.field.sim.plant import PlantSimulator
+from app.station import quality as Q
+from app.station.frame import Comm, CommState, ScanFrame
 
 T0 = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
 

@@ -9,10 +9,10 @@ import pytest
 
 from app.alarms.engine import AlarmEngine, AlarmRule, AlarmState
 from app.alarms.rules import nominal_values, rule_from_record, station_limit_records
-from app.field import quality as Q
-from app.field.frame import Comm, CommState, ScanFrame
-from app.field.points import POS_CLOSED, POS_OPEN
 from app.field.sim.plant import PlantSimulator
+from app.station import quality as Q
+from app.station.frame import Comm, CommState, ScanFrame
+from app.station.points import POS_CLOSED, POS_OPEN
 
 T0 = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
 S = AlarmState

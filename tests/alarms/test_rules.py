@@ -13,9 +13,9 @@ from sqlalchemy import select, update
 from app.alarms.engine import AlarmEngine
 from app.alarms.rules import read_rule_file, rule_file, rules_for_station
 from app.cli import main
-from app.field.points import build_point_table
 from app.historian.db import create_db_engine, migrate
 from app.historian.models import AlarmRule as AlarmRuleRow
+from app.station.points import build_point_table
 
 
 @pytest.fixture

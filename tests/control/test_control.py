@@ -11,9 +11,9 @@ import pytest
 from app.control.interlocks import Interlocking
 from app.control.service import CommandRefused, ControlService, MemoryAudit
 from app.control.users import Accounts, AuthError, MemoryUsers, hash_password, verify_password
-from app.field.frame import ScanFrame
 from app.field.sim.api import ControlResult
 from app.field.sim.plant import PlantSimulator
+from app.station.frame import ScanFrame
 from app.twin.topology import switch_ends
 
 PW = "correct horse battery"
@@ -323,7 +323,7 @@ def il(station, engine):
 
 
 def _frame(points, snap, **changes):
-    from app.field import quality as Q
+    from app.station import quality as Q
 
     v, q = snap.values.copy(), snap.quality.copy()
     for tag, val in changes.items():

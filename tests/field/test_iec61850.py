@@ -9,8 +9,6 @@ import time
 import numpy as np
 import pytest
 
-from app.field import quality as Q
-from app.field.frame import Comm
 from app.field.iec61850.client import (
     _value_and_error,
     open_association,
@@ -18,10 +16,12 @@ from app.field.iec61850.client import (
 )
 from app.field.iec61850.model import build_ieds
 from app.field.iec61850.poller import MmsPoller
-from app.field.points import POS_OPEN, build_point_table
 from app.field.sim.control import ControlClient
 from app.runtime.fieldsim import FieldSimProcess
 from app.runtime.sources import ProtocolFrameSource
+from app.station import quality as Q
+from app.station.frame import Comm
+from app.station.points import POS_OPEN, build_point_table
 
 
 @pytest.fixture(scope="module")

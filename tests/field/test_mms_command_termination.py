@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from app.field.frame import Comm
 from app.field.iec61850.poller import MmsPoller
-from app.field.points import POS_OPEN, build_point_table
 from app.field.sim.control import ControlClient
 from app.runtime.fieldsim import FieldSimProcess
+from app.station.frame import Comm
+from app.station.points import POS_OPEN, build_point_table
 
 
 @pytest.fixture(scope="module")

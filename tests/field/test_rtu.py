@@ -13,9 +13,6 @@ import threading
 import numpy as np
 import pytest
 
-from app.field import quality as Q
-from app.field.frame import Comm
-from app.field.points import POS_CLOSED, POS_OPEN
 from app.field.rtu.map import (
     RESULT_INTERLOCK,
     MapError,
@@ -27,6 +24,9 @@ from app.field.rtu.map import (
 from app.field.rtu.poller import ModbusPoller
 from app.field.rtu.server import ModbusRtuServer
 from app.field.sim.plant import PlantSimulator
+from app.station import quality as Q
+from app.station.frame import Comm
+from app.station.points import POS_CLOSED, POS_OPEN
 
 
 def free_port() -> int:
@@ -82,7 +82,7 @@ def poll(rig, **kw) -> ModbusPoller:
 
 # ------------------------------------------------------------------ the map
 def test_map_covers_every_point_deterministically(station):
-    from app.field.points import build_point_table
+    from app.station.points import build_point_table
 
     pts = build_point_table(station)
     a, b = build_register_map(pts), build_register_map(pts)
@@ -102,7 +102,7 @@ def test_map_covers_every_point_deterministically(station):
 
 
 def test_map_refuses_duplicates_and_overlaps_naming_the_point(station):
-    from app.field.points import build_point_table
+    from app.station.points import build_point_table
 
     pts = build_point_table(station)
     m = build_register_map(pts)
@@ -147,8 +147,8 @@ def test_map_refuses_duplicates_and_overlaps_naming_the_point(station):
 
 
 def test_a_map_file_that_cannot_be_read_names_the_file(station, tmp_path):
-    from app.field.points import build_point_table
     from app.field.rtu.map import read_map_file
+    from app.station.points import build_point_table
 
     pts = build_point_table(station)
     with pytest.raises(MapError, match="nope.csv: cannot read"):
@@ -160,8 +160,8 @@ def test_a_map_file_that_cannot_be_read_names_the_file(station, tmp_path):
 
 
 def test_word_order_and_scale_from_the_map_decode_right(station):
-    from app.field.points import build_point_table
     from app.field.rtu.codec import decode_registers, encode_registers
+    from app.station.points import build_point_table
 
     pts = build_point_table(station)
     text = ("point,unit,device_id,function,address,type,word_order,scale,role\n"
@@ -361,7 +361,7 @@ class ShortReplyRtu:
 
 
 def test_short_reply_flags_only_that_device(station, caplog):
-    from app.field.points import build_point_table
+    from app.station.points import build_point_table
 
     pts = build_point_table(station)
     peer = ShortReplyRtu(bad_device=5)
@@ -564,9 +564,9 @@ def test_mbpoll_reads_float_blocks_from_a_running_field_sim(station):
     units of a running field-sim child process, using only the published map. The points are
     frozen first over the control channel (sensor_stuck), so mbpoll and our poller must agree
     exactly, and mbpoll reads their quality registers too: questionable|oldData."""
-    from app.field.points import build_point_table
     from app.field.sim.control import ControlClient
     from app.runtime.fieldsim import FieldSimProcess
+    from app.station.points import build_point_table
 
     pts = build_point_table(station)
     m = build_register_map(pts)
@@ -623,7 +623,7 @@ def test_mbpoll_reads_float_blocks_from_a_running_field_sim(station):
 
 def test_record_polls_with_a_map_file_and_refuses_a_bad_one(station, tmp_path, capsys):
     from app.cli import main
-    from app.field.points import build_point_table
+    from app.station.points import build_point_table
 
     pts = build_point_table(station)
     good = tmp_path / "rtu.csv"

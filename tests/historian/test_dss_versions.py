@@ -71,9 +71,9 @@ def test_rollback_walks_the_activation_history_back(store):
 def test_the_twin_compiles_the_active_version(tmp_path, station):
     """Activating a version changes what the solver compiles: the configuration store writes
     the active text into the data folder and SolverService (and gridtwin run) open that."""
-    from app.field.points import build_point_table
     from app.historian import active_circuit, open_historian
     from app.runtime.solver import SolverService
+    from app.station.points import build_point_table
     from app.ui.app import _active_circuit
 
     pts = build_point_table(station)

@@ -20,9 +20,6 @@ import numpy as np
 import pytest
 from sqlalchemy import event, insert, text
 
-from app.field import quality as Q
-from app.field.frame import ScanFrame
-from app.field.points import build_point_table
 from app.field.sim.plant import PlantSimulator
 from app.historian import data_dir, open_historian
 from app.historian.compress import SwingingDoor, deviations, pack_block
@@ -30,6 +27,9 @@ from app.historian.db import create_db_engine, database_url, migrate
 from app.historian.models import Base, TsBlock, TsRecent, TsRollup, TsTail
 from app.historian.store import DAY_NS, HOUR_NS, Retention
 from app.station import load_station
+from app.station import quality as Q
+from app.station.frame import ScanFrame
+from app.station.points import build_point_table
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
@@ -739,7 +739,7 @@ def test_kill_9_loses_at_most_the_last_batch_of_every_point(tmp_path, station):
         import numpy as np
         from app.station import load_station
         from app.field.sim.plant import PlantSimulator
-        from app.field.frame import ScanFrame
+        from app.station.frame import ScanFrame
         from app.historian import open_historian
         st = load_station()
         p = PlantSimulator(st, seed=2)

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.field.frame import ScanFrame
 from app.field.sim.plant import PlantSimulator
 from app.historian.influx import InfluxHistorian
+from app.station.frame import ScanFrame
 
 ROOT = Path(__file__).resolve().parents[2]
 INFLUXD = ROOT / ".cache" / "influxdb" / "usr" / "bin" / "influxd"

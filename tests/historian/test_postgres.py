@@ -8,10 +8,10 @@ import time
 import numpy as np
 from sqlalchemy import text
 
-from app.field.frame import ScanFrame
 from app.field.sim.plant import PlantSimulator
 from app.historian import open_historian
 from app.historian.dss_versions import DssVersionStore
+from app.station.frame import ScanFrame
 from app.twin.validate import validate_circuit_text
 
 T0 = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
@@ -108,8 +108,8 @@ def test_alarm_rules_seed_on_postgres_with_the_range_condition(postgres_url, sta
     """The seed's 'range' rule did not fit alarm_rules.condition on PostgreSQL (SQLite does
     not enforce lengths), so the store fell back to the rule file there."""
     from app.alarms.rules import rules_for_station
-    from app.field.points import build_point_table
     from app.historian.db import create_db_engine, migrate
+    from app.station.points import build_point_table
 
     eng = create_db_engine(postgres_url)
     migrate(eng)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.field import quality as Q
 from app.historian.store import Trend
 from app.runtime.backfill import _Worker
+from app.station import quality as Q
 
 
 class FakeHistorian:

@@ -7,12 +7,12 @@ import asyncio
 import numpy as np
 import pytest
 
-from app.field import quality as Q
-from app.field.frame import Comm
-from app.field.points import POS_OPEN
 from app.field.sim.control import ControlClient
 from app.runtime.fieldsim import FieldSimProcess
 from app.runtime.sources import ProtocolFrameSource
+from app.station import quality as Q
+from app.station.frame import Comm
+from app.station.points import POS_OPEN
 
 PERIOD_S = 0.1
 
@@ -26,7 +26,7 @@ def fieldsim():
 
 @pytest.fixture(scope="module")
 def pts(station):
-    from app.field.points import build_point_table
+    from app.station.points import build_point_table
 
     return build_point_table(station)
 

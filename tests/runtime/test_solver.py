@@ -7,10 +7,10 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from app.field import quality as Q
-from app.field.frame import ScanFrame
 from app.field.sim.plant import PlantSimulator
 from app.runtime.solver import SolverService
+from app.station import quality as Q
+from app.station.frame import ScanFrame
 
 T0 = dt.datetime(2026, 11, 25, 13, 0, tzinfo=dt.UTC)  # 18:30 IST, evening ramp
 

@@ -21,8 +21,8 @@ def plant(station):
 
 def snapshot_of(plant, snap=None, quality=None, comm=None):
     """A LiveSnapshot as the runtime would deliver it, from a plant step."""
-    from app.field.frame import ScanFrame
     from app.runtime.snapshot import LiveSnapshot
+    from app.station.frame import ScanFrame
 
     snap = snap or plant.step(0.1)
     frame = ScanFrame(seq=snap.seq, t_acquired=snap.timestamp, points=plant.points,
@@ -84,7 +84,7 @@ class ScriptedSource:
 
         import numpy as np
 
-        from app.field.frame import Comm, CommState, ScanFrame
+        from app.station.frame import Comm, CommState, ScanFrame
 
         next_t = time.monotonic()
         while not stop.is_set():

@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from app.alarms.engine import AlarmState
 from app.control.users import Session
-from app.field import quality as Q
-from app.field.points import build_point_table
 from app.runtime.alarm_service import AlarmAction
+from app.station import quality as Q
+from app.station.points import build_point_table
 
 S = AlarmState
 HIGH_TAGS = ("ICT1.TOP_OIL", "ICT2.TOP_OIL", "TR1.HOT_SPOT", "TR2.HOT_SPOT", "ICT1.LOADING")

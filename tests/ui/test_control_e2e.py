@@ -9,10 +9,10 @@ import pytest
 from app.control.audit import read_audit
 from app.control.userdb import DbUsers
 from app.control.users import Accounts
-from app.field.points import build_point_table
 from app.field.sim.control import ControlClient
 from app.runtime.fieldsim import FieldSimProcess
 from app.runtime.threads import running_threads
+from app.station.points import build_point_table
 from app.ui.app import build_hmi
 from app.ui.login import BypassDialog
 

@@ -40,7 +40,7 @@ def test_trend_receives_live_data_one_axis_per_unit(trends, live):
 
 
 def test_backfill_and_bad_quality_gaps(trends, live, plant):
-    from app.field import quality as Q
+    from app.station import quality as Q
 
     trends.add_tag("B220_M1.V")
     snap = plant.step(0.1)
@@ -219,9 +219,9 @@ def test_log_explorer_queries_the_historian_off_the_gui_thread(qtbot, station, t
     import datetime as dt
 
     from app.alarms.log import LogEntry
-    from app.field.points import build_point_table
     from app.historian import open_historian
     from app.runtime.eventquery import EventQueryService
+    from app.station.points import build_point_table
     from app.ui import event_log
 
     hist = open_historian(station, build_point_table(station), data_dir=tmp_path)

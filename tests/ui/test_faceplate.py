@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.field import quality as Q
+from app.station import quality as Q
 from app.ui.faceplate import Faceplate
 
 from .conftest import snapshot_of
@@ -47,7 +47,7 @@ def test_buttons_follow_the_role_and_the_device_state(qtbot, station, plant):
     assert _enabled(fp) == {"Select open", "Select close"}
     assert not fp.buttons["Bypass…"].isVisibleTo(fp)  # engineers only
     # The device's communication lost, or its position of bad quality: no commands.
-    from app.field.frame import Comm, CommState
+    from app.station.frame import Comm, CommState
 
     s = plant.step(0.1)
     lost = {"F1": CommState("F1", "iec61850", Comm.LOST, s.timestamp, "timeout")}

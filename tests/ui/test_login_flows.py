@@ -11,11 +11,11 @@ from PySide6.QtCore import QSettings
 from app.control.audit import DbAudit, read_audit
 from app.control.userdb import DbUsers, open_store
 from app.control.users import Accounts
-from app.field.points import POS_CLOSED
 from app.field.sim.plant import PlantSimulator
 from app.runtime.control import ControlRuntime
 from app.runtime.pipeline import Pipeline, PlantFrameSource
 from app.runtime.threads import running_threads
+from app.station.points import POS_CLOSED
 from app.ui.login import FirstAdminDialog, LoginDialog
 from app.ui.main_window import MainWindow
 

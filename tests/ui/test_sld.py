@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from app.field import quality as Q
-from app.field.frame import Comm, CommState
+from app.station import quality as Q
+from app.station.frame import Comm, CommState
 from app.ui.sld import SldView
 from app.ui.sld import items as I
 from app.ui.sld.layout import LayoutError, default_layout_path, load_layout

@@ -433,8 +433,8 @@ def serve(host: str, base_port: int, station_path: str | None) -> None:
     """The child process: answer the poller's requests (length-prefixed pickles on stdin /
     stdout) until it says stop or goes away."""
     from app.field.iec61850.model import build_ieds
-    from app.field.points import build_point_table
     from app.station import load_station
+    from app.station.points import build_point_table
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     inp, out = sys.stdin.buffer, sys.stdout.buffer

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.field.points import PointTable
 from app.station import Station
+from app.station.points import PointTable
 
 IED_NAME = "GT"
 

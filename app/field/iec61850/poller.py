@@ -31,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from app.field import quality as Q
 from app.field.commlog import log_changes
-from app.field.frame import Comm, CommState
 from app.field.periodic import run_every
-from app.field.points import PointTable
 from app.field.rtu.poller import PartialScan
 from app.field.sim.api import ADD_CAUSE_UNKNOWN, ControlResult
+from app.station import quality as Q
+from app.station.frame import Comm, CommState
+from app.station.points import PointTable
 
 log = logging.getLogger(__name__)
 

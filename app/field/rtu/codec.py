@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.field.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN
 from app.field.rtu.map import DeviceMap
+from app.station.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN
 
 POS_BAD = 3
 

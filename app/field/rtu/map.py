@@ -47,7 +47,7 @@ from typing import TextIO
 
 import numpy as np
 
-from app.field.points import KIND_ANALOG, KIND_COUNTER, KIND_STATUS, PointTable
+from app.station.points import KIND_ANALOG, KIND_COUNTER, KIND_STATUS, PointTable
 
 MAX_REGS = 125  # per read (Modbus limit)
 MAX_BITS = 2000

@@ -34,11 +34,8 @@ import numpy as np
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from app.field import quality as Q
 from app.field.commlog import log_changes
-from app.field.frame import Comm, CommState
 from app.field.periodic import run_every
-from app.field.points import PointTable
 from app.field.rtu.codec import decode_bits, decode_registers
 from app.field.rtu.map import RESULT_ACCEPTED, RegisterMap, build_register_map
 from app.field.sim.api import (
@@ -47,6 +44,9 @@ from app.field.sim.api import (
     ADD_CAUSE_UNKNOWN,
     ControlResult,
 )
+from app.station import quality as Q
+from app.station.frame import Comm, CommState
+from app.station.points import PointTable
 
 log = logging.getLogger(__name__)
 # pymodbus logs every failed request with a dump of the last frames; the poller reports one

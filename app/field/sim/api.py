@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.field.points import PointTable
+from app.station.points import PointTable
 
 # IEC 61850-7-2 AddCause values used in negative control responses.
 ADD_CAUSE_UNKNOWN = "unknown"

@@ -32,16 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from app.field import quality as Q
 from app.field.electrical import ElectricalPoints
-from app.field.points import (
-    KIND_ANALOG,
-    POS_CLOSED,
-    POS_INTERMEDIATE,
-    POS_OPEN,
-    PointTable,
-    build_point_table,
-)
 from app.field.sim import profiles
 from app.field.sim.api import (
     ADD_CAUSE_BLOCKED_BY_HEALTH,
@@ -54,6 +45,15 @@ from app.field.sim.api import (
 from app.field.sim.dga import GASES, DgaModel
 from app.field.sim.thermal import ThermalModel, ThermalParams
 from app.station import Asset, Station
+from app.station import quality as Q
+from app.station.points import (
+    KIND_ANALOG,
+    POS_CLOSED,
+    POS_INTERMEDIATE,
+    POS_OPEN,
+    PointTable,
+    build_point_table,
+)
 from app.twin import TwinEngine, TwinState
 from app.twin.faults import fault_study
 

@@ -14,7 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGraphicsItem
 
-from app.field.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN
+from app.station.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN
 from app.ui import theme
 
 DARK = theme.EQUIPMENT

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.field.points import PointTable
 from app.station import Station
+from app.station.points import PointTable
 
 SYMBOLS = {"breaker", "isolator", "earth_switch", "transformer", "ct", "cvt", "arrester",
            "reactor", "capacitor", "feeder", "line"}

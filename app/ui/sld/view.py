@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.field import quality as Q
-from app.field.points import PointTable
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
+from app.station import quality as Q
+from app.station.points import PointTable
 from app.ui import theme
 from app.ui.sld import items as I
 from app.ui.sld.layout import Layout, load_layout

@@ -27,10 +27,10 @@ from PySide6.QtCore import QObject, QProcess, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.field import quality as Q
-from app.field.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN, PointTable
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
+from app.station import quality as Q
+from app.station.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN, PointTable
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[3]

@@ -14,8 +14,8 @@ from enum import Enum
 
 import numpy as np
 
-from app.field import quality as Q
-from app.field.points import PointTable
+from app.station import quality as Q
+from app.station.points import PointTable
 
 
 class Comm(Enum):
