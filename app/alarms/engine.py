@@ -185,7 +185,8 @@ class Alarm:
     row: int = -1
     """Point row (-1 for a device's communication alarm)."""
     suppressible: bool = False
-    """A low alarm of an electrical point: suppressed by design while its section is dead."""
+    """A low alarm, or a questionable reading, of an electrical point: suppressed by design
+    while its section is dead."""
     state: AlarmState = AlarmState.NORMAL
     active: bool = False
     value: float = float("nan")
@@ -486,6 +487,9 @@ class AlarmEngine:
                             f"{tag} data {Q.describe(int(q[i]))}", int(i))
             if bad[i]:
                 a.message = f"{tag} data {Q.describe(int(q[i]))}"
+                # A questionable reading in a dead section (a dead line's frequency is out of
+                # range) is expected: suppressed by design. A failed sensor is not.
+                a.suppressible = int(q[i]) & Q.VALIDITY_MASK == Q.QUESTIONABLE
             out += self._set_active(a, bool(bad[i]), float(v[i]), now)
         self._bad = bad
 

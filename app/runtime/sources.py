@@ -54,6 +54,7 @@ class ProtocolFrameSource:
         self.mms_budget_s = 1.5 * period_s
         self._mms_task: asyncio.Future | None = None
         self._mms_missed = 0
+        self._mms_answered = False  # until the IEDs first answer they are "connecting"
         n = len(points)
         self._values = np.zeros(n)
         self._quality = np.full(n, Q.COMM_LOST, dtype=np.uint16)
@@ -74,14 +75,15 @@ class ProtocolFrameSource:
         done, _ = await asyncio.wait({self._mms_task}, timeout=budget)
         if not done:
             self._mms_missed += 1
-            if self._mms_missed == 2:
+            if self._mms_missed == 2 and self._mms_answered:
                 log.warning("IEC 61850 IEDs: no answer for %d scans; their bays' points come "
                             "from the RTU until they answer", self._mms_missed)
             return None
         task, self._mms_task = self._mms_task, None
-        if self._mms_missed >= 2:
+        if self._mms_missed >= 2 and self._mms_answered:
             log.info("IEC 61850 IEDs answer again")
         self._mms_missed = 0
+        self._mms_answered = True
         return task.result()  # MmsPoller.scan_once never raises
 
     def _late_mms_comm(self) -> dict[str, CommState]:
@@ -110,7 +112,7 @@ class ProtocolFrameSource:
                 # A bay is reachable if either path reaches it; report the IED's state.
                 if c.state == Comm.OK or comm.get(dev, c).state != Comm.OK:
                     comm[dev] = c
-        elif self.mms is not None and self._mms_missed >= 2:
+        elif self.mms is not None and self._mms_missed >= 2 and self._mms_answered:
             for dev, c in self._late_mms_comm().items():
                 if comm.get(dev, c).state != Comm.OK:
                     comm[dev] = c

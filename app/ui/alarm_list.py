@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 COLUMNS = ("Priority", "State", "Since (IST)", "Point / device", "Alarm", "Value")
 S = AlarmState
-STATE_TEXT = {S.UNACK: "Unacknowledged", S.ACKED: "Acknowledged",
+STATE_TEXT = {S.UNACK: "Unack", S.ACKED: "Ack",
               S.RTN_UNACK: "Cleared, unack", S.SHELVED: "Shelved",
               S.SUPPRESSED: "Suppressed", S.OUT_OF_SERVICE: "Out of service",
               S.NORMAL: "Normal"}
@@ -203,7 +203,7 @@ class AlarmModel(QAbstractTableModel):
         if role == R.FontRole and r.state in ACKABLE:
             return self._bold
         if role == R.ToolTipRole:
-            tip = f"{r.key}\n{STATE_TEXT[r.state]}"
+            tip = f"{r.key}\n{r.state.value}"
             if r.acked_by:
                 tip += f" by {r.acked_by}"
             if r.state == S.SHELVED:
@@ -282,7 +282,7 @@ class AlarmListDock(QWidget):
         hh = self.view.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((0, 80), (1, 120), (2, 140), (3, 160), (5, 70)):
+        for col, width in ((0, 80), (1, 110), (2, 175), (3, 160), (5, 70)):
             self.view.setColumnWidth(col, width)
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.view.verticalHeader().setDefaultSectionSize(22)

@@ -158,6 +158,23 @@ def test_suppression_by_design(feed, types, station):
         ("B33_B.V:hi", S.UNACK)]
 
 
+def test_questionable_data_of_a_dead_section_is_suppressed_a_failed_sensor_is_not(
+        feed, types):
+    """A dead line's CVT reads a frequency out of range: questionable, expected, suppressed by
+    design. A failed sensor there is a fault to repair: annunciated."""
+    from app.station import quality as Q
+
+    pt = feed.plant.points
+    eng = AlarmEngine(pt, [], asset_types=types)
+    dead = np.zeros(len(pt), dtype=bool)
+    dead[pt.row("F4_CVT.HZ")] = dead[pt.row("F4_CVT.V_A")] = True
+    eng.evaluate(feed.frame(), dead)
+    feed.quality[pt.row("F4_CVT.HZ")] = Q.QUESTIONABLE | Q.OUT_OF_RANGE
+    feed.quality[pt.row("F4_CVT.V_A")] = Q.SENSOR_FAILED
+    got = {t.key: t.after for t in eng.evaluate(feed.frame(), dead)}
+    assert got == {"F4_CVT.HZ:invalid": S.SUPPRESSED, "F4_CVT.V_A:invalid": S.UNACK}
+
+
 def test_out_of_service(feed, types):
     eng = AlarmEngine(feed.plant.points, [rule()], asset_types=types)
     key = "ICT1.TOP_OIL:R1"

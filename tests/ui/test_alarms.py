@@ -71,7 +71,7 @@ def test_acknowledge_one_then_the_page_then_shelve_until_expiry(make_alarm_windo
     r0 = dock.proxy.index(0, 0)
     assert dock.proxy.data(r0, Qt.ItemDataRole.FontRole).bold()  # unacknowledged: bold
     prio = dock.proxy.data(dock.proxy.index(0, 0))
-    assert prio.startswith("2 ") and dock.proxy.data(dock.proxy.index(0, 1)) == "Unacknowledged"
+    assert prio.startswith("2 ") and dock.proxy.data(dock.proxy.index(0, 1)) == "Unack"
     assert "5 unacknowledged" in dock.count.text()
 
     # Acknowledge one: it moves below the unacknowledged ones.
@@ -81,7 +81,7 @@ def test_acknowledge_one_then_the_page_then_shelve_until_expiry(make_alarm_windo
     assert row(win, keys[0]).acked_by == "op1"
     assert visible_keys(dock)[-1] == keys[0]
     assert "refused" not in win.statusBar().currentMessage()
-    assert dock.proxy.data(dock.proxy.index(len(keys) - 1, 1)) == "Acknowledged"
+    assert dock.proxy.data(dock.proxy.index(len(keys) - 1, 1)) == "Ack"
 
     # Acknowledge the page: exactly the rows in view; scrolled on, the next page.
     win.docks["Alarms"].raise_()
