@@ -14,6 +14,7 @@ NAME`` is given, with the password in ``$GRIDTWIN_PASSWORD``.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -92,6 +93,11 @@ class Hmi:
         self.app, self.sim = app, sim
 
     def start(self) -> None:
+        # Everything built so far lives as long as the HMI: keep it out of the garbage
+        # collector's full passes, which otherwise stall every thread (the GUI's included)
+        # for 40-230 ms each on the ~200,000 objects of a running HMI.
+        gc.collect()
+        gc.freeze()
         self.win.show()
         self.pipeline.start()
 

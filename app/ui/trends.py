@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,6 +84,31 @@ class _Series:
         idx = (self.start + np.arange(self.n)) % LIVE_CAPACITY
         return self.t[idx], self.v[idx]
 
+    def last_t(self) -> float:
+        if self.n:
+            return float(self.t[(self.start + self.n - 1) % LIVE_CAPACITY])
+        return float(self.hist_t[-1]) if len(self.hist_t) else 0.0
+
+    def window(self, t0: float, t1: float, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+        """What to draw for [t0, t1]: the samples there (and one either side, so lines reach
+        the edges), at most ~2 a pixel column: each column's minimum and maximum, so a spike
+        stays visible however far out one zooms. A column with only bad quality is a gap."""
+        t, v = self.data()
+        i0 = max(0, int(np.searchsorted(t, t0)) - 1)
+        i1 = min(len(t), int(np.searchsorted(t, t1, side="right")) + 1)
+        t, v = t[i0:i1], v[i0:i1]
+        if len(t) <= 2 * buckets:
+            return t, v
+        edges = np.searchsorted(t, np.linspace(t[0], t[-1], buckets + 1)[:-1])
+        edges = np.unique(edges)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-gap column: NaN
+            lo = np.fmin.reduceat(v, edges)
+            hi = np.fmax.reduceat(v, edges)
+        ends = np.append(edges[1:], len(t)) - 1
+        return (np.column_stack([t[edges], t[ends]]).ravel(),
+                np.column_stack([lo, hi]).ravel())
+
     def data(self) -> tuple[np.ndarray, np.ndarray]:
         lt, lv = self.live()
         if not len(self.hist_t):
@@ -119,6 +145,7 @@ class TrendsDock(QWidget):
         self.plot_item.setLabel("bottom", "time (IST)")
         self.plot_item.vb.sigResized.connect(self._sync_views)
         self.plot_item.vb.sigRangeChangedManually.connect(self._manual_range)
+        self.plot_item.vb.sigXRangeChanged.connect(self._view_moved)
         self._vline = pg.InfiniteLine(angle=90, movable=False,
                                       pen=pg.mkPen(theme.TEXT_MUTED, width=1))
         self.plot_item.addItem(self._vline, ignoreBounds=True)
@@ -185,8 +212,6 @@ class TrendsDock(QWidget):
         vb = self._viewbox_for(unit)
         s.curve = pg.PlotDataItem(pen=pg.mkPen(pen, width=1.5), connect="finite",
                                   name=tag)
-        s.curve.setClipToView(True)
-        s.curve.setDownsampling(auto=True, method="peak")
         vb.addItem(s.curve)
         self.series[tag] = s
         item = QListWidgetItem(f"{tag}  [{unit}]")
@@ -291,16 +316,23 @@ class TrendsDock(QWidget):
                           or now - self._last_draw < self.redraw_interval_s()):
             return
         self._last_draw = now
-        tmax = 0.0
-        for s in self.series.values():
-            t, v = s.data()
-            s.curve.setData(t, v)
-            if len(t):
-                tmax = max(tmax, float(t[-1]))
+        tmax = max((s.last_t() for s in self.series.values()), default=0.0)
         if self._live_follow and tmax:
-            self.plot_item.setXRange(tmax - self._range_s, tmax, padding=0)
+            x0, x1 = tmax - self._range_s, tmax
+        else:
+            (x0, x1), _ = self.plot_item.vb.viewRange()
+        buckets = max(100, int(self.plot_item.vb.width()))
+        for s in self.series.values():
+            s.curve.setData(*s.window(x0, x1, buckets))
+        if self._live_follow and tmax:
+            self.plot_item.setXRange(x0, x1, padding=0)
             for vb, _ in self._axes.values():
                 vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+
+    def _view_moved(self, *_: object) -> None:
+        """Panned or zoomed by hand: the curves are cut to the view, so draw the new one."""
+        if not self._live_follow:
+            self._redraw(force=True)
 
     def showEvent(self, e) -> None:  # noqa: N802, ANN001 - Qt API
         super().showEvent(e)

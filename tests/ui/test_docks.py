@@ -55,6 +55,25 @@ def test_backfill_and_bad_quality_gaps(trends, live, plant):
     assert "bad quality" in trends.readout_at(t[-1])
 
 
+def test_the_drawn_window_is_bounded_and_keeps_spikes_and_gaps(trends, plant):
+    """An hour at 10 Hz drawn into 500 columns: at most two samples a column, the visible
+    range only, a one-sample spike kept, and a stretch of bad quality still a gap."""
+    from app.ui.trends import _Series
+
+    s = _Series("X.V", 0, "kV", trends.palette().text().color())
+    t = 1_800_000_000.0 + np.arange(36_000) * 0.1
+    v = 220.0 + np.sin(np.arange(36_000) / 500.0)
+    v[20_000] = 260.0          # one spike
+    v[30_000:30_600] = np.nan  # a minute of bad quality
+    for ti, vi in zip(t, v, strict=True):
+        s.append(ti, vi)
+    wt, wv = s.window(t[0], t[-1], 500)
+    assert len(wt) <= 1000 and np.all(np.diff(wt) >= 0)
+    assert np.nanmax(wv) == 260.0 and np.isnan(wv).any()
+    wt, wv = s.window(t[10_000], t[10_100], 500)  # ten seconds: the raw samples
+    assert len(wt) == 103 and wt[1] == t[10_000]
+
+
 def test_history_before_this_session_ends_in_a_gap(trends, live, plant):
     """The HMI was not running between the stored history and the first live sample: the
     plot breaks there instead of drawing a straight line across the unrecorded time."""
