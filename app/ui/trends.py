@@ -165,6 +165,12 @@ class TrendsDock(QWidget):
         self.csv_button.clicked.connect(lambda: self._ask_export("csv"))
         self.remove_button = QPushButton("Remove")
         self.remove_button.clicked.connect(self._remove_selected)
+        # While nothing is trended: the last ten minutes and a hint, not an empty 0-1 axis.
+        self._hint = pg.TextItem("no points trended\nright-click a device on the diagram,\n"
+                                 "drag one here, or use the point browser",
+                                 color=theme.TEXT_MUTED, anchor=(0.5, 0.5))
+        self.plot_item.addItem(self._hint, ignoreBounds=True)
+        self._show_empty()
         self.readout = QLabel("drop a point here, or use the point browser")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.readout.setWordWrap(True)
@@ -193,6 +199,13 @@ class TrendsDock(QWidget):
         lay.addLayout(bar)
         lay.addWidget(split, 1)
 
+    def _show_empty(self) -> None:
+        now = time.time()
+        self.plot_item.setXRange(now - self._range_s, now, padding=0)
+        self.plot_item.setYRange(0, 1, padding=0)
+        self._hint.setPos(now - self._range_s / 2, 0.5)
+        self._hint.setVisible(True)
+
     # ------------------------------------------------------------------ points
     @Slot(str)
     def add_tag(self, tag: str) -> bool:
@@ -214,6 +227,7 @@ class TrendsDock(QWidget):
                                   name=tag)
         vb.addItem(s.curve)
         self.series[tag] = s
+        self._hint.setVisible(False)
         item = QListWidgetItem(f"{tag}  [{unit}]")
         item.setData(Qt.ItemDataRole.UserRole, tag)
         item.setForeground(pen)
@@ -235,6 +249,8 @@ class TrendsDock(QWidget):
                 self.legend.takeItem(i)
                 break
         self._prune_axes()
+        if not self.series:
+            self._show_empty()
 
     def _remove_selected(self) -> None:
         for item in self.legend.selectedItems():
