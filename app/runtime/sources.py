@@ -12,6 +12,9 @@ the request timeout (default ``min(1 s, 1.5 × period)``).
 The IEDs are read alongside the RTU, and a scan waits for them at most 1.5 periods: a hung IED
 (connected, never answering) cannot hold the frame up. Until they answer, their bays' points
 come from the RTU, and after two scans without an answer the IEDs are reported lost.
+
+A bay's communication state is lost when either of its paths is: the RTU (which serves every
+point) or its IED (which serves its own points and carries its controls).
 """
 
 from __future__ import annotations
@@ -109,13 +112,13 @@ class ProtocolFrameSource:
             self._quality[sel] = ms.quality[ok]
             self._t[sel] = ms.t_ns[ok]
             for dev, c in ms.comm.items():
-                # A bay is reachable if either path reaches it; report the IED's state.
-                if c.state == Comm.OK or comm.get(dev, c).state != Comm.OK:
+                # A path that is down is the bay's news, even while the other one still
+                # brings its values: with the RTU gone the RTU-only points are lost (one comm
+                # alarm for the bay, not one per point); with the IED gone its controls are.
+                if c.state != Comm.OK or dev not in comm:
                     comm[dev] = c
         elif self.mms is not None and self._mms_missed >= 2 and self._mms_answered:
-            for dev, c in self._late_mms_comm().items():
-                if comm.get(dev, c).state != Comm.OK:
-                    comm[dev] = c
+            comm.update(self._late_mms_comm())
         self._seq += 1
         v, q, t = self._values.copy(), self._quality.copy(), self._t.copy()
         for a in (v, q, t):

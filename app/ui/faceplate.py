@@ -99,7 +99,9 @@ class Faceplate(QDialog):
         primary = next((n for n in _PRIMARY if f"{asset.id}.{n}" in points.index), None) or \
             (points.name[self.rows[0]] if self.rows else None)
         self.trend_row = points.index[f"{asset.id}.{primary}"] if primary else None
-        self.mini = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
+        from app.ui.trends import IstAxis
+
+        self.mini = pg.PlotWidget(axisItems={"bottom": IstAxis(orientation="bottom")})
         self.mini.setMaximumHeight(150)
         self.mini.setBackground(theme.PANEL)
         self.mini.setTitle(f"{primary} (last 10 minutes)" if primary else "")

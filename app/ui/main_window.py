@@ -332,12 +332,16 @@ class MainWindow(QMainWindow):
         comm = snap.frame.comm
         if not comm:
             return
-        lost = sorted(d for d, c in comm.items() if c.state != Comm.OK)
+        lost = sorted(d for d, c in comm.items() if c.state == Comm.LOST)
+        connecting = sum(c.state == Comm.CONNECTING for c in comm.values())
         if lost:
             names = ", ".join(lost[:4]) + (f" +{len(lost) - 4}" if len(lost) > 4 else "")
             self.comm_label.setText(f"comm: {len(lost)} of {len(comm)} devices LOST ({names})")
             self.comm_label.setStyleSheet(f"color: white; background: {theme.INVALID.name()};"
                                           " padding: 0 6px;")
+        elif connecting:
+            self.comm_label.setText(f"comm: connecting to {connecting} of {len(comm)} devices")
+            self.comm_label.setStyleSheet("")
         else:
             self.comm_label.setText(f"comm: all {len(comm)} devices OK")
             self.comm_label.setStyleSheet("")

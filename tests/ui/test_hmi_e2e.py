@@ -66,3 +66,22 @@ def test_trends_get_live_data_and_history_from_the_historian(hmi, qtbot):
     qtbot.waitUntil(lambda: len(b.live()[0]) > 0, timeout=15_000)
     assert b.hist_t[0] < b.live()[0][0]
     assert np.nanmin(b.hist_v) > 198 and np.nanmax(b.hist_v) < 245
+
+
+def test_a_bay_that_stops_answering_is_one_alarm_not_one_per_point(hmi, qtbot):
+    """Both paths to bay F3 (its IED and its RTU unit) stop answering: the alarm list gets
+    the bay's communication alarm, not a flood of data-invalid alarms for its points."""
+    win = hmi.win
+    qtbot.waitUntil(lambda: win._last_snapshot is not None
+                    and win._last_snapshot.frame.good().mean() > 0.99, timeout=30_000)
+    with ControlClient(*hmi.sim.addresses["control"]) as c:
+        c.inject("comm_lost", device="F3")
+    qtbot.waitUntil(lambda: win.alarms.model.row_of("F3:comm") is not None, timeout=15_000)
+    seq = win._last_snapshot.seq
+    qtbot.waitUntil(lambda: win._last_snapshot.seq >= seq + 10, timeout=15_000)
+    rows = win.points.device("F3").points
+    tags = {win.points.tags[r] for r in rows}
+    per_point = [r.key for r in win.alarms.model.rows
+                 if r.key.endswith(":invalid") and r.key.split(":")[0] in tags]
+    assert per_point == []
+    assert "LOST (F3)" in win.comm_label.text()
