@@ -174,7 +174,7 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
         spent: dict[str, list[float]] = {}
 
         def timed(name, fn):  # noqa: ANN001, ANN202
-            acc = spent.setdefault(name, [0.0, 0])
+            acc = spent.setdefault(name, [0.0, 0, 0.0])
 
             def wrapper(*a, **kw):  # noqa: ANN002, ANN003, ANN202
                 t = time.perf_counter()
@@ -182,8 +182,10 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
                     return fn(*a, **kw)
                 finally:
                     if state["measuring"]:
-                        acc[0] += time.perf_counter() - t
+                        d = time.perf_counter() - t
+                        acc[0] += d
                         acc[1] += 1
+                        acc[2] = max(acc[2], d)
             return wrapper
 
         for obj, attr, name in ((win.trends, "update_snapshot", "trends"),
@@ -194,14 +196,16 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
                 setattr(obj, attr, timed(name, getattr(obj, attr)))
         pipeline.snapshot_ready.disconnect(win.on_snapshot)
         pipeline.snapshot_ready.connect(timed("window, per snapshot", win.on_snapshot))
-        sld_acc = spent.setdefault("diagram", [0.0, 0])
+        sld_acc = spent.setdefault("diagram", [0.0, 0, 0.0])
 
         def timed_sld(snap) -> None:  # noqa: ANN001
             t = time.perf_counter()
             timed_update(snap)
             if state["measuring"]:
-                sld_acc[0] += time.perf_counter() - t
+                d = time.perf_counter() - t
+                sld_acc[0] += d
                 sld_acc[1] += 1
+                sld_acc[2] = max(sld_acc[2], d)
 
         win.sld.update_snapshot = timed_sld
 
@@ -277,8 +281,9 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
                 "stall_p99_ms": _pct(st, 99),
                 "stall_max_ms": round(float(st.max()), 1) if len(st) else float("nan"),
                 "cpu_pct": dict(sorted(cpu.items(), key=lambda kv: -kv[1])),
-                "gui_ms_per_call": {k: round(a / n * 1000, 2) for k, (a, n) in spent.items()
+                "gui_ms_per_call": {k: round(a / n * 1000, 2) for k, (a, n, _m) in spent.items()
                                     if n},
+                "gui_ms_max": {k: round(m * 1000, 1) for k, (_a, n, m) in spent.items() if n},
                 "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 "startup_s": round(state["first"] - t_start, 2),
                 "historian": "off" if pipeline.sink is None
@@ -329,9 +334,9 @@ def main(json_out: bool = False, duration_s: float = 60.0, flood: int = 0) -> in
     print("  CPU per thread (% of one core):")
     for name, pct in r["cpu_pct"].items():
         print(f"    {name:<32}{pct:>6.1f}")
-    print("  GUI thread, ms per call:")
+    print("  GUI thread, ms per call (mean / max):")
     for name, ms in r["gui_ms_per_call"].items():
-        print(f"    {name:<32}{ms:>6.2f}")
+        print(f"    {name:<32}{ms:>6.2f} / {r['gui_ms_max'][name]:.1f}")
     print(f"  historian           {r['historian']}; {r['skipped_frames']} frames skipped")
     print(f"  meets targets       {'yes' if r['meets_targets'] else 'NO: ' + ', '.join(r['missed'])}")
     return 0

@@ -312,6 +312,7 @@ class Faceplate(QDialog):
             t = np.fromiter(self._t, float)
             keep = t >= t[-1] - 600
             self._curve.setData(t[keep], np.fromiter(self._v, float)[keep])
+            self.mini.setXRange(t[-1] - 600, t[-1], padding=0)  # the ten minutes it says
 
     def value_text(self, point_name: str) -> tuple[str, str]:
         k = [self.points.name[r] for r in self.rows].index(point_name)

@@ -81,8 +81,13 @@ class _Series:
             self.start = (self.start + 1) % LIVE_CAPACITY
 
     def live(self) -> tuple[np.ndarray, np.ndarray]:
-        idx = (self.start + np.arange(self.n)) % LIVE_CAPACITY
-        return self.t[idx], self.v[idx]
+        """The live samples in time order (views while the ring has not wrapped)."""
+        a, n = self.start, self.n
+        if a + n <= LIVE_CAPACITY:
+            return self.t[a:a + n], self.v[a:a + n]
+        k = LIVE_CAPACITY - a
+        return (np.concatenate([self.t[a:], self.t[:n - k]]),
+                np.concatenate([self.v[a:], self.v[:n - k]]))
 
     def last_t(self) -> float:
         if self.n:
@@ -98,9 +103,9 @@ class _Series:
         i1 = min(len(t), int(np.searchsorted(t, t1, side="right")) + 1)
         t, v = t[i0:i1], v[i0:i1]
         if len(t) <= 2 * buckets:
-            return t, v
+            return t.copy(), v.copy()  # never a view of the ring the next scans write into
         edges = np.searchsorted(t, np.linspace(t[0], t[-1], buckets + 1)[:-1])
-        edges = np.unique(edges)
+        edges = edges[np.r_[True, np.diff(edges) > 0]]  # sorted: drop empty columns
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-gap column: NaN
             lo = np.fmin.reduceat(v, edges)
@@ -337,7 +342,7 @@ class TrendsDock(QWidget):
             x0, x1 = tmax - self._range_s, tmax
         else:
             (x0, x1), _ = self.plot_item.vb.viewRange()
-        buckets = max(100, int(self.plot_item.vb.width()))
+        buckets = max(100, int(self.plot_item.vb.width()) // 2)  # a column per 2 pixels
         for s in self.series.values():
             s.curve.setData(*s.window(x0, x1, buckets))
         if self._live_follow and tmax:
