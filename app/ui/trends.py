@@ -325,11 +325,11 @@ class TrendsDock(QWidget):
         self._redraw(force=True)
 
     def redraw_interval_s(self) -> float:
-        """Live redraws come no faster than the curves can move one pixel (10 minutes over
-        1,200 pixels: every 0.5 s), between 0.25 and 2 s: redrawing 20 curves at the scan
-        rate cost the GUI thread ~20 ms a scan for nothing the eye can see."""
+        """Live redraws come once a second (a SCADA trend's usual refresh), or when the
+        curves can have moved a pixel on longer ranges, at most every 5 s: redrawing 20
+        curves at the scan rate cost the GUI thread ~20 ms a scan for nothing the eye sees."""
         px = max(200.0, float(self.plot_item.vb.width()))
-        return min(2.0, max(0.25, self._range_s / px))
+        return min(5.0, max(1.0, self._range_s / px))
 
     def _redraw(self, force: bool = False) -> None:
         now = time.monotonic()
