@@ -7,7 +7,10 @@ values, quality and time stamps from the IED then take precedence) — and assem
 
 ``register_map`` polls the RTU with a map read from CSV (:func:`app.field.rtu.map.
 read_map_file`) instead of the one generated from the station; ``modbus_timeout_s`` overrides
-the request timeout (default ``min(1 s, 1.5 × period)``).
+the request timeout (default ``min(1 s, 1.5 × period)``). The Modbus client runs in its own
+process (:mod:`app.field.rtu.frontend`), as the MMS client does, so that a scan's ~90 round
+trips do not queue for the GIL behind the HMI's other threads; ``modbus_in_process`` polls
+from this process instead (tests that reach into the poller).
 
 The IEDs are read alongside the RTU, and a scan waits for them at most 1.5 periods: a hung IED
 (connected, never answering) cannot hold the frame up. Until they answer, their bays' points
@@ -28,6 +31,7 @@ from collections.abc import Callable
 import numpy as np
 
 from app.field.periodic import run_every
+from app.field.rtu.frontend import RemoteModbusPoller
 from app.field.rtu.map import RegisterMap
 from app.field.rtu.poller import ModbusPoller, PartialScan
 from app.station import quality as Q
@@ -41,11 +45,13 @@ class ProtocolFrameSource:
     def __init__(self, points: PointTable, *, modbus: tuple[str, int],
                  mms: tuple[str, int] | None = None, period_s: float = 0.1,
                  register_map: RegisterMap | None = None,
-                 modbus_timeout_s: float | None = None) -> None:
+                 modbus_timeout_s: float | None = None,
+                 modbus_in_process: bool = False) -> None:
         self.points = points
         self.period_s = period_s
-        self.modbus = ModbusPoller(points, *modbus, period_s=period_s,
-                                   timeout_s=modbus_timeout_s, register_map=register_map)
+        poller = ModbusPoller if modbus_in_process else RemoteModbusPoller
+        self.modbus = poller(points, *modbus, period_s=period_s,
+                             timeout_s=modbus_timeout_s, register_map=register_map)
         self.mms = None
         if mms is not None:
             from app.field.iec61850.poller import MmsPoller

@@ -15,7 +15,7 @@ Status values are encoded as numbers: a switch position is the IEC 61850 ``Dbpos
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Literal
 
@@ -66,6 +66,12 @@ class PointTable:
     def __len__(self) -> int:
         return len(self.tags)
 
+    def __reduce__(self) -> tuple:
+        """Picklable (the protocol clients' child processes get the table this way)."""
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        state["index"] = dict(self.index)
+        return _unpickle_point_table, (state,)
+
     def row(self, tag: str) -> int:
         try:
             return self.index[tag]
@@ -80,6 +86,16 @@ class PointTable:
             if d.id == device_id:
                 return d
         raise KeyError(f"no device '{device_id}'")
+
+
+def _unpickle_point_table(state: dict) -> PointTable:
+    for v in state.values():
+        if isinstance(v, np.ndarray):
+            v.setflags(write=False)
+    for d in state["devices"]:
+        d.points.setflags(write=False)
+    state["index"] = MappingProxyType(state["index"])
+    return PointTable(**state)
 
 
 def build_point_table(station: Station) -> PointTable:

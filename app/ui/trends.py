@@ -228,7 +228,7 @@ class TrendsDock(QWidget):
         pen = QColor(theme.TREND_PENS[len(self.series) % len(theme.TREND_PENS)])
         s = _Series(tag, row, unit, pen)
         vb = self._viewbox_for(unit)
-        s.curve = pg.PlotDataItem(pen=pg.mkPen(pen, width=1.5), connect="finite",
+        s.curve = pg.PlotDataItem(pen=pg.mkPen(pen, width=1), connect="finite",
                                   name=tag)
         vb.addItem(s.curve)
         self.series[tag] = s

@@ -186,6 +186,30 @@ def test_word_order_and_scale_from_the_map_decode_right(station):
     assert list(qq) == [0x82] and len(cn) == 0
 
 
+def test_the_station_encoder_gives_what_each_device_encodes(station):
+    """The RTU server encodes the whole station at once each tick; it must give exactly what
+    each device's own encoding gives — generated map, and one with CDAB, scales and gaps."""
+    from app.field.rtu.codec import StationEncoder, encode_bits, encode_registers, pack_bits
+    from app.station.points import build_point_table
+
+    pts = build_point_table(station)
+    plant = PlantSimulator(station, seed=3)
+    plant.inject("sensor_fail", point="ICT1.TOP_OIL")
+    snap = plant.step(0.1)
+    text = ("point,unit,device_id,function,address,type,word_order,scale,role\n"
+            "ICT1.HOT_SPOT,degC,9,04 input register,10,float32,little-endian (CDAB),1.0,value\n"
+            "ICT1.TOP_OIL,degC,9,04 input register,20,float32,big-endian (ABCD),0.1,value\n"
+            "ICT1.TOP_OIL,,9,04 input register,30,uint16,,1,quality\n")
+    for m in (build_register_map(pts), load_map_csv(text, pts)):
+        ir, di = StationEncoder(m.devices).encode(snap.values, snap.quality)
+        assert len(ir) == len(di) == len(m.devices)
+        for d, regs, bits in zip(m.devices, ir, di, strict=True):
+            np.testing.assert_array_equal(regs, encode_registers(d, snap.values, snap.quality))
+            expected = pack_bits(encode_bits(d, snap.values))
+            assert bits.dtype == expected.dtype == np.uint16
+            np.testing.assert_array_equal(bits, expected)
+
+
 def test_cli_prints_the_map(capsys):
     from app.cli import main
 

@@ -60,32 +60,45 @@ def _all_ok(frame) -> bool:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("with_mms", [False, True], ids=["modbus", "modbus+mms"])
-def test_field_sim_killed_mid_scan_then_restarted(pts, with_mms):
+@pytest.mark.parametrize("in_process", [False, True], ids=["front-end", "in-process"])
+def test_field_sim_killed_mid_scan_then_restarted(pts, with_mms, in_process):
     """The issue's failure test, as the HMI runs: the frame source's own loop at 0.1 s with
-    default timeouts; SIGKILL in the middle of a scan (while the Modbus poller is half-way
-    through the devices). Within two frames every point is invalid|oldData and every device
-    LOST; the loop keeps running (no exception escapes); after a restart on the same ports
-    good data returns by itself within 5 s (50 frames)."""
+    default timeouts; SIGKILL in the middle of a scan (in process: while the Modbus poller is
+    half-way through the devices; with the front-end process, whose requests cannot be
+    watched from here, 5 frames in, at a moment spread over a period). Within two frames
+    every point is invalid|oldData and every device LOST; the loop keeps running (no
+    exception escapes); after a restart on the same ports good data returns by itself within
+    5 s (50 frames)."""
     sim = FieldSimProcess(mms=with_mms, seed=4).start()
     src = ProtocolFrameSource(pts, modbus=sim.addresses["modbus"],
-                              mms=sim.addresses.get("mms"), period_s=PERIOD_S)
+                              mms=sim.addresses.get("mms"), period_s=PERIOD_S,
+                              modbus_in_process=in_process)
     frames: list = []
     killed_at: list[int] = []
-    read_device = src.modbus._read_device
-    half = len(src.modbus.devices) // 2
+    if in_process:
+        read_device = src.modbus._read_device
+        half = len(src.modbus.devices) // 2
 
-    async def read_and_maybe_kill(d):  # noqa: ANN001, ANN202
-        # Frames are appended after each scan: len(frames) is the scan now running.
-        if not killed_at and len(frames) >= 5 and d is src.modbus.devices[half]:
-            sim.kill()
-            killed_at.append(len(frames))
-        return await read_device(d)
+        async def read_and_maybe_kill(d, *args):  # noqa: ANN001, ANN002, ANN202
+            # Frames are appended after each scan: len(frames) is the scan now running.
+            if not killed_at and len(frames) >= 5 and d is src.modbus.devices[half]:
+                sim.kill()
+                killed_at.append(len(frames))
+            return await read_device(d, *args)
 
-    src.modbus._read_device = read_and_maybe_kill
+        src.modbus._read_device = read_and_maybe_kill
+
+    async def kill_later() -> None:
+        while len(frames) < 5:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.5 * PERIOD_S)  # after the 5th frame, while the 6th scan runs
+        killed_at.append(len(frames))
+        sim.kill()
 
     async def scenario():
         stop = asyncio.Event()
         task = asyncio.create_task(src.run(frames.append, stop))
+        killer = None if in_process else asyncio.create_task(kill_later())
         try:
             while not killed_at:
                 await asyncio.sleep(0.02)
@@ -98,6 +111,8 @@ def test_field_sim_killed_mid_scan_then_restarted(pts, with_mms):
                 await asyncio.sleep(0.02)
             return k, back_from, len(frames)
         finally:
+            if killer is not None:
+                killer.cancel()
             stop.set()
             await task  # ends normally: nothing escaped the poller
 

@@ -39,10 +39,6 @@ that way, before anyone declares the IED lost.
 from __future__ import annotations
 
 import logging
-import pickle
-import struct
-import sys
-import threading
 import time
 from typing import Any
 
@@ -415,66 +411,31 @@ class _ReadError(Exception):
     pass
 
 
-def _read_msg(stream) -> object:  # noqa: ANN001
-    head = stream.read(4)
-    if len(head) < 4:
-        raise EOFError
-    n = struct.unpack(">I", head)[0]
-    return pickle.loads(stream.read(n))
-
-
-def _write_msg(stream, obj: object) -> None:  # noqa: ANN001
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(struct.pack(">I", len(data)) + data)
-    stream.flush()
-
-
 def serve(host: str, base_port: int, station_path: str | None) -> None:
     """The child process: answer the poller's requests (length-prefixed pickles on stdin /
     stdout) until it says stop or goes away."""
+    from app.field.childproc import ChildServer
     from app.field.iec61850.model import build_ieds
     from app.station import load_station
     from app.station.points import build_point_table
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    inp, out = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing else may write into the reply stream
+    server = ChildServer()  # before anything can write to stdout
     station = load_station(station_path)
     core = MmsClientCore(build_ieds(station, build_point_table(station)), host, base_port)
-    out_lock = threading.Lock()  # replies (this thread) and events (the library's threads)
+    core.on_event = server.event
 
-    def send(msg: object) -> None:
-        with out_lock:
-            _write_msg(out, msg)
+    def handle(req: tuple) -> object:
+        cmd = req[0]
+        if cmd == "scan":
+            return core.scan()
+        if cmd in ("select", "operate"):
+            return getattr(core, cmd)(req[1], req[2])
+        if cmd == "cancel":
+            return core.cancel(req[1])
+        raise ValueError(f"unknown request {cmd!r}")
 
-    def event(payload: tuple) -> None:
-        try:
-            send(("event", payload))
-        except (OSError, ValueError):  # the poller has gone
-            pass
-
-    core.on_event = event
     try:
-        while True:
-            try:
-                req = _read_msg(inp)
-            except (EOFError, OSError):
-                return
-            cmd = req[0]
-            if cmd == "stop":
-                return
-            try:
-                if cmd == "scan":
-                    reply = ("ok", core.scan())
-                elif cmd in ("select", "operate"):
-                    reply = ("ok", getattr(core, cmd)(req[1], req[2]))
-                elif cmd == "cancel":
-                    reply = ("ok", core.cancel(req[1]))
-                else:
-                    reply = ("error", f"unknown request {cmd!r}")
-            except Exception as exc:  # report, keep serving
-                reply = ("error", f"{type(exc).__name__}: {exc}")
-            send(reply)
+        server.run(handle)
     finally:
         core.close()
 

@@ -2,7 +2,8 @@
 
 The MMS client itself runs in a child process (:mod:`app.field.iec61850.client`) so that no
 blocking library call ever holds this process's GIL; this class sends it requests over a
-pipe and awaits the answers on the asyncio loop (a reader on the pipe, no extra thread).
+pipe and awaits the answers on the asyncio loop (:class:`app.field.childproc.ChildChannel`:
+a reader on the pipe, no extra thread).
 
 Per scan: one data-set read per IED; values, IEC 61850 quality and the IED's own time
 stamps. An IED that does not answer turns LOST with its points invalid|oldData — one log line
@@ -20,17 +21,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
-import pickle
-import struct
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
+from app.field.childproc import ChildChannel
 from app.field.commlog import log_changes
 from app.field.periodic import run_every
 from app.field.rtu.poller import PartialScan
@@ -40,11 +36,6 @@ from app.station.frame import Comm, CommState
 from app.station.points import PointTable
 
 log = logging.getLogger(__name__)
-
-
-def _wake(fut: asyncio.Future) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 class MmsPoller:
@@ -67,103 +58,25 @@ class MmsPoller:
         now = dt.datetime.now(dt.UTC)
         self.comm = {i.bay: CommState(i.bay, self.PROTOCOL, Comm.CONNECTING, now)
                      for i in self.ieds}
-        self._proc: subprocess.Popen | None = None
-        self._buf = b""
-        self._lock: asyncio.Lock | None = None
+        args = ["-m", "app.field.iec61850.client", host, str(port)]
+        if station_path:
+            args += ["--station", str(station_path)]
+        self._chan = ChildChannel(args, name="MMS client", reply_timeout_s=reply_timeout_s,
+                                  on_event=self._on_event)
         self._changes: list[tuple[str, Comm, Comm, str]] = []
         self._terms: dict[str, ControlResult] = {}
         self._terms_lock = threading.Lock()
 
     # ------------------------------------------------------------------ child process
-    def _start_child(self) -> None:
-        cmd = [sys.executable, "-m", "app.field.iec61850.client", self.host, str(self.port)]
-        if self.station_path:
-            cmd += ["--station", str(self.station_path)]
-        root = Path(__file__).resolve().parent.parent.parent.parent
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      cwd=root)
-        self._buf = b""
+    @property
+    def _proc(self):  # noqa: ANN202 - the child's Popen (tests stop and kill it)
+        return self._chan.proc
 
     async def _ask(self, *req: object) -> object:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._proc is None or self._proc.poll() is not None:
-                if self._proc is not None:
-                    log.warning("MMS client process ended (exit %s); restarting it",
-                                self._proc.returncode)
-                    self._reap()
-                self._start_child()
-            data = pickle.dumps(req, protocol=pickle.HIGHEST_PROTOCOL)
-            try:
-                self._proc.stdin.write(struct.pack(">I", len(data)) + data)
-                self._proc.stdin.flush()
-            except (BrokenPipeError, OSError) as exc:
-                self._reap()
-                raise ConnectionError(f"MMS client process gone: {exc}") from None
-            try:
-                status, payload = await asyncio.wait_for(self._reply(), self.reply_timeout_s)
-            except TimeoutError:
-                self._reap()
-                raise ConnectionError(f"MMS client did not answer within "
-                                      f"{self.reply_timeout_s:g} s") from None
-            if status != "ok":
-                raise RuntimeError(str(payload))
-            return payload
-
-    async def _reply(self) -> tuple:
-        """Read one length-prefixed reply from the child without blocking the loop."""
-        loop = asyncio.get_running_loop()
-        fd = self._proc.stdout.fileno()
-        os.set_blocking(fd, False)
-        while True:
-            if len(self._buf) >= 4:
-                n = struct.unpack(">I", self._buf[:4])[0]
-                if len(self._buf) >= 4 + n:
-                    msg = pickle.loads(self._buf[4:4 + n])
-                    self._buf = self._buf[4 + n:]
-                    if msg[0] == "event":  # unasked: a command termination
-                        self._on_event(msg[1])
-                        continue
-                    return msg
-            fut: asyncio.Future = loop.create_future()
-            loop.add_reader(fd, _wake, fut)
-            try:
-                await fut
-            finally:
-                loop.remove_reader(fd)
-            try:
-                chunk = os.read(fd, 1 << 20)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                raise ConnectionError("MMS client process closed its pipe")
-            self._buf += chunk
-
-    def _reap(self) -> None:
-        p, self._proc = self._proc, None
-        if p is None:
-            return
-        for f in (p.stdin, p.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
-        if p.poll() is None:
-            p.kill()
-        p.wait(5)
+        return await self._chan.ask(*req)
 
     def close(self) -> None:
-        p = self._proc
-        if p is not None and p.poll() is None:
-            try:
-                data = pickle.dumps(("stop",))
-                p.stdin.write(struct.pack(">I", len(data)) + data)
-                p.stdin.flush()
-                p.wait(5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        self._reap()
+        self._chan.close()
 
     # ------------------------------------------------------------------ scanning
     def _set_comm(self, bay: str, ok: bool, why: str) -> None:

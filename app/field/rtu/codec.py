@@ -83,3 +83,61 @@ def decode_bits(dm: DeviceMap, bits: np.ndarray) -> np.ndarray:
     o, c = bits[off[pos]], bits[off[pos] + 1]
     out[pos] = np.select([o & c, c, o], [POS_BAD, POS_CLOSED, POS_OPEN], POS_INTERMEDIATE)
     return out
+
+
+class StationEncoder:
+    """Every device's input registers and packed discrete inputs from one snapshot, in a few
+    numpy operations for the whole station — what :func:`encode_registers` and
+    :func:`encode_bits` + :func:`pack_bits` give device by device (the RTU server encodes each
+    plant tick; 29 devices one by one cost ~9 ms of the field-sim's GIL a tick)."""
+
+    def __init__(self, devices: tuple[DeviceMap, ...] | list[DeviceMap]) -> None:
+        ir_n = [d.ir_count for d in devices]
+        words = [(d.di_count + 15) // 16 for d in devices]
+        ir_off = np.concatenate([[0], np.cumsum(ir_n)]).astype(np.intp)
+        w_off = np.concatenate([[0], np.cumsum(words)]).astype(np.intp)
+        self._ir_slices = [(int(ir_off[k]), int(ir_off[k + 1])) for k in range(len(devices))]
+        self._w_slices = [(int(w_off[k]), int(w_off[k + 1])) for k in range(len(devices))]
+        self._ir_total, self._words = int(ir_off[-1]), int(w_off[-1])
+
+        def cat(attr: str, off: np.ndarray | None = None, dtype=None) -> np.ndarray:  # noqa: ANN001
+            parts = [np.asarray(getattr(d, attr)) + (0 if off is None else off[k])
+                     for k, d in enumerate(devices)]
+            return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
+
+        self.analog_rows = cat("analog_rows", dtype=np.intp)
+        self.analog_addr = cat("analog_addr", ir_off, np.intp)
+        self.analog_swap = cat("analog_swap", dtype=bool)
+        self.analog_scale = cat("analog_scale", dtype=np.float64)
+        self.counter_rows = cat("counter_rows", dtype=np.intp)
+        self.counter_addr = cat("counter_addr", ir_off, np.intp)
+        self.counter_swap = cat("counter_swap", dtype=bool)
+        self.counter_scale = cat("counter_scale", dtype=np.float64)
+        self.quality_rows = cat("quality_rows", dtype=np.intp)
+        self.quality_addr = cat("quality_addr", ir_off, np.intp)
+        self.status_rows = cat("status_rows", dtype=np.intp)
+        self.pos_mask = cat("pos_mask", dtype=bool)
+        self.di_offsets = cat("di_offsets", w_off * 16, np.intp)
+        self._weights = (1 << np.arange(16, dtype=np.uint32)).astype(np.uint32)
+
+    def encode(self, values: np.ndarray,
+               quality: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(input registers, packed discrete inputs) per device, in the map's order."""
+        out = np.zeros(self._ir_total, dtype=np.uint16)
+        fl = np.asarray(values[self.analog_rows], dtype=np.float64) / self.analog_scale
+        first, second = _words(fl, "f4", self.analog_swap)
+        out[self.analog_addr], out[self.analog_addr + 1] = first, second
+        cnt = np.clip(np.round(np.nan_to_num(values[self.counter_rows] / self.counter_scale)),
+                      0, 2**32 - 1)
+        first, second = _words(cnt, "u4", self.counter_swap)
+        out[self.counter_addr], out[self.counter_addr + 1] = first, second
+        out[self.quality_addr] = np.asarray(quality[self.quality_rows], dtype=np.uint16)
+
+        bits = np.zeros(self._words * 16, dtype=bool)
+        v = np.round(np.nan_to_num(values[self.status_rows])).astype(np.int64)
+        off, pos = self.di_offsets, self.pos_mask
+        bits[off[~pos]] = v[~pos] >= 1
+        bits[off[pos]] = (v[pos] == POS_OPEN) | (v[pos] == POS_BAD)
+        bits[off[pos] + 1] = (v[pos] == POS_CLOSED) | (v[pos] == POS_BAD)
+        packed = (bits.reshape(-1, 16) * self._weights).sum(axis=1).astype(np.uint16)
+        return ([out[a:b] for a, b in self._ir_slices], [packed[a:b] for a, b in self._w_slices])

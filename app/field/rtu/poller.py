@@ -1,6 +1,8 @@
 """Poll the station RTU over Modbus TCP (runs on the HMI's poller asyncio loop).
 
-One connection to the RTU; per scan, every device's precomputed reads (125-register input
+One connection to the RTU (or ``connections`` of them, each polling its share of the devices
+side by side: a gateway RTU serves several masters' connections at once, and the scan then
+takes about 1/k of the time); per scan, every device's precomputed reads (125-register input
 register blocks that never split a 32-bit value, discrete-input blocks), decoded with numpy.
 
 Failures stay local and never escape the loop:
@@ -8,8 +10,8 @@ Failures stay local and never escape the loop:
 * a device that answers with an exception (0x0B: its bay is not answering) or a short/garbled
   reply: that device's points keep their last value with quality invalid|oldData, its
   communication state turns LOST — one log line per change — and other devices carry on;
-* the connection lost (the RTU or field-sim gone): every device turns LOST on that scan (well
-  within two periods), and the poller reconnects with exponential backoff (0.25 s doubling to
+* the connection lost (the RTU or field-sim gone): every device on it turns LOST on that scan
+  (well within two periods), and the poller reconnects with exponential backoff (0.25 s doubling to
   4 s), so good data returns by itself once the RTU is back;
 * an RTU that accepts requests but stops answering: each request gives up after
   ``timeout_s`` — by default ``min(1 s, 1.5 × period)`` — so a hung RTU is flagged within two
@@ -79,11 +81,13 @@ class ModbusPoller:
 
     def __init__(self, points: PointTable, host: str, port: int, *, period_s: float = 0.1,
                  timeout_s: float | None = None, devices: list[str] | None = None,
-                 register_map: RegisterMap | None = None) -> None:
+                 register_map: RegisterMap | None = None, connections: int = 1) -> None:
         if not 0.1 <= period_s <= 5.0:
             raise ValueError(f"scan period {period_s} s outside 0.1–5 s")
         if timeout_s is not None and not 0 < timeout_s <= 30:
             raise ValueError(f"request timeout {timeout_s} s outside 0–30 s")
+        if not 1 <= connections <= 8:
+            raise ValueError(f"{connections} connections: 1 to 8")
         self.points = points
         self.host, self.port = host, port
         self.period_s = period_s
@@ -110,39 +114,45 @@ class ModbusPoller:
                 for rows in (d.analog_rows, d.counter_rows, d.status_rows, d.quality_rows))
         self._labels = {d.device: f"{d.device} (id {d.device_id})" for d in self.devices}
         self._changes: list[tuple[str, Comm, Comm, str]] = []
-        self._client: AsyncModbusTcpClient | None = None
-        self._backoff = 0.25
-        self._next_connect = 0.0
+        self._links = [_Link() for _ in range(min(connections, max(1, len(self.devices))))]
+        self._groups = _balance(self.devices, len(self._links))
+        self._link_of = {d.device: k for k, g in enumerate(self._groups) for d in g}
         self.scans = 0
 
     # ------------------------------------------------------------------ connection
-    async def _ensure_connected(self) -> bool:
-        c = self._client
+    async def _ensure_connected(self, link: _Link | None = None) -> bool:
+        link = link or self._links[0]
+        c = link.client
         if c is not None and c.connected:
             return True
-        if time.monotonic() < self._next_connect:
+        if time.monotonic() < link.next_connect:
             return False
         if c is None:
-            c = self._client = AsyncModbusTcpClient(self.host, port=self.port,
-                                                    timeout=self.timeout_s, retries=0,
-                                                    reconnect_delay=0)
+            c = link.client = AsyncModbusTcpClient(self.host, port=self.port,
+                                                   timeout=self.timeout_s, retries=0,
+                                                   reconnect_delay=0)
         try:
             ok = await c.connect()
         except (OSError, ModbusException) as exc:
             ok = False
             log.debug("modbus connect %s:%d: %s", self.host, self.port, exc)
         if ok:
-            self._backoff = 0.25
-            log.info("modbus RTU %s:%d connected", self.host, self.port)
+            link.backoff = 0.25
+            log.info("modbus RTU %s:%d connected%s", self.host, self.port,
+                     f" (connection {self._links.index(link) + 1} of {len(self._links)})"
+                     if len(self._links) > 1 else "")
             return True
-        self._next_connect = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, 4.0)
+        link.next_connect = time.monotonic() + link.backoff
+        link.backoff = min(link.backoff * 2, 4.0)
         return False
 
+    @property
+    def _client(self) -> AsyncModbusTcpClient | None:
+        return self._links[0].client
+
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        for link in self._links:
+            link.close()
 
     # ------------------------------------------------------------------ scanning
     def _set_comm(self, device: str, state: Comm, error: str = "") -> None:
@@ -163,8 +173,8 @@ class ModbusPoller:
         self.quality[sl] = (self.quality[sl] & ~np.uint16(Q.VALIDITY_MASK)) | Q.COMM_LOST
         self._set_comm(device, Comm.LOST, error)
 
-    async def _read_device(self, d) -> None:  # noqa: ANN001
-        c = self._client
+    async def _read_device(self, d, c: AsyncModbusTcpClient | None = None) -> None:  # noqa: ANN001
+        c = c or self._client
         regs = np.empty(d.ir_count, dtype=np.uint16)
         for a, n in d.ir_blocks:
             r = await c.read_input_registers(a, count=n, device_id=d.device_id)
@@ -194,29 +204,35 @@ class ModbusPoller:
         self.t_ns[sl] = t
 
     async def scan_once(self) -> PartialScan:
-        """Read every device once. Never raises."""
-        if not await self._ensure_connected():
-            for d in self.devices:
+        """Read every device once (each connection its share, side by side). Never raises."""
+        if len(self._links) == 1:
+            await self._scan_link(self._links[0], self._groups[0])
+        else:
+            await asyncio.gather(*(self._scan_link(link, g)
+                                   for link, g in zip(self._links, self._groups, strict=True)))
+        self.scans += 1
+        self._flush_log()
+        return self._partial()
+
+    async def _scan_link(self, link: _Link, devices: list) -> None:
+        if not await self._ensure_connected(link):
+            for d in devices:
                 self._lose(d.device, f"RTU {self.host}:{self.port} not reachable")
-            self._flush_log()
-            return self._partial()
-        for d in self.devices:
+            return
+        for d in devices:
             try:
-                await self._read_device(d)
+                await self._read_device(d, link.client)
                 self._set_comm(d.device, Comm.OK)
             except _DeviceError as exc:
                 self._lose(d.device, str(exc))
             except (TimeoutError, ModbusException, OSError) as exc:
-                # The connection itself failed: everything is lost until it reconnects.
-                for dd in self.devices:
+                # The connection itself failed: its devices are lost until it reconnects.
+                for dd in devices:
                     self._lose(dd.device, f"connection to RTU lost ({type(exc).__name__})")
-                self.close()
+                link.close()
                 break
             except Exception as exc:  # a garbled reply must not kill the poller
                 self._lose(d.device, f"bad reply: {exc}")
-        self.scans += 1
-        self._flush_log()
-        return self._partial()
 
     def _partial(self) -> PartialScan:
         return PartialScan(self.rows, self.values.copy(), self.quality.copy(),
@@ -236,18 +252,19 @@ class ModbusPoller:
                 break
         else:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{asset_id} has no Modbus command")
-        if not await self._ensure_connected():
+        link = self._links[self._link_of[d.device]]
+        if not await self._ensure_connected(link):
             return ControlResult(False, ADD_CAUSE_UNKNOWN, "RTU not reachable")
         open_coil, close_coil, result_hr = d.commands[d.switches.index(asset_id)]
         try:
-            w = await self._client.write_coil(close_coil if close else open_coil, True,
+            w = await link.client.write_coil(close_coil if close else open_coil, True,
                                               device_id=d.device_id)
             if result_hr < 0:  # a map without result registers: the exception says it all
                 return ControlResult(not w.isError(), "" if not w.isError() else
                                      ADD_CAUSE_UNKNOWN, f"{asset_id} command "
                                      + ("accepted" if not w.isError() else
                                         f"refused ({_exception_text(w)})"))
-            r = await self._client.read_holding_registers(result_hr, count=1,
+            r = await link.client.read_holding_registers(result_hr, count=1,
                                                           device_id=d.device_id)
         except (TimeoutError, ModbusException, OSError) as exc:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, f"command not delivered: {exc}")
@@ -261,6 +278,30 @@ class ModbusPoller:
 
 class _DeviceError(Exception):
     pass
+
+
+class _Link:
+    """One TCP connection to the RTU and its reconnect backoff."""
+
+    def __init__(self) -> None:
+        self.client: AsyncModbusTcpClient | None = None
+        self.backoff = 0.25
+        self.next_connect = 0.0
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+
+def _balance(devices: list, k: int) -> list[list]:
+    """Split devices over ``k`` connections with about equal requests each, in map order."""
+    cost = [len(d.ir_blocks) + len(d.di_blocks) for d in devices]
+    total, groups, acc = sum(cost), [[] for _ in range(k)], 0
+    for d, c in zip(devices, cost, strict=True):
+        groups[min(k - 1, int(acc * k / max(total, 1)))].append(d)
+        acc += c
+    return groups
 
 
 def _exception_text(r) -> str:  # noqa: ANN001

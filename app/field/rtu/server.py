@@ -2,7 +2,7 @@
 
 Each bay is a device (unit id) built with ``pymodbus.simulator.SimDevice``. Rather than
 pushing 5,500 registers into the datastore every tick, :meth:`ModbusRtuServer.update` only
-encodes the newest plant snapshot (numpy, ~1 ms for the station) and swaps a reference; the
+encodes the newest plant snapshot (numpy, the whole station at once) and swaps references; the
 device's request hook copies the requested registers from it as each read arrives. So a
 client always reads the newest snapshot, consistently per read, and the server's event loop
 does almost nothing between requests.
@@ -23,7 +23,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from app.field.rtu.codec import encode_bits, encode_registers, pack_bits
+from app.field.rtu.codec import StationEncoder
 from app.field.rtu.map import (
     RESULT_ACCEPTED,
     RESULT_INTERLOCK,
@@ -47,6 +47,7 @@ class ModbusRtuServer:
         self.plant = plant
         self.host, self.port = host, port
         self.map = build_register_map(plant.points)
+        self._encoder = StationEncoder(self.map.devices)
         self._ir: list[np.ndarray] = []
         self._di: list[np.ndarray] = []
         self._lost: frozenset[str] = frozenset()
@@ -98,8 +99,7 @@ class ModbusRtuServer:
     # ------------------------------------------------------------------ data
     def update(self, snap: PlantSnapshot) -> None:
         """Take a new snapshot (any thread): encode every device and swap references."""
-        ir = [encode_registers(dm, snap.values, snap.quality) for dm in self.map.devices]
-        di = [pack_bits(encode_bits(dm, snap.values)) for dm in self.map.devices]
+        ir, di = self._encoder.encode(snap.values, snap.quality)
         self._ir, self._di, self._lost = ir, di, snap.comm_lost
 
     async def _action(self, k: int, fc: int, start: int, address: int, count: int,
