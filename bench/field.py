@@ -42,7 +42,7 @@ async def _bare_scan(client, m) -> None:  # noqa: ANN001
     for d in m.devices:
         for a, c in d.ir_blocks:
             await client.read_input_registers(a, count=c, device_id=d.device_id)
-        for a, c in d.di_blocks:
+        for a, c in (d.di_blocks if d.polls_di else ()):
             await client.read_discrete_inputs(a, count=c, device_id=d.device_id)
 
 

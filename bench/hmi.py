@@ -3,14 +3,16 @@
 Runs ``gridtwin run`` exactly as ``make run`` does — the field-sim as a child process polled
 over Modbus TCP and IEC 61850 MMS, the solver and the historian writer on their threads — on
 Qt's offscreen platform, with every dock open side by side and 20 points trended, for
-``--duration`` seconds of steady state after the first live frame. It reports:
+``--duration`` seconds of steady state: from 2 s after the first live frame, once the 3D
+view's start-up render (offscreen: a child process) is done. It reports:
 
 * ``latency_p50_ms`` / ``latency_p95_ms`` / ``latency_p99_ms`` — scan-to-screen: from the
   scan's acquisition time (the poller's field timestamp) to the single-line diagram's items
   updated on the GUI thread;
 * ``stall_p99_ms`` / ``stall_max_ms`` — how late a 5 ms QTimer fires on the GUI thread
   (the longest the operator's input would wait);
-* ``scan_hz`` — snapshots reaching the window per second;
+* ``scan_hz`` — snapshots reaching the window per second (``polled_hz``: frames the poller
+  made; fewer reach the window only if the solver falls behind and skips to the newest);
 * ``cpu_pct`` — CPU per thread of the HMI process (and of its child processes), in % of one
   core over the measured window;
 * ``rss_mb`` — peak resident memory of the HMI process;
@@ -225,6 +227,14 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
         probe.start(5)
 
         def begin() -> None:
+            yard = getattr(win, "yard", None)
+            waited = time.monotonic() - state["first"]
+            if yard is not None and hasattr(yard, "rendering") and yard.rendering() \
+                    and waited < 30:
+                # Offscreen the 3D view is a static render by a child process that takes
+                # seconds of CPU at start-up (again only when a device changes state).
+                QTimer.singleShot(200, begin)
+                return
             state["measuring"] = True
             state["t0"] = time.perf_counter()
             state["polled0"] = pipeline.stats.frames
@@ -326,7 +336,7 @@ def main(json_out: bool = False, duration_s: float = 60.0, flood: int = 0) -> in
     print("GridTwin HMI benchmark (headless, field-sim over Modbus TCP + IEC 61850)")
     print(f"  measured            {r['duration_s']} s, {r['points']} points, "
           f"{r['trended']} trended, docks open: {', '.join(r['docks_open'])}")
-    rows = [("scan_hz", "Hz"), ("latency_p50_ms", "ms"), ("latency_p95_ms", "ms"),
+    rows = [("scan_hz", "Hz"), ("polled_hz", "Hz"), ("latency_p50_ms", "ms"), ("latency_p95_ms", "ms"),
             ("latency_p99_ms", "ms"), ("stall_p99_ms", "ms"), ("stall_max_ms", "ms"),
             ("rss_mb", "MB"), ("startup_s", "s")]
     if "flood" in r:
@@ -342,7 +352,8 @@ def main(json_out: bool = False, duration_s: float = 60.0, flood: int = 0) -> in
     print("  GUI thread, ms per call (mean / max):")
     for name, ms in r["gui_ms_per_call"].items():
         print(f"    {name:<32}{ms:>6.2f} / {r['gui_ms_max'][name]:.1f}")
-    print(f"  historian           {r['historian']}; {r['skipped_frames']} frames skipped")
+    print(f"  historian           {r['historian']}")
+    print(f"  solver              skipped {r['skipped_frames']} frames to keep up")
     print(f"  meets targets       {'yes' if r['meets_targets'] else 'NO: ' + ', '.join(r['missed'])}")
     return 0
 

@@ -98,17 +98,23 @@ class ChildChannel:
         async with self._lock:
             await self._start_locked()
 
+    def spawn(self) -> None:
+        """Start the child process now (any thread), so that its imports overlap whatever
+        the caller does next; the first request configures it."""
+        if self.proc is None:
+            self.proc = subprocess.Popen([sys.executable, *self.args], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, cwd=ROOT)
+            self._buf = b""
+
     async def _start_locked(self) -> None:
         if self.ready:
             return
-        if self.proc is not None:
+        if self.proc is not None and (self._ready or self.proc.poll() is not None):
             if self.proc.poll() is not None:
                 log.warning("%s process ended (exit %s); restarting it", self.name,
                             self.proc.returncode)
             self.reap()
-        self.proc = subprocess.Popen([sys.executable, *self.args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, cwd=ROOT)
-        self._buf = b""
+        self.spawn()
         if self.init is not None:
             await self._exchange(self.init, self.start_timeout_s)
         self._ready = True

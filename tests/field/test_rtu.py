@@ -308,6 +308,76 @@ def test_a_map_loaded_from_csv_polls_the_rtu_identically(rig):
     assert all(c.state == Comm.OK for c in pb.comm.values())
 
 
+def test_packed_status_registers_and_discrete_inputs_say_the_same(rig):
+    """Each device's input registers end with its discrete inputs packed 16 to a register;
+    the poller reads the status from there (one request fewer per device). A map without
+    the packed rows (a real RTU that has none) reads the discrete inputs instead — with the
+    same result, a breaker in travel and a failed position sensor included."""
+    pts = rig.plant.points
+    rig.plant.inject("sensor_fail", point="F2_Q0.POS")
+    rig.plant.operate("F1_Q0", False)
+    rig.step(0.02)  # F1_Q0 still travelling
+    generated = build_register_map(pts)
+    lines = generated.to_csv().splitlines()
+    unpacked = load_map_csv("\n".join(x for x in lines if ",packed" not in x) + "\n", pts)
+    assert all(d.packed_addr >= 0 and not d.polls_di for d in generated.devices
+               if d.di_count)
+    assert all(d.polls_di for d in unpacked.devices if d.di_count)
+    assert sum(d.requests() for d in generated.devices) < \
+        sum(d.requests() for d in unpacked.devices)
+    a, b = poll(rig), poll(rig, register_map=unpacked)
+    from pymodbus.client import AsyncModbusTcpClient
+
+    async def go():
+        c = AsyncModbusTcpClient("127.0.0.1", port=rig.port)
+        await c.connect()
+        try:
+            d = generated.device("L1")
+            regs = await c.read_input_registers(d.packed_addr, count=d.packed_words,
+                                                device_id=d.device_id)
+            bits = await c.read_discrete_inputs(0, count=d.di_count, device_id=d.device_id)
+            return await a.scan_once(), await b.scan_once(), regs.registers, bits.bits
+        finally:
+            c.close()
+            a.close()
+            b.close()
+
+    pa, pb, regs, bits = asyncio.run(go())
+    from app.field.rtu.codec import unpack_bits
+
+    d = generated.device("L1")
+    assert list(unpack_bits(np.array(regs), d.di_count)) == list(bits[:d.di_count])
+    np.testing.assert_array_equal(pa.values, pb.values)
+    np.testing.assert_array_equal(pa.quality, pb.quality)
+    rows = list(pa.rows)
+    from app.station.points import POS_INTERMEDIATE
+
+    assert pa.values[rows.index(pts.row("F1_Q0.POS"))] == POS_INTERMEDIATE
+    assert Q.describe(int(pa.quality[rows.index(pts.row("F2_Q0.POS"))])) == "invalid|failure"
+
+
+def test_a_packed_row_that_does_not_fit_is_refused_naming_the_line(station):
+    from app.station.points import build_point_table
+
+    pts = build_point_table(station)
+    lines = build_register_map(pts).to_csv().splitlines()
+    packed = next(x for x in lines if ",packed" in x)
+    unit = packed.split(",")[2]
+    mine = [x for x in lines[1:] if x.split(",")[2] == unit and ",packed" not in x]
+
+    def load(rows):
+        return load_map_csv("\n".join([lines[0], *rows]) + "\n", pts)
+
+    n = len(mine)
+    with pytest.raises(MapError, match=rf"line {n + 3}: point DI_PACKED .* has its packed "
+                                       rf"discrete inputs at line {n + 2}"):
+        load([*mine, packed, packed.replace(f",{packed.split(',')[4]},", ",9000,")])
+    with pytest.raises(MapError, match="line 2: point DI_PACKED .* no discrete inputs"):
+        load([packed])
+    with pytest.raises(MapError, match="packed discrete inputs are a row named DI_PACKED"):
+        load([*mine, packed.replace(",uint16,", ",float32,")])
+
+
 # ------------------------------------------------------------------ failures
 def test_a_device_not_answering_is_flagged_alone(rig, caplog):
     p = poll(rig)

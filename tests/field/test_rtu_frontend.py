@@ -47,7 +47,7 @@ def test_two_connections_share_the_devices_and_read_what_one_reads(rig):
     groups = _balance(two.devices, 2)
     assert all(groups) and sorted(d.device for g in groups for d in g) == \
         sorted(d.device for d in two.devices)
-    cost = [sum(len(d.ir_blocks) + len(d.di_blocks) for d in g) for g in groups]
+    cost = [sum(d.requests() for d in g) for g in groups]
     assert abs(cost[0] - cost[1]) <= 4, cost  # about equal requests each
 
     async def go():
@@ -152,6 +152,7 @@ def test_a_front_end_that_cannot_start_says_why(rig, monkeypatch):
     """A child that fails at once (here: it cannot even be imported) is reported on the
     devices' communication state, with the reason, and retried — never an exception."""
     p = RemoteModbusPoller(rig.plant.points, "127.0.0.1", rig.port)
+    p._chan.reap()  # the one spawned at construction
     p._chan.args = ["-c", "import sys; sys.exit('no front-end here')"]
     p._chan.start_timeout_s = 5.0
 

@@ -63,6 +63,7 @@ class MmsPoller:
             args += ["--station", str(station_path)]
         self._chan = ChildChannel(args, name="MMS client", reply_timeout_s=reply_timeout_s,
                                   on_event=self._on_event)
+        self._chan.spawn()  # its imports and station model overlap the HMI's start-up
         self._changes: list[tuple[str, Comm, Comm, str]] = []
         self._terms: dict[str, ControlResult] = {}
         self._terms_lock = threading.Lock()

@@ -39,6 +39,9 @@ def encode_registers(dm: DeviceMap, values: np.ndarray, quality: np.ndarray) -> 
     first, second = _words(cnt, "u4", dm.counter_swap)
     out[dm.counter_addr], out[dm.counter_addr + 1] = first, second
     out[dm.quality_addr] = np.asarray(quality[dm.quality_rows], dtype=np.uint16)
+    if dm.packed_addr >= 0:
+        out[dm.packed_addr:dm.packed_addr + dm.packed_words] = \
+            pack_bits(encode_bits(dm, values))[:dm.packed_words]
     return out
 
 
@@ -61,6 +64,13 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
     padded[: len(bits)] = bits
     weights = (1 << np.arange(16, dtype=np.uint32)).astype(np.uint32)
     return (padded.reshape(n, 16) * weights).sum(axis=1).astype(np.uint16)
+
+
+def unpack_bits(words: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` bits of 16-bit registers packed as :func:`pack_bits` packs them."""
+    w = np.asarray(words, dtype=np.uint16).astype(np.uint32)
+    bits = (w[:, None] >> np.arange(16, dtype=np.uint32)) & 1
+    return bits.ravel()[:n].astype(bool)
 
 
 def decode_registers(dm: DeviceMap, regs: np.ndarray) -> tuple[np.ndarray, np.ndarray,
@@ -118,6 +128,13 @@ class StationEncoder:
         self.status_rows = cat("status_rows", dtype=np.intp)
         self.pos_mask = cat("pos_mask", dtype=bool)
         self.di_offsets = cat("di_offsets", w_off * 16, np.intp)
+        dst, src = [], []
+        for k, d in enumerate(devices):  # the packed copies of the discrete inputs
+            if d.packed_addr >= 0:
+                dst.append(ir_off[k] + d.packed_addr + np.arange(d.packed_words))
+                src.append(w_off[k] + np.arange(d.packed_words))
+        self._packed_dst = np.concatenate(dst).astype(np.intp) if dst else np.empty(0, np.intp)
+        self._packed_src = np.concatenate(src).astype(np.intp) if src else np.empty(0, np.intp)
         self._weights = (1 << np.arange(16, dtype=np.uint32)).astype(np.uint32)
 
     def encode(self, values: np.ndarray,
@@ -140,4 +157,5 @@ class StationEncoder:
         bits[off[pos]] = (v[pos] == POS_OPEN) | (v[pos] == POS_BAD)
         bits[off[pos] + 1] = (v[pos] == POS_CLOSED) | (v[pos] == POS_BAD)
         packed = (bits.reshape(-1, 16) * self._weights).sum(axis=1).astype(np.uint16)
+        out[self._packed_dst] = packed[self._packed_src]
         return ([out[a:b] for a, b in self._ir_slices], [packed[a:b] for a, b in self._w_slices])

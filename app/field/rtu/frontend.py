@@ -74,6 +74,7 @@ class RemoteModbusPoller:
             ["-m", "app.field.rtu.frontend"], name="Modbus front-end",
             init=("init", points, self.map, host, port, period_s, self.timeout_s),
             reply_timeout_s=self.reply_timeout_s)
+        self._chan.spawn()  # its imports overlap the HMI's start-up
         self._starting: asyncio.Future | None = None
         self._answered = False
         self.scans = 0

@@ -11,7 +11,10 @@ input registers (function 04)
     IEC 61850 quality word (validity in bits 0–1: 0 good, 1 reserved, 2 invalid,
     3 questionable; 4 overflow, 8 outOfRange, 16 badReference, 32 oscillatory, 64 failure,
     128 oldData, 256 inconsistent, 512 inaccurate, 1024 substituted, 2048 test,
-    4096 operatorBlocked).
+    4096 operatorBlocked); then the device's discrete inputs again, **packed 16 to a
+    register** (register k bit j = discrete input 16k + j; map row ``DI_PACKED``, role
+    ``packed``), as many RTUs offer: a master reads a device's whole state with input-register
+    reads alone, one request fewer per device and scan.
 discrete inputs (function 02)
     every status point, one bit — except a switch position, which is a double point of two
     bits: "open" contact then "closed" contact (both 0 = intermediate, both 1 = bad state).
@@ -60,7 +63,8 @@ FUNCTIONS = {"ir": "04 input register", "di": "02 discrete input", "coil": "01/0
              "hr": "03 holding register"}
 WORD_ORDERS = {"big-endian (ABCD)": False, "little-endian (CDAB)": True}
 _LENGTH = {"float32": 2, "uint32": 2, "dbpos": 2, "uint16": 1, "bool": 1}
-_ROLES = ("value", "quality", "open", "close", "result")
+_ROLES = ("value", "quality", "packed", "open", "close", "result")
+PACKED_POINT = "DI_PACKED"  # the map row of a device's packed discrete inputs
 _COMMAND_SUFFIX = {"open": ".CMD_OPEN", "close": ".CMD_CLOSE", "result": ".CMD_RESULT"}
 
 
@@ -80,7 +84,7 @@ class Entry:
     word_order: str = ""
     scale: float = 1.0
     row: int = -1  # point-table row (-1 for controls)
-    role: str = "value"  # value / quality / open / close / result
+    role: str = "value"  # value / quality / packed / open / close / result
     line: int = 0  # line of the CSV it was read from (0: generated)
 
     def where(self) -> str:
@@ -115,6 +119,17 @@ class DeviceMap:
     quality_rows: np.ndarray  # rows that have a quality register …
     quality_addr: np.ndarray  # … and where it is
     commands: tuple[tuple[int, int, int], ...]  # per switch: (open coil, close coil, result hr)
+    packed_addr: int = -1  # first input register of the packed discrete inputs (-1: none) …
+    packed_words: int = 0  # … and how many (16 inputs each)
+
+    @property
+    def polls_di(self) -> bool:
+        """Whether the status must be read as discrete inputs (no packed copy mapped)."""
+        return self.packed_addr < 0 and self.di_count > 0
+
+    def requests(self) -> int:
+        """Reads per scan of this device."""
+        return len(self.ir_blocks) + (len(self.di_blocks) if self.polls_di else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +213,9 @@ def build_register_map(points: PointTable) -> RegisterMap:
             entries.append(Entry(points.tags[r], "", did, "di", bit, t, _LENGTH[t], "", 1.0,
                                  int(r)))
             bit += _LENGTH[t]
+        if bit:
+            entries.append(Entry(PACKED_POINT, "", did, "ir", addr, "uint16", (bit + 15) // 16,
+                                 "", 1.0, -1, "packed"))
         switches = tuple(points.asset[r] for r in status if pos_q[r])
         for j, sw in enumerate(switches):
             entries.append(Entry(f"{sw}.CMD_OPEN", "", did, "coil", 2 * j, "bool", 1, "",
@@ -211,7 +229,7 @@ def build_register_map(points: PointTable) -> RegisterMap:
 
 def map_from_entries(entries: Iterable[Entry], points: PointTable) -> RegisterMap:
     """Validate ``entries`` against the station and build each unit's read plan."""
-    entries = tuple(entries)
+    entries = _size_packed(tuple(entries))
     validate(RegisterMap((), entries))
     first: dict[tuple[int, str], Entry] = {}
     for e in entries:
@@ -233,6 +251,30 @@ def map_from_entries(entries: Iterable[Entry], points: PointTable) -> RegisterMa
     return RegisterMap(tuple(devices), entries)
 
 
+def _size_packed(entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
+    """A packed entry spans 1 register per 16 of its unit's discrete inputs (the CSV does not
+    say how many): size it, and refuse a second one in a unit or one with no inputs to pack."""
+    extent: dict[int, int] = {}
+    for e in entries:
+        if e.table == "di":
+            extent[e.device_id] = max(extent.get(e.device_id, 0), e.address + e.length)
+    out, seen = [], {}
+    for e in entries:
+        if e.role == "packed":
+            if e.device_id in seen:
+                raise MapError(f"{e.where()}: unit {e.device_id} has its packed discrete "
+                               f"inputs at {seen[e.device_id].where()} already")
+            if not extent.get(e.device_id):
+                raise MapError(f"{e.where()}: unit {e.device_id} has no discrete inputs to "
+                               "pack")
+            seen[e.device_id] = e
+            e = Entry(e.point, e.unit, e.device_id, e.table, e.address, e.type,
+                      (extent[e.device_id] + 15) // 16, e.word_order, e.scale, -1, e.role,
+                      e.line)
+        out.append(e)
+    return tuple(out)
+
+
 def _device_map(did: int, es: list[Entry], points: PointTable) -> DeviceMap:
     def arr(x, dtype=np.intp):  # noqa: ANN001, ANN202
         return np.asarray(x, dtype=dtype)
@@ -252,6 +294,7 @@ def _device_map(did: int, es: list[Entry], points: PointTable) -> DeviceMap:
     switches = tuple(sw for sw, c in cmds.items() if "open" in c and "close" in c)
     ir = [(e.address, e.length) for e in es if e.table == "ir"]
     di = [(e.address, e.length) for e in es if e.table == "di"]
+    packed = next((e for e in es if e.role == "packed"), None)
     return DeviceMap(
         device=device, device_id=did, rows=arr(rows),
         analog_rows=arr([e.row for e in ana]), counter_rows=arr([e.row for e in cnt]),
@@ -268,7 +311,9 @@ def _device_map(did: int, es: list[Entry], points: PointTable) -> DeviceMap:
         counter_scale=arr([e.scale for e in cnt], float),
         quality_rows=arr([e.row for e in qua]), quality_addr=arr([e.address for e in qua]),
         commands=tuple((cmds[sw]["open"], cmds[sw]["close"], cmds[sw].get("result", -1))
-                       for sw in switches))
+                       for sw in switches),
+        packed_addr=packed.address if packed else -1,
+        packed_words=packed.length if packed else 0)
 
 
 def validate(m: RegisterMap) -> None:
@@ -305,6 +350,11 @@ def _check_entry(e: Entry, points: PointTable) -> Entry:
         if (e.table, e.type) != want:
             raise MapError(f"{e.where()}: a {e.role} command is a {FUNCTIONS[want[0]]} of "
                            f"type {want[1]}")
+        return e
+    if e.role == "packed":
+        if e.point != PACKED_POINT or (e.table, e.type) != ("ir", "uint16"):
+            raise MapError(f"{e.where()}: packed discrete inputs are a row named "
+                           f"{PACKED_POINT}, {FUNCTIONS['ir']}, type uint16")
         return e
     if e.point not in points.index:
         raise MapError(f"{e.where()}: the station has no such point")

@@ -3,7 +3,8 @@
 One connection to the RTU (or ``connections`` of them, each polling its share of the devices
 side by side: a gateway RTU serves several masters' connections at once, and the scan then
 takes about 1/k of the time); per scan, every device's precomputed reads (125-register input
-register blocks that never split a 32-bit value, discrete-input blocks), decoded with numpy.
+register blocks that never split a 32-bit value; the status from the packed copy of the
+discrete inputs where the map has one, else discrete-input blocks), decoded with numpy.
 
 Failures stay local and never escape the loop:
 
@@ -38,7 +39,7 @@ from pymodbus.exceptions import ModbusException
 
 from app.field.commlog import log_changes
 from app.field.periodic import run_every
-from app.field.rtu.codec import decode_bits, decode_registers
+from app.field.rtu.codec import decode_bits, decode_registers, unpack_bits
 from app.field.rtu.map import RESULT_ACCEPTED, RegisterMap, build_register_map
 from app.field.sim.api import (
     ADD_CAUSE_BLOCKED_BY_INTERLOCKING,
@@ -184,7 +185,10 @@ class ModbusPoller:
                 raise _DeviceError(f"short reply: {len(r.registers)} of {n} registers")
             regs[a:a + n] = r.registers
         bits = np.zeros(max(d.di_count, 1), dtype=bool)
-        for a, n in d.di_blocks:
+        if d.packed_addr >= 0:  # the status came with the registers
+            bits[:d.di_count] = unpack_bits(regs[d.packed_addr:d.packed_addr + d.packed_words],
+                                            d.di_count)
+        for a, n in (d.di_blocks if d.polls_di else ()):
             r = await c.read_discrete_inputs(a, count=n, device_id=d.device_id)
             if r.isError():
                 raise _DeviceError(_exception_text(r))
@@ -296,7 +300,7 @@ class _Link:
 
 def _balance(devices: list, k: int) -> list[list]:
     """Split devices over ``k`` connections with about equal requests each, in map order."""
-    cost = [len(d.ir_blocks) + len(d.di_blocks) for d in devices]
+    cost = [d.requests() for d in devices]
     total, groups, acc = sum(cost), [[] for _ in range(k)], 0
     for d, c in zip(devices, cost, strict=True):
         groups[min(k - 1, int(acc * k / max(total, 1)))].append(d)

@@ -217,11 +217,13 @@ class Yard3DView(QWidget):
             self.caption.setText(f"Static render — live 3D needs OpenGL ({reason}).")
             self._out = Path(tempfile.gettempdir()) / f"gridtwin-yard-{os.getpid()}-{id(self)}.png"
             self._state = self._out.with_suffix(".npz")
+            # The first render waits for the first snapshot (or 3 s): a render costs a child
+            # process seconds of CPU, and one without states would be redone at once.
             self._pending = True
             self._timer = QTimer(self)
             self._timer.timeout.connect(self._maybe_render)
             self._timer.start(5000)
-            QTimer.singleShot(0, self._maybe_render)
+            QTimer.singleShot(3000, self._maybe_render)
         else:
             self.caption.setText(f"3D view unavailable: {reason}")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignLeft if mode != "none"
@@ -248,6 +250,8 @@ class Yard3DView(QWidget):
         else:
             self.colours = cols
             self._pending = True
+            if self._proc is None:  # the first snapshot: render now, not in 5 s
+                self._maybe_render()
 
     # ------------------------------------------------------------------ static rendering
     def _maybe_render(self) -> None:
