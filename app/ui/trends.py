@@ -127,6 +127,20 @@ class _Series:
         return np.concatenate([ht, lt]), np.concatenate([hv, lv])
 
 
+def fit_y(vb: pg.ViewBox, lo: float, hi: float) -> None:
+    """Scale a live trend's y-axis to its data, but keep it still while the data stay inside
+    and fill at least half of it: an axis rescaling with every refresh to the noise cannot be
+    read (and regenerating its ticks was a third of the trend's paint time)."""
+    if hi <= lo:  # a constant (a position, a flat reading): a band round it
+        half = max(abs(hi) * 0.02, 1.0) / 2
+        lo, hi = lo - half, hi + half
+    (y0, y1) = vb.viewRange()[1]
+    if y0 <= lo and hi <= y1 and hi - lo >= 0.5 * (y1 - y0):
+        return
+    pad = 0.1 * (hi - lo)
+    vb.setYRange(lo - pad, hi + pad, padding=0)
+
+
 class TrendsDock(QWidget):
     """The trend panel. Feed it snapshots with :meth:`update_snapshot`."""
 
@@ -343,12 +357,20 @@ class TrendsDock(QWidget):
         else:
             (x0, x1), _ = self.plot_item.vb.viewRange()
         buckets = max(100, int(self.plot_item.vb.width()) // 2)  # a column per 2 pixels
+        extent: dict[str, list[float]] = {}
         for s in self.series.values():
-            s.curve.setData(*s.window(x0, x1, buckets))
+            t, v = s.window(x0, x1, buckets)
+            s.curve.setData(t, v)
+            fin = v[np.isfinite(v)]
+            if len(fin):
+                a, b = float(fin.min()), float(fin.max())
+                e = extent.setdefault(s.unit, [a, b])
+                e[0], e[1] = min(e[0], a), max(e[1], b)
         if self._live_follow and tmax:
             self.plot_item.setXRange(x0, x1, padding=0)
-            for vb, _ in self._axes.values():
-                vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+            for unit, (vb, _) in self._axes.items():
+                if unit in extent:
+                    fit_y(vb, *extent[unit])
 
     def _view_moved(self, *_: object) -> None:
         """Panned or zoomed by hand: the curves are cut to the view, so draw the new one."""

@@ -124,6 +124,29 @@ def test_ranges_and_drop(trends, qtbot):
     assert "F4_CT.Q" not in trends.series and "MVAr" not in trends.units()
 
 
+def test_a_live_y_axis_stays_still_while_its_data_fit(qtbot):
+    """The live trend's y-range follows the data only when they leave it or shrink to less
+    than half of it — an axis that rescales to the noise every refresh cannot be read."""
+    import pyqtgraph as pg
+
+    from app.ui.trends import fit_y
+
+    vb = pg.ViewBox()
+    fit_y(vb, 399.0, 401.0)
+    r0 = vb.viewRange()[1]
+    assert r0[0] < 399.0 and r0[1] > 401.0
+    fit_y(vb, 399.3, 400.9)  # noise inside: still
+    assert vb.viewRange()[1] == r0
+    fit_y(vb, 399.0, 403.0)  # out of range: rescaled to hold it
+    assert vb.viewRange()[1][1] > 403.0
+    fit_y(vb, 400.0, 400.2)  # a fifth of the range: zoom back in
+    lo, hi = vb.viewRange()[1]
+    assert lo < 400.0 and hi > 400.2 and hi - lo < 1.0
+    fit_y(vb, 2.0, 2.0)  # a constant (a position): a visible band round it
+    lo, hi = vb.viewRange()[1]
+    assert lo < 2.0 < hi and hi - lo >= 1.0
+
+
 def test_point_browser_search(qtbot, station, plant):
     b = PointBrowser(station, plant.points)
     qtbot.addWidget(b)

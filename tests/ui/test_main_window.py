@@ -91,7 +91,11 @@ def test_3d_view_falls_back_cleanly_offscreen(make_hmi_window, qtbot):
     win.docks["3D switchyard"].show()
     win.yard.update_snapshot(win._last_snapshot)
     if win.yard.mode == "static":
-        qtbot.waitUntil(lambda: not win.yard.rendering(), timeout=60_000)
+        # Rendered once the states are in (not first without them and again at once), and
+        # then settled: the newest states shown, no render due.
+        qtbot.waitUntil(win.yard.settled, timeout=60_000)
+        assert not win.yard.image.pixmap().isNull()
+        assert win.yard.colours is not None
 
 
 def test_3d_view_says_unavailable_where_nothing_renders(qtbot, station, plant, monkeypatch):

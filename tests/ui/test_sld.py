@@ -125,3 +125,34 @@ def test_repeated_snapshots_change_nothing_that_did_not_change(sld, plant):
     assert isinstance(item, I.BreakerItem)
     assert item.set_position(item.position) is False  # no repaint for an unchanged state
     assert np.isfinite([f.p for f, *_ in sld._flows]).all()
+
+
+def test_numbers_refresh_twice_a_second_states_and_bad_quality_at_once(sld, plant, monkeypatch):
+    """States follow every scan; the kV / MW / Mvar text only every VALUES_S (readable, and
+    most of the diagram's paint time otherwise) — except a reading that turns bad, which is
+    a state: its label says so on that scan."""
+    from app.ui.sld import view as V
+
+    clock = [1000.0]
+    monkeypatch.setattr(V.time, "monotonic", lambda: clock[0])
+    sld.update_snapshot(snapshot_of(plant))
+    flow = next(f for f, pr, _q, _r in sld._flows if plant.points.tags[pr] == "F1_CT.P")
+    bus = sld._bus_label["B220_M1"]
+    first_flow, first_bus = flow.label.lines, bus.text()
+    plant.inject("overvoltage", pu=1.08)  # the numbers move
+    for _ in range(3):
+        clock[0] += 0.1
+        sld.update_snapshot(snapshot_of(plant))
+    assert flow.label.lines == first_flow and bus.text() == first_bus  # not yet
+    s = plant.step(0.1)
+    q = s.quality.copy()
+    q[plant.points.row("F1_CT.P")] = Q.SENSOR_FAILED
+    plant.operate("F2_Q0", False)
+    clock[0] += 0.1
+    sld.update_snapshot(snapshot_of(plant, plant.step(0.1), quality=q))
+    assert flow.label.invalid  # the bad reading shows at once …
+    assert sld.items_by_asset["F2_Q0"].state_name in ("open", "intermediate")  # … states too
+    assert bus.text() == first_bus
+    clock[0] += V.VALUES_S
+    sld.update_snapshot(snapshot_of(plant))
+    assert bus.text() != first_bus  # the numbers caught up

@@ -405,11 +405,15 @@ class FlowItem(QGraphicsItem):
     def boundingRect(self) -> QRectF:  # noqa: N802
         return QRectF(-12, -26, 24, 52)
 
-    def set_flow(self, p: float, q: float, invalid: bool, rating_mw: float) -> None:
+    def set_flow(self, p: float, q: float, invalid: bool, rating_mw: float,
+                 text: bool = True) -> None:
+        """The arrow follows every call; the MW/Mvar text only when ``text``."""
         changed = invalid != self.invalid or (p != p) != (self.p != self.p)
         self.p, self.q, self.invalid = p, q, invalid
         self.rate = 0.0 if invalid or p != p else min(1.0, abs(p) / max(rating_mw, 1.0))
-        if p == p:
+        if not text:
+            pass
+        elif p == p:
             self.label.set_text((f"{p:,.1f} MW", f"{q:,.1f} Mvar"), invalid)
         else:
             self.label.set_text(("— MW", ""), invalid)

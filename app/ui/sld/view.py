@@ -33,6 +33,11 @@ from app.ui.sld.layout import Layout, load_layout
 
 TAG_MIME = "application/x-gridtwin-tag"
 ANIM_S = 0.15  # flow arrows step at least this often when scans are slower
+#: Numbers on the diagram (kV, MW, Mvar, transformer readings) refresh this often; states —
+#: switch positions, energisation, bad quality — with every scan. Numbers that change ten
+#: times a second cannot be read, only flicker; and re-rendering ~40 labels a scan was most
+#: of the diagram's paint time.
+VALUES_S = 0.5
 
 _ITEM = {"breaker": I.BreakerItem, "isolator": I.IsolatorItem,
          "earth_switch": I.EarthSwitchItem, "transformer": I.TransformerItem, "ct": I.CtItem,
@@ -77,6 +82,8 @@ class SldView(QGraphicsView):
         self._anim.timeout.connect(self._animate)
         self._anim.start(int(ANIM_S * 1000))
         self._last_anim = time.monotonic()
+        self._values_at = -1e9  # when the numbers were last written
+        self._label_good: dict[int, bool] = {}  # per label: was its reading good
 
     # ------------------------------------------------------------------ build
     def _build(self) -> None:
@@ -181,6 +188,10 @@ class SldView(QGraphicsView):
         for item, row in self._switch_rows:
             item.set_invalid(not good[row])
             item.set_position(int(round(float(v[row]))) if np.isfinite(v[row]) else -1)
+        now = time.monotonic()
+        numbers = now - self._values_at >= VALUES_S
+        if numbers:
+            self._values_at = now
         tw = snap.twin
         if tw is not None:
             if not self._bound:
@@ -195,15 +206,18 @@ class SldView(QGraphicsView):
             for (item, d), (hv, lv) in zip(self._transformers, self._tx_ix, strict=True):
                 hvc = theme.voltage_colour(float(tw.bus_base_kv[hv])) if live[hv] else theme.DEAD
                 lvc = theme.voltage_colour(float(tw.bus_base_kv[lv])) if live[lv] else theme.DEAD
-                txt = [d.get("label", "")]
-                for tag, name in self._tx_extra[id(item)]:
-                    r = self.points.index[tag]
-                    txt.append(f"{name} {_value_text(v[r], self.points.unit[r])}" if good[r]
-                               else f"{name}: {Q.describe(int(q[r]))}")
-                item.set_sides(hvc, lvc, "\n".join(txt))
+                rows = [self.points.index[tag] for tag, _ in self._tx_extra[id(item)]]
+                if self._due(id(item), numbers, bool(good[rows].all()) if rows else True):
+                    txt = [d.get("label", "")]
+                    for (_tag, name), r in zip(self._tx_extra[id(item)], rows, strict=True):
+                        txt.append(f"{name} {_value_text(v[r], self.points.unit[r])}"
+                                   if good[r] else f"{name}: {Q.describe(int(q[r]))}")
+                    item.set_sides(hvc, lvc, "\n".join(txt))
+                else:
+                    item.set_sides(hvc, lvc, item.text)
         for asset, t in self._bus_label.items():
             row = self.points.index.get(self._busbar_spec[asset]["tag"])
-            if row is None:
+            if row is None or not self._due(id(t), numbers, bool(good[row])):
                 continue
             if good[row]:
                 t.setText(f"{v[row]:.1f} kV")
@@ -212,9 +226,18 @@ class SldView(QGraphicsView):
                 t.setText(f"{Q.describe(int(q[row]))}")
                 t.setBrush(theme.INVALID)
         for flow, pr, qr, rating in self._flows:
-            flow.set_flow(float(v[pr]), float(v[qr]), not (good[pr] and good[qr]), rating)
+            ok = bool(good[pr] and good[qr])
+            flow.set_flow(float(v[pr]), float(v[qr]), not ok, rating,
+                          text=self._due(id(flow), numbers, ok))
         self._animate()
         self._anim.start(int(ANIM_S * 1000))  # restart: no second repaint between scans
+
+    def _due(self, key: int, numbers: bool, good: bool) -> bool:
+        """Whether a label's text is written now: when the numbers refresh, or at once when
+        its reading turns bad or good again (a state, not a number)."""
+        changed = self._label_good.get(key) != good
+        self._label_good[key] = good
+        return numbers or changed
 
     def _bind(self, tw) -> None:  # noqa: ANN001
         ix = tw.bus_ix

@@ -290,6 +290,13 @@ class Yard3DView(QWidget):
         return self.mode == "static" and self._proc is not None and \
             self._proc.state() != QProcess.ProcessState.NotRunning
 
+    def settled(self) -> bool:
+        """The view shows the newest states: live, or a static render done and none due."""
+        if self.mode == "probing":
+            return False
+        return self.mode != "static" or (not self.rendering() and not self._pending
+                                         and self._proc is not None)
+
     # ------------------------------------------------------------------ selection
     def _picked(self, point) -> None:  # noqa: ANN001
         a = self.scene.nearest(tuple(point))
