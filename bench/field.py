@@ -10,8 +10,9 @@ Figures:
   reading the same blocks with no decoding (what the poller's own work costs). The two run
   interleaved, one scan each in turn, so both see the same load on a shared machine; medians;
 * ``mms_points`` / ``mms_scan_ms`` — the bay IEDs' data sets over IEC 61850 MMS;
-* ``rate_hz``, ``poller_cpu_pct`` — the frame source's loop at a 10 Hz period: frames per
-  second achieved and the CPU of the poller thread (both protocols, frame assembly);
+* ``rate_hz``, ``poller_cpu_pct`` — the frame source's loop at a 10 Hz period, as the HMI
+  runs it: frames per second achieved and the CPU of the poller thread (frame assembly)
+  plus its Modbus front-end process (``frontend_cpu_pct``: the Modbus client itself);
   ``mms_client_cpu_pct`` — CPU of the MMS client process at the same rate.
 
 Targets: ``points`` ≥ 2,500, sustained 10 Hz, ``scan_over_bare`` ≤ 1.3, ``poller_cpu_pct``
@@ -29,7 +30,7 @@ import time
 TARGETS = {"points": 2500, "scans_per_s": 10.0, "scan_over_bare": 1.3, "poller_cpu_pct": 30.0}
 KEYS = ("points", "scan_ms", "scans_per_s", "sustained_frames", "bare_scan_ms",
         "scan_over_bare", "mms_points", "mms_scan_ms", "rate_hz", "poller_cpu_pct",
-        "mms_client_cpu_pct", "targets", "meets_targets")
+        "frontend_cpu_pct", "mms_client_cpu_pct", "targets", "meets_targets")
 
 
 def _proc_cpu_s(pid: int) -> float:
@@ -95,12 +96,14 @@ async def _measure(sim, pts, n: int, seconds: float, sustain_s: float) -> dict: 
     # 10 Hz with both protocols, as the HMI runs.
     ticks = []
     stop = asyncio.Event()
-    child = src.mms._proc.pid
+    child, front = src.mms._proc.pid, src.modbus.pid
     c0, m0, w0 = time.thread_time(), _proc_cpu_s(child), time.perf_counter()
+    f0 = _proc_cpu_s(front)
     task = asyncio.create_task(src.run(ticks.append, stop))
     await asyncio.sleep(seconds)
     wall = time.perf_counter() - w0
     cpu = time.thread_time() - c0
+    front_cpu = _proc_cpu_s(front) - f0
     mms_cpu = _proc_cpu_s(child) - m0
     n_ticks = len(ticks)
     stop.set()
@@ -111,7 +114,8 @@ async def _measure(sim, pts, n: int, seconds: float, sustain_s: float) -> dict: 
         "bare_scan_ms": round(bare_s * 1000, 2), "scan_over_bare": round(scan / bare_s, 3),
         "mms_points": mms_rows, "mms_scan_ms": round(statistics.median(tm) * 1000, 2),
         "rate_hz": round(n_ticks / wall, 2),
-        "poller_cpu_pct": round(100 * cpu / wall, 1),
+        "poller_cpu_pct": round(100 * (cpu + front_cpu) / wall, 1),
+        "frontend_cpu_pct": round(100 * front_cpu / wall, 1),
         "mms_client_cpu_pct": round(100 * mms_cpu / wall, 1),
     }
 
@@ -153,8 +157,10 @@ def main(json_out: bool = False, repeat: int = 30) -> int:
     print(f"  mms_points          {r['mms_points']:10d}")
     print(f"  mms_scan_ms         {r['mms_scan_ms']:10.2f}")
     print(f"  rate_hz             {r['rate_hz']:10.2f}   (both protocols at a 10 Hz period)")
-    print(f"  poller_cpu_pct      {r['poller_cpu_pct']:10.1f}   target <= "
-          f"{TARGETS['poller_cpu_pct']}")
+    print(f"  poller_cpu_pct      {r['poller_cpu_pct']:10.1f}   (poller thread + Modbus "
+          f"front-end; target <= {TARGETS['poller_cpu_pct']})")
+    print(f"  frontend_cpu_pct    {r['frontend_cpu_pct']:10.1f}   (of it, the Modbus "
+          "front-end process)")
     print(f"  mms_client_cpu_pct  {r['mms_client_cpu_pct']:10.1f}")
     print(f"  meets targets       {'yes' if r['meets_targets'] else 'NO'}")
     return 0

@@ -159,3 +159,47 @@ class StationEncoder:
         packed = (bits.reshape(-1, 16) * self._weights).sum(axis=1).astype(np.uint16)
         out[self._packed_dst] = packed[self._packed_src]
         return ([out[a:b] for a, b in self._ir_slices], [packed[a:b] for a, b in self._w_slices])
+
+
+class StationDecoder(StationEncoder):
+    """The poller's side: every device's values from one buffer of the whole station's input
+    registers and one of its discrete inputs, in a few numpy operations a scan (device by
+    device, decoding cost the poller a fifth of a scan's time)."""
+
+    def __init__(self, devices: tuple[DeviceMap, ...] | list[DeviceMap]) -> None:
+        super().__init__(devices)
+        self.ir_slices = self._ir_slices
+        self.bit_slices = [(a * 16, a * 16 + d.di_count)
+                           for (a, _b), d in zip(self._w_slices, devices, strict=True)]
+        self.regs = np.zeros(self._ir_total, dtype=np.uint16)
+        self.bits = np.zeros(self._words * 16, dtype=bool)
+
+        def dev(attr: str) -> np.ndarray:
+            return np.repeat(np.arange(len(devices)),
+                             [len(getattr(d, attr)) for d in devices]).astype(np.intp)
+
+        self.analog_dev, self.counter_dev = dev("analog_rows"), dev("counter_rows")
+        self.status_dev, self.quality_dev = dev("status_rows"), dev("quality_rows")
+        self._packed_bits = (self._packed_src[:, None] * 16 + np.arange(16)).ravel()
+        self._lut = np.array([POS_INTERMEDIATE, POS_OPEN, POS_CLOSED, POS_BAD], dtype=float)
+
+    def decode(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(analog, counter, status values, quality words) from :attr:`regs` and :attr:`bits`,
+        in the order of ``analog_rows``, ``counter_rows``, ``status_rows``, ``quality_rows``."""
+        regs = self.regs
+        fl = _join(regs, self.analog_addr, self.analog_swap, "f4").astype(np.float64) * \
+            self.analog_scale
+        cn = _join(regs, self.counter_addr, self.counter_swap, "u4").astype(np.float64) * \
+            self.counter_scale
+        bits = self.bits
+        if len(self._packed_dst):
+            bits = bits.copy()
+            w = regs[self._packed_dst].astype(np.uint32)
+            bits[self._packed_bits] = ((w[:, None] >> np.arange(16, dtype=np.uint32)) & 1
+                                       ).ravel().astype(bool)
+        off, pos = self.di_offsets, self.pos_mask
+        st = np.zeros(len(self.status_rows))
+        st[~pos] = bits[off[~pos]]
+        code = bits[off[pos]].astype(np.intp) + 2 * bits[off[pos] + 1].astype(np.intp)
+        st[pos] = self._lut[code]
+        return fl, cn, st, regs[self.quality_addr]

@@ -39,7 +39,7 @@ from pymodbus.exceptions import ModbusException
 
 from app.field.commlog import log_changes
 from app.field.periodic import run_every
-from app.field.rtu.codec import decode_bits, decode_registers, unpack_bits
+from app.field.rtu.codec import StationDecoder
 from app.field.rtu.map import RESULT_ACCEPTED, RegisterMap, build_register_map
 from app.field.sim.api import (
     ADD_CAUSE_BLOCKED_BY_INTERLOCKING,
@@ -105,14 +105,17 @@ class ModbusPoller:
         now = dt.datetime.now(dt.UTC)
         self.comm = {d.device: CommState(d.device, self.PROTOCOL, Comm.CONNECTING, now)
                      for d in self.devices}
-        self._dev_slices = {}
-        self._dev_pos: dict[str, tuple[np.ndarray, ...]] = {}
-        for d in self.devices:
-            self._dev_slices[d.device] = np.asarray([self._pos[int(r)] for r in d.rows],
-                                                    dtype=np.intp)
-            self._dev_pos[d.device] = tuple(
-                np.asarray([self._pos[int(r)] for r in rows], dtype=np.intp)
-                for rows in (d.analog_rows, d.counter_rows, d.status_rows, d.quality_rows))
+        self._dev_slices = {d.device: np.asarray([self._pos[int(r)] for r in d.rows],
+                                                 dtype=np.intp) for d in self.devices}
+        self._index = {d.device: k for k, d in enumerate(self.devices)}
+        self._dec = StationDecoder(self.devices)
+        self._read_ok = np.zeros(len(self.devices), dtype=bool)
+
+        def local(rows: np.ndarray) -> np.ndarray:
+            return np.asarray([self._pos[int(r)] for r in rows], dtype=np.intp)
+
+        self._apos, self._cpos = local(self._dec.analog_rows), local(self._dec.counter_rows)
+        self._spos, self._qpos = local(self._dec.status_rows), local(self._dec.quality_rows)
         self._labels = {d.device: f"{d.device} (id {d.device_id})" for d in self.devices}
         self._changes: list[tuple[str, Comm, Comm, str]] = []
         self._links = [_Link() for _ in range(min(connections, max(1, len(self.devices))))]
@@ -170,50 +173,60 @@ class ModbusPoller:
             self._changes = []
 
     def _lose(self, device: str, error: str) -> None:
+        self._read_ok[self._index[device]] = False  # what it gave this scan is not used
         sl = self._dev_slices[device]
         self.quality[sl] = (self.quality[sl] & ~np.uint16(Q.VALIDITY_MASK)) | Q.COMM_LOST
         self._set_comm(device, Comm.LOST, error)
 
     async def _read_device(self, d, c: AsyncModbusTcpClient | None = None) -> None:  # noqa: ANN001
+        """Read one device into the station buffers; decoding is done once a scan."""
         c = c or self._client
-        regs = np.empty(d.ir_count, dtype=np.uint16)
+        k = self._index[d.device]
+        a0, _ = self._dec.ir_slices[k]
+        regs = self._dec.regs
         for a, n in d.ir_blocks:
             r = await c.read_input_registers(a, count=n, device_id=d.device_id)
             if r.isError():
                 raise _DeviceError(_exception_text(r))
             if len(r.registers) != n:
                 raise _DeviceError(f"short reply: {len(r.registers)} of {n} registers")
-            regs[a:a + n] = r.registers
-        bits = np.zeros(max(d.di_count, 1), dtype=bool)
-        if d.packed_addr >= 0:  # the status came with the registers
-            bits[:d.di_count] = unpack_bits(regs[d.packed_addr:d.packed_addr + d.packed_words],
-                                            d.di_count)
+            regs[a0 + a:a0 + a + n] = r.registers
+        b0, _ = self._dec.bit_slices[k]
         for a, n in (d.di_blocks if d.polls_di else ()):
             r = await c.read_discrete_inputs(a, count=n, device_id=d.device_id)
             if r.isError():
                 raise _DeviceError(_exception_text(r))
             if len(r.bits) < n:
                 raise _DeviceError(f"short reply: {len(r.bits)} of {n} bits")
-            bits[a:a + n] = r.bits[:n]
-        t = time.time_ns()
-        fl, cn, q = decode_registers(d, regs)
-        st = decode_bits(d, bits[: d.di_count])
-        pa, pc, ps, pq = self._dev_pos[d.device]
-        self.values[pa] = fl
-        self.values[pc] = cn
-        self.values[ps] = st
+            self._dec.bits[b0 + a:b0 + a + n] = r.bits[:n]
         sl = self._dev_slices[d.device]
         self.quality[sl] = Q.GOOD  # points without a quality register: good when read
-        self.quality[pq] = q
-        self.t_ns[sl] = t
+        self.t_ns[sl] = time.time_ns()
+        self._read_ok[k] = True
+
+    def _decode(self) -> None:
+        """Every device read this scan, decoded at once into values and quality."""
+        ok = self._read_ok
+        if not ok.any():
+            return
+        dec = self._dec
+        fl, cn, st, q = dec.decode()
+        for vals, pos, devs, into in ((fl, self._apos, dec.analog_dev, self.values),
+                                      (cn, self._cpos, dec.counter_dev, self.values),
+                                      (st, self._spos, dec.status_dev, self.values),
+                                      (q, self._qpos, dec.quality_dev, self.quality)):
+            m = ok[devs]
+            into[pos[m]] = vals[m]
 
     async def scan_once(self) -> PartialScan:
         """Read every device once (each connection its share, side by side). Never raises."""
+        self._read_ok[:] = False
         if len(self._links) == 1:
             await self._scan_link(self._links[0], self._groups[0])
         else:
             await asyncio.gather(*(self._scan_link(link, g)
                                    for link, g in zip(self._links, self._groups, strict=True)))
+        self._decode()
         self.scans += 1
         self._flush_log()
         return self._partial()
