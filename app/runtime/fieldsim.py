@@ -68,7 +68,14 @@ class FieldSimProcess:
         self.addresses: dict[str, tuple[str, int]] = {}
 
     def start(self, timeout_s: float = 60.0) -> FieldSimProcess:
-        """Start it; a restart after :meth:`stop` or :meth:`kill` reuses the same ports."""
+        """Start it and wait until it serves; a restart after :meth:`stop` or :meth:`kill`
+        reuses the same ports."""
+        return self.launch().wait_ready(timeout_s)
+
+    def launch(self) -> FieldSimProcess:
+        """Start the process and return at once: :attr:`addresses` are the ports it was told
+        to serve on, so clients can be built while it starts; :meth:`wait_ready` before the
+        first request."""
         if self.addresses:
             ports = {k: p for k, (_h, p) in self.addresses.items()}
             ports.setdefault("mms", free_port_block(MMS_PORT_BLOCK, self.host))
@@ -89,6 +96,13 @@ class FieldSimProcess:
         root = Path(__file__).resolve().parent.parent.parent
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, env=env,
                                      cwd=root, text=True)
+        self.addresses = {k: (self.host, p) for k, p in ports.items()
+                          if k != "mms" or self.with_mms}
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> FieldSimProcess:
+        """Wait for its READY line (its servers listen). Raises FieldSimError with the tail
+        of its log if it does not come."""
         line: list[str] = []
         reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()),
                                   daemon=True)

@@ -341,6 +341,10 @@ class Pipeline(QObject):
     def stop(self, timeout_ms: int = 8000) -> bool:
         """Stop every thread cleanly; True when all stopped within the timeout."""
         if not self._started:
+            # Never run: its source may still hold protocol-client processes.
+            close = getattr(self._poller.source, "close", None)
+            if close is not None:
+                close()
             return True
         self._poller.request_stop()
         ok = self._poller_thread.wait(timeout_ms)

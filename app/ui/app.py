@@ -215,16 +215,21 @@ def build(args: argparse.Namespace) -> Hmi:
             modbus = parse_addr(args.field, "--field")
             mms = parse_addr(args.mms, "--mms") if args.mms else None
         else:
-            try:
-                sim = FieldSimProcess(station=args.station, speed=args.speed).start()
-            except FieldSimError as exc:
-                raise StartError(str(exc), code=1) from None
+            # The station starts while the window is built (its ports are ours to choose);
+            # nothing polls it before it says it serves.
+            sim = FieldSimProcess(station=args.station, speed=args.speed).launch()
             modbus, mms = sim.addresses["modbus"], sim.addresses.get("mms")
         hmi = build_hmi(station, points, modbus=modbus, mms=mms, period_s=args.period,
                         data_dir=args.data_dir, db_url=args.db,
                         record_history=not args.no_historian,
                         historian_options=historian_options(args), settings=settings,
                         yard3d=not args.no_3d, session_timeout_min=args.session_timeout)
+        if sim is not None:
+            try:
+                sim.wait_ready()
+            except FieldSimError as exc:
+                hmi.close()
+                raise StartError(str(exc), code=1) from None
     except BaseException:
         if sim is not None:
             sim.stop()

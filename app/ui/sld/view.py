@@ -33,7 +33,8 @@ from app.ui.sld.layout import Layout, load_layout
 
 TAG_MIME = "application/x-gridtwin-tag"
 ANIM_S = 0.15  # flow arrows step at least this often when scans are slower
-#: Numbers on the diagram (kV, MW, Mvar, transformer readings) refresh this often; states —
+#: Numbers on the diagram (kV, MW, Mvar, transformer readings) refresh this often (staggered);
+#: states —
 #: switch positions, energisation, bad quality — with every scan. Numbers that change ten
 #: times a second cannot be read, only flicker; and re-rendering ~40 labels a scan was most
 #: of the diagram's paint time.
@@ -82,7 +83,7 @@ class SldView(QGraphicsView):
         self._anim.timeout.connect(self._animate)
         self._anim.start(int(ANIM_S * 1000))
         self._last_anim = time.monotonic()
-        self._values_at = -1e9  # when the numbers were last written
+        self._label_at: dict[int, float] = {}  # per label: when its text was last written
         self._label_good: dict[int, bool] = {}  # per label: was its reading good
 
     # ------------------------------------------------------------------ build
@@ -189,9 +190,6 @@ class SldView(QGraphicsView):
             item.set_invalid(not good[row])
             item.set_position(int(round(float(v[row]))) if np.isfinite(v[row]) else -1)
         now = time.monotonic()
-        numbers = now - self._values_at >= VALUES_S
-        if numbers:
-            self._values_at = now
         tw = snap.twin
         if tw is not None:
             if not self._bound:
@@ -207,7 +205,7 @@ class SldView(QGraphicsView):
                 hvc = theme.voltage_colour(float(tw.bus_base_kv[hv])) if live[hv] else theme.DEAD
                 lvc = theme.voltage_colour(float(tw.bus_base_kv[lv])) if live[lv] else theme.DEAD
                 rows = [self.points.index[tag] for tag, _ in self._tx_extra[id(item)]]
-                if self._due(id(item), numbers, bool(good[rows].all()) if rows else True):
+                if self._due(id(item), now, bool(good[rows].all()) if rows else True):
                     txt = [d.get("label", "")]
                     for (_tag, name), r in zip(self._tx_extra[id(item)], rows, strict=True):
                         txt.append(f"{name} {_value_text(v[r], self.points.unit[r])}"
@@ -217,7 +215,7 @@ class SldView(QGraphicsView):
                     item.set_sides(hvc, lvc, item.text)
         for asset, t in self._bus_label.items():
             row = self.points.index.get(self._busbar_spec[asset]["tag"])
-            if row is None or not self._due(id(t), numbers, bool(good[row])):
+            if row is None or not self._due(id(t), now, bool(good[row])):
                 continue
             if good[row]:
                 t.setText(f"{v[row]:.1f} kV")
@@ -228,16 +226,24 @@ class SldView(QGraphicsView):
         for flow, pr, qr, rating in self._flows:
             ok = bool(good[pr] and good[qr])
             flow.set_flow(float(v[pr]), float(v[qr]), not ok, rating,
-                          text=self._due(id(flow), numbers, ok))
+                          text=self._due(id(flow), now, ok))
         self._animate()
         self._anim.start(int(ANIM_S * 1000))  # restart: no second repaint between scans
 
-    def _due(self, key: int, numbers: bool, good: bool) -> bool:
-        """Whether a label's text is written now: when the numbers refresh, or at once when
-        its reading turns bad or good again (a state, not a number)."""
+    def _due(self, key: int, now: float, good: bool) -> bool:
+        """Whether a label's text is written now: every VALUES_S (the labels staggered over
+        that period, so no scan repaints them all), or at once when its reading turns bad or
+        good again (a state, not a number)."""
         changed = self._label_good.get(key) != good
         self._label_good[key] = good
-        return numbers or changed
+        last = self._label_at.get(key)
+        if last is None:
+            self._label_at[key] = now - VALUES_S * (len(self._label_at) % 5) / 5
+            return True
+        if changed or now - last >= VALUES_S:
+            self._label_at[key] = now
+            return True
+        return False
 
     def _bind(self, tw) -> None:  # noqa: ANN001
         ix = tw.bus_ix
