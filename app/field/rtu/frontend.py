@@ -1,7 +1,7 @@
 """The Modbus poller in its own process: the HMI's front-end to the station RTU.
 
 :class:`RemoteModbusPoller` has the interface of :class:`~app.field.rtu.poller.ModbusPoller`
-(``scan_once``, ``write_command``, ``devices``, ``comm``, ``run``, ``close``), and is what the
+(``scan_once``, ``write_command``, ``devices``, ``comm``, ``close``), and is what the
 HMI's frame source uses. The real poller runs in a child process (``python -m
 app.field.rtu.frontend``) on its own asyncio loop; the HMI's poller thread sends it
 ``("scan",)`` once a period and waits on the pipe. Why: a scan is ~90 request/reply round
@@ -24,13 +24,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
 
 import numpy as np
 
 from app.field.childproc import ChildChannel, ChildServer
 from app.field.commlog import log_changes
-from app.field.periodic import run_every
 from app.field.rtu.map import RegisterMap, build_register_map
 from app.field.rtu.poller import ModbusPoller, PartialScan, default_timeout_s
 from app.field.sim.api import ADD_CAUSE_UNKNOWN, ControlResult
@@ -132,12 +130,6 @@ class RemoteModbusPoller:
         self._last = PartialScan(self._last.rows, self._last.values, q.astype(np.uint16),
                                  self._last.t_ns, dict(self.comm))
         return self._last
-
-    async def run(self, emit: Callable[[PartialScan], None], stop: asyncio.Event) -> None:
-        try:
-            await run_every(self.period_s, self.scan_once, emit, stop)
-        finally:
-            self.close()
 
     async def write_command(self, asset_id: str, close: bool) -> ControlResult:
         """Pulse the device's open or close command coil (through the front-end)."""
