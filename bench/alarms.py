@@ -137,6 +137,7 @@ def flood_run(app, station, rules, data_dir: str) -> dict:  # noqa: ANN001
     from app.historian import open_historian
     from app.runtime.pipeline import Pipeline
     from app.station.points import build_point_table
+    from app.ui.app import freeze_heap
     from app.ui.main_window import MainWindow
 
     plant = PlantSimulator(station, seed=7, tick_s=0.1)
@@ -148,6 +149,7 @@ def flood_run(app, station, rules, data_dir: str) -> dict:  # noqa: ANN001
     win.resize(1600, 950)
     win.show()
     win.alarms.state.setCurrentText("All states")
+    freeze_heap()  # as gridtwin run does
     pipe.start()
 
     def wait(cond, timeout_s: float) -> bool:  # noqa: ANN001
