@@ -22,6 +22,7 @@ import datetime as dt
 import itertools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -184,3 +185,40 @@ class ControlRuntime(QObject):
 
     def lock(self, session: Session, done: Done | None = None) -> None:
         self.auth.submit(lambda: self.accounts.lock(session), done)
+
+    # ------------------------------------------------------------------ user administration
+    # Each runs on the accounts thread and is checked there: only an administrator's live
+    # session may list or change users, whatever the window offers (refusals are audited).
+    def list_users(self, session: Session | None, done: Done) -> None:
+        def go() -> list[UserRow]:
+            self.accounts.require(session, "admin", self.accounts.clock())
+            return [UserRow(u.username, u.role, u.disabled, u.last_login)
+                    for u in sorted(self.accounts.users(), key=lambda u: u.username)]
+
+        self.auth.submit(go, done)
+
+    def create_user(self, session: Session | None, username: str, password: str, role: str,
+                    done: Done) -> None:
+        self.auth.submit(lambda: self.accounts.create_user(session, username, password, role),
+                         done)
+
+    def set_role(self, session: Session | None, username: str, role: str, done: Done) -> None:
+        self.auth.submit(lambda: self.accounts.set_role(session, username, role), done)
+
+    def set_password(self, session: Session | None, username: str, password: str,
+                     done: Done) -> None:
+        self.auth.submit(lambda: self.accounts.set_password(session, username, password), done)
+
+    def set_disabled(self, session: Session | None, username: str, disabled: bool,
+                     done: Done) -> None:
+        self.auth.submit(lambda: self.accounts.set_disabled(session, username, disabled), done)
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """What the users window shows of an account (never its password hash)."""
+
+    username: str
+    role: str
+    disabled: bool
+    last_login: dt.datetime | None

@@ -4,8 +4,9 @@ The live single-line diagram is the centre, under the alarm-flood banner (shown 
 than 10 new alarms arrived in 10 minutes); trends, the 3D switchyard, the alarm list, the
 event log and the point browser are dock widgets whose layout is kept with QSettings. The
 status bar shows each device's communication, the scan rate, scan-to-screen latency, the
-logged-in user and the clock in IST. The Alarms menu acknowledges the page and opens the
-alarm-performance report.
+logged-in user and the clock in IST. The File menu logs in, out and locks, and for an
+administrator opens the users window (:mod:`app.ui.users`); the Alarms menu acknowledges the
+page and opens the alarm-performance report.
 
 ``session`` is the logged-in user's :class:`app.control.users.Session` (None: nobody, viewer
 rights); :meth:`set_session` changes it and emits ``session_changed``. With a control runtime
@@ -232,7 +233,10 @@ class MainWindow(QMainWindow):
         self.logout_action.triggered.connect(self.logout)
         self.lock_action = QAction("Loc&k controls now", self)
         self.lock_action.triggered.connect(self.lock)
-        for a in (self.login_action, self.logout_action, self.lock_action):
+        self.users_action = QAction("&Users…", self, enabled=False)
+        self.users_action.setToolTip("Add users, change roles and passwords (administrators)")
+        self.users_action.triggered.connect(self.open_users)
+        for a in (self.login_action, self.logout_action, self.lock_action, self.users_action):
             a.setEnabled(False)
             m.addAction(a)
         m.addSeparator()
@@ -432,6 +436,15 @@ class MainWindow(QMainWindow):
             self.login_action.setEnabled(True)
             self.logout_action.setEnabled(s is not None or self._locked is not None)
             self.lock_action.setEnabled(s is not None)
+            self.users_action.setEnabled(s is not None and s.role == "admin")
+
+    @Slot()
+    def open_users(self) -> None:
+        """File ▸ Users…: the administrator's window (every change checked by the service)."""
+        from app.ui.users import UsersDialog
+
+        self.users_dialog = UsersDialog(self.control, lambda: self.session, self)
+        self.users_dialog.open()
 
     def set_session(self, session: Session | None) -> None:
         """Who is logged in (None: nobody, viewer rights); faceplates and listeners follow."""
@@ -444,6 +457,9 @@ class MainWindow(QMainWindow):
                 fp.set_access(role if self.control is not None else None,
                               self._path(asset_id))
         self.alarms.set_role(session.role if session else None)
+        users = getattr(self, "users_dialog", None)
+        if users is not None and (session is None or session.role != "admin"):
+            users.close()  # logged out or locked: the service would refuse it anyway
         self._show_user()
         self.session_changed.emit(session)
 

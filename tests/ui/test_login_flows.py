@@ -202,3 +202,73 @@ def test_operate_from_the_faceplate_in_process(hmi, qtbot):
     seq = win._last_snapshot.seq
     qtbot.waitUntil(lambda: win._last_snapshot.seq >= seq + 5, timeout=10_000)
     assert win.alarms.model.row_of("F3_Q0:trip") is None
+
+
+def test_the_administrator_manages_users_in_the_window_and_the_service_checks(hmi, qtbot):
+    """File ▸ Users… is an administrator's: list, add, change role, new password, disable;
+    the last administrator stays; each change audited. An operator's session is refused by
+    the accounts service even when it reaches the window's requests."""
+    from app.ui.users import PasswordDialog
+
+    win = hmi()
+    assert not win.users_action.isEnabled()  # nobody logged in
+    with qtbot.waitSignal(win.session_changed, timeout=10_000):
+        win.login_as("op", PW)
+    assert not win.users_action.isEnabled()
+    op = win.session
+    with qtbot.waitSignal(win.session_changed, timeout=10_000):
+        win.login_as("admin", PW)
+    assert win.users_action.isEnabled()
+    win.open_users()
+    dlg = win.users_dialog
+    qtbot.waitUntil(lambda: len(dlg.rows) == 4, timeout=10_000)
+    assert [u.username for u in dlg.rows] == ["admin", "eng", "guest", "op"]
+    assert dlg.table.item(3, 1).text() == "operator"
+    assert "hash" not in repr(dlg.rows[0])  # the window never sees a password hash
+
+    pw = PasswordDialog(dlg)
+    pw.user.setText("ann")
+    pw.password.setText("long enough 1")
+    pw.again.setText("long enough 2")
+    pw.submit()
+    assert pw.error.text() == "the two passwords differ" and not pw.result()
+    pw.again.setText("short")
+    pw.password.setText("short")
+    pw.submit()
+    assert "at least 8 characters" in pw.error.text()
+
+    dlg.create("ann", PW, "operator")
+    qtbot.waitUntil(lambda: len(dlg.rows) == 5, timeout=10_000)
+    assert dlg.status.text() == "add ann (operator): done"
+    dlg.table.selectRow([u.username for u in dlg.rows].index("ann"))
+    dlg.set_role("engineer")
+    qtbot.waitUntil(lambda: dlg.selected() is not None and dlg.selected().role == "engineer",
+                    timeout=10_000)
+    dlg.change_password("ann", "a new long password")
+    qtbot.waitUntil(lambda: dlg.status.text() == "ann: new password: done", timeout=10_000)
+    dlg.toggle_disabled()
+    qtbot.waitUntil(lambda: dlg.selected() is not None and dlg.selected().disabled,
+                    timeout=10_000)
+    assert dlg.table.item(dlg.table.currentRow(), 2).text() == "disabled"
+
+    dlg.table.selectRow(0)  # admin: the only administrator
+    dlg.toggle_disabled()
+    qtbot.waitUntil(lambda: "last enabled administrator" in dlg.status.text(), timeout=10_000)
+    dlg.create("bad name!", PW, "viewer")
+    qtbot.waitUntil(lambda: "field 'username'" in dlg.status.text(), timeout=10_000)
+
+    dlg.session = lambda: op  # a window (or a forged request) with an operator's session
+    dlg.create("mallory", PW, "admin")
+    qtbot.waitUntil(lambda: dlg.status.text() == "add mallory (admin): refused — op is an "
+                    "operator; this needs an admin", timeout=10_000)
+    assert "mallory" not in [u.username for u in win.control.accounts.users()]
+
+    rows = audit_rows(win)
+    assert ("admin", "create user", "user ann", "done") in rows
+    assert ("admin", "set role", "user ann", "done") in rows
+    assert ("admin", "set password", "user ann", "done") in rows
+    assert ("admin", "disable user", "user ann", "done") in rows
+    assert ("op", "create user", "user mallory", "refused") in rows
+    with qtbot.waitSignal(win.session_changed, timeout=10_000):
+        win.logout()
+    assert not dlg.isVisible()  # closed with the administrator's session

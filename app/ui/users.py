@@ -1,0 +1,232 @@
+"""File ▸ Users…: the administrator's window onto the accounts.
+
+A table of the users (name, role, enabled, last login) and what an administrator does with
+them: add a user (with a role and a first password), change a role, set a new password,
+disable or enable an account. Every request goes to the accounts thread with the session
+that asked, and is checked there (:mod:`app.control.users`): a non-administrator is refused
+by the service whatever this window shows, the last enabled administrator cannot be demoted
+or disabled, and each change and refusal is in the audit log. The window only shows
+answers; a refusal or a bad field is shown under the table, in the service's own words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.control.users import MIN_PASSWORD, ROLES
+from app.ui import theme
+
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+COLUMNS = ("user", "role", "account", "last login (IST)")
+
+
+class PasswordDialog(QDialog):
+    """A new password, typed twice (and, for a new user, the name and role)."""
+
+    def __init__(self, parent: QWidget | None, *, username: str | None = None) -> None:
+        super().__init__(parent)
+        self.new_user = username is None
+        self.setWindowTitle("GridTwin — add user" if self.new_user
+                            else f"GridTwin — new password for {username}")
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        self.user = QLineEdit(username or "")
+        self.user.setObjectName("user")
+        self.user.setReadOnly(not self.new_user)
+        self.role = QComboBox()
+        self.role.addItems(ROLES)
+        self.role.setCurrentText("operator")
+        self.password = QLineEdit()
+        self.password.setObjectName("password")
+        self.again = QLineEdit()
+        self.again.setObjectName("again")
+        for w in (self.password, self.again):
+            w.setEchoMode(QLineEdit.EchoMode.Password)
+        form.addRow("user", self.user)
+        if self.new_user:
+            form.addRow("role", self.role)
+        form.addRow(f"password (≥ {MIN_PASSWORD})", self.password)
+        form.addRow("again", self.again)
+        lay.addLayout(form)
+        self.error = QLabel("")
+        self.error.setStyleSheet(f"color: {theme.ABNORMAL.name()}")
+        lay.addWidget(self.error)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.submit)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+
+    def submit(self) -> None:
+        if self.new_user and not self.user.text().strip():
+            self.error.setText("field 'user': enter a user name")
+        elif self.password.text() != self.again.text():
+            self.error.setText("the two passwords differ")
+        elif len(self.password.text()) < MIN_PASSWORD:
+            self.error.setText(f"a password needs at least {MIN_PASSWORD} characters")
+        else:
+            self.accept()
+
+
+class UsersDialog(QDialog):
+    """The users and what an administrator can change (through ``control``, a
+    :class:`~app.runtime.control.ControlRuntime`, with ``session()``'s session)."""
+
+    def __init__(self, control, session: Callable[[], Any],  # noqa: ANN001
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.control, self.session = control, session
+        self.setWindowTitle("GridTwin — users")
+        self.resize(640, 380)
+        lay = QVBoxLayout(self)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selected)
+        lay.addWidget(self.table, 1)
+        row = QHBoxLayout()
+        self.add_button = QPushButton("Add user…")
+        self.role_box = QComboBox()
+        self.role_box.addItems(ROLES)
+        self.role_button = QPushButton("Set role")
+        self.password_button = QPushButton("New password…")
+        self.disable_button = QPushButton("Disable")
+        for w in (self.add_button, QLabel("role"), self.role_box, self.role_button,
+                  self.password_button, self.disable_button):
+            row.addWidget(w)
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.status)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        lay.addWidget(close)
+        self.add_button.clicked.connect(self.add_user)
+        self.role_button.clicked.connect(lambda: self.set_role(self.role_box.currentText()))
+        self.password_button.clicked.connect(self.new_password)
+        self.disable_button.clicked.connect(self.toggle_disabled)
+        self.rows: list = []
+        self._busy(False)
+        self.refresh()
+
+    # ------------------------------------------------------------------ state
+    def selected(self):  # noqa: ANN201 - a UserRow or None
+        r = self.table.currentRow()
+        return self.rows[r] if 0 <= r < len(self.rows) and self.table.selectedItems() else None
+
+    def _selected(self) -> None:
+        u = self.selected()
+        if u is not None:
+            self.role_box.setCurrentText(u.role)
+            self.disable_button.setText("Enable" if u.disabled else "Disable")
+        self._busy(False)
+
+    def _busy(self, on: bool) -> None:
+        has = self.selected() is not None
+        self.add_button.setEnabled(not on)
+        for w in (self.role_box, self.role_button, self.password_button, self.disable_button):
+            w.setEnabled(not on and has)
+
+    def _say(self, text: str, bad: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(f"color: {theme.ABNORMAL.name()}" if bad else "")
+
+    # ------------------------------------------------------------------ requests
+    def refresh(self) -> None:
+        self._busy(True)
+        self.control.list_users(self.session(), self._listed)
+
+    def _listed(self, rows: Any, error: BaseException | None) -> None:
+        self._busy(False)
+        if error is not None:
+            self._say(f"cannot list the users: {error}", bad=True)
+            return
+        keep = self.selected().username if self.selected() is not None else None
+        self.rows = list(rows)
+        self.table.setRowCount(len(self.rows))
+        for r, u in enumerate(self.rows):
+            last = u.last_login.astimezone(IST).strftime("%d %b %Y %H:%M") if u.last_login \
+                else "never"
+            for c, text in enumerate((u.username, u.role,
+                                      "disabled" if u.disabled else "enabled", last)):
+                item = QTableWidgetItem(text)
+                if u.disabled:
+                    item.setForeground(theme.TEXT_MUTED)
+                self.table.setItem(r, c, item)
+            if u.username == keep:
+                self.table.selectRow(r)
+        self._busy(False)
+
+    def _answer(self, what: str) -> Callable[[Any, BaseException | None], None]:
+        def done(_result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                self._busy(False)
+                self._say(f"{what}: refused — {error}", bad=True)
+                return
+            self._say(f"{what}: done")
+            self.refresh()
+        return done
+
+    def add_user(self) -> None:
+        dlg = PasswordDialog(self)
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            self.create(dlg.user.text().strip(), dlg.password.text(), dlg.role.currentText())
+
+    def create(self, name: str, password: str, role: str) -> None:
+        self._busy(True)
+        self.control.create_user(self.session(), name, password, role,
+                                 self._answer(f"add {name} ({role})"))
+
+    def set_role(self, role: str) -> None:
+        u = self.selected()
+        if u is None or role == u.role:
+            return
+        self._busy(True)
+        self.control.set_role(self.session(), u.username, role,
+                              self._answer(f"{u.username}: role {u.role} → {role}"))
+
+    def new_password(self) -> None:
+        u = self.selected()
+        if u is None:
+            return
+        dlg = PasswordDialog(self, username=u.username)
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            self.change_password(u.username, dlg.password.text())
+
+    def change_password(self, username: str, password: str) -> None:
+        self._busy(True)
+        self.control.set_password(self.session(), username, password,
+                                  self._answer(f"{username}: new password"))
+
+    def toggle_disabled(self) -> None:
+        u = self.selected()
+        if u is None:
+            return
+        self._busy(True)
+        self.control.set_disabled(self.session(), u.username, not u.disabled,
+                                  self._answer(f"{u.username}: "
+                                               f"{'enable' if u.disabled else 'disable'}"))
