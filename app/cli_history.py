@@ -26,8 +26,7 @@ import sys
 import time
 
 from app.cliargs import int_at_least, positive_float, positive_int
-
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+from app.station.timezone import IST
 
 
 def parse_time(text: str, what: str) -> dt.datetime:

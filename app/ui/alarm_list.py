@@ -53,11 +53,11 @@ from PySide6.QtWidgets import (
 
 from app.alarms.engine import ANNUNCIATED, STATE_ORDER, AlarmRow, AlarmState, AlarmView
 from app.runtime.alarm_service import AlarmAction
+from app.station.timezone import IST
 from app.ui import theme
 from app.ui.qtcompat import refilter
 
 log = logging.getLogger(__name__)
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 COLUMNS = ("Priority", "State", "Since (IST)", "Point / device", "Alarm", "Value")
 S = AlarmState
 STATE_TEXT = {S.UNACK: "Unack", S.ACKED: "Ack",

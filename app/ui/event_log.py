@@ -35,9 +35,9 @@ from PySide6.QtWidgets import (
 
 from app.alarms.log import LogEntry
 from app.runtime.eventquery import EventPage, EventQuery
+from app.station.timezone import IST
 from app.ui import theme
 
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 COLUMNS = ("Time (IST)", "Type", "Severity", "Asset", "Point / alarm", "Event", "By")
 MAX_ROWS = 20_000
 PAGE_SIZE = 500

@@ -17,7 +17,6 @@ and its device communicating. The service checks the role again, whatever the bu
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import deque
 
 import numpy as np
@@ -46,7 +45,6 @@ from app.station.frame import Comm
 from app.station.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN, PointTable
 from app.ui import theme
 
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 _POS = {POS_OPEN: "OPEN", POS_CLOSED: "CLOSED", POS_INTERMEDIATE: "INTERMEDIATE", 3: "BAD"}
 _PRIMARY = ("LOADING", "P", "HOT_SPOT", "V", "Q", "TOP_OIL", "SF6", "POS", "LEAK", "OP")
 

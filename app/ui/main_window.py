@@ -52,6 +52,7 @@ from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
 from app.station.frame import Comm
 from app.station.points import PointTable
+from app.station.timezone import IST
 from app.ui import theme
 from app.ui.alarm_list import AlarmListDock
 from app.ui.event_log import EventLogDock
@@ -62,7 +63,6 @@ log = logging.getLogger(__name__)
 #: Bump when the set or arrangement of docks changes: a layout saved by an older version is
 #: then ignored instead of being forced onto docks it does not know.
 LAYOUT_VERSION = 2
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 
 
 class AlarmReportDialog(QDialog):

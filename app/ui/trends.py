@@ -38,10 +38,10 @@ from PySide6.QtWidgets import (
 from app.runtime.snapshot import LiveSnapshot
 from app.station import quality as Q
 from app.station.points import PointTable
+from app.station.timezone import IST
 from app.ui import theme
 
 TAG_MIME = "application/x-gridtwin-tag"
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 
 RANGES_S = {"10 min": 600, "1 h": 3600, "8 h": 8 * 3600, "24 h": 86400, "7 days": 7 * 86400,
             "30 days": 30 * 86400}

@@ -11,7 +11,6 @@ answers; a refusal or a bad field is shown under the table, in the service's own
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -33,9 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.control.users import MIN_PASSWORD, ROLES
+from app.station.timezone import IST
 from app.ui import theme
 
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 COLUMNS = ("user", "role", "account", "last login (IST)")
 
 

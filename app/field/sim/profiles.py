@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+from app.station.timezone import IST
 
 # Hourly shape factors, hour 0..23 IST (interpolated linearly within the hour).
 _SHAPES = {
