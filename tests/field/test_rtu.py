@@ -160,7 +160,7 @@ def test_a_map_file_that_cannot_be_read_names_the_file(station, tmp_path):
 
 
 def test_word_order_and_scale_from_the_map_decode_right(station):
-    from app.field.rtu.codec import decode_registers, encode_registers
+    from app.field.rtu.codec import StationDecoder, encode_registers
     from app.station.points import build_point_table
 
     pts = build_point_table(station)
@@ -181,7 +181,9 @@ def test_word_order_and_scale_from_the_map_decode_right(station):
     assert (regs[10], regs[11]) == (lo, hi)  # CDAB: low word first
     assert struct.unpack(">f", struct.pack(">HH", regs[20], regs[21]))[0] == \
         pytest.approx(550.0)  # raw = value / scale
-    fl, cn, qq = decode_registers(d, regs)
+    dec = StationDecoder([d])
+    dec.regs[:] = regs
+    fl, cn, _st, qq = dec.decode()
     np.testing.assert_allclose(fl, [71.5, 55.0])
     assert list(qq) == [0x82] and len(cn) == 0
 

@@ -1,5 +1,9 @@
 """Encode a device's points into Modbus registers and bits, and back (vectorised).
 
+:func:`encode_registers` and :func:`encode_bits` say it device by device, readably; the RTU
+server runs :class:`StationEncoder` and the poller :class:`StationDecoder`, which do the same
+for the whole station in a few operations (tested equal to the per-device form).
+
 Addresses come from the device's map (:class:`app.field.rtu.map.DeviceMap`), so a map read
 from CSV with its own addresses, word order and scales decodes the same way as the generated
 one. A 32-bit value is two registers: high word first (ABCD) unless the map says CDAB.
@@ -71,28 +75,6 @@ def unpack_bits(words: np.ndarray, n: int) -> np.ndarray:
     w = np.asarray(words, dtype=np.uint16).astype(np.uint32)
     bits = (w[:, None] >> np.arange(16, dtype=np.uint32)) & 1
     return bits.ravel()[:n].astype(bool)
-
-
-def decode_registers(dm: DeviceMap, regs: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                                np.ndarray]:
-    """(analog values, counter values, quality words) from the device's input registers;
-    quality words are in ``dm.quality_rows`` order."""
-    regs = np.asarray(regs, dtype=np.uint16)
-    fl = _join(regs, dm.analog_addr, dm.analog_swap, "f4").astype(np.float64) * dm.analog_scale
-    cn = _join(regs, dm.counter_addr, dm.counter_swap, "u4").astype(np.float64) * \
-        dm.counter_scale
-    return fl, cn, regs[dm.quality_addr]
-
-
-def decode_bits(dm: DeviceMap, bits: np.ndarray) -> np.ndarray:
-    """Status values (positions as Dbpos codes) from the device's discrete inputs."""
-    bits = np.asarray(bits, dtype=bool)
-    off, pos = dm.di_offsets, dm.pos_mask
-    out = np.zeros(len(dm.status_rows))
-    out[~pos] = bits[off[~pos]]
-    o, c = bits[off[pos]], bits[off[pos] + 1]
-    out[pos] = np.select([o & c, c, o], [POS_BAD, POS_CLOSED, POS_OPEN], POS_INTERMEDIATE)
-    return out
 
 
 class StationEncoder:
@@ -194,9 +176,8 @@ class StationDecoder(StationEncoder):
         bits = self.bits
         if len(self._packed_dst):
             bits = bits.copy()
-            w = regs[self._packed_dst].astype(np.uint32)
-            bits[self._packed_bits] = ((w[:, None] >> np.arange(16, dtype=np.uint32)) & 1
-                                       ).ravel().astype(bool)
+            bits[self._packed_bits] = unpack_bits(regs[self._packed_dst],
+                                                  len(self._packed_bits))
         off, pos = self.di_offsets, self.pos_mask
         st = np.zeros(len(self.status_rows))
         st[~pos] = bits[off[~pos]]
