@@ -56,6 +56,47 @@ def no_thread_left_behind(request):
         time.sleep(0.05)
 
 
+_CLIENTS = (b"app.field.rtu.frontend", b"app.field.iec61850.client")
+
+
+def _client_processes() -> dict[int, str]:
+    """This process's protocol-client children (Modbus front-end, MMS client) still alive."""
+    me, out = os.getpid(), {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{d}/stat", "rb").read()
+            ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+            state = stat.rsplit(b")", 1)[1].split()[0]
+            if ppid != me or state == b"Z":
+                continue
+            cmd = open(f"/proc/{d}/cmdline", "rb").read()
+        except (OSError, ValueError, IndexError):
+            continue
+        for c in _CLIENTS:
+            if c in cmd:
+                out[int(d)] = c.decode()
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_client_process_left_behind(request):
+    """Fail any test that leaves a protocol client's process running (a source or poller
+    not closed): they would pile up, each polling its station, until pytest ends."""
+    before = set(_client_processes())
+    yield
+    deadline = time.monotonic() + 5.0
+    while True:
+        left = {p: c for p, c in _client_processes().items() if p not in before}
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{request.node.nodeid} left protocol-client processes running: "
+                        + ", ".join(f"{c} (pid {p})" for p, c in left.items()))
+        time.sleep(0.05)
+
+
 def _benign(t: threading.Thread) -> bool:
     # Interpreter-wide helpers that outlive any one test by design.
     return t.name.startswith(("ThreadPoolExecutor", "asyncio_", "QueueFeederThread",

@@ -190,7 +190,9 @@ def test_a_bay_is_lost_when_either_of_its_paths_is(pts):
     from app.field.rtu.poller import PartialScan
     from app.station.frame import CommState
 
-    src = ProtocolFrameSource(pts, modbus=("127.0.0.1", 9), period_s=PERIOD_S)
+    # In process: its poller is replaced below, and must not leave a front-end behind.
+    src = ProtocolFrameSource(pts, modbus=("127.0.0.1", 9), period_s=PERIOD_S,
+                              modbus_in_process=True)
     now = dt.datetime.now(dt.UTC)
     n = len(pts)
     rows = np.arange(n)
