@@ -3,8 +3,8 @@
 Why: the HMI process has several busy Python threads (GUI, solver, historian writer). A
 protocol client in that process gives up the GIL at every socket call and must win it back
 afterwards, behind whichever thread holds it — up to a switch interval each time. A Modbus
-scan of the station is ~90 request/reply round trips, so two busy threads turned a 50 ms
-scan into hundreds of milliseconds (measured here: 3 s with two CPU-bound threads). And
+scan of the station is 60–90 request/reply round trips, so two busy threads turned a 50 ms
+scan into seconds (measured here: 3 s with two CPU-bound threads). And
 pyiec61850's blocking calls keep the GIL outright. So each client runs in its own process,
 like a SCADA system's front-end processor, and the poller thread only waits on a pipe: one
 GIL acquisition per scan instead of two hundred.

@@ -67,7 +67,8 @@ def test_values_quality_and_time_from_the_ieds(sim, pts, station):
 
     async def go():
         try:
-            return await mms.scan_once(), await src.scan_once()
+            await asyncio.gather(mms.scan_once(), src.scan_once())  # both clients up first
+            return await mms.scan_once(), await src.scan_once()  # then back to back
         finally:
             mms.close()
             src.close()

@@ -4,8 +4,8 @@
 (``scan_once``, ``write_command``, ``devices``, ``comm``, ``close``), and is what the
 HMI's frame source uses. The real poller runs in a child process (``python -m
 app.field.rtu.frontend``) on its own asyncio loop; the HMI's poller thread sends it
-``("scan",)`` once a period and waits on the pipe. Why: a scan is ~90 request/reply round
-trips, each of which in the HMI's process must win the GIL back from the GUI, solver and
+``("scan",)`` once a period and waits on the pipe. Why: a scan is 60 request/reply round
+trips (87 without packed status registers), each of which in the HMI's process must win the GIL back from the GUI, solver and
 historian threads (see :mod:`app.field.childproc`); in its own process a scan takes what the
 RTU takes.
 
