@@ -29,11 +29,38 @@ Done = Callable[[Any, BaseException | None], None]
 Authenticate = Callable[[str, str, Done], None]
 
 
-def _error_label() -> QLabel:
+def error_label() -> QLabel:
     lab = QLabel("")
     lab.setWordWrap(True)
     lab.setStyleSheet(f"color: {theme.ABNORMAL.name()}")
     return lab
+
+
+class NewPassword:
+    """A new password typed twice, as two rows of a form, and its check (the service checks
+    again: this only saves a round trip for the obvious mistakes)."""
+
+    def __init__(self, form: QFormLayout) -> None:
+        self.password = QLineEdit()
+        self.password.setObjectName("password")
+        self.again = QLineEdit()
+        self.again.setObjectName("again")
+        for w in (self.password, self.again):
+            w.setEchoMode(QLineEdit.EchoMode.Password)
+        form.addRow(f"password (≥ {MIN_PASSWORD})", self.password)
+        form.addRow("again", self.again)
+
+    def problem(self) -> str | None:
+        """What is wrong with the two entries, or None."""
+        if len(self.password.text()) < MIN_PASSWORD:
+            return f"the password needs at least {MIN_PASSWORD} characters"
+        if self.password.text() != self.again.text():
+            return "the two passwords differ"
+        return None
+
+    def clear(self) -> None:
+        self.password.clear()
+        self.again.clear()
 
 
 class LoginDialog(QDialog):
@@ -68,7 +95,7 @@ class LoginDialog(QDialog):
         form.addRow("user", self.user)
         form.addRow("password", self.password)
         lay.addLayout(form)
-        self.error = _error_label()
+        self.error = error_label()
         lay.addWidget(self.error)
         self.buttons = QDialogButtonBox()
         self.ok = self.buttons.addButton("Unlock" if locked else "Log in",
@@ -119,24 +146,18 @@ class FirstAdminDialog(QDialog):
         self.setModal(True)
         lay = QVBoxLayout(self)
         text = QLabel("There are no users yet. Create the administrator account; it adds "
-                      "the operators and engineers (gridtwin users add NAME --role R). There "
-                      "is no default password.")
+                      "the operators and engineers (File ▸ Users…, or gridtwin users add "
+                      "NAME --role R). There is no default password.")
         text.setWordWrap(True)
         lay.addWidget(text)
         form = QFormLayout()
         self.user = QLineEdit()
         self.user.setObjectName("user")
-        self.password = QLineEdit()
-        self.password.setObjectName("password")
-        self.repeat = QLineEdit()
-        self.repeat.setObjectName("repeat")
-        for w in (self.password, self.repeat):
-            w.setEchoMode(QLineEdit.EchoMode.Password)
         form.addRow("administrator", self.user)
-        form.addRow(f"password (≥ {MIN_PASSWORD})", self.password)
-        form.addRow("again", self.repeat)
+        self.new_password = NewPassword(form)
+        self.password, self.repeat = self.new_password.password, self.new_password.again
         lay.addLayout(form)
-        self.error = _error_label()
+        self.error = error_label()
         lay.addWidget(self.error)
         self.buttons = QDialogButtonBox()
         self.ok = self.buttons.addButton("Create and log in",
@@ -152,11 +173,9 @@ class FirstAdminDialog(QDialog):
         if not name:
             self.error.setText("enter a user name for the administrator")
             return
-        if len(pw) < MIN_PASSWORD:
-            self.error.setText(f"the password needs at least {MIN_PASSWORD} characters")
-            return
-        if pw != self.repeat.text():
-            self.error.setText("the two passwords differ")
+        problem = self.new_password.problem()
+        if problem:
+            self.error.setText(problem)
             return
         for w in (self.ok, self.cancel):
             w.setEnabled(False)
@@ -166,8 +185,7 @@ class FirstAdminDialog(QDialog):
     def _done(self, session: Any, error: BaseException | None) -> None:
         for w in (self.ok, self.cancel):
             w.setEnabled(True)
-        self.password.clear()
-        self.repeat.clear()
+        self.new_password.clear()
         if error is not None:
             self.error.setText(str(error))
             return

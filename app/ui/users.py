@@ -31,9 +31,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.control.users import MIN_PASSWORD, ROLES
+from app.control.users import ROLES
 from app.station.timezone import IST
 from app.ui import theme
+from app.ui.login import NewPassword, error_label
 
 COLUMNS = ("user", "role", "account", "last login (IST)")
 
@@ -54,20 +55,13 @@ class PasswordDialog(QDialog):
         self.role = QComboBox()
         self.role.addItems(ROLES)
         self.role.setCurrentText("operator")
-        self.password = QLineEdit()
-        self.password.setObjectName("password")
-        self.again = QLineEdit()
-        self.again.setObjectName("again")
-        for w in (self.password, self.again):
-            w.setEchoMode(QLineEdit.EchoMode.Password)
         form.addRow("user", self.user)
         if self.new_user:
             form.addRow("role", self.role)
-        form.addRow(f"password (≥ {MIN_PASSWORD})", self.password)
-        form.addRow("again", self.again)
+        self.new_password = NewPassword(form)
+        self.password, self.again = self.new_password.password, self.new_password.again
         lay.addLayout(form)
-        self.error = QLabel("")
-        self.error.setStyleSheet(f"color: {theme.ABNORMAL.name()}")
+        self.error = error_label()
         lay.addWidget(self.error)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -76,12 +70,10 @@ class PasswordDialog(QDialog):
         lay.addWidget(buttons)
 
     def submit(self) -> None:
-        if self.new_user and not self.user.text().strip():
-            self.error.setText("field 'user': enter a user name")
-        elif self.password.text() != self.again.text():
-            self.error.setText("the two passwords differ")
-        elif len(self.password.text()) < MIN_PASSWORD:
-            self.error.setText(f"a password needs at least {MIN_PASSWORD} characters")
+        problem = "field 'user': enter a user name" \
+            if self.new_user and not self.user.text().strip() else self.new_password.problem()
+        if problem:
+            self.error.setText(problem)
         else:
             self.accept()
 

@@ -30,7 +30,7 @@ import numpy as np
 from app.field.childproc import ChildChannel, ChildServer
 from app.field.commlog import log_changes
 from app.field.rtu.map import RegisterMap, build_register_map
-from app.field.rtu.poller import ModbusPoller, PartialScan, default_timeout_s
+from app.field.rtu.poller import ModbusPoller, PartialScan, check_timing, default_timeout_s
 from app.field.sim.api import ADD_CAUSE_UNKNOWN, ControlResult
 from app.station import quality as Q
 from app.station.frame import Comm, CommState
@@ -50,10 +50,7 @@ class RemoteModbusPoller:
     def __init__(self, points: PointTable, host: str, port: int, *, period_s: float = 0.1,
                  timeout_s: float | None = None,
                  register_map: RegisterMap | None = None) -> None:
-        if not 0.1 <= period_s <= 5.0:
-            raise ValueError(f"scan period {period_s} s outside 0.1–5 s")
-        if timeout_s is not None and not 0 < timeout_s <= 30:
-            raise ValueError(f"request timeout {timeout_s} s outside 0–30 s")
+        check_timing(period_s, timeout_s)
         self.points = points
         self.host, self.port, self.period_s = host, port, period_s
         self.timeout_s = default_timeout_s(period_s) if timeout_s is None else timeout_s

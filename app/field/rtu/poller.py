@@ -77,16 +77,21 @@ def default_timeout_s(period_s: float) -> float:
     return min(1.0, 1.5 * period_s)
 
 
+def check_timing(period_s: float, timeout_s: float | None) -> None:
+    """Refuse a scan period outside 0.1–5 s or a request timeout outside 0–30 s."""
+    if not 0.1 <= period_s <= 5.0:
+        raise ValueError(f"scan period {period_s} s outside 0.1–5 s")
+    if timeout_s is not None and not 0 < timeout_s <= 30:
+        raise ValueError(f"request timeout {timeout_s} s outside 0–30 s")
+
+
 class ModbusPoller:
     PROTOCOL = "modbus"
 
     def __init__(self, points: PointTable, host: str, port: int, *, period_s: float = 0.1,
                  timeout_s: float | None = None, devices: list[str] | None = None,
                  register_map: RegisterMap | None = None, connections: int = 1) -> None:
-        if not 0.1 <= period_s <= 5.0:
-            raise ValueError(f"scan period {period_s} s outside 0.1–5 s")
-        if timeout_s is not None and not 0 < timeout_s <= 30:
-            raise ValueError(f"request timeout {timeout_s} s outside 0–30 s")
+        check_timing(period_s, timeout_s)
         if not 1 <= connections <= 8:
             raise ValueError(f"{connections} connections: 1 to 8")
         self.points = points
