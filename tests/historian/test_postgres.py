@@ -6,6 +6,7 @@ import datetime as dt
 import time
 
 import numpy as np
+import pytest
 from sqlalchemy import text
 
 from app.field.sim.plant import PlantSimulator
@@ -101,7 +102,11 @@ def test_postgres_restart_adds_to_the_hour(postgres_url, station):
         r = c.execute(text("SELECT vmin, vmax, vmean, count FROM ts_rollup WHERE point_id=:p "
                            "AND period='h' AND t_ns=:t"),
                       {"p": pid, "t": int(hour.timestamp() * 1e9)}).all()
-    assert r == [(100.0, 300.0, 200.0, 200)]
+    # The count-weighted merge moves the mean's last bit with the batch split (see the SQLite
+    # twin of this test): compare it as a float.
+    assert len(r) == 1
+    assert r[0][:2] == (100.0, 300.0) and r[0][3] == 200
+    assert r[0][2] == pytest.approx(200.0, rel=1e-12)
 
 
 def test_alarm_rules_seed_on_postgres_with_the_range_condition(postgres_url, station):
