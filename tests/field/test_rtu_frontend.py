@@ -142,7 +142,8 @@ def test_a_front_end_that_dies_or_hangs_loses_every_device_then_comes_back(rig, 
     assert "Modbus front-end" in next(iter(lost.comm.values())).last_error
     flags = Q.INVALID | Q.OLD_DATA
     assert ((lost.quality & flags) == flags).all()
-    assert took <= p.reply_timeout_s + 0.5, took
+    # Bounded by the reply timeout (plus killing and reaping the child; slack for a busy CI box)
+    assert took <= p.reply_timeout_s + 2.0, took
     assert _all_ok(back)
     with pytest.raises(ProcessLookupError):
         os.kill(old, 0)
