@@ -12,8 +12,10 @@ seconds of CPU). It reports:
   updated on the GUI thread;
 * ``stall_p99_ms`` / ``stall_max_ms`` — how late a 5 ms QTimer fires on the GUI thread
   (the longest the operator's input would wait);
-* ``scan_hz`` — snapshots reaching the window per second (``polled_hz``: frames the poller
-  made; fewer reach the window only if the solver falls behind and skips to the newest);
+* ``scan_hz`` — snapshots reaching the window per second of field time, from the first
+  measured snapshot's acquisition time to the last's (``polled_hz``: frames the poller made
+  per second of the window; fewer reach the window only if the solver falls behind and
+  skips to the newest);
 * ``cpu_pct`` — CPU per thread of the HMI process (and of its child processes), in % of one
   core over the measured window;
 * ``gui_ms_per_call`` / ``gui_ms_max`` — the GUI thread's time per call of each widget's
@@ -161,6 +163,7 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
         latency: list[float] = []
         stalls: list[tuple[float, float]] = []  # (t, lateness ms)
         frames = [0]
+        acquired: list[float] = []  # first and last acquisition time of the measured frames
         cpu0: dict = {}
         kids0: dict = {}
         sld_update = win.sld.update_snapshot
@@ -174,6 +177,10 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
             if state["measuring"]:
                 latency.append((now - snap.t_acquired.timestamp()) * 1000.0)
                 frames[0] += 1
+                t_acq = snap.t_acquired.timestamp()
+                if not acquired:
+                    acquired.append(t_acq)
+                acquired[1:] = [t_acq]
 
         win.sld.update_snapshot = timed_update
 
@@ -309,7 +316,11 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
                 "points": len(win.points),
                 "trended": len(win.trends.series),
                 "docks_open": sorted(n for n, d in win.docks.items() if d.isVisible()),
-                "scan_hz": round(frames[0] / elapsed, 2),
+                # frames between the first and the last measured one, over the field time
+                # between them: frames / window would read a steady 10 Hz as 9.98 whenever
+                # the window's ends fall between two frames or its timer fires late
+                "scan_hz": round((frames[0] - 1) / max(acquired[-1] - acquired[0], 1e-9), 2)
+                if len(acquired) == 2 else 0.0,
                 "polled_hz": round((pipeline.stats.frames - state["polled0"]) / elapsed, 2),
                 "latency_p50_ms": _pct(lat, 50), "latency_p95_ms": _pct(lat, 95),
                 "latency_p99_ms": _pct(lat, 99),
