@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
@@ -33,6 +34,18 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 log = logging.getLogger(__name__)
+
+
+def describe_exit(code: int | None) -> str:
+    """A child's exit status in words: "exited with code 3", "died of SIGSEGV"."""
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            return f"died of {signal.Signals(-code).name}"
+        except ValueError:
+            return f"died of signal {-code}"
+    return f"exited with code {code}"
 
 #: The project root: children run ``python -m app....`` from here.
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -78,6 +91,7 @@ class ChildChannel:
         self.on_event = on_event
         self.proc: subprocess.Popen | None = None
         self._ready = False
+        self.exit_code: int | None = None  # after close(): 0 when it stopped cleanly
         self._buf = b""
         self._lock: asyncio.Lock | None = None
 
@@ -111,8 +125,8 @@ class ChildChannel:
             return
         if self.proc is not None and (self._ready or self.proc.poll() is not None):
             if self.proc.poll() is not None:
-                log.warning("%s process ended (exit %s); restarting it", self.name,
-                            self.proc.returncode)
+                log.warning("%s process %s; restarting it", self.name,
+                            describe_exit(self.proc.returncode))
             self.reap()
         self.spawn()
         if self.init is not None:
@@ -184,7 +198,7 @@ class ChildChannel:
             code = None
         self.reap()
         return ConnectionError(why if code is None
-                               else f"{self.name} process ended (exit code {code})")
+                               else f"{self.name} process {describe_exit(code)}")
 
     def _event(self, payload: tuple) -> None:
         if payload and payload[0] == "log":
@@ -212,7 +226,8 @@ class ChildChannel:
         p.wait(5)
 
     def close(self) -> None:
-        """Ask the child to stop, wait briefly, then make sure it is gone."""
+        """Ask the child to stop, wait briefly, then make sure it is gone. ``exit_code`` is
+        then its exit status when it stopped on request (0 when clean; otherwise logged)."""
         p = self.proc
         if p is not None and p.poll() is None:
             try:
@@ -220,6 +235,11 @@ class ChildChannel:
                 p.wait(5)
             except (OSError, ValueError, subprocess.TimeoutExpired):
                 pass
+            else:
+                self.exit_code = p.returncode
+                if p.returncode != 0:
+                    log.error("%s process %s while stopping", self.name,
+                              describe_exit(p.returncode))
         self.reap()
 
 

@@ -16,6 +16,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from app.field.childproc import describe_exit
+
 log = logging.getLogger(__name__)
 
 #: Ports reserved for the bay IEDs (one each, from the MMS base port).
@@ -65,6 +67,7 @@ class FieldSimProcess:
         self.log_path = Path(log_path) if log_path else Path(tempfile.gettempdir()) / \
             f"gridtwin-field-sim-{os.getpid()}.log"
         self.proc: subprocess.Popen | None = None
+        self.exit_code: int | None = None  # after stop(): 0 when it stopped cleanly
         self.addresses: dict[str, tuple[str, int]] = {}
 
     def start(self, timeout_s: float = 60.0) -> FieldSimProcess:
@@ -144,6 +147,8 @@ class FieldSimProcess:
             self.proc.wait(10)
 
     def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM and wait (SIGKILL after ``timeout_s``). ``exit_code`` is then its exit
+        status (0 on a clean stop); anything else is logged as an error with its log file."""
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
@@ -153,6 +158,11 @@ class FieldSimProcess:
                     log.error("field-sim ignored SIGTERM; killing it")
                     self.proc.kill()
                     self.proc.wait(5)
+                else:
+                    self.exit_code = self.proc.returncode
+                    if self.exit_code != 0:
+                        log.error("field-sim %s while stopping; its log: %s",
+                                  describe_exit(self.exit_code), self.log_path)
             if getattr(self, "_drain", None) is not None:
                 self._drain.join(5)
             if self.proc.stdout:

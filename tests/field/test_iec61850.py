@@ -288,3 +288,45 @@ def test_every_association_to_a_running_ied_is_usable(sim, station, pts):
             L.IedConnection_close(con)
             L.IedConnection_destroy(con)
 
+
+
+_REBUILD = """
+import gc
+from app.station import load_station
+from app.field.sim.plant import PlantSimulator
+from app.field.iec61850.server import MmsIedServer
+plant = PlantSimulator(load_station())
+for _ in range(3):
+    srv = MmsIedServer(plant, "127.0.0.1", {port})
+    srv.start()
+    srv.stop()
+    del srv
+    gc.collect()
+print("rebuilt")
+"""
+
+
+def test_servers_can_be_destroyed_and_rebuilt_in_one_process(tmp_path):
+    """Each control subscriber deletes its check and operate handlers itself: the server
+    hands them over, so destroying an IED server does not free them a second time (that
+    was a SIGSEGV on every destroy). In a child process, so a crash fails this test only."""
+    import socket
+    import subprocess
+    import sys
+
+    from app.field.childproc import ROOT, describe_exit
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = subprocess.run([sys.executable, "-c", _REBUILD.format(port=port)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"{describe_exit(r.returncode)}: {r.stderr[-2000:]}"
+    assert "rebuilt" in r.stdout
+
+
+def test_describe_exit_names_the_signal():
+    from app.field.childproc import describe_exit
+
+    assert describe_exit(-11) == "died of SIGSEGV"
+    assert describe_exit(0) == "exited with code 0" and describe_exit(None) == "is still running"

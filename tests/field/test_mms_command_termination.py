@@ -64,6 +64,12 @@ def test_positive_and_negative_terminations_arrive_over_the_pipe(sim, pts):
             mms.close()
 
     out = asyncio.run(go())
+    # Both ends stop cleanly after their control handlers were used: the libraries'
+    # subscribers own their handlers, and deleting them twice used to kill the process
+    # on its way out (SIGSEGV) — which nobody saw, the stop having been asked for.
+    assert mms._chan.exit_code == 0
+    sim.stop()
+    assert sim.exit_code == 0
     assert out["moved"] is not None
     assert out["plus"].ok and "command termination +" in out["plus"].message
     minus = out["minus"]

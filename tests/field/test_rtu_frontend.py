@@ -165,5 +165,5 @@ def test_a_front_end_that_cannot_start_says_why(rig, monkeypatch):
 
     for ps in asyncio.run(go()):
         assert all(c.state == Comm.LOST for c in ps.comm.values())
-        assert "Modbus front-end process ended (exit code 1)" in \
+        assert "Modbus front-end process exited with code 1" in \
             next(iter(ps.comm.values())).last_error

@@ -306,6 +306,7 @@ class MmsClientCore:
             handler = self._termination_handler(self, asset)
             sub = L.CommandTermSubscriber()
             sub.setEventHandler(handler)
+            handler.__disown__()  # the subscriber deletes its handler: Python must not too
             self._subscribers[asset] = (sub, handler)
         # The library finds the handler by object reference; a recreated control object
         # (after a reconnect) is wired to the same, still living, handler.

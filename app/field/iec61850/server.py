@@ -244,8 +244,13 @@ class _IedRuntime:
             sub.setControlObject(controls[sw.asset])
             sub.setCheckHandler(chk)
             sub.setControlHandler(op)
+            # The subscriber's C++ destructor deletes the handlers it was given: hand them
+            # over, or Python deletes them a second time and the process dies (a double
+            # free on every server destroyed).
+            chk.__disown__()
+            op.__disown__()
             sub.subscribe()
-            self.handlers.append((chk, op, sub))  # keep them alive
+            self.handlers.append((sub, chk, op))  # the subscriber (and with it the handlers)
         self.running = False
 
     def start(self, port: int) -> None:
@@ -260,7 +265,11 @@ class _IedRuntime:
             self.running = False
 
     def destroy(self) -> None:
+        """Stop serving, then delete the control subscribers (they unregister themselves and
+        delete their handlers; no callback can come once the server has stopped), then the
+        server and its model."""
         self.stop()
+        self.handlers.clear()
         L.IedServer_destroy(self.server)
         L.IedModel_destroy(self.model)
 
