@@ -90,32 +90,6 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-#: Qt messages known to be harmless, logged at DEBUG instead of their own level: the offscreen
-#: platform (``--headless``, the benchmarks, the tests) says this for every dock it lays out.
-_QT_NOISE = ("does not support propagateSizeHints",)
-
-
-def route_qt_messages() -> None:
-    """Send Qt's own warnings into the program's logging (logger ``qt``, with Qt's category)
-    instead of raw stderr, so they are timestamped and filtered like every other record
-    (WARNING and up by default, everything with ``gridtwin -v``)."""
-    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
-
-    levels = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
-              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
-              QtMsgType.QtFatalMsg: logging.CRITICAL}
-    qt_log = logging.getLogger("qt")
-
-    def handler(kind, context, message: str) -> None:  # noqa: ANN001
-        level = levels.get(kind, logging.WARNING)
-        if any(n in message for n in _QT_NOISE):
-            level = logging.DEBUG
-        category = getattr(context, "category", None) or "default"
-        qt_log.log(level, "%s: %s", category, message)
-
-    qInstallMessageHandler(handler)
-
-
 class Hmi:
     """Everything ``gridtwin run`` starts — window, pipeline, control runtime, stores and (when
     it started one) the field-sim — so it can all be stopped in one place, in order."""
@@ -224,7 +198,6 @@ def build(args: argparse.Namespace) -> Hmi:
 
     station = load_station(args.station)
     points = build_point_table(station)
-    route_qt_messages()
     app = QApplication.instance() or QApplication(qt_args)
     app.setApplicationName("GridTwin")
     theme.apply(app)
