@@ -81,10 +81,18 @@ def test_values_quality_and_time_from_the_ieds(sim, pts, station):
     assert Q.describe(q["ICT2.HOT_SPOT"]) == "questionable|oldData"
     good = ms.quality == Q.GOOD
     assert good.sum() == len(rows) - 2
-    # The same station seen over Modbus: the same values (a few ms apart, float32).
+    # The same station seen over Modbus: the same values, within what the two reads being up
+    # to a plant tick or two apart allows — fresh instrument noise on both (5 sigma of the
+    # difference of two readings) and the loads' drift (0.5 %) — and float32.
+    from app.field.sim.plant import PlantSimulator
+
     mb = frame.values[ms.rows]
     ok = good & (np.abs(mb) > 1)
-    np.testing.assert_allclose(ms.values[ok], mb[ok], rtol=0.02)
+    sigma = PlantSimulator(station).noise_sigma(frame.values)[ms.rows]
+    tol = 5 * np.sqrt(2) * sigma + 0.005 * np.abs(mb)
+    off = ok & (np.abs(ms.values - mb) > tol)
+    assert not off.any(), [(pts.tags[r], float(ms.values[k]), float(mb[k]), float(tol[k]))
+                           for k, r in enumerate(rows) if off[k]]
     # The IED's own time stamps are recent.
     now_ns = time.time_ns()
     assert (np.abs(now_ns - ms.t_ns[good]) < 30e9).all()

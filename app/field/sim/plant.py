@@ -271,6 +271,12 @@ class PlantSimulator:
         self._panel_offset = self.rng.uniform(5.0, 10.0, size=n)
         self._oil_level = self.rng.uniform(62.0, 78.0, size=n)
 
+    def noise_sigma(self, values: np.ndarray) -> np.ndarray:
+        """Each point's 1-sigma instrument noise at these (true or measured) values, in the
+        point's unit: the quantity's absolute noise plus its relative noise (or the
+        instrument transformer's accuracy class) times the value. 0 for status points."""
+        return self._sigma_abs + self._sigma_rel * np.abs(values)
+
     # ================================================================== stepping
     def step(self, dt_s: float | None = None) -> PlantSnapshot:
         """Advance by ``dt_s`` wall seconds (default: one tick) × speed; return the snapshot."""
@@ -557,7 +563,7 @@ class PlantSimulator:
         # Instrument noise, then range limits.
         n = len(v)
         noise = self.rng.standard_normal(n)
-        v = v + np.where(v != 0.0, noise * (self._sigma_abs + self._sigma_rel * np.abs(v)), 0.0)
+        v = v + np.where(v != 0.0, noise * self.noise_sigma(v), 0.0)
         qual = np.zeros(n, dtype=np.uint16)
         t_ns = np.full(n, now_ns, dtype=np.int64)
         for gname in GASES:
