@@ -318,15 +318,13 @@ def test_servers_can_be_destroyed_and_rebuilt_in_one_process(tmp_path):
     """Each control subscriber deletes its check and operate handlers itself: the server
     hands them over, so destroying an IED server does not free them a second time (that
     was a SIGSEGV on every destroy). In a child process, so a crash fails this test only."""
-    import socket
     import subprocess
     import sys
 
     from app.field.childproc import ROOT, describe_exit
+    from app.runtime.fieldsim import MMS_PORT_BLOCK, free_port_block
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port_block(MMS_PORT_BLOCK)  # one port per bay IED, below the ephemeral range
     r = subprocess.run([sys.executable, "-c", _REBUILD.format(port=port)], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"{describe_exit(r.returncode)}: {r.stderr[-2000:]}"
