@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 
 from app.cli_history import add_common
+from app.station import clock
 
 
 def _store(args: argparse.Namespace):  # noqa: ANN202
@@ -71,7 +71,7 @@ def cmd_alarms(args: argparse.Namespace) -> int:
             return 0
         from app.alarms.report import report_from_store
 
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         rep = report_from_store(engine, now, args.hours)
         if args.json:
             print(json.dumps(rep, indent=2))

@@ -26,6 +26,7 @@ import sys
 import time
 
 from app.cliargs import int_at_least, positive_float, positive_int
+from app.station import clock
 from app.station.timezone import IST
 
 

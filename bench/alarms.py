@@ -25,6 +25,8 @@ import time
 
 import numpy as np
 
+from app.station import clock as wallclock
+
 TARGETS = {"eval_us": 1000.0, "flood_stall_max_ms": 100.0}
 FLOOD = 1000
 
@@ -53,7 +55,7 @@ def eval_figures(station, rules, n: int = 2000) -> dict:  # noqa: ANN001
                       asset_types={a.id: a.type for a in station.assets},
                       aliases=rules.aliases, nominal=rules.nominal)
     snaps = [plant.step(0.1) for _ in range(20)]
-    t0 = dt.datetime.now(dt.UTC)
+    t0 = wallclock.now()
     dead = np.zeros(len(plant.points), dtype=bool)
     frames = [ScanFrame(i, t0 + dt.timedelta(seconds=0.1 * i), plant.points,
                         snaps[i % 20].values, snaps[i % 20].quality, snaps[i % 20].t_source_ns,
@@ -99,7 +101,6 @@ class FloodSource:
             self._pending = (v, q)
 
     async def run(self, emit, stop) -> None:  # noqa: ANN001
-        import datetime as dt
 
         from app.station.frame import Comm, CommState, ScanFrame
 
@@ -119,7 +120,7 @@ class FloodSource:
                 q[i] = x
             v.setflags(write=False)
             q.setflags(write=False)
-            now = dt.datetime.now(dt.UTC)
+            now = wallclock.now()
             self._seq += 1
             comm = {d.id: CommState(d.id, "sim", Comm.OK, now) for d in self.plant.points.devices}
             emit(ScanFrame(self._seq, now, self.plant.points, v, q, snap.t_source_ns, comm))

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.station import clock
+
 TARGETS = {"ingest_over_raw": 2.0, "query_24h_ms": 50.0, "query_30d_ms": 50.0,
            "week_gb": 1.0}
 DAY_S = 86400
@@ -77,7 +79,7 @@ def run(minutes: float = 30.0, realtime_s: float = 15.0,
     from app.historian.models import TsBlock, TsRollup
     from app.historian.store import HOUR_NS
 
-    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    now = clock.now().replace(minute=0, second=0, microsecond=0)
     start = now - dt.timedelta(days=2)  # inside every retention window
     n_frames = max(60, int(minutes * 600))
     st, pts, frames = _frames(n_frames, start)

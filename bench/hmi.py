@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.station import clock
+
 TARGETS = {"scan_hz": (">=", 10.0), "latency_p95_ms": ("<=", 200.0),
            "stall_p99_ms": ("<=", 16.0), "stall_max_ms": ("<=", 100.0),
            "rss_mb": ("<=", 800.0), "startup_s": ("<=", 6.0)}
@@ -170,7 +172,7 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
 
         def timed_update(snap) -> None:  # noqa: ANN001
             sld_update(snap)
-            now = time.time()
+            now = clock.time()
             if state["first"] is None:
                 state["first"] = time.monotonic()
                 QTimer.singleShot(2000, begin)  # let start-up transients settle

@@ -19,7 +19,6 @@ keep the seed's names).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 import tomllib
@@ -31,7 +30,7 @@ from types import MappingProxyType
 import numpy as np
 
 from app.alarms.engine import AlarmRule, rule_targets
-from app.station import Station
+from app.station import Station, clock
 from app.station.points import KIND_ANALOG, PointTable
 
 log = logging.getLogger(__name__)
@@ -221,7 +220,7 @@ def seed_store(db_engine, station: Station, points: PointTable) -> tuple[int, li
         if con.execute(select(func.count()).select_from(AlarmRuleRow)).scalar():
             return 0, []
         _aliases, file_records, problems = read_rule_file(rule_file(station))
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        now = clock.now().isoformat(timespec="seconds")
         rows = []
         ids: set[str] = set()
         for rec in file_records + station_limit_records(points):

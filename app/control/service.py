@@ -30,6 +30,7 @@ from app.control.audit import AuditSink, MemoryAudit
 from app.control.interlocks import Interlocking
 from app.control.users import Accounts, AuthError, Session, a_role, role_at_least
 from app.field.sim.api import ControlResult
+from app.station import clock as wallclock
 from app.station import quality as Q
 from app.station.frame import ScanFrame
 from app.station.points import POS_CLOSED, POS_OPEN
@@ -98,7 +99,7 @@ class ControlService:
                                                              Callable[[str], bool]]],
                  *, confirm_timeout_s: float = 20.0, select_timeout_s: float = SELECT_TIMEOUT_S,
                  on_command: Callable[[str, bool, dt.datetime], None] | None = None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: Callable[[], dt.datetime] = wallclock.now) -> None:
         """``latest()`` returns the newest ScanFrame and an ``is_live(bus)`` predicate from the
         twin. ``on_command(asset, close, when)`` tells the alarm engine an operator command is
         under way (so the change that follows is not annunciated as a trip)."""

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.control.users import User
 from app.historian.models import User as UserRow
+from app.station import clock
 
 _LOCK = "!"
 
@@ -49,7 +50,7 @@ class DbUsers:
         row = {"user_id": str(uuid.uuid4()), "username": user.username,
                "password_hash": (_LOCK if user.disabled else "") + user.password_hash,
                "role": user.role, "email": user.email or None,
-               "created_at": _iso(user.created_at or dt.datetime.now(dt.UTC)),
+               "created_at": _iso(user.created_at or clock.now()),
                "last_login": _iso(user.last_login)}
         try:
             with self.engine.begin() as con:

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
+from app.station import clock as wallclock
+
 if TYPE_CHECKING:
     from app.control.audit import AuditSink
 
@@ -171,7 +173,7 @@ write the configuration store administers it."""
 class Accounts:
     def __init__(self, repo: UserRepository, timeout: dt.timedelta = DEFAULT_TIMEOUT, *,
                  audit: AuditSink | None = None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: Callable[[], dt.datetime] = wallclock.now) -> None:
         self.repo = repo
         self.timeout = timeout
         self.audit = audit

@@ -12,7 +12,6 @@ May import app.station and the field data contracts; never Qt, never the twin.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from app.historian.db import (
 )
 from app.historian.models import Asset, Point
 from app.historian.store import Historian, HistorianStatus, Retention, Trend
-from app.station import Station
+from app.station import Station, clock
 from app.station.points import PointTable
 
 __all__ = ["Historian", "HistorianError", "HistorianStatus", "InfluxSettings", "Retention",
@@ -71,7 +70,7 @@ def sync_station(engine: Engine, station: Station, points: PointTable) -> np.nda
 
 
 def _sync(engine: Engine, station: Station, points: PointTable) -> np.ndarray:
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    now = clock.now().isoformat(timespec="seconds")
     dev = deviations(points)
     want_assets = {a.id: {
         "asset_type": a.type, "name": a.name, "location": a.bay,

@@ -15,12 +15,10 @@ self-contained (no ``Redirect`` to files beside it) — validation compiles it a
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import logging
 import os
 import re
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +27,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.historian.models import AuditLog, DssVersion
+from app.station import clock
 
 Validator = Callable[[str], object]
 
@@ -51,7 +50,7 @@ class DssVersionStore:
             n = (s.scalar(select(func.max(DssVersion.version_number))) or 0) + 1
             v = DssVersion(version_id=str(uuid.uuid4()), version_number=n, content=content,
                            created_by=created_by, description=description, is_active=False,
-                           created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+                           created_at=clock.now().isoformat(timespec="seconds"))
             s.add(v)
         return self.get(n)
 
@@ -154,6 +153,6 @@ class DssVersionStore:
 
     def _audit(self, user: str, device: str, action: str, result: str, detail: str) -> None:
         with self.engine.begin() as con:
-            con.execute(insert(AuditLog).values(time_ms=int(time.time() * 1000), user=user,
+            con.execute(insert(AuditLog).values(time_ms=int(clock.time() * 1000), user=user,
                                                 device=device, action=action, result=result,
                                                 detail=detail))

@@ -43,6 +43,7 @@ import numpy as np
 from app.historian.compress import SwingingDoor, deviations
 from app.historian.db import HistorianError
 from app.historian.store import Historian, HistorianStatus, Trend, put_dropping_oldest
+from app.station import clock
 from app.station.frame import ScanFrame
 from app.station.points import PointTable
 
@@ -199,7 +200,7 @@ class InfluxHistorian:
             self._status.degraded_since = 0.0
         self._status.samples_written += written
         self._status.pending_samples = 0
-        self._status.last_flush = time.time()
+        self._status.last_flush = clock.time()
 
     def _send(self, lines: list[str], retry: bool = True) -> int:
         """POST a batch; returns how many lines the server stored. HTTP 400 (malformed
@@ -240,7 +241,7 @@ class InfluxHistorian:
         if self._status.ok or self._status.last_error != msg:
             log.error("historian (InfluxDB) degraded: %s", msg)
         if self._status.ok:
-            self._status.degraded_since = time.time()
+            self._status.degraded_since = clock.time()
         self._status.ok, self._status.last_error = False, msg
         self._status.pending_samples = len(self._lines)
 

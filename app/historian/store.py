@@ -61,6 +61,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.historian.compress import SwingingDoor, deviations, pack_block, unpack_block
 from app.historian.db import HistorianError, describe, first_line
 from app.historian.models import Event, Point, TsBlock, TsRecent, TsRollup, TsTail
+from app.station import clock
 from app.station import quality as Q
 from app.station.frame import ScanFrame
 from app.station.points import KIND_ANALOG, PointTable
@@ -389,7 +390,7 @@ class Historian:
         self._recovered()  # before the counters: a reader that sees them sees ok too
         self.status.pending_samples = 0
         self.status.samples_written += len(samples)
-        self.status.last_flush = time.time()
+        self.status.last_flush = clock.time()
 
     def _promote_tail(self, con) -> None:  # noqa: ANN001
         """Tail samples left by a process that did not close cleanly become archived samples
@@ -414,7 +415,7 @@ class Historian:
             log.error("historian degraded: %s: %s (scans go on; %d samples held for retry)",
                       self.status.target, msg, self._n_pending)
         if self.status.ok:
-            self.status.degraded_since = time.time()
+            self.status.degraded_since = clock.time()
         self.status.ok = False
         self.status.last_error = msg
 
@@ -431,7 +432,7 @@ class Historian:
     def compact(self, older_than_ns: int | None = None) -> int:
         """Pack kept samples older than the cutoff into one compressed block per point."""
         cutoff = older_than_ns if older_than_ns is not None else \
-            time.time_ns() - self.compact_after_ns
+            clock.time_ns() - self.compact_after_ns
         n = 0
         try:
             with self.engine.begin() as con:
@@ -483,7 +484,7 @@ class Historian:
                                                   TsBlock.t_start_ns == t0))
 
     def enforce_retention(self, now_ns: int | None = None) -> None:
-        now = now_ns or time.time_ns()
+        now = now_ns or clock.time_ns()
         r = self.retention
         raw_cut = now - int(r.raw_days * DAY_NS)
         try:
@@ -498,7 +499,7 @@ class Historian:
         except SQLAlchemyError as exc:
             self._fail(exc)
             return
-        self.status.last_retention = time.time()
+        self.status.last_retention = clock.time()
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._stop.set()

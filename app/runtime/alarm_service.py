@@ -25,6 +25,7 @@ from app.alarms.engine import AlarmEngine, AlarmView, Transition
 from app.alarms.log import action_row, transition_row
 from app.control.service import AuditSink
 from app.control.users import Session, role_at_least
+from app.station import clock as wallclock
 from app.station.frame import ScanFrame
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class ActionResult:
 
 class AlarmService:
     def __init__(self, engine: AlarmEngine, *, audit: AuditSink | None = None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: Callable[[], dt.datetime] = wallclock.now) -> None:
         self.engine = engine
         self.audit = audit
         self.clock = clock

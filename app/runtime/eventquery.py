@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from app.alarms.log import LogEntry
 from app.runtime.threads import managed_thread, stop_thread
+from app.station import clock
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class _Worker(QObject):
 
         try:
             self.report_ready.emit(report_from_store(self.historian.engine,
-                                                     dt.datetime.now(dt.UTC), hours))
+                                                     clock.now(), hours))
         except Exception as exc:
             log.exception("alarm report failed")
             self.report_ready.emit({"error": f"{exc.__class__.__name__}: {exc}"})

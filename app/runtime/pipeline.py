@@ -50,6 +50,7 @@ from app.runtime.snapshot import LiveSnapshot
 from app.runtime.solver import SolverService
 from app.runtime.threads import managed_thread, stop_thread
 from app.station import Station
+from app.station import clock as wallclock
 from app.station.frame import Comm, ScanFrame
 from app.station.points import PointTable
 
@@ -253,7 +254,7 @@ class Pipeline(QObject):
     def __init__(self, station: Station, points: PointTable, source: FrameSource,
                  sink: FrameSink | None = None, *, rules: RuleSet | None = None,
                  audit: AuditSink | None = None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 clock: Callable[[], dt.datetime] = wallclock.now,
                  circuit_path: Path | None = None) -> None:
         """``rules``: the alarm rules (default: the station's rule file and limits, with no
         configuration store); ``audit``: where operators' alarm actions are recorded;
@@ -375,7 +376,7 @@ class PlantFrameSource:
             self._seq += 1
             q = snap.quality
             comm = {}
-            now = dt.datetime.now(dt.UTC)
+            now = wallclock.now()
             if snap.comm_lost:
                 q = q.copy()
                 for d in snap.comm_lost:

@@ -23,7 +23,6 @@ point) or its IED (which serves its own points and carries its controls).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from app.field.periodic import run_every
 from app.field.rtu.frontend import RemoteModbusPoller
 from app.field.rtu.map import RegisterMap
 from app.field.rtu.poller import ModbusPoller, PartialScan
+from app.station import clock
 from app.station import quality as Q
 from app.station.frame import Comm, CommState, ScanFrame
 from app.station.points import PointTable
@@ -96,7 +96,7 @@ class ProtocolFrameSource:
         return task.result()  # MmsPoller.scan_once never raises
 
     def _late_mms_comm(self) -> dict[str, CommState]:
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         why = f"no answer within {2 * self.mms_budget_s:.2g} s"
         return {c.device: CommState(c.device, c.protocol, Comm.LOST, now, why)
                 for c in self.mms.comm.values()}
@@ -129,7 +129,7 @@ class ProtocolFrameSource:
         v, q, t = self._values.copy(), self._quality.copy(), self._t.copy()
         for a in (v, q, t):
             a.setflags(write=False)
-        return ScanFrame(self._seq, dt.datetime.now(dt.UTC), self.points, v, q, t, comm)
+        return ScanFrame(self._seq, clock.now(), self.points, v, q, t, comm)
 
     async def run(self, emit: Callable[[ScanFrame], None], stop: asyncio.Event) -> None:
         try:

@@ -20,6 +20,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from app.station import clock
 from app.twin.dsslib import opendssdirect
 from app.twin.state import Totals, TwinState, frozen
 from app.twin.topology import Topology
@@ -457,7 +458,7 @@ class TwinEngine:
             losses_mw=loss[0] / 1e6, losses_mvar=loss[1] / 1e6,
         )
         return TwinState(
-            timestamp=timestamp or dt.datetime.now(dt.UTC),
+            timestamp=timestamp or clock.now(),
             converged=converged, iterations=iterations, frequency_hz=self.frequency_hz,
             bus_names=self.bus_names, bus_base_kv=self.bus_base_kv,
             v_kv_ln=frozen(v_kv), v_pu=frozen(v_pu), v_angle_deg=frozen(ang),

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from app.alarms.log import LogEntry
 from app.runtime.eventquery import EventPage, EventQuery
+from app.station import clock as wallclock
 from app.station.timezone import IST
 from app.ui import theme
 
@@ -147,7 +148,7 @@ class EventLogDock(QWidget):
         self.range = QComboBox()
         self.range.addItems(list(RANGES))
         self.range.currentTextChanged.connect(self._range_changed)
-        now = dt.datetime.now(IST)
+        now = wallclock.now().astimezone(IST)
         self.frm = QDateTimeEdit(_to_qdatetime(now - dt.timedelta(hours=1)))
         self.to = QDateTimeEdit(_to_qdatetime(now))
         for w in (self.frm, self.to):
@@ -228,7 +229,7 @@ class EventLogDock(QWidget):
         if span is None:
             start, end = _from_qdatetime(self.frm.dateTime()), _from_qdatetime(self.to.dateTime())
         else:
-            end = dt.datetime.now(dt.UTC)
+            end = wallclock.now()
             start = end - span
         kind, sev = self.kind.currentText(), self.severity.currentText()
         return EventQuery(self._request, start=start, end=end,

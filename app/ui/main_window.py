@@ -22,9 +22,7 @@ snapshots) and never runs protocol I/O, OpenDSS, SQL or inference itself.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
-import time
 from collections import deque
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal, Slot
@@ -50,6 +48,7 @@ from app.control.service import CommandRefused, Outcome, Selection
 from app.control.users import Session, role_at_least
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
+from app.station import clock as wallclock
 from app.station.frame import Comm
 from app.station.points import PointTable
 from app.station.timezone import IST
@@ -289,7 +288,7 @@ class MainWindow(QMainWindow):
         self._tick_clock()
 
     def _tick_clock(self) -> None:
-        self.clock_label.setText(dt.datetime.now(IST).strftime("%d %b %Y  %H:%M:%S IST"))
+        self.clock_label.setText(wallclock.now().astimezone(IST).strftime("%d %b %Y  %H:%M:%S IST"))
         if self.pipeline is not None:
             self.rate_label.setText(f"scan {self.pipeline.stats.scan_hz():.1f} Hz")
             self._show_historian()
@@ -327,7 +326,7 @@ class MainWindow(QMainWindow):
         for fp in list(self._faceplates.values()):
             if fp.isVisible():
                 fp.update_snapshot(snap)
-        lat = (time.time() - snap.t_acquired.timestamp()) * 1000.0
+        lat = (wallclock.time() - snap.t_acquired.timestamp()) * 1000.0
         self.latency_ms.append(lat)
         self.latency_label.setText(f"latency {lat:.0f} ms")
         self._show_comm(snap)
@@ -554,13 +553,13 @@ class MainWindow(QMainWindow):
 
     def _check_idle(self) -> None:
         s = self.session
-        if s is not None and s.expired(dt.datetime.now(dt.UTC)):
+        if s is not None and s.expired(wallclock.now()):
             self.lock()
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         # Any input keeps the session alive (it is the service that enforces the timeout).
         if event.type() in _ACTIVITY and self.session is not None:
-            now = dt.datetime.now(dt.UTC)
+            now = wallclock.now()
             if (now - self.session.last_seen).total_seconds() > 1.0:
                 self.session.touch(now)
         return False

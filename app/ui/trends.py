@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.runtime.snapshot import LiveSnapshot
+from app.station import clock
 from app.station import quality as Q
 from app.station.points import PointTable
 from app.station.timezone import IST
@@ -219,7 +220,7 @@ class TrendsDock(QWidget):
         lay.addWidget(split, 1)
 
     def _show_empty(self) -> None:
-        now = time.time()
+        now = clock.time()
         self.plot_item.setXRange(now - self._range_s, now, padding=0)
         self.plot_item.setYRange(0, 1, padding=0)
         self._hint.setPos(now - self._range_s / 2, 0.5)
@@ -251,7 +252,7 @@ class TrendsDock(QWidget):
         item.setData(Qt.ItemDataRole.UserRole, tag)
         item.setForeground(pen)
         self.legend.addItem(item)
-        now = time.time()
+        now = clock.time()
         self.backfill_requested.emit([tag], now - self._range_s, now, 2000)
         self._redraw(force=True)
         return True
@@ -387,7 +388,7 @@ class TrendsDock(QWidget):
         self._range_s = float(RANGES_S[name])
         if self.range_box.currentText() != name:
             self.range_box.setCurrentText(name)
-        now = time.time()
+        now = clock.time()
         if self.series:
             self.backfill_requested.emit(list(self.series), now - self._range_s, now, 2000)
         self._set_live(True)

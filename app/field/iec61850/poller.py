@@ -19,7 +19,6 @@ the IED's command termination comes up the pipe unasked and is read with the nex
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from app.field.commlog import log_changes
 from app.field.periodic import run_every
 from app.field.rtu.poller import PartialScan
 from app.field.sim.api import ADD_CAUSE_UNKNOWN, ControlResult
+from app.station import clock
 from app.station import quality as Q
 from app.station.frame import Comm, CommState
 from app.station.points import PointTable
@@ -55,7 +55,7 @@ class MmsPoller:
         n = len(self.rows)
         self._last = PartialScan(self.rows, np.zeros(n), np.full(n, Q.COMM_LOST, np.uint16),
                                  np.zeros(n, np.int64), {})
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         self.comm = {i.bay: CommState(i.bay, self.PROTOCOL, Comm.CONNECTING, now)
                      for i in self.ieds}
         args = ["-m", "app.field.iec61850.client", host, str(port)]
@@ -85,7 +85,7 @@ class MmsPoller:
         new = Comm.OK if ok else Comm.LOST
         if old.state != new:
             self._changes.append((bay, old.state, new, why))
-            self.comm[bay] = CommState(bay, self.PROTOCOL, new, dt.datetime.now(dt.UTC), why)
+            self.comm[bay] = CommState(bay, self.PROTOCOL, new, clock.now(), why)
 
     def _flush_log(self) -> None:
         if self._changes:

@@ -22,7 +22,6 @@ is killed, and a new one is started in the background while scans go on reportin
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 
 import numpy as np
@@ -32,6 +31,7 @@ from app.field.commlog import log_changes
 from app.field.rtu.map import RegisterMap, build_register_map
 from app.field.rtu.poller import ModbusPoller, PartialScan, check_timing, default_timeout_s
 from app.field.sim.api import ADD_CAUSE_UNKNOWN, ControlResult
+from app.station import clock
 from app.station import quality as Q
 from app.station.frame import Comm, CommState
 from app.station.points import PointTable
@@ -59,7 +59,7 @@ class RemoteModbusPoller:
         self.rows = np.concatenate([d.rows for d in self.devices]) if self.devices else \
             np.empty(0, np.intp)
         n = len(self.rows)
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         self.comm = {d.device: CommState(d.device, self.PROTOCOL, Comm.CONNECTING, now)
                      for d in self.devices}
         self._last = PartialScan(self.rows, np.zeros(n), np.full(n, Q.COMM_LOST, np.uint16),
@@ -114,7 +114,7 @@ class RemoteModbusPoller:
         return self._all_lost(why)
 
     def _all_lost(self, why: str) -> PartialScan:
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         changes = []
         for dev, c in self.comm.items():
             if c.state != Comm.LOST:

@@ -27,7 +27,6 @@ The RTU has no per-point time stamps: a value's source time is its reception tim
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -47,6 +46,7 @@ from app.field.sim.api import (
     ADD_CAUSE_UNKNOWN,
     ControlResult,
 )
+from app.station import clock
 from app.station import quality as Q
 from app.station.frame import Comm, CommState
 from app.station.points import PointTable
@@ -107,7 +107,7 @@ class ModbusPoller:
         self.values = np.zeros(n)
         self.quality = np.full(n, Q.COMM_LOST, dtype=np.uint16)
         self.t_ns = np.zeros(n, dtype=np.int64)
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         self.comm = {d.device: CommState(d.device, self.PROTOCOL, Comm.CONNECTING, now)
                      for d in self.devices}
         self._dev_slices = {d.device: np.asarray([self._pos[int(r)] for r in d.rows],
@@ -170,7 +170,7 @@ class ModbusPoller:
         if old.state != state:
             self._changes.append((device, old.state, state, error))
             self.comm[device] = CommState(device, self.PROTOCOL, state,
-                                          dt.datetime.now(dt.UTC), error)
+                                          clock.now(), error)
 
     def _flush_log(self) -> None:
         if self._changes:
@@ -206,7 +206,7 @@ class ModbusPoller:
             self._dec.bits[b0 + a:b0 + a + n] = r.bits[:n]
         sl = self._dev_slices[d.device]
         self.quality[sl] = Q.GOOD  # points without a quality register: good when read
-        self.t_ns[sl] = time.time_ns()
+        self.t_ns[sl] = clock.time_ns()
         self._read_ok[k] = True
 
     def _decode(self) -> None:

@@ -45,6 +45,7 @@ from app.field.sim.api import (
 from app.field.sim.dga import GASES, DgaModel
 from app.field.sim.thermal import ThermalModel, ThermalParams
 from app.station import Asset, Station
+from app.station import clock as wallclock
 from app.station import quality as Q
 from app.station.points import (
     KIND_ANALOG,
@@ -137,7 +138,7 @@ class PlantSimulator:
         self.speed = speed
         self.travel_s = {**TRAVEL_S, **(travel_s or {})}
         self.rng = np.random.default_rng(seed)
-        self.clock = (start or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        self.clock = (start or wallclock.now()).astimezone(dt.UTC)
         self._lock = threading.RLock()
         self._seq = 0
         self._ids = itertools.count(1)
