@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pytest
 
@@ -13,8 +11,9 @@ from app.alarms.rules import rules_for_station
 from app.field.sim.plant import PlantSimulator
 from app.station import quality as Q
 from app.station.frame import Comm, CommState, ScanFrame
+from tests.clocks import hours_ago
 
-T0 = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
+T0 = hours_ago(6)
 
 
 @pytest.fixture

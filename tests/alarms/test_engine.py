@@ -13,8 +13,9 @@ from app.field.sim.plant import PlantSimulator
 from app.station import quality as Q
 from app.station.frame import Comm, CommState, ScanFrame
 from app.station.points import POS_CLOSED, POS_OPEN
+from tests.clocks import hours_ago
 
-T0 = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
+T0 = hours_ago(6)
 S = AlarmState
 
 

@@ -15,6 +15,7 @@ from app.alarms.rules import read_rule_file, rule_file, rules_for_station
 from app.cli import main
 from app.historian.db import create_db_engine, migrate
 from app.historian.models import AlarmRule as AlarmRuleRow
+from app.station import clock
 from app.station.points import build_point_table
 
 
@@ -133,7 +134,7 @@ def test_cli_rules_and_report(tmp_path, capsys, station, points):
     from app.historian import open_historian
 
     hist = open_historian(station, points, data_dir=d)
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     t0 = int((now - dt.timedelta(minutes=25)).timestamp() * 1000)
     rows = []
     for k in range(12):

@@ -13,6 +13,7 @@ from app.control.service import CommandRefused, ControlService, MemoryAudit
 from app.control.users import Accounts, AuthError, MemoryUsers, hash_password, verify_password
 from app.field.sim.api import ControlResult
 from app.field.sim.plant import PlantSimulator
+from app.station import clock
 from app.station.frame import ScanFrame
 from app.twin.topology import switch_ends
 
@@ -61,7 +62,7 @@ def rig(station):
 
     accounts = Accounts(MemoryUsers())
     accounts.create_first_admin("admin", PW)
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     admin = accounts.login("admin", PW, now)
     for name, role in (("op", "operator"), ("eng", "engineer"), ("guest", "viewer")):
         accounts.create_user(admin, name, PW, role, now)
@@ -86,7 +87,7 @@ def test_passwords_are_scrypt_hashed_and_there_is_no_default():
     acc = Accounts(MemoryUsers())
     assert acc.needs_first_admin()
     with pytest.raises(AuthError):
-        acc.login("admin", "admin", dt.datetime.now(dt.UTC))
+        acc.login("admin", "admin", clock.now())
     with pytest.raises(ValueError, match="at least 8"):
         acc.create_first_admin("admin", "short")
     acc.create_first_admin("admin", PW)
@@ -96,7 +97,7 @@ def test_passwords_are_scrypt_hashed_and_there_is_no_default():
 
 def test_session_timeout_and_roles(rig):
     _, svc, s, audit = rig
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    later = clock.now() + dt.timedelta(hours=1)
     with pytest.raises(AuthError, match="timed out"):
         svc.accounts.require(s["op"], "operator", later)
 
@@ -286,7 +287,7 @@ def test_negative_command_termination_ends_the_command_at_once(rig):
 
 def test_selection_expires_and_is_cancelled_at_the_device(station, rig):
     plant, svc, s, audit = rig
-    now = [dt.datetime.now(dt.UTC)]
+    now = [clock.now()]
     svc.clock = lambda: now[0]
     svc.accounts.clock = svc.clock
     sel = svc.select(s["op"], "F2_Q0", False)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from app.control.audit import DbAudit, event_row, read_audit
 from app.control.userdb import DbUsers, open_store
 from app.control.users import Accounts, AuthError
+from app.station import clock
 
 PW = "correct horse battery"
 
@@ -104,7 +105,7 @@ def test_operator_cannot_manage_users_and_admin_changes_are_audited(store):
 
 def test_audit_never_blocks_the_caller_and_survives_a_database_fault(store):
     engine, audit, events, path = store
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     # Another process holds the database's write lock: record() still returns at once.
     other = sqlite3.connect(path, timeout=0.1)
     other.execute("BEGIN EXCLUSIVE")

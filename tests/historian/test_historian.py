@@ -26,13 +26,14 @@ from app.historian.compress import SwingingDoor, deviations, pack_block
 from app.historian.db import create_db_engine, database_url, migrate
 from app.historian.models import Base, TsBlock, TsRecent, TsRollup, TsTail
 from app.historian.store import DAY_NS, HOUR_NS, Retention
-from app.station import load_station
+from app.station import clock, load_station
 from app.station import quality as Q
 from app.station.frame import ScanFrame
 from app.station.points import build_point_table
+from tests.clocks import hours_ago, midnight_days_ago
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
+T0 = hours_ago(6)  # inside every retention window, whatever the day
 
 
 @pytest.fixture
@@ -459,7 +460,7 @@ def test_hourly_and_daily_rollups_and_the_30_day_query(tmp_path, station, plant)
     row = plant.points.row("B220_M1.V")
     pid = int(h._ids[row])
     s = plant.step(0.1)
-    start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    start = midnight_days_ago(5)
     values = []
     try:
         for k in range(0, 36 * 60):  # 36 hours, one frame a minute
@@ -533,7 +534,7 @@ def test_trend_source_follows_the_expected_sample_count(tmp_path, station, plant
     reads the hourly rollups; over 90 days, with hourly kept for 90, the daily ones."""
     h = open_historian(station, plant.points, data_dir=tmp_path, start_writer=False)
     tag = "ICT1.HOT_SPOT"
-    end = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
+    end = midnight_days_ago(1)
     try:
         t = np.arange(ns(end - dt.timedelta(days=7)), ns(end), 30 * 10**9)  # one every 30 s
         v = 70 + 10 * np.sin(np.arange(len(t)) / 500)
@@ -564,7 +565,7 @@ def test_restart_within_the_hour_adds_to_its_rollup(tmp_path, station, plant):
     holds both runs (it used to keep only the second), and so does the daily one."""
     row = plant.points.row("B220_M1.V")
     s = plant.step(0.1)
-    hour = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
+    hour = hours_ago(5)
 
     def run(start, value):
         h = open_historian(station, plant.points, data_dir=tmp_path, flush_s=0.05,
@@ -605,7 +606,7 @@ def test_retention_parse():
 def test_the_background_job_enforces_retention(tmp_path, station, plant):
     """Expired raw samples (blocks, recent rows, tails), hourly and daily rollups are removed
     by the writer's own job — when it starts, and periodically after — and nothing younger."""
-    now = time.time_ns()
+    now = clock.time_ns()
     ret = Retention(raw_days=1, hourly_days=10, daily_days=100)
     pid = 3
 

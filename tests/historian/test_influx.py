@@ -15,10 +15,11 @@ import pytest
 from app.field.sim.plant import PlantSimulator
 from app.historian.influx import InfluxHistorian
 from app.station.frame import ScanFrame
+from tests.clocks import hours_ago
 
 ROOT = Path(__file__).resolve().parents[2]
 INFLUXD = ROOT / ".cache" / "influxdb" / "usr" / "bin" / "influxd"
-T0 = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
+T0 = hours_ago(6)
 
 
 def _free() -> int:

@@ -14,8 +14,9 @@ from app.historian import open_historian
 from app.historian.dss_versions import DssVersionStore
 from app.station.frame import ScanFrame
 from app.twin.validate import validate_circuit_text
+from tests.clocks import hours_ago
 
-T0 = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
+T0 = hours_ago(6)
 
 
 def test_postgres_store_end_to_end(postgres_url, station):
@@ -80,7 +81,7 @@ def test_postgres_restart_adds_to_the_hour(postgres_url, station):
     plant = PlantSimulator(station, seed=6, start=T0)
     row = plant.points.row("B220_M1.V")
     s = plant.step(0.1)
-    hour = dt.datetime(2026, 11, 21, 10, tzinfo=dt.UTC)
+    hour = hours_ago(5)
     for start, value in ((hour, 100.0), (hour + dt.timedelta(minutes=20), 300.0)):
         h = open_historian(station, plant.points, db_url=postgres_url, flush_s=0.05,
                            queue_size=1000)

@@ -10,6 +10,7 @@ import pytest
 from app.field.sim.control import ControlClient
 from app.runtime.fieldsim import FieldSimProcess
 from app.runtime.sources import ProtocolFrameSource
+from app.station import clock
 from app.station import quality as Q
 from app.station.frame import Comm
 from app.station.points import POS_OPEN
@@ -185,7 +186,6 @@ def test_a_bay_is_lost_when_either_of_its_paths_is(pts):
     """The RTU has stopped answering for bay F3 while its IED still answers (the order the
     two paths notice a failure in is a matter of timing): the bay is reported lost — one comm
     alarm for it — rather than OK with its RTU-only points invalid one by one."""
-    import datetime as dt
 
     from app.field.rtu.poller import PartialScan
     from app.station.frame import CommState
@@ -193,7 +193,7 @@ def test_a_bay_is_lost_when_either_of_its_paths_is(pts):
     # In process: its poller is replaced below, and must not leave a front-end behind.
     src = ProtocolFrameSource(pts, modbus=("127.0.0.1", 9), period_s=PERIOD_S,
                               modbus_in_process=True)
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     n = len(pts)
     rows = np.arange(n)
     f3 = set(pts.device("F3").points)

@@ -7,9 +7,14 @@ import os
 
 import pytest
 
+from app.station import clock
+from tests.clocks import recent_weekday_ist
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
+# A weekday 14:30 IST in the last few days: the plant behaves as on any weekday afternoon, and
+# what it stores stays inside the historian's retention and the event log's "last 7 days".
+T0 = recent_weekday_ist(14, 30)
 
 
 @pytest.fixture
@@ -54,7 +59,7 @@ class ScriptedSource:
         self._seq = 0
 
     def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC) + self.offset
+        return clock.now() + self.offset
 
     def advance(self, **kw: float) -> None:
         self.offset += dt.timedelta(**kw)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QDialogButtonBox
 from app.alarms.engine import AlarmState
 from app.control.users import Session
 from app.runtime.alarm_service import AlarmAction
+from app.station import clock
 from app.station import quality as Q
 from app.station.points import build_point_table
 
@@ -23,7 +24,7 @@ HIGH_TAGS = ("ICT1.TOP_OIL", "ICT2.TOP_OIL", "TR1.HOT_SPOT", "TR2.HOT_SPOT", "IC
 
 
 def session(role: str, name: str | None = None) -> Session:
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     return Session(name or role, role, now, now, dt.timedelta(hours=1))
 
 

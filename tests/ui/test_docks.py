@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.alarms.changes import ChangeDetector
+from app.station import clock
 from app.ui.alarm_list import AlarmListDock
 from app.ui.event_log import EventLogDock
 from app.ui.point_browser import PointBrowser
@@ -269,7 +270,7 @@ def test_log_explorer_queries_the_historian_off_the_gui_thread(qtbot, station, t
     hist = open_historian(station, build_point_table(station), data_dir=tmp_path)
     svc = None
     try:
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
 
         def ms(**kw):  # whole seconds, so the milliseconds added below are exact
             return int((now - dt.timedelta(**kw)).timestamp()) * 1000
