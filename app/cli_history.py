@@ -48,7 +48,7 @@ def parse_span(text: str) -> dt.timedelta:
 
 
 def _range(args: argparse.Namespace) -> tuple[dt.datetime, dt.datetime]:
-    end = parse_time(args.to, "--to") if args.to else dt.datetime.now(dt.UTC)
+    end = parse_time(args.to, "--to") if args.to else clock.now()
     if args.last:
         return end - parse_span(args.last), end
     start = parse_time(args.frm, "--from") if args.frm else end - dt.timedelta(hours=1)
@@ -149,7 +149,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             modbus = parse_addr(args.field, "--field")
             mms = parse_addr(args.mms, "--mms") if args.mms else None
         else:
-            sim = FieldSimProcess(speed=args.speed).start()
+            sim = FieldSimProcess(station=args.station, speed=args.speed).start()
             modbus, mms = sim.addresses["modbus"], sim.addresses["mms"]
         src = ProtocolFrameSource(pts, modbus=modbus, mms=mms, period_s=args.period,
                                   register_map=register_map)

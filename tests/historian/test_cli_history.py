@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
+
 from app.cli import main
+from app.station import clock
 
 
 def test_record_then_query(tmp_path, capsys):
@@ -51,7 +54,6 @@ def test_record_stores_events_with_the_database_locked(tmp_path, capsys, monkeyp
     the scan loop goes on (every frame reaches the writer, none dropped), no SQL runs on the
     scan path (here the main thread) while scanning, and every event submitted from the
     scan path is stored once the lock is released."""
-    import datetime as dt
     import sqlite3
     import threading
     import time
@@ -97,7 +99,7 @@ def test_record_stores_events_with_the_database_locked(tmp_path, capsys, monkeyp
     def changes(self, frame):  # noqa: ANN001
         out = real_changes(self, frame)
         if frame.seq % 3 == 0:  # a breaker operation every third scan
-            out.append(Event(dt.datetime.now(dt.UTC), "state", "F1_Q0", "F1_Q0.POS",
+            out.append(Event(clock.now(), "state", "F1_Q0", "F1_Q0.POS",
                              f"F1_Q0.POS closed → open (scan {frame.seq})", "medium",
                              "closed", "open"))
         state["events"] += len(out)
@@ -186,3 +188,33 @@ def test_bad_numbers_are_refused_by_the_parser(tmp_path, capsys):
         assert ei.value.code == 2
         err = capsys.readouterr().err
         assert needle in err.splitlines()[-1], err
+
+
+def test_record_serves_and_polls_the_station_it_is_given(tmp_path, capsys, station_copy):
+    """`record --station FILE` starts its field-sim on that station too (it used to start it
+    on the default one while polling with FILE's points): an industrial load doubled in the
+    copy's circuit reads doubled in the historian."""
+    from app.field.sim.plant import PlantSimulator
+    from app.station import load_station
+
+    dss = station_copy.with_name("station.dss")
+    dss.write_text(dss.read_text().replace("New Load.IND1_LOAD bus1=IND1_C phases=3 kv=33 "
+                                           "kw=15000", "New Load.IND1_LOAD bus1=IND1_C "
+                                           "phases=3 kv=33 kw=30000"))
+    d = str(tmp_path / "data")
+    assert main(["record", "--station", str(station_copy), "--duration", "3",
+                 "--data-dir", d]) == 0
+    assert main(["history", "trend", "IND1_LOAD.P", "--last", "10m", "--station",
+                 str(station_copy), "--data-dir", d, "--csv", str(tmp_path / "p.csv")]) == 0
+    stored = [float(r["value"]) for r in csv.DictReader(open(tmp_path / "p.csv"))]
+    assert stored
+    now = clock.now()
+
+    def expected(station_file):  # noqa: ANN001, ANN202
+        plant = PlantSimulator(load_station(station_file), seed=1, start=now)
+        s = plant.step(0.1)
+        return float(s.values[plant.points.row("IND1_LOAD.P")])
+
+    doubled, default = expected(station_copy), expected(None)
+    assert doubled > 1.6 * default
+    assert abs(np.median(stored) - doubled) < 0.25 * doubled, (stored, doubled, default)
