@@ -57,27 +57,36 @@ def test_a_non_editable_install_finds_the_station(tmp_path):
                         str(tmp_path / "whl")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     wheel = next((tmp_path / "whl").glob("gridtwin-*.whl"))
-    prefix = tmp_path / "prefix"
-    r = subprocess.run([*pip, "install", "--no-deps", "--prefix", str(prefix), str(wheel)],
+    # Into a scratch virtual environment of its own: pip run on this environment with
+    # --prefix would first uninstall the project's editable install from it (`make run` then
+    # found no .venv/bin/gridtwin). `pip --python` installs into the scratch one only.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)
+    vpy = venv / "bin" / "python"
+    r = subprocess.run([*pip, "--python", str(vpy), "install", "--no-deps", str(wheel)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    site = Path(sysconfig.get_path("purelib", vars={"base": str(prefix),
-                                                    "platbase": str(prefix)}))
+    site = Path(subprocess.run([str(vpy), "-c", "import sysconfig; print(sysconfig.get_path("
+                                "'purelib'))"], capture_output=True, text=True,
+                               check=True).stdout.strip())
     assert (site / "app" / "resources.py").is_file()
-    assert (prefix / "share" / "gridtwin" / "circuits" / "station.dss").is_file()
-    # The installed package first, then this environment's own packages for its dependencies
-    # (PYTHONPATH processes no .pth files, so this checkout's editable link is not used);
-    # the installed package looks for its data under sys.prefix, here that prefix.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), sysconfig.get_path("purelib")]),
-           "GRIDTWIN_STATION": ""}
+    assert (venv / "share" / "gridtwin" / "circuits" / "station.dss").is_file()
+    # The scratch environment's own site-packages hold the wheel; this environment's
+    # packages come after it for the dependencies (PYTHONPATH processes no .pth files, so this
+    # checkout's editable link is not used); the package finds its data under sys.prefix.
+    env = {**os.environ, "PYTHONPATH": sysconfig.get_path("purelib"), "GRIDTWIN_STATION": ""}
     env.pop("GRIDTWIN_HOME", None)
-    code = ("import sys, app; sys.prefix = sys.argv[1]; "
-            "assert app.__file__.startswith(sys.argv[2]), app.__file__; "
+    code = ("import sys, app; assert app.__file__.startswith(sys.argv[1]), app.__file__; "
             "from app.cli import main; sys.exit(main(['solve', '--json']))")
     run_dir = tmp_path / "elsewhere"
     run_dir.mkdir()
-    r = subprocess.run([sys.executable, "-S", "-c", code, str(prefix), str(site)], cwd=run_dir,
-                       env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run([str(vpy), "-c", code, str(site)], cwd=run_dir, env=env,
+                       capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["converged"] and 300 <= out["total_load_mw"] <= 350
+    # ... and this environment still has the project installed, as `make run` needs it.
+    r = subprocess.run([sys.executable, "-m", "pip", "show", "-f", "gridtwin"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "Editable project location" in r.stdout, r.stdout + r.stderr
