@@ -33,6 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from app.field.lifeline import child_env, die_with_parent
+
 log = logging.getLogger(__name__)
 
 
@@ -117,7 +119,7 @@ class ChildChannel:
         the caller does next; the first request configures it."""
         if self.proc is None:
             self.proc = subprocess.Popen([sys.executable, *self.args], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, cwd=ROOT)
+                                         stdout=subprocess.PIPE, cwd=ROOT, env=child_env())
             self._buf = b""
 
     async def _start_locked(self) -> None:
@@ -270,6 +272,7 @@ class ChildServer:
         root = logging.getLogger()
         root.handlers[:] = [_Forward(self)]
         root.setLevel(logging.INFO)
+        die_with_parent()  # an HMI killed outright must not leave its clients behind
 
     def send(self, msg: object) -> None:
         with self._lock:

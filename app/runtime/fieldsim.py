@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from app.field.childproc import describe_exit
+from app.field.lifeline import child_env
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class FieldSimProcess:
         if self.station is not None:
             cmd += ["--station", str(self.station)]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = child_env({**os.environ, "PYTHONUNBUFFERED": "1"})  # it ends when we do
         root = Path(__file__).resolve().parent.parent.parent
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, env=env,
                                      cwd=root, text=True)

@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 
+from app.field.lifeline import die_with_parent
 from app.field.sim.control import ControlChannel
 from app.field.sim.plant import PlantSimulator
 from app.station import Station, load_station
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None, station_path: str | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    die_with_parent()  # started by an HMI that then dies: end with it, free the ports
     station = load_station(args.station)
 
     def addr(value: str, what: str) -> tuple[str, int] | None:

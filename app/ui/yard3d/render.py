@@ -10,6 +10,9 @@ import sys
 
 def main() -> int:
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+    from app.field.lifeline import die_with_parent
+
+    die_with_parent()  # a render or GL probe never outlives the HMI
     import numpy as np
 
     from app.station import load_station

@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, QProcess, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from app.field.lifeline import child_env
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
 from app.station import quality as Q
@@ -85,7 +86,7 @@ class YardProbe(QObject):
         self._proc = QProcess(self)
         self._proc.setWorkingDirectory(str(ROOT))
         pe = self._proc.processEnvironment()
-        for k, v in env.items():
+        for k, v in child_env(env).items():
             pe.insert(k, v)
         self._proc.setProcessEnvironment(pe)
         self._proc.finished.connect(self._finished)
@@ -268,7 +269,8 @@ class Yard3DView(QWidget):
         self._proc = QProcess(self)
         self._proc.setWorkingDirectory(str(ROOT))
         env = self._proc.processEnvironment()
-        env.insert("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+        for k, v in child_env({"VTK_DEFAULT_OPENGL_WINDOW": "vtkEGLRenderWindow"}).items():
+            env.insert(k, v)
         self._proc.setProcessEnvironment(env)
         self._proc.finished.connect(self._rendered)
         self._proc.start(PYTHON, args)
