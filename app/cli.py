@@ -259,11 +259,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
+class _Version(argparse.Action):
+    """``--version``: the commit is looked up only when asked for (it may run git)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001, ANN204
+        from app.version import version_text
+
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gridtwin",
         description="GridTwin: digital twin and HMI of an Indian EHV 400/220 kV substation.")
     p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    p.add_argument("--version", action=_Version, nargs=0,
+                   help="print the version (and the commit it was built from) and exit")
     sub = p.add_subparsers(dest="verb", metavar="VERB")
 
     def common(sp: argparse.ArgumentParser, json_help: str = "print JSON for scripts") -> None:

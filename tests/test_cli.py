@@ -103,3 +103,19 @@ def test_assets_refuses_a_station_whose_circuit_check_fails(capsys, station_copy
         err = capsys.readouterr().err
         assert err.startswith("gridtwin: ") and err.count("\n") == 1
         assert "asset 'L2_Q0'" in err and "field 'element'" in err and "Transformer.ICT1" in err
+
+
+def test_version_names_the_release_and_the_commit(capsys):
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out.strip()
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=10", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    assert out.startswith("gridtwin 0.1.0")
+    if head:  # a checkout: the commit is named
+        assert f"(commit {head}" in out
