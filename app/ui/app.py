@@ -3,7 +3,8 @@
 By default it starts ``gridtwin field-sim`` as a child process and polls it over Modbus TCP
 and IEC 61850 MMS, exactly as it would poll a real station. ``--field HOST:PORT`` attaches to
 a station already running (Modbus at that address, MMS at ``--mms``). ``--headless`` runs on
-Qt's offscreen platform for ``--duration`` seconds and saves ``--screenshot`` at the end.
+Qt's offscreen platform for ``--duration`` seconds and saves ``--screenshot`` at the end; it
+exits with status 1 when no live data reached the window by then (a smoke test for ops and CI).
 
 Users: on a display the HMI asks who is there — the "create the administrator" dialog on the
 first run (no users yet), the login dialog otherwise; cancelling leaves viewer rights.
@@ -19,6 +20,8 @@ import logging
 import os
 import sys
 from pathlib import Path
+
+from app.station import quality as Q
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +285,13 @@ def run(args: argparse.Namespace, on_started=None) -> int:  # noqa: ANN001
                 QTimer.singleShot(0, win.start_login)
         if args.headless:
             def finish() -> None:
+                # A headless run is how ops and CI check a station: with no live data at
+                # the end (nothing polled, or every device lost) it says so and fails.
+                snap = hmi.pipeline.last_snapshot if hmi.pipeline is not None else None
+                if snap is None or not Q.good_mask(snap.frame.quality).any():
+                    print(f"gridtwin: no live data from the station after {args.duration:g} s "
+                          "(see the log above)", file=sys.stderr)
+                    failed.append("no live data")
                 if args.screenshot:
                     Path(args.screenshot).parent.mkdir(parents=True, exist_ok=True)
                     win.grab().save(args.screenshot)
@@ -291,6 +301,8 @@ def run(args: argparse.Namespace, on_started=None) -> int:  # noqa: ANN001
 
             QTimer.singleShot(int(args.duration * 1000), finish)
         code = app.exec()
+        if "no live data" in failed:
+            return 1
         return 2 if failed else code
     finally:
         hmi.close()
