@@ -56,8 +56,8 @@ Three methods, each on its own; :func:`interpret` combines the first two as IEC 
   S is stray gassing of the oil (no fault). The published vertices are rounded to 0.1, so the
   polygons leave hairline gaps (between T1's (-35, 3) and S's (-35, 3.1), and along the rim
   where a vertex such as (38, 12) sits inside the true outer pentagon): a centroid inside no
-  polygon goes to the nearest one, and one on a shared edge to the first of PD, D1, D2, T3,
-  T2, T1, S (:func:`pentagon_zone`). A gas at zero is taken at a vanishing 1e-9 % (the limit
+  polygon goes to the nearest one, and one on a shared edge to the first of PD, S, D1, D2,
+  T3, T2, T1 (:func:`pentagon_zone`; hydrogen alone lies on the D1/S edge and reads S). A gas at zero is taken at a vanishing 1e-9 % (the limit
   of the centroid as it tends to zero): one gas alone puts the centroid a third of the way up
   its axis.
 
@@ -313,6 +313,7 @@ PENTAGON_AXES_DEG = MappingProxyType({"H2": 90.0, "C2H6": 162.0, "CH4": 234.0, "
 _PENTAGON_GASES = ("H2", "C2H6", "CH4", "C2H4", "C2H2")  # counter-clockwise from the top
 _PENTAGON_ZERO_PCT = 1e-9
 _ON_EDGE = 1e-9
+_EDGE_PRECEDENCE = ("PD", "S", "D1", "D2", "T3", "T2", "T1")
 
 
 def pentagon_percentages(ppm: Mapping[str, float]) -> dict[str, float]:
@@ -368,12 +369,12 @@ def _edge_distance(x: float, y: float, poly: tuple[tuple[float, float], ...]) ->
 
 
 def pentagon_zone(x: float, y: float) -> str:
-    """The Pentagon 1 zone of a centroid: on a shared edge the first of PD, D1, D2, T3, T2, T1,
-    S; inside one polygon that one; in none (the published rounding's hairline gaps) the
-    nearest."""
+    """The Pentagon 1 zone of a centroid: on a shared edge the first of PD, S, D1, D2, T3, T2,
+    T1 (so hydrogen alone, on the D1/S edge, reads S); inside one polygon that one; in none
+    (the published rounding's hairline gaps) the nearest."""
     dist = {z: _edge_distance(x, y, poly) for z, poly in PENTAGON1_ZONES.items()}
-    for z, d in dist.items():
-        if d <= _ON_EDGE:
+    for z in _EDGE_PRECEDENCE:
+        if dist[z] <= _ON_EDGE:
             return z
     for z, poly in PENTAGON1_ZONES.items():
         if _inside(x, y, poly):

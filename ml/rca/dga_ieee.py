@@ -192,9 +192,10 @@ class IeeeStatus:
 
     @property
     def explanation(self) -> str:
-        why = [r for g in self.gases.values() if g.status == self.status for r in g.reasons]
+        """The status and the gases that set it (each gas's reasons are on ``gases``)."""
+        by = [g.gas for g in self.gases.values() if g.status == self.status]
         text = STATUS_TEXT[self.status]
-        return text + (": " + "; ".join(why) if why and self.status > 1 else "")
+        return text + (f"; set by {', '.join(by)}" if self.status > 1 else "")
 
     def as_dict(self) -> dict[str, object]:
         return {"status": self.status, "explanation": self.explanation,
@@ -364,15 +365,16 @@ def ieee_status(history: Sequence[tuple[datetime, Mapping[str, float]]], *,
         if gs.rate_exceeded:
             status = 3
             lim = t4[gas]
-            reasons.append(f"{gas} rising {rate / DAYS_PER_YEAR:.3g} ppm/day ({rate:.3g} ppm/year)"
-                           f", above {'any increase' if lim == ANY_INCREASE else f'{lim:g} ppm/year'}"
-                           f" (Table 4, {period})")
+            limit = ("where any increase counts" if lim == ANY_INCREASE
+                     else f"above {lim / DAYS_PER_YEAR:.3g} ppm/day ({lim:g} ppm/year)")
+            reasons.append(f"{gas} rising {rate / DAYS_PER_YEAR:.3g} ppm/day ({rate:.3g} "
+                           f"ppm/year over {len(pts)} analyses), {limit} (Table 4, {period})")
         if gs.delta_exceeded:
             status = max(status, 2)
             lim = t3[gas]
-            reasons.append(f"{gas} up {delta:g} ppm since the previous analysis, above "
-                           f"{'any increase' if lim == ANY_INCREASE else f'{lim:g} ppm'}"
-                           " (Table 3)")
+            limit = "where any increase counts" if lim == ANY_INCREASE else f"above {lim:g} ppm"
+            reasons.append(f"{gas} up {delta:g} ppm since the previous analysis, {limit} "
+                           "(Table 3)")
         gases[gas] = GasStatus(gs.gas, status, gs.level_ppm, gs.table1_ppm, gs.table2_ppm,
                                gs.delta_ppm, gs.table3_ppm, gs.rate_ppm_per_year,
                                gs.table4_ppm_per_year, tuple(reasons))
