@@ -1,4 +1,4 @@
-"""Dissolved-gas analysis (DGA) interpretation for mineral-oil transformers, per IEC 60599.
+"""Dissolved-gas analysis (DGA) interpretation for mineral-oil transformers: IEC 60599, Duval.
 
 Three methods, each on its own; :func:`interpret` combines the first two as IEC 60599 does
 (:mod:`ml.rca.dga_combined` weighs all three):
