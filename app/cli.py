@@ -13,6 +13,7 @@
     gridtwin faults       short-circuit study (3ph, LG, LL, LLG) at every bus
     gridtwin contingency  N-1 outages against the Grid Code voltage bands
     gridtwin assets       the station's assets, nameplates and points
+    gridtwin rca dga      diagnose oil analyses (dissolved gases) from a CSV file
     gridtwin bench twin|field|historian|alarms   benchmarks (figures and ratios)
 
 Every verb prints a readable table; ``--json`` prints the same for scripts. Errors in the
@@ -28,6 +29,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from app import cli_rca
 from app.cliargs import non_negative_int, positive_float, positive_int
 from app.station import StationFileError
 
@@ -313,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_users import add_parsers as users_parsers
 
     users_parsers(sub)
+    cli_rca.register(sub)
 
     sp = sub.add_parser("modbus-map", help="the RTU's Modbus register map as CSV",
                         description="Print the station RTU's register map as CSV (point, unit, "

@@ -1,6 +1,7 @@
-"""Dissolved-gas analysis (DGA) interpretation for mineral-oil transformers, per IEC 60599.
+"""Dissolved-gas analysis (DGA) interpretation for mineral-oil transformers: IEC 60599, Duval.
 
-Two methods, each on its own and combined by :func:`interpret`:
+Three methods, each on its own; :func:`interpret` combines the first two as IEC 60599 does
+(:mod:`ml.rca.dga_combined` weighs all three):
 
 * **the three basic gas ratios** of IEC 60599 (Table 1 of the standard, the same limits in its
   2015 and 2022 editions): C2H2/C2H4, CH4/H2 and C2H4/C2H6 ("NS": not significant, whatever
@@ -33,6 +34,36 @@ Two methods, each on its own and combined by :func:`interpret`:
   T3    C2H2 < 15 %, C2H4 ≥ 50 %
   DT    the rest (mixtures of thermal and electrical faults)
   ====  ========================================================================
+
+* **Duval Pentagon 1** (Duval & Lamarre, "The Duval Pentagon — a new complementary tool for the
+  interpretation of dissolved gas analysis in transformers", IEEE Electrical Insulation
+  Magazine 30(6), 2014, pp. 9–12; the same pentagon in IEEE C57.104-2019, Annex): the relative
+  percentages of H2, C2H6, CH4, C2H4 and C2H2 are plotted on five axes 72° apart (H2 up, then
+  counter-clockwise C2H6, CH4, C2H4, C2H2), and the centroid of the irregular pentagon they
+  draw falls in one of seven zones. The zone polygons (:data:`PENTAGON1_ZONES`, x/y in the
+  pentagon's own units, outer radius 40) are the coordinates Duval and Lamarre tabulated:
+
+  ====  =========================================================================
+  PD    (0, 33), (-1, 33), (-1, 24.5), (0, 24.5)
+  D1    (0, 40), (38, 12), (32, -6.1), (4, 16), (0, 1.5)
+  D2    (4, 16), (32, -6.1), (24.3, -30), (0, -3), (0, 1.5)
+  T3    (0, -3), (24.3, -30), (23.5, -32.4), (1, -32.4), (-6, -4)
+  T2    (-6, -4), (1, -32.4), (-22.5, -32.4)
+  T1    (-6, -4), (-22.5, -32.4), (-23.5, -32.4), (-35, 3), (0, 1.5), (0, -3)
+  S     (0, 1.5), (-35, 3.1), (-38, 12.4), (0, 40), (0, 33), (-1, 33), (-1, 24.5), (0, 24.5)
+  ====  =========================================================================
+
+  S is stray gassing of the oil (no fault). The published vertices are rounded to 0.1, so the
+  polygons leave hairline gaps (between T1's (-35, 3) and S's (-35, 3.1), and along the rim
+  where a vertex such as (38, 12) sits inside the true outer pentagon): a centroid inside no
+  polygon goes to the nearest one, and one on a shared edge to the first of PD, S, D1, D2,
+  T3, T2, T1 (:func:`pentagon_zone`; hydrogen alone lies on the D1/S edge and reads S). A gas at zero is taken at a vanishing 1e-9 % (the limit
+  of the centroid as it tends to zero): one gas alone puts the centroid a third of the way up
+  its axis.
+
+The IEEE C57.104-2019 status (Tables 1–4 and its DGA status 1/2/3) is in
+:mod:`ml.rca.dga_ieee`, the combined diagnosis with a confidence in :mod:`ml.rca.dga_combined`,
+the CSV report in :mod:`ml.rca.dga_csv`.
 
 Interpretation is warranted only when a gas is above its typical value (IEC 60599 clause 9:
 the ratios "are significant and should be calculated only if at least one of the gas
@@ -75,11 +106,13 @@ FAULTS = MappingProxyType({
     "DT": "mixture of thermal and electrical faults",
     "D1/D2": "discharges (low or high energy: the ratios fit both)",
     "ND": "no diagnosis (the ratios fit no row of the table)",
+    "S": "stray gassing of the oil (Duval Pentagon 1), not a fault",
     "N": "normal: no gas above its typical value, interpretation not warranted",
 })
 
 METHOD_RATIOS = "IEC 60599 ratios"
 METHOD_DUVAL = "Duval Triangle 1"
+METHOD_PENTAGON = "Duval Pentagon 1"
 
 #: IEC 60599 Annex A: ranges of 90 % typical concentrations in power transformers, ppm (µl/l).
 IEC_TYPICAL_90PCT_PPM = MappingProxyType({
@@ -260,6 +293,117 @@ def duval_triangle_1(ppm: Mapping[str, float], limits: DuvalLimits = DUVAL1_LIMI
         return Diagnosis(METHOD_DUVAL, "ND", p, "no CH4, C2H4 or C2H2 to place in the triangle")
     code = duval_zone(p["CH4 %"], p["C2H4 %"], p["C2H2 %"], limits)
     return Diagnosis(METHOD_DUVAL, code, p, f"{shown}: zone {code}, {FAULTS[code]}")
+
+
+# ----------------------------------------------------------------------------- pentagon
+#: Duval Pentagon 1 zones, as published (see the module notes), in the pentagon's x/y units.
+PENTAGON1_ZONES = MappingProxyType({
+    "PD": ((0.0, 33.0), (-1.0, 33.0), (-1.0, 24.5), (0.0, 24.5)),
+    "D1": ((0.0, 40.0), (38.0, 12.0), (32.0, -6.1), (4.0, 16.0), (0.0, 1.5)),
+    "D2": ((4.0, 16.0), (32.0, -6.1), (24.3, -30.0), (0.0, -3.0), (0.0, 1.5)),
+    "T3": ((0.0, -3.0), (24.3, -30.0), (23.5, -32.4), (1.0, -32.4), (-6.0, -4.0)),
+    "T2": ((-6.0, -4.0), (1.0, -32.4), (-22.5, -32.4)),
+    "T1": ((-6.0, -4.0), (-22.5, -32.4), (-23.5, -32.4), (-35.0, 3.0), (0.0, 1.5), (0.0, -3.0)),
+    "S": ((0.0, 1.5), (-35.0, 3.1), (-38.0, 12.4), (0.0, 40.0), (0.0, 33.0), (-1.0, 33.0),
+          (-1.0, 24.5), (0.0, 24.5)),
+})
+#: Axis of each gas, degrees counter-clockwise from the x axis (H2 straight up).
+PENTAGON_AXES_DEG = MappingProxyType({"H2": 90.0, "C2H6": 162.0, "CH4": 234.0, "C2H4": 306.0,
+                                      "C2H2": 18.0})
+_PENTAGON_GASES = ("H2", "C2H6", "CH4", "C2H4", "C2H2")  # counter-clockwise from the top
+_PENTAGON_ZERO_PCT = 1e-9
+_ON_EDGE = 1e-9
+_EDGE_PRECEDENCE = ("PD", "S", "D1", "D2", "T3", "T2", "T1")
+
+
+def pentagon_percentages(ppm: Mapping[str, float]) -> dict[str, float]:
+    """H2, C2H6, CH4, C2H4 and C2H2 as percentages of their sum (all 0 when the sum is 0)."""
+    g = _normalise(ppm)
+    total = sum(g[k] for k in _PENTAGON_GASES)
+    if total <= 0:
+        return {f"{k} %": 0.0 for k in _PENTAGON_GASES}
+    return {f"{k} %": 100 * g[k] / total for k in _PENTAGON_GASES}
+
+
+def pentagon_centroid(pct: Mapping[str, float]) -> tuple[float, float]:
+    """Centroid of the pentagon drawn by five relative percentages (keys "H2 %" … or "H2" …).
+
+    Each percentage is plotted on its gas's axis; the area centroid of the five points (the
+    shoelace formula) is the point the zones are read at. A zero is taken at a vanishing
+    value, so the centroid is the limit as that gas tends to zero."""
+    vals = []
+    for gas in _PENTAGON_GASES:
+        v = pct[f"{gas} %"] if f"{gas} %" in pct else pct[gas]
+        vals.append(max(float(v), _PENTAGON_ZERO_PCT))
+    total = sum(vals)
+    pts = []
+    for gas, v in zip(_PENTAGON_GASES, vals, strict=True):
+        a = math.radians(PENTAGON_AXES_DEG[gas])
+        r = 100 * v / total
+        pts.append((r * math.cos(a), r * math.sin(a)))
+    area2 = cx = cy = 0.0
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:] + pts[:1], strict=True):
+        cross = x0 * y1 - x1 * y0
+        area2 += cross
+        cx += (x0 + x1) * cross
+        cy += (y0 + y1) * cross
+    return cx / (3 * area2), cy / (3 * area2)
+
+
+def _inside(x: float, y: float, poly: tuple[tuple[float, float], ...]) -> bool:
+    inside = False
+    for (x0, y0), (x1, y1) in zip(poly, poly[1:] + poly[:1], strict=True):
+        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+            inside = not inside
+    return inside
+
+
+def _edge_distance(x: float, y: float, poly: tuple[tuple[float, float], ...]) -> float:
+    best = math.inf
+    for (x0, y0), (x1, y1) in zip(poly, poly[1:] + poly[:1], strict=True):
+        dx, dy = x1 - x0, y1 - y0
+        t = 0.0 if dx == dy == 0 else max(0.0, min(1.0, ((x - x0) * dx + (y - y0) * dy)
+                                               / (dx * dx + dy * dy)))
+        best = min(best, math.hypot(x - x0 - t * dx, y - y0 - t * dy))
+    return best
+
+
+def pentagon_zone(x: float, y: float) -> str:
+    """The Pentagon 1 zone of a centroid: on a shared edge the first of PD, S, D1, D2, T3, T2,
+    T1 (so hydrogen alone, on the D1/S edge, reads S); inside one polygon that one; in none
+    (the published rounding's hairline gaps) the nearest."""
+    dist = {z: _edge_distance(x, y, poly) for z, poly in PENTAGON1_ZONES.items()}
+    for z in _EDGE_PRECEDENCE:
+        if dist[z] <= _ON_EDGE:
+            return z
+    for z, poly in PENTAGON1_ZONES.items():
+        if _inside(x, y, poly):
+            return z
+    return min(dist, key=dist.__getitem__)
+
+
+def pentagon_zone_interior(x: float, y: float) -> str:
+    """:func:`pentagon_zone` without its exact-edge rule (for points drawn at random, which lie
+    on an edge with probability zero): the polygon holding the point, else the nearest."""
+    for z, poly in PENTAGON1_ZONES.items():
+        if _inside(x, y, poly):
+            return z
+    return min(PENTAGON1_ZONES, key=lambda z: _edge_distance(x, y, PENTAGON1_ZONES[z]))
+
+
+def duval_pentagon_1(ppm: Mapping[str, float]) -> Diagnosis:
+    """Classify with Duval Pentagon 1 (zones PD, D1, D2, T1, T2, T3 and S, stray gassing).
+
+    ``values`` holds the five percentages and the centroid ("x", "y")."""
+    p = pentagon_percentages(ppm)
+    if sum(p.values()) == 0:
+        return Diagnosis(METHOD_PENTAGON, "ND", {**p, "x": 0.0, "y": 0.0},
+                         "no H2 or hydrocarbons to place in the pentagon")
+    x, y = pentagon_centroid(p)
+    code = pentagon_zone(x, y)
+    shown = ", ".join(f"{k[:-2]} {v:.1f} %" for k, v in p.items())
+    return Diagnosis(METHOD_PENTAGON, code, {**p, "x": x, "y": y},
+                     f"{shown}: centroid ({x:.1f}, {y:.1f}), zone {code}, {FAULTS[code]}")
 
 
 def above_typical(ppm: Mapping[str, float], *, typical: Mapping[str, float] | None = None,
