@@ -305,7 +305,9 @@ def load_protection(station: Station, path: str | Path | None = None) -> Protect
 
 def _explain(path: Path, raw: dict[str, Any], text: str, exc: ValidationError
              ) -> ProtectionFileError:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # A misspelt key is reported as itself, not as the key it left missing.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = list(err["loc"])
     relay = None
     line = None
