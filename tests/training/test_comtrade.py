@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import comtrade  # the independent reader (PyPI "comtrade", in the dev extra)
 import numpy as np
 import pytest
 
-comtrade = pytest.importorskip("comtrade")
-
-from app.training.comtrade import rms_whole_cycles  # noqa: E402
-from app.training.records import fault_records_for  # noqa: E402
-from app.twin.faults import fault_study  # noqa: E402
+from app.training.comtrade import rms_whole_cycles
+from app.training.records import fault_records_for
+from app.twin.faults import fault_study
 
 FAULT_TIME = dt.datetime(2024, 3, 5, 6, 30, 15, 250000, tzinfo=dt.UTC)
 FS = 4000
