@@ -25,3 +25,12 @@ def test_bench_alarms_reports_every_figure():
     assert r["eval_us"] > 0 and r["flood_stall_max_ms"] is not None
     (flood,) = r["flood_runs"]
     assert flood["ok"] and flood["rows"] >= 1000 and flood["events"] >= 2000
+
+
+def test_bench_drill_reports_protection_timing_error():
+    from bench.drill import model_err_pct, sequence_err_pct
+
+    err, n = model_err_pct()
+    assert n == 4 * 6 * 8 and 0 <= err < 100
+    serr, sn, times = sequence_err_pct(tms_values=(0.1,))
+    assert sn == 4 and len(times) == 4 and 0 <= serr < 100 and all(t > 0 for t in times)

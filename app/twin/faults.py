@@ -215,6 +215,97 @@ def fault_study(
     return results
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class FaultPhasors:
+    """One fault's complex phasors, for protection and disturbance records.
+
+    The same superposition as :func:`fault_study`, kept complex: currents are terminal-1
+    phase currents in A (positive out of the busbar into the bay, as everywhere in the twin),
+    voltages phase-to-neutral in V, phases A, B, C in columns. ``z1_ohm`` and ``z0_ohm``
+    are the positive- and zero-sequence Thevenin impedances seen from the faulted bus (the
+    network with its loads as pre-fault impedances); an open breaker carries 0 A.
+    """
+
+    bus: str
+    base_kv: float
+    type: FaultType
+    rf_ohm: float
+    energised: bool
+    fault_a: Mapping[str, complex]
+    """Fault current per faulted phase ("A", "B", "C"), A."""
+    breakers: tuple[str, ...]
+    pre_breaker_a: np.ndarray
+    """``(nbreaker, 3)`` complex, A: before the fault."""
+    fault_breaker_a: np.ndarray
+    """``(nbreaker, 3)`` complex, A: during the fault."""
+    voltage_buses: tuple[str, ...]
+    pre_bus_v: np.ndarray
+    """``(nbus, 3)`` complex, V phase-to-neutral: before the fault."""
+    fault_bus_v: np.ndarray
+    """``(nbus, 3)`` complex, V phase-to-neutral: during the fault."""
+    z1_ohm: complex
+    z0_ohm: complex
+
+    @property
+    def current_ka(self) -> float:
+        """Largest fault-phase current, kA (as :attr:`FaultResult.current_ka`)."""
+        return max((abs(x) for x in self.fault_a.values()), default=0.0) / 1000.0
+
+    def breaker(self, element: str) -> tuple[np.ndarray, np.ndarray]:
+        """(pre-fault, fault) phase currents of one breaker, A complex ``(3,)``."""
+        k = [b.lower() for b in self.breakers].index(element.lower())
+        return self.pre_breaker_a[k], self.fault_breaker_a[k]
+
+    def voltages(self, bus: str) -> tuple[np.ndarray, np.ndarray]:
+        """(pre-fault, fault) phase voltages of one bus, V complex ``(3,)``."""
+        k = [b.lower() for b in self.voltage_buses].index(bus.lower())
+        return self.pre_bus_v[k], self.fault_bus_v[k]
+
+
+def fault_phasors(
+    engine: TwinEngine,
+    bus: str,
+    ftype: FaultType,
+    rf_ohm: float = 0.0,
+    breakers: Sequence[str] | None = None,
+    voltage_buses: Sequence[str] = (),
+) -> FaultPhasors:
+    """Complex currents and voltages of one fault (see :class:`FaultPhasors`).
+
+    Solves the present switching state first; the engine is left as it was. A dead bus gives
+    zero fault current and the pre-fault quantities unchanged.
+    """
+    if ftype not in FAULT_TYPES:
+        raise ValueError(f"unknown fault type '{ftype}' (use one of {', '.join(FAULT_TYPES)})")
+    if rf_ohm < 0 or not math.isfinite(rf_ohm):
+        raise ValueError(f"fault resistance must be a finite value >= 0 ohm, got {rf_ohm}")
+    name = _canonical_bus(engine, bus)
+    vbuses = tuple(_canonical_bus(engine, b) for b in voltage_buses)
+    brk = list(breakers) if breakers is not None else sorted(
+        (n for n in engine.branch_names if engine.is_switch(n)), key=str.lower)
+    brk_ix = np.asarray([engine._branch(b) for b in brk], dtype=np.intp)
+    brk_names = tuple(engine.branch_names[i] for i in brk_ix)
+    pre = engine.solve()
+    energised = engine.energised_buses()
+    net = _Network(engine, energised, brk_ix)
+    bi = engine._bus_ix[name.lower()]
+    base_kv = float(engine.bus_base_kv[bi])
+    phases = _FAULT_PHASES[ftype]
+    if not energised[bi]:
+        pre_b, pre_v = net.prefault(vbuses)
+        return FaultPhasors(name, base_kv, ftype, rf_ohm, False, dict.fromkeys(phases, 0j),
+                            brk_names, pre_b, pre_b.copy(), vbuses, pre_v, pre_v.copy(),
+                            0j, 0j)
+    del pre
+    r = net.phasors(name, ftype, rf_ohm, vbuses)
+    return FaultPhasors(
+        bus=name, base_kv=base_kv, type=ftype, rf_ohm=rf_ohm, energised=True,
+        fault_a=dict(zip(phases, (complex(x) for x in r["fault_a"]), strict=True)),
+        breakers=brk_names, pre_breaker_a=r["pre_breaker_a"],
+        fault_breaker_a=r["fault_breaker_a"], voltage_buses=vbuses, pre_bus_v=r["pre_bus_v"],
+        fault_bus_v=r["fault_bus_v"], z1_ohm=r["z1_ohm"], z0_ohm=r["z0_ohm"])
+
+
 class _Network:
     """The solved network as a bus impedance matrix, for faults by superposition.
 
@@ -295,6 +386,14 @@ class _Network:
         Returns the fault current per faulted phase, kA ``(nbus, nphase)``, and the largest
         phase current through each reported breaker, kA ``(nbus, nbreaker)``.
         """
+        i_f, v = self._solve(buses, ftype, rf_ohm)
+        i_brk = np.einsum("rij,rjb->rib", self._w, v[self._wi])   # (nbreaker, 3, nbus)
+        return np.abs(i_f) / 1000.0, np.abs(i_brk).max(axis=1).T / 1000.0
+
+    def _solve(self, buses: Sequence[str], ftype: FaultType, rf_ohm: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Complex fault currents, A ``(nbus, nphase)``, and every node's voltage after each
+        fault, V ``(nnode + 1, nbus)`` (the last row is ground and the dead nodes: 0)."""
         k = len(_FAULT_PHASES[ftype])
         f = np.asarray([[self._pos[f"{b.lower()}.{p + 1}"] for p in range(k)] for b in buses],
                        dtype=np.intp).reshape(len(buses), k)
@@ -311,8 +410,45 @@ class _Network:
         v = np.empty((len(self._v0) + 1, len(buses)), dtype=complex)
         v[:-1] = self._v0[:, None] - np.einsum("nbk,bk->nb", zcols, i_f)
         v[-1] = 0.0
-        i_brk = np.einsum("rij,rjb->rib", self._w, v[self._wi])   # (nbreaker, 3, nbus)
-        return np.abs(i_f) / 1000.0, np.abs(i_brk).max(axis=1).T / 1000.0
+        return i_f, v
+
+    def node_rows(self, bus: str) -> list[int]:
+        """Rows of ``bus``'s three phase nodes in the voltage vector (dead: the zero row)."""
+        dead = len(self._v0)
+        return [self._pos.get(f"{bus.lower()}.{p}", dead) for p in (1, 2, 3)]
+
+    def prefault(self, voltage_buses: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Every reported breaker's phase currents, A ``(nbreaker, 3)``, and the voltages of
+        ``voltage_buses``, V ``(nbus, 3)``, of the solved pre-fault state."""
+        v0 = np.append(self._v0, 0.0)
+        rows = [self.node_rows(b) for b in voltage_buses]
+        return (np.einsum("rij,rj->ri", self._w, v0[self._wi]),
+                np.asarray([[v0[r] for r in rr] for rr in rows], dtype=complex)
+                .reshape(len(rows), 3))
+
+    def phasors(self, bus: str, ftype: FaultType, rf_ohm: float, voltage_buses: Sequence[str]
+                ) -> dict:
+        """One fault's complex quantities: the fault current per phase, every reported
+        breaker's terminal-1 phase currents and the voltages of ``voltage_buses``, before and
+        during the fault, and the sequence impedances seen from the faulted bus."""
+        i_f, v = self._solve([bus], ftype, rf_ohm)
+        v = v[:, 0]
+        pre_b, pre_v = self.prefault(voltage_buses)
+        rows = [self.node_rows(b) for b in voltage_buses]
+        zix = self.node_rows(bus)
+        zabc = self._z[np.ix_(zix, zix)]
+        a = cmath.exp(2j * math.pi / 3)
+        amat = np.array([[1, 1, 1], [1, a * a, a], [1, a, a * a]], dtype=complex)
+        z012 = np.linalg.solve(amat, zabc @ amat)
+        return {
+            "fault_a": i_f[0],
+            "pre_breaker_a": pre_b,
+            "fault_breaker_a": np.einsum("rij,rj->ri", self._w, v[self._wi]),
+            "pre_bus_v": pre_v,
+            "fault_bus_v": np.asarray([[v[r] for r in rr] for rr in rows], dtype=complex)
+            .reshape(len(rows), 3),
+            "z1_ohm": complex(z012[1, 1]), "z0_ohm": complex(z012[0, 0]),
+        }
 
 
 def _one_fault(engine: TwinEngine, bus: str, base_kv: float, ftype: FaultType, rf: float,

@@ -237,3 +237,41 @@ def test_bad_arguments_are_refused(engine):
         fault_study(engine, ["NOWHERE"])
     with pytest.raises(ValueError, match="method"):
         fault_study(engine, ["B220_M1"], ["LG"], method="guess")
+
+
+@pytest.mark.parametrize(("bus", "ftype"), [("F1_R", "LG"), ("B400_M1", "3ph"),
+                                            ("F1_T", "LLG"), ("L1_T", "LL")])
+def test_fault_phasors_are_the_fault_study_kept_complex(engine, bus, ftype):
+    """The complex quantities protection needs: their magnitudes are the fault study's, the
+    Thevenin impedances OpenDSS's own FaultStudy ones, and the faulted phases sit at 0 V."""
+    from app.twin.faults import fault_phasors
+
+    fp = fault_phasors(engine, bus, ftype, voltage_buses=[bus, "B220_M1"])
+    ref = fault_study(engine, [bus], [ftype])[0]
+    assert fp.energised and fp.current_ka == pytest.approx(ref.current_ka, rel=1e-6)
+    for phase, i in fp.fault_a.items():
+        assert abs(i) / 1000 == pytest.approx(ref.phase_currents_ka[phase], rel=1e-6)
+    got = np.abs(fp.fault_breaker_a).max(axis=1) / 1000
+    want = np.array([ref.breaker_currents_ka[b] for b in fp.breakers])
+    assert np.allclose(got, want, rtol=1e-6, atol=1e-6)
+    level = next(r for r in station_fault_levels(engine, [bus]))
+    assert fp.z1_ohm == pytest.approx(level.z1_ohm, rel=0.01)
+    assert fp.z0_ohm == pytest.approx(level.z0_ohm, rel=0.01)
+    _, v_fault = fp.voltages(bus)
+    # Bolted (0.1 mOhm): the faulted phases at a few volts, or at one potential for L-L.
+    if ftype == "LL":
+        assert abs(v_fault[0] - v_fault[1]) < 10.0 < abs(v_fault[0])
+    else:
+        assert np.all(np.abs(v_fault[:len(fp.fault_a)]) < 10.0)
+    pre, _ = fp.voltages("B220_M1")
+    assert np.abs(pre) / 1000 == pytest.approx([220 / math.sqrt(3) * 0.993] * 3, rel=0.01)
+
+
+def test_fault_phasors_of_a_dead_bus_carry_no_fault(engine):
+    from app.twin.faults import fault_phasors
+
+    engine.set_switch("Line.F1_Q0", False)
+    fp = fault_phasors(engine, "F1_T", "LG", breakers=["Line.F1_Q0", "Line.F2_Q0"])
+    assert not fp.energised and fp.current_ka == 0.0
+    assert np.allclose(fp.fault_breaker_a, fp.pre_breaker_a)
+    assert np.all(fp.fault_breaker_a[0] == 0)
