@@ -150,6 +150,7 @@ class TwinEngine:
                         lines_at.setdefault(a, []).append((name, b))
                         lines_at.setdefault(b, []).append((name, a))
         self._closed = closed
+        self._poles_set: set[int] = set()  # branches switched pole by pole (set_poles)
 
         sources = []
         for name in d.Vsources.AllNames():
@@ -167,6 +168,12 @@ class TwinEngine:
             if len(at) == 1:
                 self._source_line[key] = at[0]
         self._source_on = np.ones(len(sources), dtype=bool)
+        V = d.Vsources
+        pu = []
+        for n in self.source_names:
+            V.Name(n.split(".", 1)[1])
+            pu.append(V.PU())
+        self._source_pu = np.asarray(pu, dtype=float)
 
         self.transformer_names: tuple[str, ...] = tuple(
             f"Transformer.{n}" for n in d.Transformers.AllNames())
@@ -188,6 +195,8 @@ class TwinEngine:
         self._load_bus = frozen(np.asarray(load_bus, dtype=np.intp))
         self._drop_load_batch()
         self._load_batch = _LoadBatch.create(self._dss, len(self.load_names))
+        sp = self.load_setpoints()
+        self._load_set = np.array([sp[n] for n in self.load_names], dtype=float).reshape(-1, 2)
 
         self._bus_ix_ro = MappingProxyType(self._bus_ix)
         self._branch_ix_ro = MappingProxyType(self._branch_ix)
@@ -261,6 +270,25 @@ class TwinEngine:
         self._nodes_dirty = True
         return True
 
+    def set_poles(self, element: str, open_phases: str, terminal: int = 1) -> None:
+        """Pole by pole: open the phases named in ``open_phases`` (a subset of "ABC") at one
+        terminal of a branch and close the others (a single-pole trip, a pole stuck). The
+        branch counts as closed for the network's topology while any pole conducts."""
+        if set(open_phases) - set("ABC"):
+            raise ValueError(f"{element}: poles {open_phases!r} (use a subset of ABC)")
+        i = self._branch(element)
+        d = self._dss
+        d.Circuit.SetActiveElement(self.branch_names[i])
+        for k, ph in enumerate("ABC"):
+            if ph in open_phases:
+                d.CktElement.Open(terminal, k + 1)
+            else:
+                d.CktElement.Close(terminal, k + 1)
+        self._closed[i] = open_phases != "ABC"
+        self._poles_set.add(i)
+        self._topology.invalidate()
+        self._nodes_dirty = True
+
     def switch_states(self) -> dict[str, bool]:
         return {self.branch_names[self._branch_ix[n]]: bool(self._closed[self._branch_ix[n]])
                 for n in sorted(self._switch_elements)}
@@ -269,8 +297,10 @@ class TwinEngine:
         i = self._load_index(load)
         self._dss.Loads.Idx(i + 1)
         self._dss.Loads.kW(p_mw * 1000.0)
+        self._load_set[i, 0] = p_mw
         if q_mvar is not None:
             self._dss.Loads.kvar(q_mvar * 1000.0)
+            self._load_set[i, 1] = q_mvar
 
     def set_loads(self, loads: Mapping[str, tuple[float, float]]) -> None:
         """Set measured loads: ``{load name: (p_mw, q_mvar)}``."""
@@ -284,6 +314,8 @@ class TwinEngine:
             L.Idx(i + 1)
             L.kW(float(p_mw[i]) * 1000.0)
             L.kvar(float(q_mvar[i]) * 1000.0)
+        self._load_set[:, 0] = p_mw
+        self._load_set[:, 1] = q_mvar
 
     def load_setpoints(self) -> dict[str, tuple[float, float]]:
         out = {}
@@ -339,6 +371,7 @@ class TwinEngine:
             if not 0.0 < pu < 2.0:
                 raise ValueError(f"{source}: voltage {pu} pu is not plausible")
             V.PU(pu)
+            self._source_pu[self._source_pos(source)] = pu
         if angle_deg is not None:
             V.AngleDeg(angle_deg)
 
@@ -399,6 +432,42 @@ class TwinEngine:
     def set_frequency(self, hz: float) -> None:
         """Record the measured grid frequency (the network solves at the base frequency)."""
         self.frequency_hz = hz
+
+    def apply_state(self, state: TwinState) -> None:
+        """Put this engine in the operating point of ``state`` (solved by this or another
+        engine of the same circuit): every branch's switching state — each terminal and pole
+        closed, then those open in ``state`` opened, so pole-by-pole changes are undone too —
+        every load, OLTC tap, grid equivalent (in service and voltage) and the frequency.
+        Studies on the live station run on a scratch engine set from the solver's newest
+        state; a study that switched things restores the engine it borrowed with it.
+        :meth:`solve` afterwards."""
+        if state.branch_names != self.branch_names or state.load_names != self.load_names:
+            raise ValueError("the state is of another circuit (branches or loads differ)")
+        d = self._dss
+        want = np.asarray(state.closed, dtype=bool)
+        # Only the branches that differ, or had poles switched one by one: touching the
+        # others would make OpenDSS rebuild from a flat start and move the solution within
+        # its tolerance, so that a restored engine would not repeat itself exactly.
+        for i in sorted(set(np.flatnonzero(want != self._closed).tolist()) | self._poles_set):
+            d.Circuit.SetActiveElement(self.branch_names[i])
+            for t in range(d.CktElement.NumTerminals()):
+                d.CktElement.Close(t + 1, 0)
+            if not want[i]:
+                d.CktElement.Open(1, 0)
+        self._poles_set.clear()
+        self._closed = want.copy()
+        if not np.array_equal(self._load_set, state.load_set):  # set points, not what drew
+            self.set_loads_array(state.load_set[:, 0], state.load_set[:, 1])
+        for name, tap in zip(state.transformer_names, state.tap_pu, strict=True):
+            self.set_tap(name, float(tap))
+        for name, on, pu in zip(state.source_names, state.source_in_service, state.source_pu,
+                                strict=True):
+            self.set_source_in_service(name, bool(on))
+            if abs(self._source_pu[self._source_pos(name)] - pu) > 1e-12:
+                self.set_source(name, pu=float(pu))
+        self.frequency_hz = state.frequency_hz
+        self._topology.invalidate()
+        self._nodes_dirty = True
 
     # ------------------------------------------------------------------ solve
     def _solve_raw(self) -> None:
@@ -473,7 +542,9 @@ class TwinEngine:
             tap_pu=frozen(taps),
             load_names=self.load_names,
             load_p_mw=frozen(lp / 1000.0), load_q_mvar=frozen(lq / 1000.0),
-            load_bus=self._load_bus,
+            load_bus=self._load_bus, load_set=frozen(self._load_set.copy()),
+            source_names=self.source_names, source_in_service=frozen(self._source_on.copy()),
+            source_pu=frozen(self._source_pu.copy()),
             totals=totals,
             bus_ix=self._bus_ix_ro, branch_ix=self._branch_ix_ro, transformer_ix=self._tx_ix_ro,
         )
@@ -508,7 +579,9 @@ class TwinEngine:
         except opendssdirect.DSSException as exc:
             raise CircuitError(self.circuit_path, _dss_message(exc)) from None
         result = self._dss.Text.Result()
-        self._read_taps()  # a command may have moved a tap
+        self._read_taps()  # a command may have moved a tap or a load
+        sp = self.load_setpoints()
+        self._load_set[:] = [sp[n] for n in self.load_names]
         return result
 
     def _branch(self, element: str) -> int:

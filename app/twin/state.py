@@ -98,6 +98,11 @@ class TwinState:
     load_p_mw: np.ndarray
     load_q_mvar: np.ndarray
     load_bus: np.ndarray  # (nload,) row in bus_names of each load's bus
+    load_set: np.ndarray  # (nload, 2) each load's set point (P MW, Q Mvar), as last set
+
+    source_names: tuple[str, ...]  # the grid equivalents (Vsource.*)
+    source_in_service: np.ndarray  # (nsource,) bool
+    source_pu: np.ndarray  # (nsource,) voltage set point, pu
 
     totals: Totals
 

@@ -331,63 +331,28 @@ class StationProtection:
     @contextmanager
     def _engine_restored(self) -> Iterator[None]:
         e = self.engine
-        closed = {b.element: e.is_closed(b.element) for b in self.breakers.values()}
-        sources = {s: e.source_in_service(s) for s in e.source_names}
-        self._touched_lines: set[str] = set()
+        before = e.state()  # the operating point as it is (a solve here would move it)
         try:
             yield
         finally:
-            d = e.dss
-            for element, was in closed.items():
-                d.Circuit.SetActiveElement(element)
-                for t in range(d.CktElement.NumTerminals()):
-                    d.CktElement.Close(t + 1, 0)
-                e._closed[e.branch_index(element)] = True
-                if not was:
-                    e._closed[e.branch_index(element)] = False
-                    d.Circuit.SetActiveElement(element)
-                    d.CktElement.Open(1, 0)
-            for line in self._touched_lines:
-                d.Circuit.SetActiveElement(line)
-                d.CktElement.Close(2, 0)
-            for s, was in sources.items():
-                e.set_source_in_service(s, was)
-            e._topology.invalidate()
-            e._nodes_dirty = True
+            e.apply_state(before)  # every pole, remote end, source and load as it was
             e.solve()
 
     def set_poles(self, breaker_id: str, open_phases: str) -> None:
         """Put a breaker's poles in the engine: ``open_phases`` subset of "ABC"."""
-        e, d = self.engine, self.engine.dss
-        element = self.breakers[breaker_id].element
-        if open_phases == "ABC":
-            e.set_switch(element, False)
-            return
-        e.set_switch(element, True)
-        d.Circuit.SetActiveElement(element)
-        for k, ph in enumerate(PH):
-            if ph in open_phases:
-                d.CktElement.Open(1, k + 1)
-            else:
-                d.CktElement.Close(1, k + 1)
+        self.engine.set_poles(self.breakers[breaker_id].element, open_phases)
 
     def set_remote_poles(self, line_id: str, open_phases: str) -> None:
         """Open or close the remote end of a line (its terminal 2), pole by pole; a grid
         equivalent behind a fully open line is taken out of service."""
-        e, d = self.engine, self.engine.dss
+        e = self.engine
         element = self.station.asset(line_id).element
         src = e.line_source(element)
         if src is not None:
             e.set_source_in_service(src, open_phases != "ABC")
-        self._touched_lines.add(element)
-        d.Circuit.SetActiveElement(element)
-        for k, ph in enumerate(PH):
-            if ph in open_phases and open_phases != "ABC":
-                d.CktElement.Open(2, k + 1)
-            else:
-                d.CktElement.Close(2, k + 1)
-        e._topology.invalidate()
-        e._nodes_dirty = True
+        # All three open: the grid behind it is out of service (above) and the line's
+        # terminal stays closed, as a dead line from the remote side.
+        e.set_poles(element, open_phases if open_phases != "ABC" else "", terminal=2)
 
     def stage_phasors(self, scenario: FaultScenario, fault_active: bool) -> FaultPhasors:
         """Every breaker's currents and the measured voltages of the present switching state,
