@@ -104,6 +104,6 @@ def _benign(t: threading.Thread) -> bool:
 
 
 def _running_qthreads() -> list[str]:
-    if "app.runtime.threads" not in sys.modules:
+    if "app.runtime.qt.threads" not in sys.modules:
         return []
-    return sys.modules["app.runtime.threads"].running_threads()
+    return sys.modules["app.runtime.qt.threads"].running_threads()

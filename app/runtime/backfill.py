@@ -11,7 +11,7 @@ import datetime as dt
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.runtime.threads import managed_thread, stop_thread
+from app.runtime.qt.threads import managed_thread, stop_thread
 from app.station import quality as Q
 
 

@@ -33,7 +33,7 @@ from app.control.interlocks import Interlocking
 from app.control.service import ControlService, Selection
 from app.control.users import Accounts, Session
 from app.runtime.commander import commander_for
-from app.runtime.threads import managed_thread, stop_thread
+from app.runtime.qt.threads import managed_thread, stop_thread
 
 log = logging.getLogger(__name__)
 

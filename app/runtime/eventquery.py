@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app.alarms.log import LogEntry
-from app.runtime.threads import managed_thread, stop_thread
+from app.runtime.qt.threads import managed_thread, stop_thread
 from app.station import clock
 
 log = logging.getLogger(__name__)

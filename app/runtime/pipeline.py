@@ -18,7 +18,7 @@ changes the engine; the role is checked there, not only in the GUI.
 
 Frames cross threads through Qt queued signals carrying immutable objects. The solver always
 works on the newest frame: if it falls behind, older frames are skipped (and counted), never
-queued without bound. Every thread is registered (app.runtime.threads) and stops cleanly on
+queued without bound. Every thread is registered (app.runtime.qt.threads) and stops cleanly on
 :meth:`Pipeline.stop`: the asyncio loop is asked to finish, Qt event loops quit, and every
 thread is waited for — never terminated.
 """
@@ -46,9 +46,9 @@ from app.alarms.log import LogEntry
 from app.alarms.rules import RuleSet, rules_for_station
 from app.control.service import AuditSink
 from app.runtime.alarm_service import ActionResult, AlarmAction, AlarmService
+from app.runtime.qt.threads import managed_thread, stop_thread
 from app.runtime.snapshot import LiveSnapshot
 from app.runtime.solver import SolverService
-from app.runtime.threads import managed_thread, stop_thread
 from app.station import Station
 from app.station import clock as wallclock
 from app.station.frame import Comm, ScanFrame

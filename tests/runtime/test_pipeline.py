@@ -6,7 +6,7 @@ import pytest
 
 from app.field.sim.plant import PlantSimulator
 from app.runtime.pipeline import Pipeline, PlantFrameSource
-from app.runtime.threads import running_threads
+from app.runtime.qt.threads import running_threads
 
 
 class ListSink:

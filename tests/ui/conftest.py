@@ -128,7 +128,7 @@ def make_alarm_window(qtbot, station, tmp_path):
     from app.control.service import MemoryAudit
     from app.field.sim.plant import PlantSimulator
     from app.runtime.pipeline import Pipeline
-    from app.runtime.threads import running_threads
+    from app.runtime.qt.threads import running_threads
     from app.ui.main_window import MainWindow
 
     made = []

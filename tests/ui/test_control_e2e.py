@@ -11,7 +11,7 @@ from app.control.userdb import DbUsers
 from app.control.users import Accounts
 from app.field.sim.control import ControlClient
 from app.runtime.fieldsim import FieldSimProcess
-from app.runtime.threads import running_threads
+from app.runtime.qt.threads import running_threads
 from app.station.points import build_point_table
 from app.ui.app import build_hmi
 from app.ui.login import BypassDialog

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.field.sim.control import ControlClient
-from app.runtime.threads import running_threads
+from app.runtime.qt.threads import running_threads
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from app.control.users import Accounts
 from app.field.sim.plant import PlantSimulator
 from app.runtime.control import ControlRuntime
 from app.runtime.pipeline import Pipeline, PlantFrameSource
-from app.runtime.threads import running_threads
+from app.runtime.qt.threads import running_threads
 from app.station.points import POS_CLOSED
 from app.ui.login import FirstAdminDialog, LoginDialog
 from app.ui.main_window import MainWindow

@@ -7,7 +7,7 @@ from PySide6.QtCore import QSettings
 
 from app.field.sim.plant import PlantSimulator
 from app.runtime.pipeline import Pipeline, PlantFrameSource
-from app.runtime.threads import running_threads
+from app.runtime.qt.threads import running_threads
 from app.ui.main_window import MainWindow
 
 from .conftest import T0, snapshot_of
