@@ -289,6 +289,8 @@ class Pipeline(QObject):
         from app.twin.topology import switch_ends
 
         self.switch_ends = switch_ends(self._solver.solver.engine, station)
+        #: The circuit the twin solves (the active DSS version): studies compile it too.
+        self.circuit_path = self._solver.solver.engine.circuit_path
 
     # ------------------------------------------------------------------ for the control side
     def latest(self) -> tuple[ScanFrame | None, Callable[[str], bool]]:

@@ -61,7 +61,7 @@ from app.ui.trends import TrendsDock
 log = logging.getLogger(__name__)
 #: Bump when the set or arrangement of docks changes: a layout saved by an older version is
 #: then ignored instead of being forced onto docks it does not know.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 
 
 class AlarmReportDialog(QDialog):
@@ -181,6 +181,18 @@ class MainWindow(QMainWindow):
         if self.yard is not None:
             self._dock("3D switchyard", self.yard, bottom)
             self.tabifyDockWidget(self.docks["Trends"], self.docks["3D switchyard"])
+        from app.runtime.qt.jobs import JobRunner
+        from app.ui.studies import StudiesDock
+
+        self.studies_runner = JobRunner("studies", parent=self)
+        self.studies = StudiesDock(
+            station, lambda: self._last_snapshot.twin if self._last_snapshot else None,
+            self.studies_runner, circuit=getattr(pipeline, "circuit_path", None))
+        self._dock("Studies", self.studies, bottom)
+        self.tabifyDockWidget(self.docks["Points"], self.docks["Studies"])
+        self.studies.fault_levels_ready.connect(self.sld.overlay.show_fault_levels)
+        self.studies.contingencies_ready.connect(self.sld.overlay.show_contingencies)
+        self.studies.cleared.connect(self.sld.overlay.clear)
         self.docks["Alarms"].raise_()
         self.docks["Trends"].raise_()
         self.resizeDocks([self.docks["Alarms"]], [260], Qt.Orientation.Vertical)
@@ -264,6 +276,17 @@ class MainWindow(QMainWindow):
         perf = QAction("Alarm &performance…", self)
         perf.triggered.connect(self.show_alarm_report)
         a.addAction(perf)
+        st = self.menuBar().addMenu("&Studies")
+        for text, fn in (("&Fault levels (live state)", self.studies.run_fault_levels),
+                         ("&N-1 contingency (live state)", self.studies.run_contingencies)):
+            act = QAction(text, self)
+            act.triggered.connect(lambda _c=False, fn=fn: (self.docks["Studies"].show(),
+                                                           self.docks["Studies"].raise_(),
+                                                           fn()))
+            st.addAction(act)
+        clear = QAction("&Clear study from diagram", self)
+        clear.triggered.connect(self.sld.overlay.clear)
+        st.addAction(clear)
         h = self.menuBar().addMenu("&Help")
         about = QAction("&About GridTwin", self)
         about.triggered.connect(self._about)
@@ -700,6 +723,7 @@ class MainWindow(QMainWindow):
             self._backfill.stop()
         if self._event_query is not None:
             self._event_query.stop()
+        self.studies_runner.stop()
         if self.yard is not None:
             self.yard.close()
         self._clock.stop()

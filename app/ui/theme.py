@@ -27,6 +27,10 @@ INVALID = QColor("#D000D0")
 #: A refused or failed command, a locked session: abnormal, needs the operator's attention.
 ABNORMAL = QColor("#B71C1C")
 SELECTION = QColor("#0078D7")
+#: Results of an engineering study painted over the live diagram (fault levels, N-1):
+#: a calm blue that reads as "computed", never as an alarm.
+STUDY = QColor("#1F4E9E")
+STUDY_FILL = QColor(31, 78, 158, 40)
 
 #: Distinct but calm trend pens.
 TREND_PENS = ["#1F4E9E", "#B3541E", "#2E7D32", "#6A1B9A", "#00838F", "#8D6E00", "#AD1457",

@@ -75,6 +75,9 @@ class SldView(QGraphicsView):
         self.items_by_asset: dict[str, I.DeviceItem] = {}
         self.busbars: dict[str, I.BusbarItem] = {}
         self._build()
+        from app.ui.sld.overlay import StudyOverlay
+
+        self.overlay = StudyOverlay(self)
         self._bound = False
         self._user_zoomed = False
         # Flow arrows move with each scan (one repaint per scan for everything that changed);
