@@ -23,7 +23,10 @@ after every committed batch. ``DELETE FROM audit_log WHERE audit_id > N`` is det
 both; rewriting the head too is still caught by the anchor file, which is outside the
 database. The anchor is a lower bound (several writers may each record where they got to), and
 after a power cut the last committed rows may be lost from SQLite while the anchor names them:
-then ``--verify`` reports them missing, which is true.
+then ``--verify`` reports them missing, which is true. A writer that finds the log no longer
+holds the anchored row keeps appending (the trail goes on) but never moves the anchor again:
+the evidence of the cut stays until someone who has looked into it deletes the anchor file
+(the next write makes a new one).
 
 **Rows from before the chain** (written before migration 0004) have no number; they are
 reported as not covered. A row without a number after the first chained one is an error.
@@ -199,6 +202,7 @@ class ChainWriter:
         self._key: bytes | None = None
         self._lock = threading.Lock()
         self._warned_key = False
+        self.frozen: str | None = None  # why the anchor is no longer moved, if it is not
 
     @property
     def key(self) -> bytes:
@@ -226,6 +230,7 @@ class ChainWriter:
         tail = con.execute(select(a.seq, a.row_hash).where(a.seq.is_not(None))
                            .order_by(a.seq.desc()).limit(1)).first()
         seq, prev = (int(tail.seq), tail.row_hash or "") if tail else (0, "")
+        self._check_anchor(con, seq)
         out = []
         for r in rows:
             seq += 1
@@ -237,10 +242,38 @@ class ChainWriter:
             updated_ms=max(int(r["time_ms"]) for r in rows)))
         return seq, prev
 
-    def note_committed(self, seq: int, row_hash: str, time_ms: int) -> None:
-        """Record the new head in the anchor file (only ever forwards). A failure is logged,
-        never raised: the rows are already safely in the database."""
+    def _check_anchor(self, con: Connection, tail_seq: int) -> None:
+        """Does the log still hold the row the anchor file names? If not (the end was cut
+        off, or rewritten), the anchor is frozen as evidence — never moved past the gap by
+        the rows appended now — and the fault is logged once."""
         if self.anchor_path is None:
+            return
+        try:
+            an = read_anchor(self.anchor_path)
+        except AuditChainError as exc:
+            why = str(exc)
+        else:
+            if an is None:
+                return
+            if tail_seq < an.seq:
+                why = (f"the log ends at chain number {tail_seq} but the anchor file "
+                       f"recorded {an.seq}")
+            else:
+                h = con.execute(select(AuditLog.row_hash).where(AuditLog.seq == an.seq)
+                                ).scalar()
+                if h == an.row_hash:
+                    return
+                why = f"chain number {an.seq} is not the row the anchor file recorded"
+        if self.frozen is None:
+            log.error("audit log cut off or rewritten: %s; the anchor file %s is kept as "
+                      "evidence (gridtwin audit --verify)", why, self.anchor_path)
+        self.frozen = why
+
+    def note_committed(self, seq: int, row_hash: str, time_ms: int) -> None:
+        """Record the new head in the anchor file (only ever forwards, and never while the
+        log contradicts it). A failure is logged, never raised: the rows are already safely
+        in the database."""
+        if self.anchor_path is None or self.frozen is not None:
             return
         with self._lock:
             try:

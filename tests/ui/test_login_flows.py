@@ -228,14 +228,14 @@ def test_the_administrator_manages_users_in_the_window_and_the_service_checks(hm
 
     pw = PasswordDialog(dlg)
     pw.user.setText("ann")
-    pw.password.setText("long enough 1")
-    pw.again.setText("long enough 2")
+    pw.password.setText("long enough, number 1")
+    pw.again.setText("long enough, number 2")
     pw.submit()
     assert pw.error.text() == "the two passwords differ" and not pw.result()
     pw.again.setText("short")
     pw.password.setText("short")
     pw.submit()
-    assert "at least 8 characters" in pw.error.text()
+    assert "at least 15 characters" in pw.error.text()
 
     dlg.create("ann", PW, "operator")
     qtbot.waitUntil(lambda: len(dlg.rows) == 5, timeout=10_000)
