@@ -30,9 +30,9 @@ locked its password is **not checked** (the same scrypt work is done on a dummy 
 answer — "locked, try again in N s" — is the same for the right and a wrong password, so
 guessing gets nothing during a lock. (Telling "locked" only after a correct password would
 turn the lock into an oracle that confirms a guessed password at full speed.) A disabled
-account is named only after its correct password, as before. Residual: a known account's
-failure also writes its count to the database (under a millisecond, against ~35 ms of
-scrypt), and unknown names' locks do not survive a restart.
+account is named only after its correct password, as before. A failure for an unknown name
+runs the same ``UPDATE`` as for an account (it matches no row), so the database write costs
+the same too. Residual: unknown names' locks do not survive a restart.
 
 Every login, failed login, lock, refusal during a lock (the first of each lock, with the
 count of the others), unlock, logout and change to a user goes to the audit log. The
@@ -561,9 +561,10 @@ class Accounts:
         failed = failed + 1 if last is not None and now - last <= window else 1
         lock = pol.lock_for(failed)
         until = now + lock if lock is not None else None
-        if user is not None:
-            self.repo.set_login_state(username, failed, now, until)
-        else:
+        # The same statement for an unknown name (it updates no row), so that a wrong name
+        # costs what a wrong password does, database write included.
+        self.repo.set_login_state(username, failed, now, until)
+        if user is None:
             self._ghosts[username] = _Tries(failed, now, until)
             self._ghosts.move_to_end(username)
             while len(self._ghosts) > MAX_GHOSTS:
