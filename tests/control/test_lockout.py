@@ -257,3 +257,16 @@ def test_lockout_policy_spec():
 def read_audit_rows(audit, engine) -> list[dict]:  # noqa: ANN001
     assert audit.flush()
     return read_audit(engine, limit=1000)[::-1]
+
+
+def test_gridtwin_run_takes_a_lockout_policy(capsys):
+    from app.cli import build_parser
+
+    args = build_parser().parse_args(["run", "--lockout", "failures=3,max=5m"])
+    assert (args.lockout.failures, args.lockout.max_lock_s, args.lockout.lock_s) == (3, 300, 30)
+    assert build_parser().parse_args(["run"]).lockout is None  # the defaults
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["run", "--lockout", "failures=0"])
+    assert exc.value.code == 2
+    assert "argument --lockout: --lockout 'failures=0': field 'failures': between 1 and 1000" \
+        in capsys.readouterr().err
