@@ -9,6 +9,13 @@ a full disk never loses the trail silently. Each entry is also mirrored into the
 the sequence of events: event type ``control`` for commands and bypasses, ``user`` for
 logins and changes to users, ``audit`` for anything else (an alarm acknowledgement, say);
 ``record(..., mirror=False)`` skips the mirror for entries already logged as events.
+
+**Tamper-evident.** Rows are appended in a hash chain (:mod:`app.historian.audit_chain`: a
+number and an HMAC-SHA-256 per row over its content and the previous row's hash, the key in
+a ``0600`` file beside the database, the newest head also in an anchor file):
+:meth:`DbAudit.verify` and ``gridtwin audit --verify`` find a row deleted, edited or inserted
+with SQL, and rows cut off the end. Texts are stored as given except NUL characters (which
+PostgreSQL refuses), replaced by U+FFFD so one odd user name cannot stop the writer.
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ import datetime as dt
 import logging
 import threading
 from collections import deque
+from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.historian.audit_chain import ChainWriter, Report, chain_for, verify
 from app.historian.models import AuditLog
 
 log = logging.getLogger(__name__)
@@ -48,7 +57,8 @@ class MemoryAudit:
 
 
 _CONTROL = ("select", "operate", "cancel", "interlock bypass")
-_USER = ("login", "logout", "session", "create", "set ", "disable", "enable", "change pass")
+_USER = ("login", "logout", "session", "create", "set ", "disable", "enable", "change pass",
+         "unlock")
 _LIMITS = {"user": 64, "device": 96, "action": 48, "before": 64, "after": 64, "result": 48}
 
 
@@ -62,6 +72,8 @@ def event_type_of(action: str) -> str:
 
 def severity_of(action: str, result: str) -> str:
     if action == "interlock bypass" and result == "granted":
+        return "high"
+    if action == "login" and result == "locked":  # repeated failed logins: someone guessing?
         return "high"
     if result.startswith(("refused", "failed")):
         return "medium"
@@ -85,8 +97,16 @@ class DbAudit:
     """Audit entries in ``audit_log``, written by its own thread; :meth:`close` when done."""
 
     def __init__(self, engine: Engine, *, events: EventSink | None = None,
-                 max_pending: int = 100_000, retry_s: float = 2.0) -> None:
+                 max_pending: int = 100_000, retry_s: float = 2.0,
+                 key_path: str | Path | None = None,
+                 anchor_path: str | Path | None = None) -> None:
         self.engine = engine
+        if key_path is None and anchor_path is None:
+            self.chain = chain_for(engine)
+        else:
+            self.chain = ChainWriter(engine, key_path=Path(key_path) if key_path else None,
+                                     anchor_path=Path(anchor_path) if anchor_path else None)
+        self.chain.key  # noqa: B018 - a key that cannot be made is one clear error, now
         self.events = events
         self.max_pending = max_pending
         self.retry_s = retry_s
@@ -111,7 +131,8 @@ class DbAudit:
                "action": action, "before": before or "", "after": after or "",
                "result": result, "detail": detail or ""}
         for k, n in _LIMITS.items():
-            row[k] = str(row[k])[:n]
+            row[k] = str(row[k]).replace("\0", "\ufffd")[:n]
+        row["detail"] = row["detail"].replace("\0", "\ufffd")
         with self._cv:
             self._pending.append(row)
             over = len(self._pending) - self.max_pending
@@ -137,9 +158,10 @@ class DbAudit:
                 self._busy = True
             try:
                 with self.engine.begin() as con:
-                    con.execute(insert(AuditLog), [{k: (v or None) if k in ("before", "after",
-                                                                             "detail") else v
-                                                    for k, v in r.items()} for r in batch])
+                    head = self.chain.append(con, [
+                        {k: (v or None) if k in ("before", "after", "detail") else v
+                         for k, v in r.items()} for r in batch])
+                self.chain.note_committed(*head, batch[-1]["time_ms"])
             except SQLAlchemyError as exc:
                 self.last_error = str(exc).splitlines()[0]
                 if not failing:
@@ -183,6 +205,11 @@ class DbAudit:
         self._thread.join(timeout_s)
 
     # ------------------------------------------------------------------ reading
+    def verify(self) -> Report:
+        """Check the whole hash chain (SQL on the caller's thread: not the GUI's)."""
+        return verify(self.engine, key_path=self.chain.key_path,
+                      anchor_path=self.chain.anchor_path)
+
     def rows(self, *, user: str | None = None, device: str | None = None,
              action: str | None = None, limit: int = 1000) -> list[dict]:
         """Newest first (SQL on the caller's thread: not the GUI's)."""

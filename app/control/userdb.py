@@ -1,8 +1,10 @@
 """Users in the configuration store's ``users`` table (SQLite or PostgreSQL).
 
 A disabled account keeps its row; its stored hash is prefixed with ``!`` (as a locked
-password in ``/etc/shadow``), which no password can match. Times are ISO 8601 UTC strings,
-as elsewhere in the configuration store. Every method runs SQL: call them off the GUI thread.
+password in ``/etc/shadow``), which no password can match. The lock-out state (failed logins
+in a row, the last one, the lock's end) has columns of its own, so a restart keeps it. Times
+are ISO 8601 UTC strings, as elsewhere in the configuration store (to the millisecond for the
+lock-out). Every method runs SQL: call them off the GUI thread.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from app.station import clock
 _LOCK = "!"
 
 
-def _iso(t: dt.datetime | None) -> str | None:
-    return t.astimezone(dt.UTC).isoformat(timespec="seconds") if t else None
+def _iso(t: dt.datetime | None, timespec: str = "seconds") -> str | None:
+    return t.astimezone(dt.UTC).isoformat(timespec=timespec) if t else None
 
 
 def _time(s: str | None) -> dt.datetime | None:
@@ -34,7 +36,8 @@ def _time(s: str | None) -> dt.datetime | None:
 def _user(r) -> User:  # noqa: ANN001
     h = r.password_hash
     return User(r.username, r.role, h.removeprefix(_LOCK), r.email or "", h.startswith(_LOCK),
-                _time(r.created_at), _time(r.last_login))
+                _time(r.created_at), _time(r.last_login), int(r.failed_logins or 0),
+                _time(r.last_failed_at), _time(r.locked_until))
 
 
 class DbUsers:
@@ -80,13 +83,22 @@ class DbUsers:
             con.execute(update(UserRow).where(UserRow.username == username)
                         .values(last_login=_iso(when)))
 
+    def set_login_state(self, username: str, failed: int, last_failed_at: dt.datetime | None,
+                        locked_until: dt.datetime | None) -> None:
+        with self.engine.begin() as con:
+            con.execute(update(UserRow).where(UserRow.username == username).values(
+                failed_logins=failed, last_failed_at=_iso(last_failed_at, "milliseconds"),
+                locked_until=_iso(locked_until, "milliseconds")))
+
 
 def open_store(station_id: str, *, data_dir: str | None = None,
                db_url: str | None = None) -> Engine:
     """The configuration store (created and migrated as needed), for users and the audit
     log, also when no history is recorded."""
+    from app.historian.audit_chain import use_data_dir
     from app.historian.db import create_db_engine, database_url, migrate
 
     engine = create_db_engine(database_url(station_id, data_dir_path=data_dir, db_url=db_url))
+    use_data_dir(engine, data_dir)
     migrate(engine)
     return engine

@@ -1,14 +1,42 @@
-"""Users, roles and sessions.
+"""Users, roles and sessions, and the defences of the login.
 
 Roles, lowest first: viewer (watches), operator (operates switchgear, acknowledges alarms),
 engineer (may bypass an interlock with a written reason, shelves by design), admin (manages
 users). Passwords are hashed with scrypt (memory-hard: n=2^14, r=8, p=1, 16-byte salt) and
 compared in constant time. There is no built-in account or default password: the first run
 creates the administrator. Sessions expire after a period of inactivity (15 minutes unless
-configured). A disabled account keeps its row (and its audit history) but cannot log in.
+configured). A disabled account keeps its row (and its audit history) but cannot log in. A
+new password must pass the password policy (:mod:`app.control.passwords`).
 
-Every login, failed login, logout and change to a user goes to the audit log. The methods
-here run SQL and scrypt: call them from a worker thread, never the GUI thread.
+**Failed logins** (IEC 62443-3-3 SR 1.11; :class:`LockoutPolicy`, configurable): after 5
+failed logins in a row an account is locked for 30 s, each further failure doubles the lock
+(60 s, 120 s … at most 15 min), and after 100 in a row it stays locked until an
+administrator unlocks it (``gridtwin users unlock NAME``, or *Unlock* in File ▸ Users…). A
+success clears the count; a failure more than 24 h after the previous one starts it again.
+The count and the lock's end are kept in the ``users`` table, so a restart does not reset
+them. Online guessing thus gets 5 tries, then about 100 a day, and never more than 100
+before an administrator must act. So that one person at the keyboard cannot lock an
+account for good by accident, every lock but the last is for a time; the command line can
+always unlock (whoever can write the configuration store administers it). Independently,
+the workstation (``source``) is throttled the same way after 10 failed logins in a row for
+any user names — against trying one password on many accounts; this is kept in memory only
+(a restart clears it, the accounts' own locks stay).
+
+**What a failure tells.** A wrong user name and a wrong password give the same answer
+("wrong user name or password") after the same work (a scrypt check against a dummy hash
+for an unknown name), and an unknown user name is counted and locked exactly like an account
+(in memory), so a lock says nothing about whether the account exists. While an account is
+locked its password is **not checked** (the same scrypt work is done on a dummy hash): the
+answer — "locked, try again in N s" — is the same for the right and a wrong password, so
+guessing gets nothing during a lock. (Telling "locked" only after a correct password would
+turn the lock into an oracle that confirms a guessed password at full speed.) A disabled
+account is named only after its correct password, as before. A failure for an unknown name
+runs the same ``UPDATE`` as for an account (it matches no row), so the database write costs
+the same too. Residual: unknown names' locks do not survive a restart.
+
+Every login, failed login, lock, refusal during a lock (the first of each lock, with the
+count of the others), unlock, logout and change to a user goes to the audit log. The
+methods here run SQL and scrypt: call them from a worker thread, never the GUI thread.
 """
 
 from __future__ import annotations
@@ -19,11 +47,17 @@ import functools
 import hashlib
 import hmac
 import logging
+import math
+import re
 import secrets
+import socket
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
+from app.control.passwords import DEFAULT_POLICY, MIN_LENGTH, PasswordPolicy
 from app.station import clock as wallclock
 
 if TYPE_CHECKING:
@@ -34,17 +68,23 @@ log = logging.getLogger(__name__)
 ROLES = ("viewer", "operator", "engineer", "admin")
 _RANK = {r: i for i, r in enumerate(ROLES)}
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
-MIN_PASSWORD = 8
+MIN_PASSWORD = MIN_LENGTH  # the policy's default minimum (app.control.passwords)
 DEFAULT_TIMEOUT = dt.timedelta(minutes=15)
+MAX_GHOSTS = 4096  # unknown user names whose failures are remembered (in memory)
 
 
 class AuthError(PermissionError):
     pass
 
 
+class LockedOut(AuthError):
+    """Refused without checking the password: too many failed logins."""
+
+
 def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
+    """The scrypt hash of ``password`` (the policy is checked by :class:`Accounts`)."""
+    if not password:
+        raise ValueError("field 'password': enter a password")
     salt = secrets.token_bytes(16)
     dk = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)
     b64 = base64.b64encode
@@ -95,6 +135,101 @@ def check_username(username: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class LockoutPolicy:
+    """When failed logins lock an account (and the workstation); see the module's text.
+
+    ``failures`` in a row lock for ``lock_s``, doubling with each further failure up to
+    ``max_lock_s``; ``hard_limit`` in a row lock until an administrator unlocks (0: never);
+    a failure more than ``window_s`` after the previous one counts as the first again;
+    ``source_failures`` in a row at one workstation, whatever the user names, throttle it
+    the same way."""
+
+    failures: int = 5
+    lock_s: float = 30.0
+    max_lock_s: float = 900.0
+    hard_limit: int = 100
+    window_s: float = 86_400.0
+    source_failures: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("failures", "source_failures"):
+            if not 1 <= getattr(self, name) <= 1000:
+                raise ValueError(f"field '{name}': between 1 and 1000 failed logins")
+        if not 0 < self.lock_s <= self.max_lock_s <= 86_400:
+            raise ValueError("field 'lock': 0 < lock ≤ max ≤ 24 h")
+        if self.hard_limit and self.hard_limit <= self.failures:
+            raise ValueError("field 'limit': more than 'failures' (or 0: never)")
+        if not self.window_s > 0:
+            raise ValueError("field 'window': a positive time")
+
+    def lock_for(self, failed: int, threshold: int | None = None) -> dt.timedelta | None:
+        """How long ``failed`` failures in a row lock (None: not yet)."""
+        first = threshold or self.failures
+        if failed < first:
+            return None
+        return dt.timedelta(seconds=min(self.max_lock_s,
+                                        self.lock_s * 2 ** min(failed - first, 40)))
+
+    def hard_locked(self, failed: int) -> bool:
+        return bool(self.hard_limit) and failed >= self.hard_limit
+
+    @classmethod
+    def parse(cls, spec: str) -> LockoutPolicy:
+        """``failures=5,lock=30s,max=15m,limit=100,window=24h,source=10`` (any subset)."""
+        names = {"failures": "failures", "lock": "lock_s", "max": "max_lock_s",
+                 "limit": "hard_limit", "window": "window_s", "source": "source_failures"}
+        kw: dict[str, float | int] = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            key, _, value = part.partition("=")
+            if key not in names or not value:
+                raise ValueError(f"--lockout {spec!r}: {part!r} is not one of "
+                                 f"{', '.join(k + '=…' for k in names)}")
+            field = names[key]
+            try:
+                kw[field] = _seconds(value) if field.endswith("_s") else int(value)
+            except ValueError:
+                raise ValueError(f"--lockout {spec!r}: field '{key}': {value!r} is not "
+                                 f"{'a time (30s, 15m, 24h)' if field.endswith('_s') else 'a whole number'}"
+                                 ) from None
+        try:
+            return cls(**kw)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ValueError(f"--lockout {spec!r}: {exc}") from None
+
+    def describe(self) -> str:
+        hard = (f"; after {self.hard_limit}, until an administrator unlocks it"
+                if self.hard_limit else "")
+        return (f"after {self.failures} failed logins in a row: locked {self.lock_s:g} s, "
+                f"doubling up to {self.max_lock_s:g} s{hard}")
+
+
+def _seconds(text: str) -> float:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)?", text.strip())
+    if not m:
+        raise ValueError(text)
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
+
+
+@dataclass(frozen=True, slots=True)
+class LockState:
+    """An account's failed logins and lock, as of a time."""
+
+    failed: int
+    locked: bool
+    until: dt.datetime | None  # None while locked: until an administrator unlocks it
+
+    def seconds_left(self, now: dt.datetime) -> int:
+        return max(1, math.ceil((self.until - now).total_seconds())) if self.until else 0
+
+    def text(self, now: dt.datetime) -> str:
+        if not self.locked:
+            return f"{self.failed} failed" if self.failed else ""
+        if self.until is None:
+            return "locked until unlocked"
+        return f"locked for {self.seconds_left(now)} s"
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     username: str
     role: str
@@ -103,6 +238,9 @@ class User:
     disabled: bool = False
     created_at: dt.datetime | None = None
     last_login: dt.datetime | None = None
+    failed_logins: int = 0
+    last_failed_at: dt.datetime | None = None
+    locked_until: dt.datetime | None = None
 
 
 class UserRepository(Protocol):
@@ -112,6 +250,17 @@ class UserRepository(Protocol):
     def list(self) -> list[User]: ...
     def update(self, user: User) -> None: ...
     def set_last_login(self, username: str, when: dt.datetime) -> None: ...
+    def set_login_state(self, username: str, failed: int, last_failed_at: dt.datetime | None,
+                        locked_until: dt.datetime | None) -> None: ...
+
+
+@dataclass
+class _Tries:
+    """Failed logins of an unknown user name or of a workstation (kept in memory)."""
+
+    failed: int = 0
+    last_failed_at: dt.datetime | None = None
+    locked_until: dt.datetime | None = None
 
 
 class MemoryUsers:
@@ -144,6 +293,14 @@ class MemoryUsers:
         if u is not None:
             self._users[username] = replace(u, last_login=when)
 
+    def set_login_state(self, username: str, failed: int, last_failed_at: dt.datetime | None,
+                        locked_until: dt.datetime | None) -> None:
+        u = self._users.get(username)
+        if u is not None:
+            self._users[username] = replace(u, failed_logins=failed,
+                                            last_failed_at=last_failed_at,
+                                            locked_until=locked_until)
+
 
 @dataclass
 class Session:
@@ -170,14 +327,31 @@ naming a trusted local administrator at the command line (``cli:<os user>``): wh
 write the configuration store administers it."""
 
 
+def workstation() -> str:
+    """This workstation's name, the ``source`` of its logins."""
+    try:
+        return f"workstation {socket.gethostname() or 'local'}"
+    except OSError:
+        return "workstation local"
+
+
 class Accounts:
     def __init__(self, repo: UserRepository, timeout: dt.timedelta = DEFAULT_TIMEOUT, *,
                  audit: AuditSink | None = None,
-                 clock: Callable[[], dt.datetime] = wallclock.now) -> None:
+                 clock: Callable[[], dt.datetime] = wallclock.now,
+                 passwords: PasswordPolicy = DEFAULT_POLICY,
+                 lockout: LockoutPolicy | None = None, source: str | None = None) -> None:
         self.repo = repo
         self.timeout = timeout
         self.audit = audit
         self.clock = clock
+        self.passwords = passwords
+        self.lockout = lockout or LockoutPolicy()
+        self.source = source or workstation()
+        self._mutex = threading.RLock()
+        self._ghosts: OrderedDict[str, _Tries] = OrderedDict()  # unknown user names
+        self._sources: dict[str, _Tries] = {}
+        self._refused: dict[str, int] = {}  # attempts refused during the current lock
 
     # ------------------------------------------------------------------ audit
     def _audit(self, user: str, action: str, result: str, detail: str = "",
@@ -227,6 +401,7 @@ class Accounts:
         check_username(username)
         if self.repo.get(username) is not None:
             raise ValueError(f"field 'username': user '{username}' exists")
+        self.passwords.check(password, username)
         user = User(username, role, hash_password(password), email, False, self.clock())
         self.repo.add(user)
         log.info("user %s created (%s)", username, role)
@@ -255,8 +430,44 @@ class Accounts:
         else:
             actor = self._by(by, action="set password", target=username)
         u = self._existing(username)
+        self.passwords.check(password, username)
         self.repo.update(replace(u, password_hash=hash_password(password)))
-        self._audit(actor, "set password", "done", device=f"user {username}")
+        detail = ""
+        if not own and (u.failed_logins or u.locked_until):
+            # an administrator who sets a new password gives the account back as well
+            with self._mutex:
+                self.repo.set_login_state(username, 0, None, None)
+                self._refused.pop(username, None)
+            detail = f"failed-login count ({u.failed_logins}) cleared"
+        self._audit(actor, "set password", "done", detail, device=f"user {username}")
+
+    def unlock(self, by: Actor, username: str) -> LockState:
+        """An administrator (or the command line) clears an account's failed logins and
+        lock — and the workstation's throttle. Returns the state it had."""
+        actor = self._by(by, action="unlock user", target=username)
+        u = self._existing(username)
+        now = self.clock()
+        with self._mutex:
+            before = self.lock_state(u, now)
+            self.repo.set_login_state(username, 0, None, None)
+            self._refused.pop(username, None)
+            self._sources.clear()
+        detail = (f"was {before.text(now)} after {before.failed} failed logins"
+                  if before.locked else f"was not locked ({before.failed} failed logins)")
+        self._audit(actor, "unlock user", "done", detail, device=f"user {username}")
+        log.info("user %s unlocked by %s", username, actor)
+        return before
+
+    def lock_state(self, user: User, now: dt.datetime | None = None) -> LockState:
+        now = now or self.clock()
+        return self._state(user.failed_logins, user.locked_until, now)
+
+    def _state(self, failed: int, until: dt.datetime | None, now: dt.datetime) -> LockState:
+        if self.lockout.hard_locked(failed):
+            return LockState(failed, True, None)
+        if until is not None and now < until:
+            return LockState(failed, True, until)
+        return LockState(failed, False, until)
 
     def set_role(self, by: Actor, username: str, role: str) -> None:
         check_role(role)
@@ -284,22 +495,107 @@ class Accounts:
         return self.repo.list()
 
     # ------------------------------------------------------------------ sessions
-    def login(self, username: str, password: str, now: dt.datetime | None = None) -> Session:
-        now = now or self.clock()
+    def login(self, username: str, password: str, now: dt.datetime | None = None, *,
+              source: str | None = None) -> Session:
+        """A session for ``username``, or :class:`AuthError` (:class:`LockedOut` during a
+        lock). ``source`` is where the attempt comes from (default: this workstation)."""
+        with self._mutex:
+            return self._login(username, password, now or self.clock(), source or self.source)
+
+    def _login(self, username: str, password: str, now: dt.datetime, src: str) -> Session:
+        who = username or "(empty)"
+        place = self._sources.setdefault(src, _Tries())
+        if place.locked_until is not None and now < place.locked_until:
+            wait = LockState(place.failed, True, place.locked_until).seconds_left(now)
+            if self._refuse_once(f"source {src}"):
+                self._audit(who, "login", "refused", f"{src} locked after {place.failed} "
+                            f"failed logins in a row: {wait} s left")
+            raise LockedOut(f"too many failed logins at this workstation: try again in "
+                            f"{wait} s")
         user = self.repo.get(username)
+        if user is not None:
+            failed, last, until = user.failed_logins, user.last_failed_at, user.locked_until
+        else:
+            g = self._ghosts.get(username, _Tries())
+            failed, last, until = g.failed, g.last_failed_at, g.locked_until
+        state = self._state(failed, until, now)
+        if state.locked:
+            verify_password(password, _dummy_hash())  # the same work; the result is unused
+            if self._refuse_once(username):
+                self._audit(who, "login", "refused", f"locked after {failed} failed logins "
+                            f"in a row ({state.text(now)})")
+            if state.until is None:
+                raise LockedOut(f"{username} is locked after {failed} failed logins in a row "
+                                "until an administrator unlocks it")
+            raise LockedOut(f"{username} is locked after {failed} failed logins in a row: try "
+                            f"again in {state.seconds_left(now)} s (or ask an administrator "
+                            "to unlock it)")
         ok = verify_password(password, user.password_hash if user else _dummy_hash())
+        refused = self._refused.pop(username, 0)
+        also = f"; {refused - 1} more attempts refused while locked" if refused > 1 else ""
         if user is None or not ok:
-            log.warning("failed login for %r", username)
-            self._audit(username or "(empty)", "login", "failed",
-                        "wrong user name or password")
-            raise AuthError("wrong user name or password")
+            self._fail(username, user, failed, last, now, src, also)
         if user.disabled:
-            self._audit(username, "login", "refused", "account disabled")
+            self._audit(username, "login", "refused", "account disabled" + also)
             raise AuthError(f"the account {username} is disabled")
+        if failed or until is not None:
+            self.repo.set_login_state(username, 0, None, None)
+        place.failed, place.locked_until = 0, None
         self.repo.set_last_login(username, now)
-        self._audit(username, "login", "success", f"role {user.role}")
+        after = f"; after {failed} failed logins" if failed else ""
+        self._audit(username, "login", "success", f"role {user.role}{after}{also}")
         log.info("%s logged in (%s)", username, user.role)
         return Session(username, user.role, now, now, self.timeout)
+
+    def _refuse_once(self, key: str) -> bool:
+        """Count an attempt refused during a lock; True for the first (the one audited), so
+        hammering a locked account cannot flood the audit log."""
+        n = self._refused.get(key, 0)
+        self._refused[key] = n + 1
+        return n == 0
+
+    def _fail(self, username: str, user: User | None, failed: int,
+              last: dt.datetime | None, now: dt.datetime, src: str, also: str) -> None:
+        pol = self.lockout
+        window = dt.timedelta(seconds=pol.window_s)
+        failed = failed + 1 if last is not None and now - last <= window else 1
+        lock = pol.lock_for(failed)
+        until = now + lock if lock is not None else None
+        # The same statement for an unknown name (it updates no row), so that a wrong name
+        # costs what a wrong password does, database write included.
+        self.repo.set_login_state(username, failed, now, until)
+        if user is None:
+            self._ghosts[username] = _Tries(failed, now, until)
+            self._ghosts.move_to_end(username)
+            while len(self._ghosts) > MAX_GHOSTS:
+                self._ghosts.popitem(last=False)
+        who = username or "(empty)"
+        log.warning("failed login for %r (%d in a row)", username, failed)
+        self._audit(who, "login", "failed",
+                    f"wrong user name or password ({failed} in a row, {src}){also}")
+        place = self._sources.setdefault(src, _Tries())
+        place.failed = place.failed + 1 if place.last_failed_at is not None and \
+            now - place.last_failed_at <= window else 1
+        place.last_failed_at = now
+        slock = pol.lock_for(place.failed, pol.source_failures)
+        if slock is not None:
+            place.locked_until = now + slock
+            self._refused.pop(f"source {src}", None)
+            self._audit(who, "login", "locked", f"{src}: {place.failed} failed logins in a "
+                        f"row for any user: logins refused for {slock.total_seconds():g} s",
+                        device="workstation")
+        message = "wrong user name or password"
+        if pol.hard_locked(failed):
+            self._audit(who, "login", "locked", f"{failed} failed logins in a row: locked "
+                        "until an administrator unlocks it")
+            message += (f" — {failed} failed logins in a row: {username} is locked until an "
+                        "administrator unlocks it")
+        elif lock is not None:
+            self._audit(who, "login", "locked", f"{failed} failed logins in a row: locked for "
+                        f"{lock.total_seconds():g} s")
+            message += (f" — {failed} failed logins in a row: {username} is locked for "
+                        f"{lock.total_seconds():g} s")
+        raise AuthError(message)
 
     def logout(self, session: Session, reason: str = "") -> None:
         self._audit(session.username, "logout", "done", reason)

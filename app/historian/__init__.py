@@ -140,8 +140,11 @@ class InfluxSettings:
 def open_config_store(station: Station, *, data_dir: str | Path | None = None,
                       db_url: str | None = None) -> Engine:
     """The station's configuration store (created and migrated as needed)."""
+    from app.historian.audit_chain import use_data_dir
+
     url = database_url(station.station.id, data_dir_path=data_dir, db_url=db_url)
     engine = create_db_engine(url)
+    use_data_dir(engine, data_dir)  # a server store's audit key and anchor live there
     migrate(engine)
     return engine
 

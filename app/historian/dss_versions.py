@@ -23,9 +23,10 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from app.historian.audit_chain import chain_for
 from app.historian.models import AuditLog, DssVersion
 from app.station import clock
 
@@ -152,7 +153,8 @@ class DssVersionStore:
         return path
 
     def _audit(self, user: str, device: str, action: str, result: str, detail: str) -> None:
-        with self.engine.begin() as con:
-            con.execute(insert(AuditLog).values(time_ms=int(clock.time() * 1000), user=user,
-                                                device=device, action=action, result=result,
-                                                detail=detail))
+        # In the audit log's hash chain, like every other audit row (app.historian.audit_chain)
+        chain_for(self.engine).write([{"time_ms": int(clock.time() * 1000), "user": user,
+                                       "device": device, "action": action, "before": None,
+                                       "after": None, "result": result,
+                                       "detail": detail or None}])

@@ -1,7 +1,8 @@
 """SQLAlchemy 2 models: the configuration store and the time-series tables.
 
 Configuration (the seed's tables, kept close to their columns): assets, users, events,
-alarm_rules, maintenance_schedule, dss_versions, ml_models; plus points and the audit log.
+alarm_rules, maintenance_schedule, dss_versions, ml_models; plus points and the audit log
+(hash-chained, with its head in ``audit_chain``).
 
 Time series:
 
@@ -79,6 +80,12 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[str | None] = mapped_column(String(32))
     last_login: Mapped[str | None] = mapped_column(String(32))
+    # Lock-out after failed logins (app.control.users.LockoutPolicy), kept here so that a
+    # restart does not reset it: consecutive failures, the last one, and the lock's end
+    # (UTC ISO; NULL: not locked for a time).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failed_at: Mapped[str | None] = mapped_column(String(32))
+    locked_until: Mapped[str | None] = mapped_column(String(32))
 
 
 class Event(Base):
@@ -159,6 +166,24 @@ class AuditLog(Base):
     after: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[str] = mapped_column(String(48))
     detail: Mapped[str | None] = mapped_column(Text)
+    # The hash chain (app.historian.audit_chain): the row's place in the chain, from 1, and
+    # HMAC-SHA-256 of its content and the previous row's hash. NULL in rows written before
+    # the chain started (migration 0004).
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    row_hash: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (Index("ix_audit_log_seq", "seq", unique=True),)
+
+
+class AuditChain(Base):
+    """The audit chain's head: one row, updated with every appended batch. Appending takes
+    its row lock first, so writers in several processes chain one after the other."""
+
+    __tablename__ = "audit_chain"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)  # of the newest chained row (0: none yet)
+    row_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(16))  # which key the chain is under
+    updated_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class TsRecent(Base):

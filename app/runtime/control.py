@@ -191,11 +191,19 @@ class ControlRuntime(QObject):
     # session may list or change users, whatever the window offers (refusals are audited).
     def list_users(self, session: Session | None, done: Done) -> None:
         def go() -> list[UserRow]:
-            self.accounts.require(session, "admin", self.accounts.clock())
-            return [UserRow(u.username, u.role, u.disabled, u.last_login)
-                    for u in sorted(self.accounts.users(), key=lambda u: u.username)]
+            now = self.accounts.clock()
+            self.accounts.require(session, "admin", now)
+            rows = []
+            for u in sorted(self.accounts.users(), key=lambda u: u.username):
+                st = self.accounts.lock_state(u, now)
+                rows.append(UserRow(u.username, u.role, u.disabled, u.last_login, st.failed,
+                                    st.locked, st.until if st.locked else None))
+            return rows
 
         self.auth.submit(go, done)
+
+    def unlock_user(self, session: Session | None, username: str, done: Done) -> None:
+        self.auth.submit(lambda: self.accounts.unlock(session, username), done)
 
     def create_user(self, session: Session | None, username: str, password: str, role: str,
                     done: Done) -> None:
@@ -222,3 +230,6 @@ class UserRow:
     role: str
     disabled: bool
     last_login: dt.datetime | None
+    failed_logins: int = 0
+    locked: bool = False
+    locked_until: dt.datetime | None = None  # None while locked: until an administrator unlocks

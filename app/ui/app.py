@@ -60,9 +60,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--session-timeout", type=positive_float, default=15.0, metavar="MIN",
                    help="lock the controls after this many minutes without input "
                         "(default 15)")
+    p.add_argument("--lockout", type=_lockout, default=None, metavar="SPEC",
+                   help="failed-login lock-out, e.g. failures=5,lock=30s,max=15m,limit=100,"
+                        "window=24h,source=10 (these are the defaults; any subset)")
     from app.cli_history import add_backend_arguments
 
     add_backend_arguments(p)  # --retention, --influx …
+
+
+def _lockout(spec: str):  # noqa: ANN202 - argparse type: a LockoutPolicy
+    from app.control.users import LockoutPolicy
+
+    try:
+        return LockoutPolicy.parse(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class StartError(RuntimeError):
@@ -127,7 +139,8 @@ def build_hmi(station, points, *, modbus: tuple[str, int],  # noqa: ANN001
               data_dir: str | None = None, db_url: str | None = None,
               record_history: bool = True, historian_options: dict | None = None,
               settings=None, yard3d: bool = True,  # noqa: ANN001
-              session_timeout_min: float = 15.0, confirm_timeout_s: float = 20.0,
+              session_timeout_min: float = 15.0, lockout=None,  # noqa: ANN001
+              confirm_timeout_s: float = 20.0,
               select_timeout_s: float = 30.0, idle_check_ms: int = 1000) -> Hmi:
     """Everything ``gridtwin run`` wires together, not yet started (:meth:`Hmi.start`). Users,
     the audit log and the alarm rules live in the configuration store, also without history.
@@ -136,6 +149,7 @@ def build_hmi(station, points, *, modbus: tuple[str, int],  # noqa: ANN001
 
     from app.alarms.rules import rules_for_station
     from app.control.audit import DbAudit
+    from app.control.passwords import DEFAULT_POLICY
     from app.control.userdb import DbUsers, open_store
     from app.control.users import Accounts
     from app.runtime.control import ControlRuntime
@@ -151,7 +165,9 @@ def build_hmi(station, points, *, modbus: tuple[str, int],  # noqa: ANN001
         engine = historian.engine if historian is not None else \
             open_store(station.station.id, data_dir=data_dir, db_url=db_url)
         audit = DbAudit(engine, events=historian)
-        accounts = Accounts(DbUsers(engine), dt.timedelta(minutes=session_timeout_min))
+        accounts = Accounts(DbUsers(engine), dt.timedelta(minutes=session_timeout_min),
+                            lockout=lockout, passwords=DEFAULT_POLICY.with_context(
+                                station.station.id, station.station.name))
         # Rules from the configuration store (seeded on first open); a bad rule is logged
         # and skipped, never a reason not to start.
         rules = rules_for_station(station, points, engine)
@@ -230,7 +246,8 @@ def build(args: argparse.Namespace) -> Hmi:
                         data_dir=args.data_dir, db_url=args.db,
                         record_history=not args.no_historian,
                         historian_options=historian_options(args), settings=settings,
-                        yard3d=not args.no_3d, session_timeout_min=args.session_timeout)
+                        yard3d=not args.no_3d, session_timeout_min=args.session_timeout,
+                        lockout=args.lockout)
         if sim is not None:
             try:
                 sim.wait_ready()

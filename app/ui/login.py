@@ -2,7 +2,10 @@
 
 None of them checks a password itself: :class:`LoginDialog` and :class:`FirstAdminDialog`
 hand the name and password to a function that runs on the accounts thread (scrypt and SQL
-never run on the GUI thread) and answer when its result comes back. All are opened with
+never run on the GUI thread) and answer when its result comes back — "wrong user name or
+password", or "locked … try again in N s" after repeated failures, in the service's words. A
+new password is checked against the password policy (:mod:`app.control.passwords`, pure
+Python) as it is submitted, for an immediate answer; the service checks it again. All are opened with
 ``open()`` (window-modal, never a nested event loop), so the HMI keeps painting meanwhile.
 """
 
@@ -22,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.control.users import MIN_PASSWORD
+from app.control.passwords import DEFAULT_POLICY, PasswordPolicy
 from app.ui import theme
 
 Done = Callable[[Any, BaseException | None], None]
@@ -37,23 +40,31 @@ def error_label() -> QLabel:
 
 
 class NewPassword:
-    """A new password typed twice, as two rows of a form, and its check (the service checks
-    again: this only saves a round trip for the obvious mistakes)."""
+    """A new password typed twice, as two rows of a form, and its check against the password
+    policy (the service checks again, with the station's names: this saves a round trip).
+    ``username`` gives the name the password is for, if the form has one."""
 
-    def __init__(self, form: QFormLayout) -> None:
+    def __init__(self, form: QFormLayout, *, username: Callable[[], str] | None = None,
+                 policy: PasswordPolicy = DEFAULT_POLICY) -> None:
+        self.username = username or (lambda: "")
+        self.policy = policy
         self.password = QLineEdit()
         self.password.setObjectName("password")
         self.again = QLineEdit()
         self.again.setObjectName("again")
         for w in (self.password, self.again):
             w.setEchoMode(QLineEdit.EchoMode.Password)
-        form.addRow(f"password (≥ {MIN_PASSWORD})", self.password)
+        self.password.setToolTip(f"at least {policy.min_length} characters, e.g. three or "
+                                  "four unrelated words; not a common password, not the user "
+                                  "or station name")
+        form.addRow(f"password (≥ {policy.min_length})", self.password)
         form.addRow("again", self.again)
 
     def problem(self) -> str | None:
         """What is wrong with the two entries, or None."""
-        if len(self.password.text()) < MIN_PASSWORD:
-            return f"the password needs at least {MIN_PASSWORD} characters"
+        why = self.policy.problem(self.password.text(), self.username().strip())
+        if why is not None:
+            return why
         if self.password.text() != self.again.text():
             return "the two passwords differ"
         return None
@@ -154,7 +165,7 @@ class FirstAdminDialog(QDialog):
         self.user = QLineEdit()
         self.user.setObjectName("user")
         form.addRow("administrator", self.user)
-        self.new_password = NewPassword(form)
+        self.new_password = NewPassword(form, username=self.user.text)
         self.password, self.repeat = self.new_password.password, self.new_password.again
         lay.addLayout(form)
         self.error = error_label()

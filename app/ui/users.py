@@ -1,8 +1,9 @@
 """File ▸ Users…: the administrator's window onto the accounts.
 
-A table of the users (name, role, enabled, last login) and what an administrator does with
-them: add a user (with a role and a first password), change a role, set a new password,
-disable or enable an account. Every request goes to the accounts thread with the session
+A table of the users (name, role, account state — enabled, disabled, locked after failed
+logins — and last login) and what an administrator does with them: add a user (with a role
+and a first password), change a role, set a new password, disable or enable an account, and
+unlock one that failed logins locked. Every request goes to the accounts thread with the session
 that asked, and is checked there (:mod:`app.control.users`): a non-administrator is refused
 by the service whatever this window shows, the last enabled administrator cannot be demoted
 or disabled, and each change and refusal is in the audit log. The window only shows
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.control.passwords import DEFAULT_POLICY, PasswordPolicy
 from app.control.users import ROLES
 from app.station.timezone import IST
 from app.ui import theme
@@ -39,10 +41,24 @@ from app.ui.login import NewPassword, error_label
 COLUMNS = ("user", "role", "account", "last login (IST)")
 
 
+def account_text(u) -> str:  # noqa: ANN001 - a UserRow
+    """The account column: enabled / disabled, and a lock-out after failed logins."""
+    text = "disabled" if u.disabled else "enabled"
+    if u.locked:
+        if u.locked_until is None:
+            return f"{text}, LOCKED until unlocked ({u.failed_logins} failed logins)"
+        until = u.locked_until.astimezone(IST).strftime("%H:%M:%S")
+        return f"{text}, LOCKED until {until} ({u.failed_logins} failed logins)"
+    if u.failed_logins:
+        return f"{text}, {u.failed_logins} failed logins"
+    return text
+
+
 class PasswordDialog(QDialog):
     """A new password, typed twice (and, for a new user, the name and role)."""
 
-    def __init__(self, parent: QWidget | None, *, username: str | None = None) -> None:
+    def __init__(self, parent: QWidget | None, *, username: str | None = None,
+                 policy: PasswordPolicy = DEFAULT_POLICY) -> None:
         super().__init__(parent)
         self.new_user = username is None
         self.setWindowTitle("GridTwin — add user" if self.new_user
@@ -58,7 +74,7 @@ class PasswordDialog(QDialog):
         form.addRow("user", self.user)
         if self.new_user:
             form.addRow("role", self.role)
-        self.new_password = NewPassword(form)
+        self.new_password = NewPassword(form, username=self.user.text, policy=policy)
         self.password, self.again = self.new_password.password, self.new_password.again
         lay.addLayout(form)
         self.error = error_label()
@@ -105,8 +121,10 @@ class UsersDialog(QDialog):
         self.role_button = QPushButton("Set role")
         self.password_button = QPushButton("New password…")
         self.disable_button = QPushButton("Disable")
+        self.unlock_button = QPushButton("Unlock")
+        self.unlock_button.setToolTip("Clear the failed logins and the lock-out of the account")
         for w in (self.add_button, QLabel("role"), self.role_box, self.role_button,
-                  self.password_button, self.disable_button):
+                  self.password_button, self.disable_button, self.unlock_button):
             row.addWidget(w)
         row.addStretch(1)
         lay.addLayout(row)
@@ -120,6 +138,7 @@ class UsersDialog(QDialog):
         self.role_button.clicked.connect(lambda: self.set_role(self.role_box.currentText()))
         self.password_button.clicked.connect(self.new_password)
         self.disable_button.clicked.connect(self.toggle_disabled)
+        self.unlock_button.clicked.connect(self.unlock)
         self.rows: list = []
         self._busy(False)
         self.refresh()
@@ -141,6 +160,9 @@ class UsersDialog(QDialog):
         self.add_button.setEnabled(not on)
         for w in (self.role_box, self.role_button, self.password_button, self.disable_button):
             w.setEnabled(not on and has)
+        u = self.selected()
+        self.unlock_button.setEnabled(not on and u is not None
+                                      and (u.locked or u.failed_logins > 0))
 
     def _say(self, text: str, bad: bool = False) -> None:
         self.status.setText(text)
@@ -162,11 +184,12 @@ class UsersDialog(QDialog):
         for r, u in enumerate(self.rows):
             last = u.last_login.astimezone(IST).strftime("%d %b %Y %H:%M") if u.last_login \
                 else "never"
-            for c, text in enumerate((u.username, u.role,
-                                      "disabled" if u.disabled else "enabled", last)):
+            for c, text in enumerate((u.username, u.role, account_text(u), last)):
                 item = QTableWidgetItem(text)
                 if u.disabled:
                     item.setForeground(theme.TEXT_MUTED)
+                elif u.locked and c == 2:
+                    item.setForeground(theme.ABNORMAL)
                 self.table.setItem(r, c, item)
             if u.username == keep:
                 self.table.selectRow(r)
@@ -182,8 +205,13 @@ class UsersDialog(QDialog):
             self.refresh()
         return done
 
+    @property
+    def policy(self) -> PasswordPolicy:
+        """The accounts service's password policy (with the station's names)."""
+        return getattr(getattr(self.control, "accounts", None), "passwords", DEFAULT_POLICY)
+
     def add_user(self) -> None:
-        dlg = PasswordDialog(self)
+        dlg = PasswordDialog(self, policy=self.policy)
         if dlg.exec() == QDialog.DialogCode.Accepted:
             self.create(dlg.user.text().strip(), dlg.password.text(), dlg.role.currentText())
 
@@ -204,7 +232,7 @@ class UsersDialog(QDialog):
         u = self.selected()
         if u is None:
             return
-        dlg = PasswordDialog(self, username=u.username)
+        dlg = PasswordDialog(self, username=u.username, policy=self.policy)
         if dlg.exec() == QDialog.DialogCode.Accepted:
             self.change_password(u.username, dlg.password.text())
 
@@ -212,6 +240,14 @@ class UsersDialog(QDialog):
         self._busy(True)
         self.control.set_password(self.session(), username, password,
                                   self._answer(f"{username}: new password"))
+
+    def unlock(self) -> None:
+        u = self.selected()
+        if u is None:
+            return
+        self._busy(True)
+        self.control.unlock_user(self.session(), u.username,
+                                 self._answer(f"{u.username}: unlock"))
 
     def toggle_disabled(self) -> None:
         u = self.selected()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 
 import pytest
 
@@ -37,7 +38,7 @@ def test_first_user_is_the_admin_then_roles_passwords_and_disable(cli, station):
     assert cli("users", "add", "op", "--role", "operator", stdin=PW + "\n")[0] == 0
     assert cli("users", "add", "guest", stdin=PW + "\n")[1] == "user guest created (viewer)\n"
     code, _, err = cli("users", "add", "x", stdin="short\n")
-    assert code == 2 and "at least 8 characters" in err
+    assert code == 2 and "at least 15 characters" in err
     code, _, err = cli("users", "add", "y")
     assert code == 2 and "no password on stdin" in err
     assert cli("users", "passwd", "op", stdin="a new long password\n")[0] == 0
@@ -70,3 +71,49 @@ def test_first_user_is_the_admin_then_roles_passwords_and_disable(cli, station):
 def test_a_password_is_never_an_argument(cli):
     with pytest.raises(SystemExit):
         cli("users", "add", "root", "--password", PW)
+
+
+def test_locked_user_is_listed_and_unlocked_from_the_command_line(cli, station):
+    assert cli("users", "add", "root", stdin=PW + "\n")[0] == 0
+    assert cli("users", "add", "op", "--role", "operator", stdin=PW + "\n")[0] == 0
+    engine = open_store(station.station.id, data_dir=os.environ["GRIDTWIN_DATA_DIR"])
+    acc = Accounts(DbUsers(engine))
+    for _ in range(5):
+        with pytest.raises(AuthError):
+            acc.login("op", "not the password at all")
+    with pytest.raises(AuthError, match="op is locked after 5 failed logins"):
+        acc.login("op", PW)
+    code, out, _ = cli("users", "list")
+    op_line = next(line for line in out.splitlines() if line.startswith("op "))
+    assert code == 0 and re.search(r"  LOCKED FOR \d+ S  ", op_line), out
+    code, out, _ = cli("users", "list", "--json")
+    op = {u["username"]: u for u in json.loads(out)}["op"]
+    assert (op["locked"], op["failed_logins"]) == (True, 5) and op["locked_until"]
+    code, out, _ = cli("users", "unlock", "op")
+    assert code == 0 and out.startswith("user op unlocked (was locked for ")
+    assert out.endswith("after 5 failed logins)\n")
+    assert acc.login("op", PW).role == "operator"
+    engine.dispose()
+    code, out, _ = cli("users", "unlock", "op")
+    assert (code, out) == (0, "user op was not locked; 0 failed logins cleared\n")
+    code, _, err = cli("users", "unlock", "nobody")
+    assert (code, err) == (2, "gridtwin: no user 'nobody'\n")
+    code, _, err = cli("users", "unlock")
+    assert code == 2 and "users unlock needs a user NAME" in err
+    code, out, _ = cli("audit", "--action", "unlock", "--json")
+    assert [(r["action"], r["device"], r["result"]) for r in json.loads(out)] == [
+        ("unlock user", "user op", "done"), ("unlock user", "user op", "done")]
+    code, out, _ = cli("audit", "--verify")
+    assert code == 0 and out.startswith("audit log intact")
+
+
+def test_the_command_line_refuses_weak_passwords_naming_why(cli):
+    code, _, err = cli("users", "add", "root", stdin="aaaaaaaaaaaaaaaaaaaa\n")
+    assert (code, err) == (2, "gridtwin: field 'password': it is one character repeated "
+                              "('a')\n")
+    code, _, err = cli("users", "add", "root", stdin="GT-KA-400 is my station\n")
+    assert code == 2 and "it contains 'gtka400', the name of the program or the station" in err
+    assert cli("users", "add", "root", stdin=PW + "\n")[0] == 0
+    code, _, err = cli("users", "passwd", "root", stdin="password12345678\n")
+    assert code == 2 and "made of common passwords and patterns ('password' + " \
+        "'12345678')" in err

@@ -88,7 +88,7 @@ def test_passwords_are_scrypt_hashed_and_there_is_no_default():
     assert acc.needs_first_admin()
     with pytest.raises(AuthError):
         acc.login("admin", "admin", clock.now())
-    with pytest.raises(ValueError, match="at least 8"):
+    with pytest.raises(ValueError, match="at least 15"):
         acc.create_first_admin("admin", "short")
     acc.create_first_admin("admin", PW)
     with pytest.raises(AuthError, match="already exists"):

@@ -19,6 +19,13 @@ from tests.clocks import hours_ago
 T0 = hours_ago(6)
 
 
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path, monkeypatch):
+    """A server store's audit-chain key and anchor live in the data directory: a temporary
+    one here, never the user's."""
+    monkeypatch.setenv("GRIDTWIN_DATA_DIR", str(tmp_path))
+
+
 def test_postgres_store_end_to_end(postgres_url, station):
     plant = PlantSimulator(station, seed=6, start=T0)
     h = open_historian(station, plant.points, db_url=postgres_url, flush_s=0.1,
@@ -130,3 +137,45 @@ def test_alarm_rules_seed_on_postgres_with_the_range_condition(postgres_url, sta
         assert cond == "range"
     finally:
         eng.dispose()
+
+
+def test_postgres_audit_chain_two_writers_and_tampering(postgres_url, tmp_path):
+    """The chain on PostgreSQL: two writers (separate engines) append in turn under the
+    head's row lock; a deleted and an edited row are found; the key is in the data dir."""
+    from app.control.audit import DbAudit
+    from app.control.userdb import open_store
+    from app.historian.audit_chain import chain_files
+    from app.station import clock
+
+    engines = [open_store("pgtest", db_url=postgres_url, data_dir=str(tmp_path))
+               for _ in range(2)]
+    with engines[0].begin() as c:  # the session's server: start from an empty log
+        c.execute(text("DELETE FROM audit_log"))
+        c.execute(text("UPDATE audit_chain SET seq = 0, row_hash = '', key_id = NULL"))
+    audits = [DbAudit(e) for e in engines]
+    try:
+        key, anchor = chain_files(engines[0])
+        assert key.parent == tmp_path and key.name.startswith("postgresql-127.0.0.1-")
+        now = clock.now()
+        for i in range(20):
+            audits[i % 2].record(user="op", time=now, device="F1_Q0", action="select open",
+                                 result="selected", detail=f"n={i}")
+        for a in audits:
+            assert a.flush()
+        rep = audits[0].verify()
+        assert rep.ok and rep.chained == 20 and rep.last_seq == 20
+        with engines[0].begin() as c:
+            ids = [r[0] for r in c.execute(text("SELECT audit_id FROM audit_log "
+                                                "ORDER BY seq"))]
+            c.execute(text("DELETE FROM audit_log WHERE audit_id = :i"), {"i": ids[5]})
+            c.execute(text("UPDATE audit_log SET result = 'refused' WHERE audit_id = :i"),
+                      {"i": ids[10]})
+        problems = audits[1].verify().problems
+        assert [(p.seq, p.what.split(":")[0]) for p in problems] == [
+            (7, "chain number 6 missing before this row"),
+            (11, "its content does not match its hash")]
+    finally:
+        for a in audits:
+            a.close()
+        for e in engines:
+            e.dispose()

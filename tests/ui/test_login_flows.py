@@ -228,14 +228,14 @@ def test_the_administrator_manages_users_in_the_window_and_the_service_checks(hm
 
     pw = PasswordDialog(dlg)
     pw.user.setText("ann")
-    pw.password.setText("long enough 1")
-    pw.again.setText("long enough 2")
+    pw.password.setText("long enough, number 1")
+    pw.again.setText("long enough, number 2")
     pw.submit()
     assert pw.error.text() == "the two passwords differ" and not pw.result()
     pw.again.setText("short")
     pw.password.setText("short")
     pw.submit()
-    assert "at least 8 characters" in pw.error.text()
+    assert "at least 15 characters" in pw.error.text()
 
     dlg.create("ann", PW, "operator")
     qtbot.waitUntil(lambda: len(dlg.rows) == 5, timeout=10_000)
@@ -272,3 +272,47 @@ def test_the_administrator_manages_users_in_the_window_and_the_service_checks(hm
     with qtbot.waitSignal(win.session_changed, timeout=10_000):
         win.logout()
     assert not dlg.isVisible()  # closed with the administrator's session
+
+
+def test_a_locked_account_in_the_login_dialog_and_its_unlock_in_the_users_window(hmi, qtbot):
+    """Five wrong passwords lock the operator; the dialog then says so (the same for the
+    right password); the administrator unlocks it in File ▸ Users…, audited."""
+    win = hmi()
+    win.start_login()
+    qtbot.waitUntil(lambda: isinstance(win._dialog, LoginDialog), timeout=10_000)
+    dlg = win._dialog
+    dlg.user.setText("op")
+    for i in range(5):
+        dlg.password.setText(f"wrong password number {i}")
+        dlg.ok.click()
+        qtbot.waitUntil(lambda: dlg.ok.isEnabled() and "wrong user name or password"
+                        in dlg.error.text(), timeout=10_000)
+    assert "op is locked for 30 s" in dlg.error.text()
+    dlg.password.setText(PW)
+    dlg.ok.click()
+    qtbot.waitUntil(lambda: dlg.ok.isEnabled() and "op is locked after 5 failed logins"
+                    in dlg.error.text(), timeout=10_000)
+    assert win.session is None
+    dlg.reject()
+    with qtbot.waitSignal(win.session_changed, timeout=10_000):
+        win.login_as("admin", PW)
+    win.open_users()
+    users = win.users_dialog
+    qtbot.waitUntil(lambda: len(users.rows) == 4, timeout=10_000)
+    names = [u.username for u in users.rows]
+    assert users.table.item(names.index("op"), 2).text().startswith(
+        "enabled, LOCKED until ")
+    users.table.selectRow(names.index("eng"))
+    assert not users.unlock_button.isEnabled()  # nothing to unlock
+    users.table.selectRow(names.index("op"))
+    assert users.unlock_button.isEnabled()
+    users.unlock_button.click()
+    qtbot.waitUntil(lambda: users.status.text() == "op: unlock: done", timeout=10_000)
+    qtbot.waitUntil(lambda: users.table.item(names.index("op"), 2).text() == "enabled",
+                    timeout=10_000)
+    with qtbot.waitSignal(win.session_changed, timeout=10_000):
+        win.login_as("op", PW)
+    rows = audit_rows(win)
+    assert ("op", "login", "users", "locked") in rows
+    assert ("admin", "unlock user", "user op", "done") in rows
+    assert rows[-1][:2] == ("op", "login") and rows[-1][3] == "success"
