@@ -141,14 +141,14 @@ def cmd_record(args: argparse.Namespace) -> int:
     from app.runtime.fieldsim import FieldSimProcess
     from app.runtime.sources import ProtocolFrameSource
 
+    # A bad address is one line and exit status 2 before anything is opened or started.
+    modbus = parse_addr(args.field, "--field") if args.field else None
+    mms = parse_addr(args.mms, "--mms") if args.field and args.mms else None
     st, pts, hist = _open(args)
     sim = None
     try:
         register_map = read_map_file(args.map, pts) if args.map else None
-        if args.field:
-            modbus = parse_addr(args.field, "--field")
-            mms = parse_addr(args.mms, "--mms") if args.mms else None
-        else:
+        if not args.field:
             sim = FieldSimProcess(station=args.station, speed=args.speed).start()
             modbus, mms = sim.addresses["modbus"], sim.addresses["mms"]
         src = ProtocolFrameSource(pts, modbus=modbus, mms=mms, period_s=args.period,
