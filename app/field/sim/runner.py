@@ -22,7 +22,6 @@ import signal
 import sys
 import threading
 
-from app.cliargs import positive_float, positive_int
 from app.field.lifeline import die_with_parent
 from app.field.sim.control import (
     DEFAULT_IDLE_TIMEOUT_S,
@@ -54,6 +53,22 @@ def parse_addr(text: str, what: str) -> tuple[str, int]:
     if not 0 <= p <= 65535:
         raise AddressError(f"{what}: port {p} is out of range (0–65535)")
     return host, p
+
+
+def _positive(kind: type):  # noqa: ANN202 - an argparse type: a finite number > 0
+    def parse(text: str) -> float | int:
+        try:
+            x = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not 0 < x < float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r}: must be greater than 0")
+        return x
+
+    return parse
+
+
+positive_int, positive_float = _positive(int), _positive(float)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
