@@ -250,6 +250,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bench.alarms import main as bench_alarms
 
         return bench_alarms(json_out=args.json)
+    if args.what == "reliability":
+        from bench.reliability import main as bench_reliability
+
+        return bench_reliability(json_out=args.json, runs=max(1, min(args.repeat, 5)))
     if args.what == "hmi":
         from bench.hmi import main as bench_hmi
 
@@ -367,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("bench", help="benchmarks: figures and ratios",
                         description="Run a benchmark and print its figures and ratios.")
-    sp.add_argument("what", choices=("twin", "field", "historian", "alarms", "hmi"),
+    sp.add_argument("what", choices=("twin", "field", "historian", "alarms", "hmi",
+                                     "reliability"),
                     help="which benchmark")
     common(sp)
     sp.add_argument("--repeat", type=positive_int, default=2000,

@@ -141,14 +141,14 @@ def cmd_record(args: argparse.Namespace) -> int:
     from app.runtime.fieldsim import FieldSimProcess
     from app.runtime.sources import ProtocolFrameSource
 
+    # A bad address is one line and exit status 2 before anything is opened or started.
+    modbus = parse_addr(args.field, "--field") if args.field else None
+    mms = parse_addr(args.mms, "--mms") if args.field and args.mms else None
     st, pts, hist = _open(args)
     sim = None
     try:
         register_map = read_map_file(args.map, pts) if args.map else None
-        if args.field:
-            modbus = parse_addr(args.field, "--field")
-            mms = parse_addr(args.mms, "--mms") if args.mms else None
-        else:
+        if not args.field:
             sim = FieldSimProcess(station=args.station, speed=args.speed).start()
             modbus, mms = sim.addresses["modbus"], sim.addresses["mms"]
         src = ProtocolFrameSource(pts, modbus=modbus, mms=mms, period_s=args.period,
@@ -178,10 +178,17 @@ def cmd_record(args: argparse.Namespace) -> int:
             sim.stop()
     s = hist.status
     ev = getattr(hist, "config_store", None) or hist  # events live in the SQL store
-    print(f"historian: {'ok' if s.ok else 'DEGRADED: ' + s.last_error}; {s.frames} frames, "
-          f"{s.samples_written} samples kept, {s.dropped_frames} dropped, "
-          f"{ev.status.events_written} events stored")
+    print(record_summary(s, ev.status))
     return 0 if s.ok else 1
+
+
+def record_summary(s, events) -> str:  # noqa: ANN001 - two HistorianStatus
+    """The last line of ``record``: what was kept and, truthfully, everything lost (frames
+    dropped from a full queue, samples and events the database never took)."""
+    return (f"historian: {'ok' if s.ok else 'DEGRADED: ' + s.last_error}; {s.frames} frames, "
+            f"{s.samples_written} samples kept, {events.events_written} events stored; "
+            f"lost: {s.dropped_frames} frames, {s.lost_samples} samples, "
+            f"{events.lost_events} events")
 
 
 # ----------------------------------------------------------------------------- history

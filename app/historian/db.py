@@ -16,13 +16,29 @@ default one is also tightened to ``0700`` when found looser; a folder named with
 and the SQLite file is created ``0600`` before SQLite opens it (an existing one is tightened
 to ``0600``). SQLite gives its ``-wal`` and ``-shm`` files the database file's permissions,
 so they are ``0600`` too; ones left looser by an older version are tightened at open.
+
+An immutable or append-only file (``chattr +i`` / ``+a``) is refused before each transaction
+(:class:`UnwritableFileError`, a SQLAlchemy error, so the historian's writer turns it into
+*degraded* with one log line): SQLite maps ``-shm`` into memory, and a write to the mapping
+of an immutable file is not an error but SIGBUS, which kills the process with no log line.
+Closing a connection checkpoints through the map as well, so while a file is flagged every
+connection of the engine is told not to checkpoint on close (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE;
+undone when the flag goes): a process that ends then leaves its WAL for the next open instead
+of dying. (A flag set in the middle of a transaction can still do that: the check narrows
+the window to the transaction itself.)
 """
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import logging
 import os
+import sqlite3
 import stat
+import struct
+import sys
+import weakref
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url
@@ -34,9 +50,77 @@ PRIVATE_FILE = 0o600
 
 log = logging.getLogger(__name__)
 
+_FS_IOC_GETFLAGS = 0x80086601  # linux/fs.h
+_FS_IMMUTABLE_FL = 0x10
+_FS_APPEND_FL = 0x20
+
 
 class HistorianError(RuntimeError):
     pass
+
+
+class UnwritableFileError(SQLAlchemyError):
+    """A database file SQLite must not touch (immutable or append-only)."""
+
+
+def file_flags_problem(path: str | Path) -> str | None:
+    """Why ``path`` must not be written through a memory map (immutable or append-only
+    inode flag), or None. Files that do not exist, and filesystems without inode flags, are
+    fine here (SQLite itself reports what else goes wrong)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        flags = struct.unpack("i", fcntl.ioctl(fd, _FS_IOC_GETFLAGS, struct.pack("i", 0)))[0]
+    except OSError:  # tmpfs before 6.0, network filesystems: no flags to read
+        return None
+    finally:
+        os.close(fd)
+    if flags & _FS_IMMUTABLE_FL:
+        return f"{path} is immutable (chattr +i): not written"
+    if flags & _FS_APPEND_FL:
+        return f"{path} is append-only (chattr +a): not written"
+    return None
+
+
+_SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE = 1006  # sqlite3.h
+
+
+def _libsqlite() -> ctypes.CDLL | None:
+    import _sqlite3  # the library Python's sqlite3 module uses, already loaded
+
+    try:
+        lib = ctypes.CDLL(_sqlite3.__file__)
+        lib.sqlite3_db_config.restype = ctypes.c_int
+        return lib
+    except (OSError, AttributeError):
+        return None
+
+
+def no_checkpoint_on_close(dbapi_conn: sqlite3.Connection, on: bool) -> bool:
+    """Tell a SQLite connection (not) to checkpoint when it closes. True when done."""
+    setconfig = getattr(dbapi_conn, "setconfig", None)
+    if setconfig is not None:  # Python 3.12+
+        setconfig(sqlite3.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, on)
+        return True
+    if sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11):
+        return False
+    lib = _libsqlite()
+    if lib is None:
+        return False
+    # CPython 3.11's pysqlite_Connection: PyObject_HEAD, then the sqlite3 * handle.
+    handle = ctypes.c_void_p.from_address(id(dbapi_conn) + object.__basicsize__).value
+    if not handle:
+        return False
+    now = ctypes.c_int(-1)  # the setting as it stands after the call, read back
+    rc = lib.sqlite3_db_config(ctypes.c_void_p(handle), _SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                               ctypes.c_int(int(on)), ctypes.byref(now))
+    return rc == 0 and now.value == int(on)
+
+
+def sqlite_files(database: str | Path) -> tuple[str, str, str]:
+    return str(database), f"{database}-wal", f"{database}-shm"
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:
@@ -135,9 +219,31 @@ def create_db_engine(url: str) -> Engine:
                 if not u.database.startswith("file:"):
                     private_sqlite_file(u.database)
             eng = create_engine(u, connect_args={"check_same_thread": False, "timeout": 10})
+            files = sqlite_files(u.database) if u.database and u.database != ":memory:" \
+                else ()
+            opened: weakref.WeakSet = weakref.WeakSet()  # the pool's connection records
+            flagged = [False]
+
+            # Checked as each Connection starts, not at the pool's checkout: an error there
+            # closes the SQLite connection, and closing one checkpoints — through the map.
+            @event.listens_for(eng, "engine_connect")
+            def _writable(_conn) -> None:  # noqa: ANN001
+                why = next(filter(None, map(file_flags_problem, files)), None)
+                if bool(why) != flagged[0]:
+                    flagged[0] = bool(why)
+                    for rec in list(opened):
+                        c = rec.dbapi_connection
+                        if c is not None and not no_checkpoint_on_close(c, flagged[0]) and why:
+                            log.warning("%s: cannot keep SQLite from checkpointing on close",
+                                        u.database)
+                if why:
+                    raise UnwritableFileError(why)
 
             @event.listens_for(eng, "connect")
-            def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+            def _pragmas(dbapi_conn, record) -> None:  # noqa: ANN001
+                opened.add(record)
+                if flagged[0]:
+                    no_checkpoint_on_close(dbapi_conn, True)
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")

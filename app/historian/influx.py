@@ -249,6 +249,12 @@ class InfluxHistorian:
         self._stop.set()
         self._thread.join(timeout_s)
         self._http.close()
+        if self._lines:  # the server refused to the end: lost, and said so
+            self._status.lost_samples += len(self._lines)
+            log.error("historian (InfluxDB) closed with %d samples not written (lost): %s",
+                      len(self._lines), self._status.last_error or "unknown")
+            self._lines = []
+            self._status.pending_samples = 0
         if self.config_store is not None:
             self.config_store.close(timeout_s)
 

@@ -12,12 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
 from app.field.childproc import describe_exit
 from app.field.lifeline import child_env
+from app.scratch import scratch_file
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,9 @@ class FieldSimProcess:
         self.host = host
         self.with_mms = mms
         self.station, self.tick_s, self.speed, self.seed = station, tick_s, speed, seed
-        self.log_path = Path(log_path) if log_path else Path(tempfile.gettempdir()) / \
-            f"gridtwin-field-sim-{os.getpid()}.log"
+        # Its log goes to this process's scratch folder (removed at exit) unless told where.
+        self.log_path = Path(log_path) if log_path else \
+            scratch_file(f"field-sim-{id(self):x}.log")
         self.proc: subprocess.Popen | None = None
         self.exit_code: int | None = None  # after stop(): 0 when it stopped cleanly
         self.addresses: dict[str, tuple[str, int]] = {}

@@ -41,7 +41,7 @@ def load_station(path: str | Path | None = None) -> Station:
         raise StationFileError(path, f"not valid TOML: {exc}",
                                line=int(m.group(1)) if m else None) from None
     station = _validate(path, raw, text)
-    _check_references(path, station)
+    _check_references(path, station, text)
     station._path = path.resolve()
     return station
 
@@ -83,26 +83,56 @@ def _validate(path: Path, raw: dict[str, Any], text: str) -> Station:
         raise StationFileError(path, msg, asset=asset, field=field, line=line) from None
 
 
-def _check_references(path: Path, st: Station) -> None:
+def _key_lines(text: str, table: str, key: str) -> list[tuple[int, str, int]]:
+    """Each ``key = "value"`` written directly in a ``[[table]]`` of the file, in order:
+    (1-based line, value, index of that table entry)."""
+    out: list[tuple[int, str, int]] = []
+    section, entry = "", -1
+    pattern = re.compile(rf'^\s*{re.escape(key)}\s*=\s*"([^"]*)"')
+    for no, line in enumerate(text.splitlines(), 1):
+        head = line.strip()
+        if head.startswith("["):
+            section = head.split("#", 1)[0].strip()
+            if section == f"[[{table}]]":
+                entry += 1
+            continue
+        if section == f"[[{table}]]" and (m := pattern.match(line)):
+            out.append((no, m.group(1), entry))
+    return out
+
+
+def _check_references(path: Path, st: Station, text: str = "") -> None:
+    asset_ids = _key_lines(text, "assets", "id")
     seen: set[str] = set()
     for a in st.assets:
         if a.id in seen:
-            raise StationFileError(path, "asset id is used twice", asset=a.id, field="id")
+            lines = [no for no, v, _ in asset_ids if v == a.id]
+            raise StationFileError(path, f"asset id is used twice (first on line {lines[0]})"
+                                   if len(lines) > 1 else "asset id is used twice",
+                                   asset=a.id, field="id",
+                                   line=lines[1] if len(lines) > 1 else None)
         seen.add(a.id)
     bays = {b.id for b in st.bays}
     if len(bays) != len(st.bays):
         dup = next(b.id for b in st.bays if sum(x.id == b.id for x in st.bays) > 1)
-        raise StationFileError(path, f"bay '{dup}' is listed twice", field="bays")
-    for a in st.assets:
+        lines = [no for no, v, _ in _key_lines(text, "bays", "id") if v == dup]
+        raise StationFileError(path, f"bay '{dup}' is listed twice", field="bays",
+                               line=lines[1] if len(lines) > 1 else None)
+    asset_bays = _key_lines(text, "assets", "bay")
+    for k, a in enumerate(st.assets):
         if a.bay not in bays:
+            line = next((no for no, _v, entry in asset_bays if entry == k), None)
             raise StationFileError(path, f"bay '{a.bay}' is not in [[bays]]", asset=a.id,
-                                   field="bay")
+                                   field="bay", line=line)
     breakers = {a.id for a in st.assets if a.type == "breaker"}
-    for c in st.contingencies:
+    cont_lines = _key_lines(text, "contingencies", "asset")
+    for k, c in enumerate(st.contingencies):
+        line = next((no for no, _v, entry in cont_lines if entry == k), None)
         if c.asset not in seen:
             raise StationFileError(path, f"contingency names unknown asset '{c.asset}'",
-                                   field="contingencies.asset")
+                                   field="contingencies.asset", line=line)
         for b in c.open:
             if b not in breakers:
                 raise StationFileError(path, f"contingency for '{c.asset}' opens '{b}', "
-                                       "which is not a breaker", field="contingencies.open")
+                                       "which is not a breaker", field="contingencies.open",
+                                       line=line)

@@ -478,6 +478,13 @@ class TwinEngine:
         self._dss.Solution.Solve()
         return self.state(timestamp)
 
+    def solve_afresh(self, timestamp: dt.datetime | None = None) -> TwinState:
+        """Solve from a fresh start (a direct solution, loads as admittances, as the initial
+        guess). After a diverged solve left non-finite voltages, Newton iterations from them
+        never recover, whatever the loads become; this does."""
+        self._dss.Solution.SolveDirect()
+        return self.solve(timestamp)
+
     def state(self, timestamp: dt.datetime | None = None) -> TwinState:
         d = self._dss
         converged = bool(d.Solution.Converged())

@@ -205,6 +205,14 @@ def build(args: argparse.Namespace) -> Hmi:
         raise StartError("--period must be between 0.1 and 5 seconds")
     if args.user and args.headless and not os.environ.get("GRIDTWIN_PASSWORD"):
         raise StartError("--user with --headless needs the password in $GRIDTWIN_PASSWORD")
+    if args.field:  # a bad address is one line and exit status 2, before anything starts
+        from app.field.sim.runner import AddressError, parse_addr
+
+        try:
+            field_addrs = parse_addr(args.field, "--field"), \
+                (parse_addr(args.mms, "--mms") if args.mms else None)
+        except AddressError as exc:
+            raise StartError(str(exc)) from None
     qt_args = sys.argv[:1] + (["-platform", "offscreen"] if args.headless else [])
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -224,19 +232,15 @@ def build(args: argparse.Namespace) -> Hmi:
     if args.settings:
         settings = QSettings(args.settings, QSettings.Format.IniFormat)
     elif args.headless:  # scripted runs neither use nor change the operator's saved layout
-        import tempfile
+        from app.scratch import scratch_file  # (a throw-away file, removed at exit)
 
-        settings = QSettings(str(Path(tempfile.mkdtemp(prefix="gridtwin-")) / "hmi.ini"),
-                             QSettings.Format.IniFormat)
+        settings = QSettings(str(scratch_file("hmi.ini")), QSettings.Format.IniFormat)
     else:
         settings = None
     sim = None
     try:
         if args.field:
-            from app.field.sim.runner import parse_addr
-
-            modbus = parse_addr(args.field, "--field")
-            mms = parse_addr(args.mms, "--mms") if args.mms else None
+            modbus, mms = field_addrs
         else:
             # The station starts while the window is built (its ports are ours to choose);
             # nothing polls it before it says it serves.

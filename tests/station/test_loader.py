@@ -186,3 +186,39 @@ def test_bus_device_naming_an_element_is_refused(station, station_copy):
     with pytest.raises(StationFileError, match=r"asset 'L1_CVT': field 'element': a cvt "
                                                r"maps to a bus"):
         open_station(station_copy)
+
+
+def _line_of(path, needle, nth=1):
+    hits = [no for no, line in enumerate(path.read_text().splitlines(), 1) if needle in line]
+    return hits[nth - 1]
+
+
+def test_a_duplicate_asset_is_reported_at_its_line(station_copy):
+    _edit(station_copy, 'id = "L2_Q0"', 'id = "L1_Q0"')
+    first, second = _line_of(station_copy, 'id = "L1_Q0"'), \
+        _line_of(station_copy, 'id = "L1_Q0"', 2)
+    with pytest.raises(StationFileError) as exc:
+        load_station(station_copy)
+    assert str(exc.value) == (f"{station_copy}, line {second}: asset 'L1_Q0': field 'id': "
+                              f"asset id is used twice (first on line {first})")
+    assert exc.value.line == second
+
+
+def test_an_unknown_bay_is_reported_at_its_line(station_copy):
+    text = station_copy.read_text()
+    k = text.index('id = "ICT1"\n')
+    k = text.index('bay = "ICT1H"', k)
+    station_copy.write_text(text[:k] + 'bay = "NOWHERE"' + text[k + len('bay = "ICT1H"'):])
+    with pytest.raises(StationFileError) as exc:
+        load_station(station_copy)
+    line = _line_of(station_copy, 'bay = "NOWHERE"')
+    assert str(exc.value) == (f"{station_copy}, line {line}: asset 'ICT1': field 'bay': "
+                              "bay 'NOWHERE' is not in [[bays]]")
+
+
+def test_a_duplicate_bay_is_reported_at_its_line(station_copy):
+    _edit(station_copy, 'id = "L2"\n', 'id = "L1"\n')
+    with pytest.raises(StationFileError, match=r"line \d+: field 'bays': bay 'L1' is listed "
+                                               "twice") as exc:
+        load_station(station_copy)
+    assert exc.value.line == _line_of(station_copy, 'id = "L1"\n'.strip(), 2)

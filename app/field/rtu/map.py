@@ -419,16 +419,23 @@ def load_map_csv(text: str, points: PointTable) -> RegisterMap:
 
 
 def read_map_file(path: str | Path, points: PointTable) -> RegisterMap:
-    """:func:`load_map_csv` of a file; errors name the file too."""
+    """:func:`load_map_csv` of a file; errors name the file too. A map that maps no point's
+    value (a header and nothing else, or only quality or command rows) would poll nothing and
+    show every point invalid: it is refused."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise MapError(f"{p}: cannot read the map: {exc}") from None
     try:
-        return load_map_csv(text, points)
+        m = load_map_csv(text, points)
     except MapError as exc:
         raise MapError(f"{p}: {exc}") from None
+    if not any(e.role == "value" for e in m.entries):
+        what = "has no rows after its header" if not m.entries else \
+            f"maps no point's value ({len(m.entries)} rows, none with role 'value')"
+        raise MapError(f"{p}: the map {what}: nothing to poll")
+    return m
 
 
 def write_modbus_map_csv(points: PointTable, stream: TextIO) -> None:

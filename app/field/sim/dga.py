@@ -25,9 +25,12 @@ reports the last analysis with that sample's time.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from app.field.sim.thermal import relative_ageing_rate
 
 GASES = ("h2", "ch4", "c2h6", "c2h4", "c2h2", "co", "co2")
 
@@ -83,9 +86,13 @@ class DgaModel:
         """Start a fault developing (several may develop at once, each under its ``key``)."""
         if code not in SIGNATURES:
             raise ValueError(f"unknown DGA fault '{code}' (use one of {', '.join(SIGNATURES)})")
-        if severity <= 0 or ramp_h < 0:
+        if not (0 < severity < math.inf and 0 <= ramp_h < math.inf):
             raise ValueError("severity must be > 0 and ramp_h >= 0")
         self.faults[key] = DgaFault(code, severity, ramp_h)
+
+    def severity_total(self) -> float:
+        """The combined severity of the faults developing now."""
+        return sum(f.severity for f in self.faults.values())
 
     def clear(self, key: str | None = None) -> None:
         """Stop one fault's gas generation (all when ``key`` is None); the gas stays."""
@@ -94,17 +101,24 @@ class DgaModel:
         else:
             self.faults.pop(key, None)
 
-    def step(self, dt_s: float, hot_spot_c: float, now_ns: int) -> None:
+    def step(self, dt_s: float, hot_spot_c: float, now_ns: int) -> str | None:
+        """Advance ``dt_s`` seconds. Returns None, or the gas (``gas_<name>_ppm``) whose
+        content would stop being finite, with the model left at its last finite state."""
         dt_h = dt_s / 3600.0
         # Paper ageing: CO/CO2 generation doubles every 6 K like the ageing rate.
-        v = 2.0 ** ((hot_spot_c - 98.0) / 6.0)
+        v = relative_ageing_rate(hot_spot_c) if math.isfinite(hot_spot_c) else 1.0
         normal = np.array([0.004, 0.003, 0.002, 0.001, 0.0, 0.25, 2.0]) * v
         rate = normal
         for f in self.faults.values():
             f.elapsed_h += dt_h
             ramp = 1.0 if f.ramp_h == 0 else min(1.0, f.elapsed_h / f.ramp_h)
             rate = rate + np.asarray(SIGNATURES[f.code]) * f.severity * ramp
-        self.ppm = self.ppm + rate * dt_h
+        with np.errstate(over="ignore", invalid="ignore"):
+            ppm = self.ppm + rate * dt_h
+        bad = ~np.isfinite(ppm)
+        if bad.any():
+            return f"gas_{GASES[int(np.argmax(bad))]}_ppm"
+        self.ppm = ppm
         self.since_sample_h += dt_h
         if self.sample_time_ns == 0 or self.since_sample_h >= self.sample_interval_h:
             self.sampled = self.ppm.copy()

@@ -64,6 +64,25 @@ FAULT_KINDS = ("overvoltage", "transformer_overload", "frequency_excursion", "br
                "bus_fault", "line_trip", "sensor_stuck", "sensor_drift", "sensor_fail",
                "comm_lost", "dga_fault", "sf6_leak")
 
+#: The largest combined effect that stacked injections may have, by kind. An injection that
+#: would take the combination past its limit is refused (a ValueError naming the limit; an
+#: error reply on the control channel). Kinds not listed here do not add up: ``overvoltage``
+#: and ``frequency_excursion`` — the first active one applies — and the kinds without a
+#: magnitude (a breaker is stuck or not, a sensor failed or not).
+MAX_COMBINED: dict[str, float] = {
+    # The product of the overload factors acting on any one load (each factor is 1–3; an ICT's
+    # overload scales every load it feeds, a 220/33 kV transformer's its own section's). At
+    # 3 × the station's load, at its daily peak, the power flow still converges.
+    "transformer_overload": 3.0,
+    # The sum of |rate_per_h| of the drifts on one point, in spans of its instrument range an
+    # hour: faster than that is a failed sensor, not a drifting one.
+    "sensor_drift": 10.0,
+    # The sum of the leak rates on one breaker, bar/h (10 bar a second: empty at once).
+    "sf6_leak": 36_000.0,
+    # The sum of the severities of the DGA faults developing in one transformer or reactor.
+    "dga_fault": 10.0,
+}
+
 #: Default operating/travel times (simulated seconds).
 TRAVEL_S = {"breaker": 0.06, "isolator": 6.0, "earth_switch": 6.0}
 
@@ -100,6 +119,11 @@ _NOISE_ABS = {"frequency_hz": 0.001, "top_oil_c": 0.2, "hot_spot_c": 0.3, "windi
 _HEALTHY_ONE = {"healthy", "trip_circuit_healthy", "remote_control", "motor_supply_ok",
                 "spring_charged", "dc_supply_ok", "ac_supply_ok", "time_sync_ok",
                 "vt_mcb_healthy", "charger_healthy", "dc_mcb_healthy", "lt_supply_ok"}
+
+
+def _finite_flow(state: TwinState) -> bool:
+    """Whether a power flow's flows and totals are finite numbers (a diverged one is not)."""
+    return math.isfinite(state.totals.losses_mw) and bool(np.isfinite(state.p_mw).all())
 
 
 @dataclass
@@ -225,6 +249,7 @@ class PlantSimulator:
         self._frozen_by: dict[str, tuple[int, float, int]] = {}  # id → (row, value, t_ns)
         self._drift_by: dict[str, tuple[int, float, dt.datetime]] = {}  # id → (row, /h, since)
         self._failed_by: dict[str, int] = {}  # id → row
+        self._nonfinite: dict[tuple[str, str], str] = {}  # (asset, model) → failing quantity
 
     @property
     def stuck(self) -> frozenset[str]:
@@ -283,20 +308,22 @@ class PlantSimulator:
         """Advance by ``dt_s`` wall seconds (default: one tick) × speed; return the snapshot."""
         wall = self.tick_s if dt_s is None else dt_s
         dts = wall * self.speed
-        with self._lock:
+        # Non-finite intermediate results are caught below (one log line), not warned about.
+        with self._lock, np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             self.clock += dt.timedelta(seconds=dts)
             now = self.clock
             self._finish_movements(now)
             self._drive_loads(now, dts)
             self._drive_frequency(dts)
             self._drive_sources()
-            state = self.engine.solve(now)
+            state = self._solve(now)
             if self._avr_step(state, dts):
-                state = self.engine.solve(now)
+                state = self._solve(now)
             amb = profiles.ambient_c(now)
             now_ns = int(now.timestamp() * 1e9)
             self._equipment_step(state, dts, amb, now_ns)
             values, qual, t_ns = self._evaluate(state, dts, amb, now, now_ns)
+            self._keep_finite(values)
             self._last_state = state
             self._seq += 1
             for a in (values, qual, t_ns):
@@ -305,6 +332,33 @@ class PlantSimulator:
                                  t_source_ns=t_ns, comm_lost=frozenset(self.comm_lost))
             self._snapshot = snap
             return snap
+
+    def _solve(self, now: dt.datetime) -> TwinState:
+        """The power flow; one that diverged into non-finite numbers is solved again from a
+        fresh start (its loads may have come back within reach)."""
+        state = self.engine.solve(now)
+        if not _finite_flow(state):
+            state = self.engine.solve_afresh(now)
+        return state
+
+    def _keep_finite(self, values: np.ndarray) -> None:
+        """A point whose value came out non-finite keeps its last published value (one log
+        line naming the first such point when it starts, one when all are finite again)."""
+        bad = ~np.isfinite(values)
+        key = ("*", "values")
+        if not bad.any():
+            if self._nonfinite.pop(key, None) is not None:
+                log.warning("every point's value is finite again")
+            return
+        rows = np.flatnonzero(bad)
+        prev = self._snapshot
+        values[rows] = prev.values[rows] if prev is not None else 0.0
+        values[rows] = np.nan_to_num(values[rows])
+        if key not in self._nonfinite:
+            i = int(rows[0])
+            log.error("%s: %s would not be finite (%d point(s) in all); kept the last finite "
+                      "values", self.points.asset[i], self.points.quantity[i], len(rows))
+        self._nonfinite[key] = self.points.tags[int(rows[0])]
 
     def snapshot(self) -> PlantSnapshot:
         snap = self._snapshot
@@ -322,13 +376,22 @@ class PlantSimulator:
         import time
 
         next_t = time.monotonic()
+        failing: str | None = None  # the failure being repeated, logged once
+        failures = 0
         while not stop.is_set():
             try:
                 snap = self.step()
                 if on_snapshot is not None:
                     on_snapshot(snap)
-            except Exception:  # keep the plant alive; one line per failure
-                log.exception("plant step failed")
+                if failing is not None:
+                    log.warning("plant stepping again after %d failed step(s)", failures)
+                    failing, failures = None, 0
+            except Exception as exc:  # keep the plant alive; one log line per failure episode
+                what = f"{type(exc).__name__}: {exc}"
+                failures += 1
+                if what != failing:
+                    log.exception("plant step failed (logged once until it steps again)")
+                    failing = what
             next_t += self.tick_s
             delay = next_t - time.monotonic()
             if delay < -1.0:  # far behind (suspended?): resynchronise
@@ -373,6 +436,8 @@ class PlantSimulator:
     def _avr_step(self, state: TwinState, dts: float) -> bool:
         """OLTC automatic voltage control of the 220/33 kV transformers (30 s delay)."""
         changed = False
+        if not _finite_flow(state):
+            return False  # a diverged flow measures nothing: the relay holds its tap
         for a in self._transformers:
             if not self._avr[a.id]:
                 continue
@@ -411,14 +476,32 @@ class PlantSimulator:
     def _equipment_step(self, state: TwinState, dts: float, amb: float, now_ns: int) -> None:
         for a in self._transformers:
             k = state.transformer_loading(a.element) / 100.0
-            self.thermal[a.id].step(dts, k, amb)
-            self.dga[a.id].step(dts, self.thermal[a.id].hot_spot_c, now_ns)
+            self._guard(a.id, self.thermal[a.id].step(dts, k, amb))
+            self._guard(a.id, self.dga[a.id].step(dts, self.thermal[a.id].hot_spot_c, now_ns),
+                        "dga")
         for a in self.station.assets_of_type("reactor"):
-            self.thermal[a.id].step(dts, self._reactor_k(a, state), amb)
-            self.dga[a.id].step(dts, self.thermal[a.id].hot_spot_c, now_ns)
+            self._guard(a.id, self.thermal[a.id].step(dts, self._reactor_k(a, state), amb))
+            self._guard(a.id, self.dga[a.id].step(dts, self.thermal[a.id].hot_spot_c, now_ns),
+                        "dga")
         for bid, rate in self.sf6_leak_bar_h.items():
-            if rate:
-                self.sf6_bar[bid] = max(0.0, self.sf6_bar[bid] - rate * dts / 3600.0)
+            bar = self.sf6_bar[bid] - rate * dts / 3600.0 if rate else self.sf6_bar[bid]
+            if self._guard(bid, None if math.isfinite(bar) else "sf6_pressure_bar", "sf6"):
+                self.sf6_bar[bid] = max(0.0, bar)
+
+    def _guard(self, asset_id: str, failed: str | None, model: str = "thermal") -> bool:
+        """Note one integrator's outcome: ``failed`` names the quantity that would have gone
+        non-finite (the model kept its last finite state). One log line when an asset's
+        quantity starts failing and one when it integrates again — never one per step."""
+        key = (asset_id, model)
+        if failed is None:
+            if self._nonfinite.pop(key, None) is not None:
+                log.warning("%s: %s finite again", asset_id, model)
+            return True
+        if key not in self._nonfinite:
+            log.error("%s: %s would not be finite (%s model); kept its last finite state",
+                      asset_id, failed, model)
+        self._nonfinite[key] = failed
+        return False
 
     def _reactor_k(self, a: Asset, state: TwinState) -> float:
         """Load factor of a shunt reactor: its current over rated current."""
@@ -724,16 +807,33 @@ class PlantSimulator:
         """Clear one injection, or all when ``injection_id`` is None. Returns what was cleared.
         Protection flags stay latched until :meth:`reset_protection`."""
         with self._lock:
+            if injection_id is not None and injection_id not in self.injections:
+                raise KeyError(f"no injection '{injection_id}'")
             ids = list(self.injections) if injection_id is None else [injection_id]
             for i in ids:
-                inj = self.injections.pop(i, None)
-                if inj is None:
-                    raise KeyError(f"no injection '{i}'")
+                inj = self.injections.pop(i)
                 undo = getattr(self, f"_clear_{inj.kind}", None)
-                if undo is not None:
-                    undo(inj)
+                try:
+                    if undo is not None:
+                        undo(inj)
+                except Exception:  # one undo failing must not leave the others in force
+                    log.exception("clearing %s failed", inj.id)
                 log.warning("fault cleared: %s", inj.id)
+            if injection_id is None:
+                self._forget_all_injections()
             return ids
+
+    def _forget_all_injections(self) -> None:
+        """With no injection left, nothing an injection holds may stay in force."""
+        self._load_factor = np.ones(len(self._load_names))
+        for held in (self._comm_lost_by, self._stuck_by, self._frozen_by, self._drift_by,
+                     self._failed_by, self._leak_by):
+            held.clear()
+        self._sum_leaks()
+        for model in self.dga.values():
+            model.clear()
+        for src in self.engine.source_names:
+            self.engine.set_source_in_service(src, True)
 
     def reset_protection(self) -> None:
         """Reset latched protection flags (the operator's relay reset)."""
@@ -769,25 +869,70 @@ class PlantSimulator:
         except KeyError as exc:
             raise ValueError(str(exc.args[0])) from None
 
+    @staticmethod
+    def _num(inj: Injection, key: str, default: float) -> float:
+        """Parameter ``key`` of ``inj`` as a finite float (stored back, so status shows what
+        applies); anything else is refused naming the parameter."""
+        raw = inj.params.get(key, default)
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            raise ValueError(f"parameter '{key}' must be a number, not {type(raw).__name__}")
+        try:
+            value = float(raw)
+        except (ValueError, OverflowError):
+            shown = f"an integer of {raw.bit_length()} bits" if isinstance(raw, int) \
+                else repr(raw)[:40]
+            raise ValueError(f"parameter '{key}': {shown} is not a usable number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"parameter '{key}' must be finite, not {value}")
+        inj.params[key] = value
+        return value
+
+    def _refuse_over_limit(self, inj: Injection, what: str, combined: float, unit: str,
+                           others: list[str]) -> None:
+        limit = MAX_COMBINED[inj.kind]
+        if combined > limit * (1 + 1e-9):
+            stacked = f" with {', '.join(others)} active" if others else ""
+            raise ValueError(
+                f"{inj.kind} refused: {what}{stacked} would reach {combined:.4g}{unit}, "
+                f"above the limit of {limit:g}{unit} (MAX_COMBINED['{inj.kind}']); "
+                f"clear one first")
+
+    def _active(self, kind: str) -> list[Injection]:
+        return [i for i in self.injections.values() if i.kind == kind]
+
     # each kind ----------------------------------------------------------
     def _inject_overvoltage(self, inj: Injection) -> None:
-        pu = float(inj.params.setdefault("pu", 1.08))
+        pu = self._num(inj, "pu", 1.08)
         if not 0.5 < pu < 1.5:
-            raise ValueError(f"overvoltage pu {pu} is not plausible")
+            raise ValueError(f"overvoltage pu {pu} is not plausible (0.5 < pu < 1.5)")
 
     def _inject_transformer_overload(self, inj: Injection) -> None:
         a = self._asset(inj.params, types=("ict", "transformer"))
-        factor = float(inj.params.setdefault("factor", 1.4))
+        factor = self._num(inj, "factor", 1.4)
         if not 1.0 < factor < 3.0:
             raise ValueError(f"overload factor {factor} must be between 1 and 3")
         fed = self._loads_fed_by(a)
+        combined = self._load_factors(extra=(fed, factor))
+        worst = int(np.argmax(combined))
+        others = [i.id for i in self._active(inj.kind) if worst in i.state["loads"]]
+        self._refuse_over_limit(
+            inj, f"the combined overload of {self._load_names[worst]}", float(combined[worst]),
+            "×", others)
         inj.state["loads"] = fed
-        for k in fed:
-            self._load_factor[k] *= factor
+        self._load_factor = self._load_factors(extra=(fed, factor))
 
     def _clear_transformer_overload(self, inj: Injection) -> None:
-        for k in inj.state["loads"]:
-            self._load_factor[k] /= float(inj.params["factor"])
+        self._load_factor = self._load_factors()
+
+    def _load_factors(self, extra: tuple[list[int], float] | None = None) -> np.ndarray:
+        """Each load's factor from the active overloads (recomputed, never divided back, so
+        clearing them all leaves exactly 1)."""
+        f = np.ones(len(self._load_names))
+        held = [(i.state["loads"], float(i.params["factor"])) for i in self.injections.values()
+                if i.kind == "transformer_overload" and "loads" in i.state]
+        for loads, factor in held + ([extra] if extra else []):
+            f[loads] *= factor
+        return f
 
     def _loads_fed_by(self, a: Asset) -> list[int]:
         e = self.engine
@@ -803,10 +948,11 @@ class PlantSimulator:
         return fed or list(range(len(self._load_names)))
 
     def _inject_frequency_excursion(self, inj: Injection) -> None:
-        t = float(inj.params.setdefault("target_hz", 49.7))
+        t = self._num(inj, "target_hz", 49.7)
         if not 47.0 <= t <= 52.0:
             raise ValueError(f"target frequency {t} Hz outside 47–52 Hz")
-        inj.params.setdefault("ramp_s", 20.0)
+        if self._num(inj, "ramp_s", 20.0) < 0:
+            raise ValueError("parameter 'ramp_s' must be >= 0")
 
     def _inject_breaker_stuck(self, inj: Injection) -> None:
         a = self._asset(inj.params, types=("breaker",))
@@ -836,7 +982,15 @@ class PlantSimulator:
 
     def _inject_sensor_drift(self, inj: Injection) -> None:
         i = self._point_row(inj.params)
-        rate = float(inj.params.setdefault("rate_per_h", 1.0))
+        rate = self._num(inj, "rate_per_h", 1.0)
+        span = float(self.points.range_hi[i] - self.points.range_lo[i])
+        if not math.isfinite(span) or span <= 0:
+            raise ValueError(f"{self.points.tags[i]} has no instrument range: only analog "
+                             "points drift")
+        on_point = [(k, r) for k, (row, r, _) in self._drift_by.items() if row == i]
+        combined = (abs(rate) + sum(abs(r) for _, r in on_point)) / span
+        self._refuse_over_limit(inj, f"the drift of {self.points.tags[i]}", combined,
+                                " spans/h", [k for k, _ in on_point])
         self._drift_by[inj.id] = (i, rate, self.clock)
 
     def _clear_sensor_drift(self, inj: Injection) -> None:
@@ -850,9 +1004,14 @@ class PlantSimulator:
 
     def _inject_dga_fault(self, inj: Injection) -> None:
         a = self._asset(inj.params, types=("ict", "transformer", "reactor"))
-        self.dga[a.id].inject(str(inj.params.setdefault("code", "T3")),
-                              severity=float(inj.params.setdefault("severity", 1.0)),
-                              ramp_h=float(inj.params.setdefault("ramp_h", 6.0)), key=inj.id)
+        severity = self._num(inj, "severity", 1.0)
+        ramp_h = self._num(inj, "ramp_h", 6.0)
+        model = self.dga[a.id]
+        others = [i.id for i in self._active(inj.kind) if i.params.get("asset") == a.id]
+        self._refuse_over_limit(inj, f"the combined DGA severity in {a.id}",
+                                model.severity_total() + max(severity, 0.0), "", others)
+        model.inject(str(inj.params.setdefault("code", "T3")), severity=severity,
+                     ramp_h=ramp_h, key=inj.id)
 
     def _clear_dga_fault(self, inj: Injection) -> None:
         self.dga[str(inj.params["asset"])].clear(inj.id)
@@ -861,7 +1020,13 @@ class PlantSimulator:
         a = self._asset(inj.params, types=("breaker",))
         if a.id not in self.sf6_bar:
             raise ValueError(f"{a.id} is a vacuum breaker: no SF6")
-        self._leak_by[inj.id] = (a.id, float(inj.params.setdefault("bar_per_h", 0.2)))
+        rate = self._num(inj, "bar_per_h", 0.2)
+        if rate <= 0:
+            raise ValueError("parameter 'bar_per_h' must be > 0")
+        others = [k for k, (bid, _) in self._leak_by.items() if bid == a.id]
+        self._refuse_over_limit(inj, f"the SF6 leak of {a.id}",
+                                self.sf6_leak_bar_h[a.id] + rate, " bar/h", others)
+        self._leak_by[inj.id] = (a.id, rate)
         self._sum_leaks()
 
     def _clear_sf6_leak(self, inj: Injection) -> None:
@@ -881,7 +1046,9 @@ class PlantSimulator:
         ftype = str(inj.params.setdefault("type", "LG"))
         bus = self._ends[cb.id][1]
         res = fault_study(self.engine, [bus], [ftype])[0]
-        km = float(inj.params.setdefault("km", round(float(self.rng.uniform(5, 60)), 1)))
+        km = self._num(inj, "km", round(float(self.rng.uniform(5, 60)), 1))
+        if km < 0:
+            raise ValueError("parameter 'km' must be >= 0")
         for relay in self._relays_of_bay(a.bay):
             self._latch(relay.id, "operated", 1)
             self._latch(relay.id, "pickup", 1)

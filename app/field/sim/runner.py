@@ -17,29 +17,58 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
 
 from app.field.lifeline import die_with_parent
-from app.field.sim.control import ControlChannel
+from app.field.sim.control import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_CONNECTIONS,
+    TOKEN_ENV,
+    ControlChannel,
+    check_bind,
+)
 from app.field.sim.plant import PlantSimulator
 from app.station import Station, load_station
 
 log = logging.getLogger(__name__)
 
 
+class AddressError(argparse.ArgumentTypeError, ValueError):
+    """A HOST:PORT that is not one (one line naming the option; exit status 2)."""
+
+
 def parse_addr(text: str, what: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host:
-        raise argparse.ArgumentTypeError(f"{what}: expected HOST:PORT, got {text!r}")
-    try:
-        p = int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{what}: port {port!r} is not a number") from None
+    """``HOST:PORT`` (``[v6]:PORT`` too) → (host, port); :class:`AddressError` otherwise."""
+    host, sep, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port:
+        raise AddressError(f"{what}: expected HOST:PORT, got {text!r}")
+    if not port.isdigit() or not port.isascii():
+        raise AddressError(f"{what}: port {port!r} is not a number")
+    p = int(port)
     if not 0 <= p <= 65535:
-        raise argparse.ArgumentTypeError(f"{what}: port {p} out of range")
+        raise AddressError(f"{what}: port {p} is out of range (0–65535)")
     return host, p
+
+
+def _positive(kind: type):  # noqa: ANN202 - an argparse type: a finite number > 0
+    def parse(text: str) -> float | int:
+        try:
+            x = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not 0 < x < float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r}: must be greater than 0")
+        return x
+
+    return parse
+
+
+positive_int, positive_float = _positive(int), _positive(float)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,7 +77,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mms", default="127.0.0.1:10102", metavar="HOST:PORT",
                    help="IEC 61850 MMS server address (default 127.0.0.1:10102; 'off')")
     p.add_argument("--control", default="127.0.0.1:10199", metavar="HOST:PORT",
-                   help="local fault-injection control channel (default 127.0.0.1:10199)")
+                   help="local fault-injection control channel (default 127.0.0.1:10199; "
+                        "a non-loopback address needs --control-allow-remote and a token)")
+    p.add_argument("--control-token", metavar="TOKEN",
+                   help=f"a token every control request must carry (better: ${TOKEN_ENV}, "
+                        "which other users cannot read in the process list)")
+    p.add_argument("--control-allow-remote", action="store_true",
+                   help="let the control channel listen on a non-loopback address (a token "
+                        "is then required)")
+    p.add_argument("--control-max-connections", type=positive_int,
+                   default=DEFAULT_MAX_CONNECTIONS, metavar="N",
+                   help=f"control connections at once (default {DEFAULT_MAX_CONNECTIONS})")
+    p.add_argument("--control-idle-timeout", type=positive_float,
+                   default=DEFAULT_IDLE_TIMEOUT_S, metavar="S",
+                   help="close a control connection after S seconds without a request "
+                        f"(default {DEFAULT_IDLE_TIMEOUT_S:g})")
     p.add_argument("--tick", type=float, default=0.1, metavar="S",
                    help="plant step period in seconds (default 0.1)")
     p.add_argument("--speed", type=float, default=1.0,
@@ -61,8 +104,10 @@ class FieldSim:
 
     def __init__(self, station: Station, *, modbus: tuple[str, int] | None,
                  mms: tuple[str, int] | None, control: tuple[str, int] | None,
-                 tick_s: float = 0.1, speed: float = 1.0, seed: int | None = None) -> None:
+                 tick_s: float = 0.1, speed: float = 1.0, seed: int | None = None,
+                 control_options: dict | None = None) -> None:
         self.plant = PlantSimulator(station, tick_s=tick_s, speed=speed, seed=seed)
+        self.control_options = control_options or {}
         self.modbus_addr, self.mms_addr, self.control_addr = modbus, mms, control
         self._stop = threading.Event()
         self._servers: list = []
@@ -92,7 +137,8 @@ class FieldSim:
             self._servers.append(srv)
             self.addresses["mms"] = f"{self.mms_addr[0]}:{srv.port}"
         if self.control_addr is not None:
-            self._control = ControlChannel(self.plant, *self.control_addr).start()
+            self._control = ControlChannel(self.plant, *self.control_addr,
+                                           **self.control_options).start()
             self.addresses["control"] = f"{self._control.host}:{self._control.port}"
         self._publish(self.plant.snapshot())
         self._plant_thread = threading.Thread(target=self.plant.run,
@@ -134,21 +180,32 @@ def main(argv: list[str] | None = None, station_path: str | None = None) -> int:
     add_arguments(p)
     p.add_argument("--station", help="station file")
     args = p.parse_args(argv)
-    return run(args)
+    try:
+        return run(args)
+    except ValueError as exc:  # a bad address, a refused bind, a station file error
+        print(f"gridtwin field-sim: {exc}", file=sys.stderr)
+        return 2
 
 
 def run(args: argparse.Namespace) -> int:
+    def addr(value: str, what: str) -> tuple[str, int] | None:
+        return None if value == "off" else parse_addr(value, what)
+
+    # Bad input is refused before anything starts: one line, exit status 2.
+    modbus, mms = addr(args.modbus, "--modbus"), addr(args.mms, "--mms")
+    control = addr(args.control, "--control")
+    token = args.control_token or os.environ.get(TOKEN_ENV) or None
+    if control is not None:
+        check_bind(control[0], token=token, allow_remote=args.control_allow_remote)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     die_with_parent()  # started by an HMI that then dies: end with it, free the ports
     station = load_station(args.station)
-
-    def addr(value: str, what: str) -> tuple[str, int] | None:
-        return None if value == "off" else parse_addr(value, what)
-
-    sim = FieldSim(station, modbus=addr(args.modbus, "--modbus"), mms=addr(args.mms, "--mms"),
-                   control=addr(args.control, "--control"), tick_s=args.tick,
-                   speed=args.speed, seed=args.seed)
+    options = {"token": token, "allow_remote": args.control_allow_remote,
+               "max_connections": args.control_max_connections,
+               "idle_timeout_s": args.control_idle_timeout}
+    sim = FieldSim(station, modbus=modbus, mms=mms, control=control, tick_s=args.tick,
+                   speed=args.speed, seed=args.seed, control_options=options)
     done = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.field.lifeline import child_env
 from app.runtime.snapshot import LiveSnapshot
+from app.scratch import scratch_file
 from app.station import Station
 from app.station import quality as Q
 from app.station.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN, PointTable
@@ -61,7 +61,7 @@ class YardProbe(QObject):
         super().__init__(parent)
         self._proc: QProcess | None = None
         self._reason = ""
-        self._out = Path(tempfile.gettempdir()) / f"gridtwin-yard-probe-{os.getpid()}.png"
+        self._out = scratch_file("yard-probe.png")
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._timed_out)
@@ -216,7 +216,7 @@ class Yard3DView(QWidget):
             self.image.setMinimumSize(320, 200)
             lay.addWidget(self.image, 1)
             self.caption.setText(f"Static render — live 3D needs OpenGL ({reason}).")
-            self._out = Path(tempfile.gettempdir()) / f"gridtwin-yard-{os.getpid()}-{id(self)}.png"
+            self._out = scratch_file(f"yard-{id(self):x}.png")
             self._state = self._out.with_suffix(".npz")
             # The first render waits for the first snapshot (or 3 s): a render costs a child
             # process seconds of CPU, and one without states would be redone at once.
