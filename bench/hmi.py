@@ -104,7 +104,7 @@ def _proc_name(pid: int) -> str:
         text = " ".join(c.decode(errors="replace") for c in cmd if c)
     except OSError:
         return str(pid)
-    if "app.field.sim.runner" in text:
+    if "field-sim" in text:
         return "field-sim (child process)"
     if "rtu.frontend" in text:
         return "Modbus front-end (child process)"
@@ -140,19 +140,13 @@ def _arrange_all_docks(win) -> None:  # noqa: ANN001
 
 def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict:
     t_start = time.monotonic()
-    from app.ui.app import add_arguments
+    from app.ui.app import RunOptions
     from app.ui.app import run as run_hmi
 
     data_dir = tempfile.mkdtemp(prefix="gridtwin-bench-hmi-")
-    import argparse
-
-    p = argparse.ArgumentParser()
-    add_arguments(p)
-    argv = ["--headless", "--duration", str(duration_s + 120.0), "--data-dir", data_dir,
-            "--period", str(period_s), "--settings", str(Path(data_dir) / "hmi.ini")]
-    for tag in TRENDED:
-        argv += ["--trend", tag]
-    args = p.parse_args(argv)
+    args = RunOptions(headless=True, duration=duration_s + 120.0, data_dir=data_dir,
+                      period=period_s, settings=str(Path(data_dir) / "hmi.ini"),
+                      trend=tuple(TRENDED))
 
     r: dict = {}
 

@@ -21,9 +21,9 @@ PACKAGES = ("app", "ml")
 QT_ALLOWED = ("app/ui", "app/runtime")
 FORBIDDEN = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "pyvista", "pyvistaqt", "qtpy", "vtk")
 #: Core modules allowed to import app.ui lazily, inside a function that only the GUI path
-#: calls. app/cli.py's ``run`` verb (and its parser) import app.ui.app, which itself imports
-#: Qt only inside ``run()``: ``gridtwin solve`` never loads Qt (checked below).
-LAZY_GUI_IMPORTS = {"app/cli.py": {"app.ui.app"}}
+#: calls. The ``run`` verb (app/cli/run.py) imports app.ui.app, which itself imports Qt only
+#: inside ``run()``: ``gridtwin solve`` never loads Qt (checked below).
+LAZY_GUI_IMPORTS = {"app/cli/run.py": {"app.ui.app"}}
 
 
 def _core_files() -> list[Path]:
@@ -49,7 +49,7 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 def test_core_is_every_module_but_the_gui_and_runtime():
     files = {p.relative_to(ROOT).as_posix() for p in _core_files()}
-    assert {"app/cli.py", "app/resources.py", "app/twin/engine.py", "app/station/model.py",
+    assert {"app/cli/__init__.py", "app/resources.py", "app/twin/engine.py", "app/station/model.py",
             "ml/__init__.py"} <= files
     assert not [f for f in files if f.startswith(("app/ui/", "app/runtime/"))]
     # Every top-level package of app/ is in the core or explicitly allowed Qt.
@@ -86,8 +86,9 @@ def test_no_qt_import_statement_in_core():
 def test_importing_the_core_loads_no_qt():
     mods = []
     for p in _core_files():
-        if "migrations" in p.parts:
-            continue  # Alembic scripts run only inside Alembic (still checked statically)
+        if "migrations" in p.parts or p.name == "__main__.py":
+            continue  # Alembic scripts run only inside Alembic, a __main__ runs its program
+            # (both still checked statically)
         rel = p.relative_to(ROOT).with_suffix("")
         parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
         mods.append(".".join(parts))
@@ -137,9 +138,9 @@ def test_opendss_is_loaded_only_through_dsslib():
     assert not bad, "import OpenDSS via app.twin.dsslib:\n" + "\n".join(bad)
 
 
-#: The layers of ../shared/ARCHITECTURE.md ("may import"): each core package and the app
-#: packages it may use (itself always). Top-level modules (the CLI, resources) are not a
-#: layer: they wire everything together.
+#: The layers of docs/ARCHITECTURE.md ("may import"): each core package and the app packages
+#: it may use (itself always). The command line (app.cli) sits on top and may import anything;
+#: top-level helper modules (resources, scratch, version) are usable by every layer.
 MAY_IMPORT = {
     "station": {"resources"},
     "twin": {"station", "resources"},
@@ -168,4 +169,14 @@ def test_every_layer_imports_only_what_the_architecture_allows():
     assert not bad, "imports across the layers of ARCHITECTURE.md:\n" + "\n".join(bad)
     # And the table covers every package there is.
     tops = {p.name for p in (ROOT / "app").iterdir() if (p / "__init__.py").exists()}
-    assert tops - {"ui", "runtime"} <= set(MAY_IMPORT)
+    assert tops - {"ui", "runtime", "cli"} <= set(MAY_IMPORT)
+
+
+def test_nothing_imports_the_command_line():
+    """app.cli is the top: no layer, the GUI, the benchmarks or ml imports it (the GUI used
+    to, for the alarm report's text and the run verb's options)."""
+    bad = [f"{p.relative_to(ROOT)}:{line} imports {mod}"
+           for pkg in ("app", "ml", "bench") for p in sorted((ROOT / pkg).rglob("*.py"))
+           if not p.relative_to(ROOT).as_posix().startswith("app/cli/")
+           for line, mod in _imports(p) if mod == "app.cli" or mod.startswith("app.cli.")]
+    assert not bad, "the command line imported from below it:\n" + "\n".join(bad)

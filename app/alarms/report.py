@@ -96,3 +96,27 @@ def report_from_store(db_engine, now: dt.datetime, hours: float = 24.0) -> dict:
         raise ValueError("--hours: the window must be longer than 0 hours")
     start = now - dt.timedelta(hours=hours)
     return performance_report(stored_transitions(db_engine, start, now), now, hours)
+
+
+def format_report(rep: dict) -> str:
+    """The report as text (the CLI and the HMI's dialog)."""
+    lines = [f"Alarm performance, last {rep['window_h']:g} h ({rep['from']} to {rep['to']} UTC)",
+             "",
+             f"  alarms                     {rep['alarms']}",
+             f"  per 10 minutes             average {rep['per_10min_avg']:.2f}, "
+             f"maximum {rep['per_10min_max']}   (ISA-18.2: ~1 acceptable, 2 manageable)",
+             f"  10-min periods over 10     {rep['pct_10min_over_10']:.1f} %   "
+             "(ISA-18.2: < 1 %)",
+             f"  standing now               {len(rep['standing'])}, of which "
+             f"{rep['stale']} for more than 24 h",
+             f"  shelved now                {len(rep['shelved'])}", ""]
+    if rep["top_chattering"]:
+        lines.append("  top chattering (3+ within 60 s):")
+        lines += [f"    {n:5d}  {k}" for k, n in rep["top_chattering"]]
+    if rep["most_frequent"]:
+        lines.append("  most frequent:")
+        lines += [f"    {n:5d}  {k}" for k, n in rep["most_frequent"]]
+    if rep["standing"]:
+        lines.append("  standing (oldest first):")
+        lines += [f"    {s['age_h']:7.2f} h  {s['key']}" for s in rep["standing"][:20]]
+    return "\n".join(lines)

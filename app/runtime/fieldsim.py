@@ -87,7 +87,7 @@ class FieldSimProcess:
         else:
             ports = {k: free_port(self.host) for k in ("modbus", "control")}
             ports["mms"] = free_port_block(MMS_PORT_BLOCK, self.host)
-        cmd = [sys.executable, "-m", "app.field.sim.runner",
+        cmd = [sys.executable, "-m", "app.cli", "field-sim",
                "--modbus", f"{self.host}:{ports['modbus']}",
                "--mms", f"{self.host}:{ports['mms']}" if self.with_mms else "off",
                "--control", f"{self.host}:{ports['control']}", "--tick", str(self.tick_s),

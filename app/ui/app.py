@@ -14,11 +14,12 @@ NAME`` is given, with the password in ``$GRIDTWIN_PASSWORD``.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import logging
 import os
 import sys
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 
 from app.station import quality as Q
@@ -26,55 +27,31 @@ from app.station import quality as Q
 log = logging.getLogger(__name__)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from app.cliargs import positive_float
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``gridtwin run`` was asked for (its command line: :mod:`app.cli.run`)."""
 
-    p.add_argument("--station", help="station file (default: circuits/station.toml)")
-    p.add_argument("--field", metavar="HOST:PORT",
-                   help="attach to a running station's Modbus RTU instead of starting the "
-                        "simulator")
-    p.add_argument("--mms", metavar="HOST:PORT",
-                   help="its IEC 61850 MMS server (with --field; default: none)")
-    p.add_argument("--period", type=float, default=0.1, metavar="S",
-                   help="scan period in seconds (0.1-5, default 0.1)")
-    p.add_argument("--speed", type=positive_float, default=1.0,
-                   help="simulated seconds per wall second for the started simulator")
-    p.add_argument("--data-dir", help="where the historian keeps its files "
-                                      "(default: $GRIDTWIN_DATA_DIR or the platform data folder)")
-    p.add_argument("--db", metavar="URL", help="configuration store URL (postgresql://…)")
-    p.add_argument("--no-historian", action="store_true", help="do not record history")
-    p.add_argument("--no-3d", action="store_true", help="no 3D switchyard view")
-    p.add_argument("--headless", action="store_true",
-                   help="run offscreen (no display) for --duration seconds")
-    p.add_argument("--duration", type=positive_float, default=10.0, metavar="S",
-                   help="with --headless: how long to run (default 10 s)")
-    p.add_argument("--screenshot", metavar="FILE.png",
-                   help="with --headless: save the main window here at the end")
-    p.add_argument("--settings", metavar="FILE.ini", help="keep the window layout in this file")
-    p.add_argument("--trend", action="append", default=[], metavar="ASSET.POINT",
-                   help="start with this point trended (repeatable)")
-    p.add_argument("--user", metavar="NAME",
-                   help="log in as NAME at start, with the password from the environment "
-                        "variable GRIDTWIN_PASSWORD (never an argument); without it a display "
-                        "shows the login dialog and --headless runs as viewer")
-    p.add_argument("--session-timeout", type=positive_float, default=15.0, metavar="MIN",
-                   help="lock the controls after this many minutes without input "
-                        "(default 15)")
-    p.add_argument("--lockout", type=_lockout, default=None, metavar="SPEC",
-                   help="failed-login lock-out, e.g. failures=5,lock=30s,max=15m,limit=100,"
-                        "window=24h,source=10 (these are the defaults; any subset)")
-    from app.cli_history import add_backend_arguments
-
-    add_backend_arguments(p)  # --retention, --influx …
-
-
-def _lockout(spec: str):  # noqa: ANN202 - argparse type: a LockoutPolicy
-    from app.control.users import LockoutPolicy
-
-    try:
-        return LockoutPolicy.parse(spec)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    station: str | None = None
+    field: str | None = None
+    """HOST:PORT of a running station's Modbus RTU; None starts the simulated station."""
+    mms: str | None = None
+    period: float = 0.1
+    speed: float = 1.0
+    data_dir: str | None = None
+    db: str | None = None
+    no_historian: bool = False
+    no_3d: bool = False
+    headless: bool = False
+    duration: float = 10.0
+    screenshot: str | None = None
+    settings: str | None = None
+    trend: tuple[str, ...] = ()
+    user: str | None = None
+    session_timeout: float = 15.0
+    lockout: object | None = None
+    """An :class:`app.control.users.LockoutPolicy` (None: the default policy)."""
+    historian_options: dict = dc_field(default_factory=dict)
+    """:func:`app.historian.open_historian` keyword arguments (retention, InfluxDB)."""
 
 
 class StartError(RuntimeError):
@@ -197,7 +174,7 @@ def build_hmi(station, points, *, modbus: tuple[str, int],  # noqa: ANN001
     return Hmi(win, pipeline, control, audit, historian, engine)
 
 
-def build(args: argparse.Namespace) -> Hmi:
+def build(args: RunOptions) -> Hmi:
     """``gridtwin run``'s start-up from its arguments: the Qt application, the station (or
     the field-sim started as a child process), then :func:`build_hmi`; the window is built
     but not shown. Raises :class:`StartError`; anything started is stopped again."""
@@ -217,7 +194,6 @@ def build(args: argparse.Namespace) -> Hmi:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from app.cli_history import historian_options
     from app.runtime.fieldsim import FieldSimError, FieldSimProcess
     from app.station import load_station
     from app.station.points import build_point_table
@@ -249,7 +225,7 @@ def build(args: argparse.Namespace) -> Hmi:
         hmi = build_hmi(station, points, modbus=modbus, mms=mms, period_s=args.period,
                         data_dir=args.data_dir, db_url=args.db,
                         record_history=not args.no_historian,
-                        historian_options=historian_options(args), settings=settings,
+                        historian_options=args.historian_options, settings=settings,
                         yard3d=not args.no_3d, session_timeout_min=args.session_timeout,
                         lockout=args.lockout)
         if sim is not None:
@@ -270,7 +246,7 @@ def build(args: argparse.Namespace) -> Hmi:
     return hmi
 
 
-def run(args: argparse.Namespace, on_started=None) -> int:  # noqa: ANN001
+def run(args: RunOptions, on_started=None) -> int:  # noqa: ANN001
     """Run the HMI until its window closes. ``on_started(app, window, pipeline, sim)``, when
     given, is called once everything runs (the HMI benchmark installs its probes there)."""
     from PySide6.QtCore import QTimer

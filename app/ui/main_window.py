@@ -102,7 +102,7 @@ class AlarmReportDialog(QDialog):
 
     @Slot(object)
     def show_report(self, rep: dict) -> None:
-        from app.cli_alarms import format_report
+        from app.alarms.report import format_report
 
         self.report = rep
         self.text.setPlainText(f"report failed: {rep['error']}" if "error" in rep

@@ -111,7 +111,7 @@ def test_kill_9_of_gridtwin_run_leaves_no_child_running(tmp_path):
                     pass
             return out
 
-        wanted = (b"app.field.sim.runner", b"app.field.rtu.frontend", b"app.field.iec61850.client")
+        wanted = (b"field-sim", b"app.field.rtu.frontend", b"app.field.iec61850.client")
         assert wait_for(lambda: all(any(w in c for c in cmdlines().values()) for w in wanted),
                         60, 0.2), cmdlines()
         kids = set(cmdlines())

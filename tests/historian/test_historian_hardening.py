@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -102,8 +103,10 @@ def test_an_immutable_database_degrades_in_one_line_and_never_kills_the_writer(t
             line = proc.stdout.readline()
             assert line, "the writer process died:\n" + "".join(out)
             out.append(line)
-            if line.startswith("STATUS"):
-                return [int(x) for x in line.split()[1:]]
+            # The child's log lines share its output: a STATUS line may come glued to one.
+            m = re.search(r"STATUS (\d+) (\d+) (\d+) (\d+)", line)
+            if m:
+                return [int(x) for x in m.groups()]
 
     try:
         assert proc.stdout.readline().startswith("READY")
@@ -195,7 +198,7 @@ def test_what_is_left_at_close_is_counted_as_lost_with_one_line(tmp_path, plant,
 
 
 def test_the_record_summary_names_every_loss():
-    from app.cli_history import record_summary
+    from app.cli.history import record_summary
     from app.historian import HistorianStatus
 
     s = HistorianStatus(ok=False, last_error="database or disk is full", frames=300,

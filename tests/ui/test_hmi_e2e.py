@@ -3,8 +3,6 @@ MMS, the solver and the historian writer on their threads, the window offscreen.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 
@@ -14,13 +12,10 @@ from app.runtime.qt.threads import running_threads
 
 @pytest.fixture
 def hmi(qtbot, tmp_path):
-    from app.ui.app import add_arguments, build
+    from app.ui.app import RunOptions, build
 
-    p = argparse.ArgumentParser()
-    add_arguments(p)
-    args = p.parse_args(["--headless", "--data-dir", str(tmp_path / "data"), "--no-3d",
-                         "--settings", str(tmp_path / "hmi.ini"), "--trend", "ICT1.LOADING"])
-    h = build(args)
+    h = build(RunOptions(headless=True, data_dir=str(tmp_path / "data"), no_3d=True,
+                         settings=str(tmp_path / "hmi.ini"), trend=("ICT1.LOADING",)))
     qtbot.addWidget(h.win)
     h.start()
     yield h

@@ -5,7 +5,9 @@ station RTU's Modbus TCP server and the bay IEDs' IEC 61850 MMS server, which se
 whoever polls them (the HMI, mbpoll, any SCADA client). A local control channel takes fault
 injections from the trainer or tests.
 
-When everything listens, one line is printed on stdout::
+Its command line is :mod:`app.cli.field` (``gridtwin field-sim``), which builds
+:class:`FieldSimOptions` and calls :func:`serve`. When everything listens, one line is
+printed on stdout::
 
     READY modbus=127.0.0.1:1502 mms=127.0.0.1:10102 control=127.0.0.1:10199
 
@@ -21,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 
 from app.field.lifeline import die_with_parent
 from app.field.sim.control import (
@@ -53,50 +56,6 @@ def parse_addr(text: str, what: str) -> tuple[str, int]:
     if not 0 <= p <= 65535:
         raise AddressError(f"{what}: port {p} is out of range (0–65535)")
     return host, p
-
-
-def _positive(kind: type):  # noqa: ANN202 - an argparse type: a finite number > 0
-    def parse(text: str) -> float | int:
-        try:
-            x = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not 0 < x < float("inf"):
-            raise argparse.ArgumentTypeError(f"{text!r}: must be greater than 0")
-        return x
-
-    return parse
-
-
-positive_int, positive_float = _positive(int), _positive(float)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--modbus", default="127.0.0.1:1502", metavar="HOST:PORT",
-                   help="Modbus TCP server address (default 127.0.0.1:1502; 'off' to disable)")
-    p.add_argument("--mms", default="127.0.0.1:10102", metavar="HOST:PORT",
-                   help="IEC 61850 MMS server address (default 127.0.0.1:10102; 'off')")
-    p.add_argument("--control", default="127.0.0.1:10199", metavar="HOST:PORT",
-                   help="local fault-injection control channel (default 127.0.0.1:10199; "
-                        "a non-loopback address needs --control-allow-remote and a token)")
-    p.add_argument("--control-token", metavar="TOKEN",
-                   help=f"a token every control request must carry (better: ${TOKEN_ENV}, "
-                        "which other users cannot read in the process list)")
-    p.add_argument("--control-allow-remote", action="store_true",
-                   help="let the control channel listen on a non-loopback address (a token "
-                        "is then required)")
-    p.add_argument("--control-max-connections", type=positive_int,
-                   default=DEFAULT_MAX_CONNECTIONS, metavar="N",
-                   help=f"control connections at once (default {DEFAULT_MAX_CONNECTIONS})")
-    p.add_argument("--control-idle-timeout", type=positive_float,
-                   default=DEFAULT_IDLE_TIMEOUT_S, metavar="S",
-                   help="close a control connection after S seconds without a request "
-                        f"(default {DEFAULT_IDLE_TIMEOUT_S:g})")
-    p.add_argument("--tick", type=float, default=0.1, metavar="S",
-                   help="plant step period in seconds (default 0.1)")
-    p.add_argument("--speed", type=float, default=1.0,
-                   help="simulated seconds per wall second (default 1)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
 
 
 class FieldSim:
@@ -174,38 +133,39 @@ class FieldSim:
             self._loop.close()
 
 
-def main(argv: list[str] | None = None, station_path: str | None = None) -> int:
-    p = argparse.ArgumentParser(prog="gridtwin field-sim", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.add_argument("--station", help="station file")
-    args = p.parse_args(argv)
-    try:
-        return run(args)
-    except ValueError as exc:  # a bad address, a refused bind, a station file error
-        print(f"gridtwin field-sim: {exc}", file=sys.stderr)
-        return 2
+@dataclass(frozen=True)
+class FieldSimOptions:
+    """What ``gridtwin field-sim`` serves (its command line, :mod:`app.cli.field`)."""
+
+    modbus: tuple[str, int] | None = ("127.0.0.1", 1502)
+    mms: tuple[str, int] | None = ("127.0.0.1", 10102)
+    control: tuple[str, int] | None = ("127.0.0.1", 10199)
+    control_token: str | None = None
+    control_allow_remote: bool = False
+    control_max_connections: int = DEFAULT_MAX_CONNECTIONS
+    control_idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    tick_s: float = 0.1
+    speed: float = 1.0
+    seed: int | None = None
+    station: str | None = None
 
 
-def run(args: argparse.Namespace) -> int:
-    def addr(value: str, what: str) -> tuple[str, int] | None:
-        return None if value == "off" else parse_addr(value, what)
-
-    # Bad input is refused before anything starts: one line, exit status 2.
-    modbus, mms = addr(args.modbus, "--modbus"), addr(args.mms, "--mms")
-    control = addr(args.control, "--control")
-    token = args.control_token or os.environ.get(TOKEN_ENV) or None
-    if control is not None:
-        check_bind(control[0], token=token, allow_remote=args.control_allow_remote)
+def serve(opts: FieldSimOptions) -> int:
+    """Run the field-sim until SIGTERM or SIGINT. A refused bind or a station file error
+    raises ValueError before anything starts."""
+    token = opts.control_token or os.environ.get(TOKEN_ENV) or None
+    if opts.control is not None:
+        check_bind(opts.control[0], token=token, allow_remote=opts.control_allow_remote)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     die_with_parent()  # started by an HMI that then dies: end with it, free the ports
-    station = load_station(args.station)
-    options = {"token": token, "allow_remote": args.control_allow_remote,
-               "max_connections": args.control_max_connections,
-               "idle_timeout_s": args.control_idle_timeout}
-    sim = FieldSim(station, modbus=modbus, mms=mms, control=control, tick_s=args.tick,
-                   speed=args.speed, seed=args.seed, control_options=options)
+    station = load_station(opts.station)
+    options = {"token": token, "allow_remote": opts.control_allow_remote,
+               "max_connections": opts.control_max_connections,
+               "idle_timeout_s": opts.control_idle_timeout_s}
+    sim = FieldSim(station, modbus=opts.modbus, mms=opts.mms, control=opts.control,
+                   tick_s=opts.tick_s, speed=opts.speed, seed=opts.seed,
+                   control_options=options)
     done = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -222,7 +182,3 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sim.stop()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

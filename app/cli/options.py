@@ -1,4 +1,4 @@
-"""Argument types for the command line: numbers checked by argparse, so a bad value is one
+"""Options shared by the verbs, and argument types checked by argparse, so a bad value is one
 line naming the option ("--duration: 'x' is not a number"), never a traceback."""
 
 from __future__ import annotations
@@ -36,3 +36,14 @@ def positive_float(text: str) -> float:
 
 
 non_negative_int = int_at_least(0)
+
+
+#: Exit status for bad input (a station file, an option, a CSV line): one line on stderr.
+EXIT_INPUT = 2
+
+
+def station_and_json(sp: argparse.ArgumentParser, json_help: str = "print JSON for scripts"
+                     ) -> None:
+    sp.add_argument("--station", metavar="FILE",
+                    help="station file (default: circuits/station.toml, or $GRIDTWIN_STATION)")
+    sp.add_argument("--json", action="store_true", help=json_help)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from app.cli.output import table
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     sp = subparsers.add_parser("rca", help="root-cause analysis (DGA)",
@@ -39,7 +41,6 @@ def cmd_rca_dga(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    from app.cli import _table
 
     if not rows:
         print(f"{args.csv}: no analyses")
@@ -49,7 +50,7 @@ def cmd_rca_dga(args: argparse.Namespace) -> int:
     heads = {"id": "id", "fault": "fault", "confidence": "confidence",
              "warranted": "warranted", "duval1_zone": "triangle 1", "pentagon_zone": "pentagon 1",
              "ratio_code": "ratios"}
-    print(_table([[r[c] for c in cols] for r in rows], [heads[c] for c in cols]))
+    print(table([[r[c] for c in cols] for r in rows], [heads[c] for c in cols]))
     print()
     for k, r in enumerate(rows, 1):
         label = r.get("id") or f"row {k}"

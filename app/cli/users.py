@@ -26,6 +26,7 @@ import getpass
 import json
 import sys
 
+from app.cli.output import table
 from app.control.users import ROLES, AuthError
 
 
@@ -102,9 +103,8 @@ def _users(acc, args: argparse.Namespace) -> int:  # noqa: ANN001
         if not rows:
             print("no users yet: `gridtwin users add NAME` creates the administrator")
             return 0
-        from app.cli import _table
 
-        print(_table([(r["username"], r["role"], "yes" if r["enabled"] else "DISABLED",
+        print(table([(r["username"], r["role"], "yes" if r["enabled"] else "DISABLED",
                        st.text(now).upper() if st.locked else st.text(now),
                        r["last_login"] or "never") for r, st in zip(rows, states, strict=True)],
                      ("user", "role", "enabled", "logins", "last login (UTC)")))
@@ -160,10 +160,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{**r, "time": r["time"].isoformat()} for r in rows], indent=2))
         return 0
-    from app.cli import _table
-    from app.cli_history import IST
+    from app.station.timezone import IST
 
-    print(_table([(r["time"].astimezone(IST).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], r["user"],
+    print(table([(r["time"].astimezone(IST).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], r["user"],
                    r["device"], r["action"], r["before"], r["after"], r["result"],
                    r["detail"]) for r in rows],
                  ("time (IST)", "user", "device", "action", "before", "after", "result",
@@ -174,7 +173,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def _when(time_ms: int | None) -> str:
     import datetime as dt
 
-    from app.cli_history import IST
+    from app.station.timezone import IST
 
     if time_ms is None:
         return ""
@@ -223,9 +222,9 @@ def _verify(engine, args: argparse.Namespace) -> int:  # noqa: ANN001
     return 1
 
 
-def register(sub) -> None:  # noqa: ANN001
+def register(sub: argparse._SubParsersAction) -> None:
     """Add ``users`` and ``audit`` to the ``gridtwin`` subparsers."""
-    from app.cli_history import add_common
+    from app.cli.history import add_common
 
     sp = sub.add_parser("users", help="users and roles in the configuration store",
                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -255,4 +254,3 @@ def register(sub) -> None:  # noqa: ANN001
     sp.set_defaults(func=cmd_audit)
 
 
-add_parsers = register  # the name app/cli.py calls

@@ -25,7 +25,7 @@ import re
 import sys
 import time
 
-from app.cliargs import int_at_least, positive_float, positive_int
+from app.cli.options import int_at_least, positive_float, positive_int
 from app.station import clock
 from app.station.timezone import IST
 
@@ -310,7 +310,7 @@ def cmd_dss(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(sub) -> None:  # noqa: ANN001
+def register(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("record", help="record the station into the historian",
                         description="Poll the station over Modbus TCP and IEC 61850 MMS (the "
                                     "simulated one, started as a child process, or --field) "

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from app.cli_history import add_common
+from app.cli.history import add_common
+from app.cli.output import table
 from app.station import clock
 
 
@@ -30,6 +31,7 @@ def _store(args: argparse.Namespace):  # noqa: ANN202
 
 def cmd_alarms(args: argparse.Namespace) -> int:
     from app.alarms.engine import rule_targets
+    from app.alarms.report import format_report
 
     st, pts, engine = _store(args)
     try:
@@ -53,11 +55,9 @@ def cmd_alarms(args: argparse.Namespace) -> int:
                                   "aliases": {k: list(v) for k, v in rs.aliases.items()},
                                   "refused": list(rs.problems)}, indent=2))
                 return 0
-            from app.cli import _table
-
             print(f"{len(rows)} alarm rules from {rs.source}\n")
             shown = rows if args.all else [r for r in rows if ":" not in r["rule_id"]]
-            print(_table([(r["rule_id"], r["parameter"], r["asset_type"] or "-",
+            print(table([(r["rule_id"], r["parameter"], r["asset_type"] or "-",
                            r["condition"], r["threshold_value"], r["severity"], r["priority"],
                            r["deadband"], r["on_delay_s"], r["off_delay_s"],
                            r["enabled"], r["points"]) for r in shown],
@@ -82,31 +82,7 @@ def cmd_alarms(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def format_report(rep: dict) -> str:
-    """The report as text (the CLI and the HMI's dialog)."""
-    lines = [f"Alarm performance, last {rep['window_h']:g} h ({rep['from']} to {rep['to']} UTC)",
-             "",
-             f"  alarms                     {rep['alarms']}",
-             f"  per 10 minutes             average {rep['per_10min_avg']:.2f}, "
-             f"maximum {rep['per_10min_max']}   (ISA-18.2: ~1 acceptable, 2 manageable)",
-             f"  10-min periods over 10     {rep['pct_10min_over_10']:.1f} %   "
-             "(ISA-18.2: < 1 %)",
-             f"  standing now               {len(rep['standing'])}, of which "
-             f"{rep['stale']} for more than 24 h",
-             f"  shelved now                {len(rep['shelved'])}", ""]
-    if rep["top_chattering"]:
-        lines.append("  top chattering (3+ within 60 s):")
-        lines += [f"    {n:5d}  {k}" for k, n in rep["top_chattering"]]
-    if rep["most_frequent"]:
-        lines.append("  most frequent:")
-        lines += [f"    {n:5d}  {k}" for k, n in rep["most_frequent"]]
-    if rep["standing"]:
-        lines.append("  standing (oldest first):")
-        lines += [f"    {s['age_h']:7.2f} h  {s['key']}" for s in rep["standing"][:20]]
-    return "\n".join(lines)
-
-
-def add_parsers(sub) -> None:  # noqa: ANN001
+def register(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("alarms", help="alarm rules and the alarm-performance report",
                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("what", choices=("rules", "report"))
