@@ -17,7 +17,7 @@ from app.field.rtu.poller import ModbusPoller, _balance
 from app.station import quality as Q
 from app.station.frame import Comm
 from app.station.points import build_point_table
-from tests.field.test_rtu import Rig
+from tests.field.test_rtu import AT_ONCE, Rig
 
 
 @pytest.fixture
@@ -74,7 +74,8 @@ def test_the_front_end_polls_commands_and_logs_here(rig, caplog):
     rig.plant.inject("sensor_fail", point="ICT1.TOP_OIL")
     snap = rig.step()
     caplog.set_level(logging.INFO, logger="app.field.rtu.poller")
-    p = RemoteModbusPoller(rig.plant.points, "127.0.0.1", rig.port, timeout_s=0.3)
+    p = RemoteModbusPoller(rig.plant.points, "127.0.0.1", rig.port, timeout_s=0.3,
+                           policy=AT_ONCE)
 
     async def go():
         try:
@@ -112,10 +113,12 @@ def test_the_front_end_polls_commands_and_logs_here(rig, caplog):
 
 @pytest.mark.parametrize("how", ["killed", "frozen"])
 def test_a_front_end_that_dies_or_hangs_loses_every_device_then_comes_back(rig, how):
-    """SIGKILL, or SIGSTOP (a front-end that stops answering): that scan (or the next)
-    reports every device LOST with invalid|oldData, within the reply timeout, nothing escapes;
-    a new front-end is started in the background and good data returns by itself."""
-    p = RemoteModbusPoller(rig.plant.points, "127.0.0.1", rig.port)
+    """SIGKILL, or SIGSTOP (a front-end that stops answering): that scan reports every device
+    failed — here LOST at once (a policy without hold-off), invalid|oldData — within the
+    reply timeout, nothing escapes; a new front-end is started in the background and good
+    data returns by itself. (The state machine runs in this process, so it goes on while
+    the front-end is down.)"""
+    p = RemoteModbusPoller(rig.plant.points, "127.0.0.1", rig.port, policy=AT_ONCE)
     assert p.reply_timeout_s == 1.0  # max(1 s, 4 × 0.15 s) at a 10 Hz scan
 
     async def go():
@@ -152,7 +155,7 @@ def test_a_front_end_that_dies_or_hangs_loses_every_device_then_comes_back(rig, 
 def test_a_front_end_that_cannot_start_says_why(rig, monkeypatch):
     """A child that fails at once (here: it cannot even be imported) is reported on the
     devices' communication state, with the reason, and retried — never an exception."""
-    p = RemoteModbusPoller(rig.plant.points, "127.0.0.1", rig.port)
+    p = RemoteModbusPoller(rig.plant.points, "127.0.0.1", rig.port, policy=AT_ONCE)
     p._chan.reap()  # the one spawned at construction
     p._chan.args = ["-c", "import sys; sys.exit('no front-end here')"]
     p._chan.start_timeout_s = 5.0

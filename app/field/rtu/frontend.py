@@ -1,22 +1,28 @@
 """The Modbus poller in its own process: the HMI's front-end to the station RTU.
 
 :class:`RemoteModbusPoller` has the interface of :class:`~app.field.rtu.poller.ModbusPoller`
-(``scan_once``, ``write_command``, ``devices``, ``comm``, ``close``), and is what the
-HMI's frame source uses. The real poller runs in a child process (``python -m
+(``scan_once``, ``write_command``, ``devices``, ``comm``, ``stats``, ``close``), and is what
+the HMI's frame source uses. The real poller runs in a child process (``python -m
 app.field.rtu.frontend``) on its own asyncio loop; the HMI's poller thread sends it
 ``("scan",)`` once a period and waits on the pipe. Why: a scan is 60 request/reply round
-trips (87 without packed status registers), each of which in the HMI's process must win the GIL back from the GUI, solver and
-historian threads (see :mod:`app.field.childproc`); in its own process a scan takes what the
-RTU takes.
+trips (87 without packed status registers), each of which in the HMI's process must win the
+GIL back from the GUI, solver and historian threads (see :mod:`app.field.childproc`); in its
+own process a scan takes what the RTU takes.
 
 The front-end keeps :data:`CONNECTIONS` connections to the RTU. The child is configured by
-its first message (the point table, the register map, address,
-period and timeout), so a map read from CSV polls the same way. Everything the in-process
-poller guarantees still holds — a device that fails is LOST with its points invalid|oldData,
-a lost connection is retried with backoff, one log line per change (logged in this process,
-under ``app.field.rtu.poller``) — and so does this: if the front-end itself dies or stops
-answering (within ``max(1 s, 4 × timeout)``) every device turns LOST on that scan, the child
-is killed, and a new one is started in the background while scans go on reporting LOST.
+its first message (the point table, the register map, address, period and timeout), so a
+map read from CSV polls the same way. It answers each scan *raw*
+(:class:`~app.field.rtu.poller.RawScan`: values and quality as read, each device's outcome
+and cause, the per-device statistics): the communication state machine
+(:mod:`app.field.commstate`) runs here, in the parent, so it goes on without a break when the
+front-end itself fails. Everything the in-process poller guarantees still holds — replies
+validated, a device's fault costs that device only, its state moves SUSPECT → LOST with
+hold-off and back with hysteresis, one log line per change (state changes are logged here,
+the child's own lines — a connection up — are logged here too, under
+``app.field.rtu.poller``) — and so does this: if the front-end dies or stops answering
+(within ``max(1 s, 4 × timeout)``) every device fails that scan (cause "Modbus front-end …"),
+the child is killed, and a new one is started in the background while scans go on; the
+devices' states follow the same rules as for any other failure.
 """
 
 from __future__ import annotations
@@ -27,13 +33,20 @@ import logging
 import numpy as np
 
 from app.field.childproc import ChildChannel, ChildServer
-from app.field.commlog import log_changes
+from app.field.commstate import CommPolicy, CommTracker
 from app.field.rtu.map import RegisterMap, build_register_map
-from app.field.rtu.poller import ModbusPoller, PartialScan, check_timing, default_timeout_s
+from app.field.rtu.poller import (
+    DeviceStats,
+    ModbusPoller,
+    PartialScan,
+    RawScan,
+    check_timing,
+    default_timeout_s,
+    track_scan,
+)
 from app.field.sim.api import ADD_CAUSE_UNKNOWN, ControlResult
-from app.station import clock
 from app.station import quality as Q
-from app.station.frame import Comm, CommState
+from app.station.frame import CommState
 from app.station.points import PointTable
 
 log = logging.getLogger("app.field.rtu.poller")
@@ -49,7 +62,8 @@ class RemoteModbusPoller:
 
     def __init__(self, points: PointTable, host: str, port: int, *, period_s: float = 0.1,
                  timeout_s: float | None = None,
-                 register_map: RegisterMap | None = None) -> None:
+                 register_map: RegisterMap | None = None,
+                 policy: CommPolicy | None = None) -> None:
         check_timing(period_s, timeout_s)
         self.points = points
         self.host, self.port, self.period_s = host, port, period_s
@@ -59,11 +73,17 @@ class RemoteModbusPoller:
         self.rows = np.concatenate([d.rows for d in self.devices]) if self.devices else \
             np.empty(0, np.intp)
         n = len(self.rows)
-        now = clock.now()
-        self.comm = {d.device: CommState(d.device, self.PROTOCOL, Comm.CONNECTING, now)
-                     for d in self.devices}
-        self._last = PartialScan(self.rows, np.zeros(n), np.full(n, Q.COMM_LOST, np.uint16),
-                                 np.zeros(n, np.int64), dict(self.comm))
+        self._names = [d.device for d in self.devices]
+        pos = {int(r): k for k, r in enumerate(self.rows)}
+        self._slices = {d.device: np.asarray([pos[int(r)] for r in d.rows], dtype=np.intp)
+                        for d in self.devices}
+        self.policy = policy or CommPolicy.for_period(period_s)
+        self.tracker = CommTracker(
+            self._names, self.PROTOCOL, self.policy, log=log,
+            what=f"modbus RTU {host}:{port}",
+            label={d.device: f"{d.device} (id {d.device_id})" for d in self.devices})
+        self._raw = RawScan(self.rows, np.zeros(n), np.full(n, Q.COMM_LOST, np.uint16),
+                            np.zeros(n, np.int64), np.full(len(self.devices), -1, np.int8), {})
         self.reply_timeout_s = max(1.0, 4.0 * self.timeout_s)
         self._chan = ChildChannel(
             ["-m", "app.field.rtu.frontend"], name="Modbus front-end",
@@ -73,6 +93,17 @@ class RemoteModbusPoller:
         self._starting: asyncio.Future | None = None
         self._answered = False
         self.scans = 0
+
+    @property
+    def comm(self) -> dict[str, CommState]:
+        """Each device's communication state after the newest scan."""
+        return self.tracker.states
+
+    @property
+    def stats(self) -> dict[str, DeviceStats]:
+        """Each device's counters, as the front-end last reported them (they restart from
+        zero with a new front-end process)."""
+        return dict(self._raw.stats)
 
     @property
     def pid(self) -> int | None:
@@ -99,34 +130,21 @@ class RemoteModbusPoller:
         return str(exc) if isinstance(exc, ConnectionError) else f"Modbus front-end: {exc}"
 
     async def scan_once(self) -> PartialScan:
-        """Every device's values, quality and time, from the front-end. Never raises."""
+        """Every device's values, quality and state, from the front-end. Never raises."""
         why = await self._ready()
         if why is None:
             try:
-                rows, values, quality, t_ns, comm = await self._chan.ask("scan")
-                self.comm = comm
-                self._last = PartialScan(rows, values, quality, t_ns, dict(comm))
+                self._raw = RawScan(self.rows, *await self._chan.ask("scan"))
                 self._answered = True
                 self.scans += 1
-                return self._last
+                return track_scan(self.tracker, self._names, self._raw, self._slices)
             except (ConnectionError, RuntimeError) as exc:
                 why = self._why(exc)
-        return self._all_lost(why)
-
-    def _all_lost(self, why: str) -> PartialScan:
-        now = clock.now()
-        changes = []
-        for dev, c in self.comm.items():
-            if c.state != Comm.LOST:
-                changes.append((dev, c.state, Comm.LOST, why))
-                self.comm[dev] = CommState(dev, self.PROTOCOL, Comm.LOST, now, why)
-        if changes:
-            log_changes(log, f"modbus RTU {self.host}:{self.port}", changes,
-                        {d.device: f"{d.device} (id {d.device_id})" for d in self.devices})
-        q = (self._last.quality & ~np.uint16(Q.VALIDITY_MASK)) | Q.COMM_LOST
-        self._last = PartialScan(self._last.rows, self._last.values, q.astype(np.uint16),
-                                 self._last.t_ns, dict(self.comm))
-        return self._last
+        r = self._raw  # the front-end is down: every device failed this scan
+        failed = RawScan(r.rows, r.values, r.quality, r.t_ns,
+                         np.zeros(len(self._names), np.int8), dict.fromkeys(self._names, why),
+                         r.stats)
+        return track_scan(self.tracker, self._names, failed, self._slices)
 
     async def write_command(self, asset_id: str, close: bool) -> ControlResult:
         """Pulse the device's open or close command coil (through the front-end)."""
@@ -162,8 +180,8 @@ def serve() -> None:
         if poller is None:
             raise RuntimeError("not configured")
         if cmd == "scan":
-            ps = loop.run_until_complete(poller.scan_once())
-            return ps.rows, ps.values, ps.quality, ps.t_ns, ps.comm
+            raw = loop.run_until_complete(poller.scan_raw())
+            return raw.values, raw.quality, raw.t_ns, raw.outcome, raw.why, poller.stats
         if cmd == "command":
             return loop.run_until_complete(poller.write_command(req[1], req[2]))
         raise ValueError(f"unknown request {cmd!r}")
