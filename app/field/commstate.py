@@ -163,6 +163,8 @@ class CommTracker:
                 now = now or clock.now()
                 changes.append((name, d.state, new, why))
                 d.state, d.since = new, now
+                if new in (Comm.SUSPECT, Comm.LOST):
+                    d.run_start_t, d.run_len = None, 0  # recovery starts from the next reply
             cs = self.states[name]
             if cs.state != new or cs.last_error != why:
                 self.states[name] = CommState(name, self.protocol, new, d.since, why)

@@ -75,6 +75,17 @@ def test_a_device_answering_one_poll_in_three_never_flaps():
     assert changes <= 1 and tr.transitions <= 2, (changes, tr.transitions)
 
 
+def test_a_device_turned_suspect_by_time_alone_needs_a_fresh_run_to_recover():
+    """No failure seen, only silence (a path whose answers stopped coming): its replies
+    before the silence do not count towards recovery."""
+    tr = tracker(("A",))
+    for k in range(20):
+        scan(tr, k / 10, A=True)
+    assert scan(tr, 3.0)["A"] == Comm.SUSPECT  # nothing since 1.9 s
+    assert scan(tr, 3.1, A=True)["A"] == Comm.SUSPECT  # one reply after: not yet
+    assert scan(tr, 4.2, A=True)["A"] == Comm.OK
+
+
 def test_not_asked_is_not_a_failure_only_time_counts():
     tr = tracker(("A",))
     scan(tr, 0.0, A=True)
