@@ -151,6 +151,11 @@ class CommTracker:
             d.why = why or d.why
             d.fresh = False
 
+    def note(self, device: str, why: str) -> None:
+        """Why ``device`` could not be asked this scan (its state follows from time; this is
+        the cause it gives should it turn SUSPECT or LOST)."""
+        self._dev[device].why = why
+
     def evaluate(self, t: float | None = None) -> dict[str, CommState]:
         """Every device's state at ``t`` (changes are logged); returns :attr:`states`."""
         t = time.monotonic() if t is None else t

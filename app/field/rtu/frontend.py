@@ -19,10 +19,12 @@ front-end itself fails. Everything the in-process poller guarantees still holds 
 validated, a device's fault costs that device only, its state moves SUSPECT → LOST with
 hold-off and back with hysteresis, one log line per change (state changes are logged here,
 the child's own lines — a connection up — are logged here too, under
-``app.field.rtu.poller``) — and so does this: if the front-end dies or stops answering
-(within ``max(1 s, 4 × timeout)``) every device fails that scan (cause "Modbus front-end …"),
-the child is killed, and a new one is started in the background while scans go on; the
-devices' states follow the same rules as for any other failure.
+``app.field.rtu.poller``) — and so does this: a scan waits for the front-end's answer at most
+``answer_budget_s`` (``max(1 s, 4 × timeout)``): on a loaded host a slow answer is taken by
+the next scan while the devices' states age meanwhile; a front-end that dies fails every
+device on that scan (cause "Modbus front-end …"), one silent for ``reply_timeout_s``
+(``max(10 s, 8 × timeout)``) is killed, and a new one is started in the background while
+scans go on; the devices' states follow the same rules as for any other failure.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ class RemoteModbusPoller:
     def __init__(self, points: PointTable, host: str, port: int, *, period_s: float = 0.1,
                  timeout_s: float | None = None,
                  register_map: RegisterMap | None = None,
-                 policy: CommPolicy | None = None) -> None:
+                 policy: CommPolicy | None = None,
+                 reply_timeout_s: float | None = None) -> None:
         check_timing(period_s, timeout_s)
         self.points = points
         self.host, self.port, self.period_s = host, port, period_s
@@ -84,15 +87,23 @@ class RemoteModbusPoller:
             label={d.device: f"{d.device} (id {d.device_id})" for d in self.devices})
         self._raw = RawScan(self.rows, np.zeros(n), np.full(n, Q.COMM_LOST, np.uint16),
                             np.zeros(n, np.int64), np.full(len(self.devices), -1, np.int8), {})
-        self.reply_timeout_s = max(1.0, 4.0 * self.timeout_s)
+        #: How long a scan waits for the front-end's answer; a later answer is taken by the
+        #: next scan, and meanwhile the devices' states age (app.field.commstate): on a loaded
+        #: host a slow front-end is not a dead one.
+        self.answer_budget_s = max(1.0, 4.0 * self.timeout_s)
+        #: A front-end that has not answered for this long is killed and started again.
+        self.reply_timeout_s = max(10.0, 8.0 * self.timeout_s) if reply_timeout_s is None \
+            else reply_timeout_s
         self._chan = ChildChannel(
             ["-m", "app.field.rtu.frontend"], name="Modbus front-end",
             init=("init", points, self.map, host, port, period_s, self.timeout_s),
             reply_timeout_s=self.reply_timeout_s)
         self._chan.spawn()  # its imports overlap the HMI's start-up
         self._starting: asyncio.Future | None = None
+        self._pending: asyncio.Future | None = None  # the scan asked for, not yet answered
         self._answered = False
         self.scans = 0
+        self.late = 0  # scans that went on without the front-end's answer
 
     @property
     def comm(self) -> dict[str, CommState]:
@@ -130,17 +141,30 @@ class RemoteModbusPoller:
         return str(exc) if isinstance(exc, ConnectionError) else f"Modbus front-end: {exc}"
 
     async def scan_once(self) -> PartialScan:
-        """Every device's values, quality and state, from the front-end. Never raises."""
+        """Every device's values, quality and state, from the front-end; within
+        :attr:`answer_budget_s` (a later answer is the next scan's). Never raises."""
         why = await self._ready()
+        r = self._raw
         if why is None:
+            if self._pending is None:
+                self._pending = asyncio.ensure_future(self._chan.ask("scan"))
+            done, _ = await asyncio.wait({self._pending}, timeout=self.answer_budget_s)
+            if not done:  # slow, not (yet) dead: no news, the states follow from time
+                self.late += 1
+                late = f"Modbus front-end: no answer within {self.answer_budget_s:g} s"
+                none = RawScan(r.rows, r.values, r.quality, r.t_ns,
+                               np.full(len(self._names), -1, np.int8),
+                               dict.fromkeys(self._names, late), r.stats)
+                return track_scan(self.tracker, self._names, none, self._slices)
+            task, self._pending = self._pending, None
             try:
-                self._raw = RawScan(self.rows, *await self._chan.ask("scan"))
+                self._raw = RawScan(self.rows, *task.result())
                 self._answered = True
                 self.scans += 1
                 return track_scan(self.tracker, self._names, self._raw, self._slices)
             except (ConnectionError, RuntimeError) as exc:
                 why = self._why(exc)
-        r = self._raw  # the front-end is down: every device failed this scan
+        # the front-end is down: every device failed this scan
         failed = RawScan(r.rows, r.values, r.quality, r.t_ns,
                          np.zeros(len(self._names), np.int8), dict.fromkeys(self._names, why),
                          r.stats)
@@ -156,9 +180,10 @@ class RemoteModbusPoller:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, f"command not delivered: {exc}")
 
     def close(self) -> None:
-        if self._starting is not None:
-            self._starting.cancel()
-            self._starting = None
+        for f in (self._starting, self._pending):
+            if f is not None:
+                f.cancel()
+        self._starting = self._pending = None
         self._chan.close()
 
 

@@ -20,14 +20,23 @@ there). A reply that fails is a protocol error *of that device*, never good data
   and the connection is resynchronised — closed and reopened at once, no backoff, while the
   RTU accepts connections — before the next device is read, so nothing left in flight is
   taken for another device's reply. A device that fails twice in a row is retried with its
-  own backoff (1 s doubling to 8 s), and read after the devices that answer, so its
+  own backoff (0.5 s doubling to 8 s), and read after the devices that answer, so its
   timeouts neither stretch every scan nor delay the healthy ones; at most
   :data:`TIMEOUTS_PER_SCAN` such expected timeouts are waited for per connection and scan
   (more failing devices wait for the next scan);
-* the RTU itself gone (connection refused) or hung (:data:`HUNG_AFTER` timeouts in a row from
-  devices that had answered their previous poll, with no reply in between): every device on
-  that connection fails, not blamed on any of them, and the connection is retried with
-  backoff (0.25 s doubling to 2 s), so good data returns by itself once the RTU is back.
+* the RTU itself gone (connection refused) or hung: :data:`HUNG_AFTER` timeouts in a row from
+  devices that had answered their previous poll, with no reply in between, look like a hung
+  RTU — or like neighbours failing together — so the device that answered last is asked
+  again at once (one register): its reply blames the silent devices after all and the scan
+  goes on; its silence means the RTU is not answering. Either way (refused, not answering)
+  every device on that connection fails, none is blamed for it, and the connection is
+  retried with backoff (0.25 s doubling to 2 s), so good data returns by itself once the RTU
+  is back.
+
+Bytes that come after a device's reply and before the next request are that device's fault
+(``unsolicited``); a frame that repeats an earlier answer is skipped and held against the
+device that sent it. Garbage that arrives while the next request is already out cannot be
+told from a garbled reply to it: it is charged to that request's device.
 
 What a failure does to a device's communication state and its points — hold-off, SUSPECT,
 LOST after ``comm_loss_s``, hysteresis on the way back — is :mod:`app.field.commstate`'s: the
@@ -85,7 +94,7 @@ HUNG_AFTER = 2
 #: devices due for a retry wait for the next scan.
 TIMEOUTS_PER_SCAN = 2
 #: A failing device's retry backoff (after its second failure in a row), doubling: min, max.
-UNIT_BACKOFF_S = (1.0, 8.0)
+UNIT_BACKOFF_S = (0.5, 8.0)
 #: The RTU's (a connection's) reconnect backoff when it refuses or does not answer.
 LINK_BACKOFF_S = (0.25, 2.0)
 
@@ -105,7 +114,8 @@ class PartialScan:
 class RawScan:
     """A scan as polled, before any communication state is applied: values as last read,
     quality as read (``COMM_LOST`` where never read), and each device's outcome:
-    ``outcome[k]`` 1 answered, 0 failed (``why[device]``), -1 not asked this scan."""
+    ``outcome[k]`` 1 answered, 0 failed (``why[device]``), -1 not asked this scan (with, in
+    ``why``, possibly the reason it could not be)."""
 
     rows: np.ndarray
     values: np.ndarray
@@ -171,6 +181,8 @@ def track_scan(tracker: CommTracker, devices: list[str], raw: RawScan,
             tracker.observe(name, True, t=t)
         elif o == 0:
             tracker.observe(name, False, raw.why.get(name, ""), t=t)
+        elif name in raw.why:
+            tracker.note(name, raw.why[name])  # not asked: why, should it matter
     states = tracker.evaluate(t)
     q = tracker.quality(raw.quality, slices)
     return PartialScan(raw.rows, raw.values, q, raw.t_ns, dict(states))
