@@ -269,6 +269,51 @@ def test_the_front_end_as_the_hmi_runs_it_isolates_rogue_units(station, caplog):
     assert st[bad[3]].protocol_errors.get("function_code")
     assert st[bad[5]].protocol_error_count and st[bad[9]].protocol_errors.get("byte_count")
     assert st[bad[16]].timeouts and st[bad[22]].disconnects
+    links = src.modbus.link_stats
+    assert len(links) == 2 and sum(x.connects for x in links) >= 2 + 3  # resynchronised
     assert all(st[d.device].protocol_error_count == st[d.device].timeouts == 0
                for d in healthy)
     _no_tracebacks(caplog)
+
+
+def test_what_the_pymodbus_client_lets_through_our_master_refuses(station, caplog):
+    """Why the poller has its own master: pymodbus 3.16's client returns a 0x03 reply to an
+    0x04 read, and a reply with transaction id 0, as good answers, and an oversized byte
+    count makes it raise inside asyncio's data_received — a logged traceback and the
+    connection dropped. (If a pymodbus upgrade fixes these, this test says so.)"""
+    from pymodbus.client import AsyncModbusTcpClient
+
+    from app.field.rtu.master import ModbusTcpMaster, ProtocolError
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    plant = PlantSimulator(station, seed=9)
+    took, refused, dropped = {}, {}, {}
+    for mode in ("wrong_function", "tid_zero", "oversized_count"):
+        with RogueRtu(plant.points, plant, modes={BAD_UNIT: mode}) as rtu:
+            async def go(port: int = rtu.port):
+                c = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=0.3, retries=0,
+                                         reconnect_delay=0)
+                m = ModbusTcpMaster("127.0.0.1", port, 0.3)
+                await c.connect()
+                await m.connect()
+                try:
+                    try:
+                        r = await c.read_input_registers(0, count=10, device_id=BAD_UNIT)
+                        ok = not r.isError() and len(r.registers) == 10
+                    except Exception:  # noqa: BLE001 - how it fails is the point
+                        ok = False
+                    gone = not c.connected
+                    with pytest.raises(ProtocolError) as exc:
+                        await m.read_input_registers(BAD_UNIT, 0, 10)
+                    return ok, gone, exc.value.kind
+                finally:
+                    c.close()
+                    m.close()
+
+            took[mode], dropped[mode], refused[mode] = asyncio.run(go())
+    assert took == {"wrong_function": True, "tid_zero": True, "oversized_count": False}
+    assert dropped["oversized_count"]
+    assert refused == {"wrong_function": "function_code", "tid_zero": "transaction_id",
+                       "oversized_count": "byte_count"}
+    assert any("data_received() call failed" in r.getMessage() for r in caplog.records
+               if r.name == "asyncio")

@@ -1,9 +1,9 @@
 """The Modbus poller in its own process: the HMI's front-end to the station RTU.
 
 :class:`RemoteModbusPoller` has the interface of :class:`~app.field.rtu.poller.ModbusPoller`
-(``scan_once``, ``write_command``, ``devices``, ``comm``, ``stats``, ``close``), and is what
-the HMI's frame source uses. The real poller runs in a child process (``python -m
-app.field.rtu.frontend``) on its own asyncio loop; the HMI's poller thread sends it
+(``scan_once``, ``write_command``, ``devices``, ``comm``, ``stats``, ``link_stats``,
+``close``), and is what the HMI's frame source uses. The real poller runs in a child process
+(``python -m app.field.rtu.frontend``) on its own asyncio loop; the HMI's poller thread sends it
 ``("scan",)`` once a period and waits on the pipe. Why: a scan is 60 request/reply round
 trips (87 without packed status registers), each of which in the HMI's process must win the
 GIL back from the GUI, solver and historian threads (see :mod:`app.field.childproc`); in its
@@ -39,6 +39,7 @@ from app.field.commstate import CommPolicy, CommTracker
 from app.field.rtu.map import RegisterMap, build_register_map
 from app.field.rtu.poller import (
     DeviceStats,
+    LinkStats,
     ModbusPoller,
     PartialScan,
     RawScan,
@@ -117,6 +118,11 @@ class RemoteModbusPoller:
         return dict(self._raw.stats)
 
     @property
+    def link_stats(self) -> list[LinkStats]:
+        """Each connection's counters, as the front-end last reported them."""
+        return list(self._raw.links)
+
+    @property
     def pid(self) -> int | None:
         """The front-end process (tests stop and kill it)."""
         return self._chan.pid
@@ -154,7 +160,7 @@ class RemoteModbusPoller:
                 late = f"Modbus front-end: no answer within {self.answer_budget_s:g} s"
                 none = RawScan(r.rows, r.values, r.quality, r.t_ns,
                                np.full(len(self._names), -1, np.int8),
-                               dict.fromkeys(self._names, late), r.stats)
+                               dict.fromkeys(self._names, late), r.stats, r.links)
                 return track_scan(self.tracker, self._names, none, self._slices)
             task, self._pending = self._pending, None
             try:
@@ -167,7 +173,7 @@ class RemoteModbusPoller:
         # the front-end is down: every device failed this scan
         failed = RawScan(r.rows, r.values, r.quality, r.t_ns,
                          np.zeros(len(self._names), np.int8), dict.fromkeys(self._names, why),
-                         r.stats)
+                         r.stats, r.links)
         return track_scan(self.tracker, self._names, failed, self._slices)
 
     async def write_command(self, asset_id: str, close: bool) -> ControlResult:
@@ -206,7 +212,8 @@ def serve() -> None:
             raise RuntimeError("not configured")
         if cmd == "scan":
             raw = loop.run_until_complete(poller.scan_raw())
-            return raw.values, raw.quality, raw.t_ns, raw.outcome, raw.why, poller.stats
+            return (raw.values, raw.quality, raw.t_ns, raw.outcome, raw.why, poller.stats,
+                    poller.link_stats)
         if cmd == "command":
             return loop.run_until_complete(poller.write_command(req[1], req[2]))
         raise ValueError(f"unknown request {cmd!r}")

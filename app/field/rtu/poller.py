@@ -124,6 +124,7 @@ class RawScan:
     outcome: np.ndarray
     why: dict[str, str]
     stats: dict[str, DeviceStats] = field(default_factory=dict)
+    links: list[LinkStats] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
