@@ -11,6 +11,8 @@ state then follows from the time alone. The rules (times from :class:`CommPolicy
 state      when                                             the device's points
 ========== ================================================ ==============================
 CONNECTING no good reply yet, for less than ``comm_loss_s``  invalid|oldData (never read)
+           since first asked (a client process still
+           starting is no news)
 OK         a good reply less than ``stale_s`` ago            as read (a scan or two missed
                                                             in between changes nothing)
 SUSPECT    no good reply for ``stale_s`` (default 1 s), not  last value, questionable|oldData
@@ -97,7 +99,7 @@ class CommPolicy:
 class _Device:
     state: Comm
     since: object  # dt.datetime of the last change
-    started_t: float
+    started_t: float | None = None  # first poll (its outcome, whatever it was)
     last_good_t: float | None = None
     run_start_t: float | None = None  # first good reply of the current unbroken run
     run_len: int = 0
@@ -115,13 +117,12 @@ class CommTracker:
 
     def __init__(self, devices: Iterable[str], protocol: str, policy: CommPolicy, *,
                  log: logging.Logger, what: str, label: Mapping[str, str] | None = None,
-                 by_cause: bool = True, t: float | None = None) -> None:
+                 by_cause: bool = True) -> None:
         self.protocol = protocol
         self.policy = policy
         self.log, self.what, self.label, self.by_cause = log, what, dict(label or {}), by_cause
-        t = time.monotonic() if t is None else t
         now = clock.now()
-        self._dev = {d: _Device(Comm.CONNECTING, now, t) for d in devices}
+        self._dev = {d: _Device(Comm.CONNECTING, now) for d in devices}
         self.states: dict[str, CommState] = {
             d: CommState(d, protocol, Comm.CONNECTING, now) for d in self._dev}
         self.transitions = 0  # state changes since start (for tests and statistics)
@@ -139,6 +140,8 @@ class CommTracker:
         """One poll of ``device``: a good reply, or a failure and why."""
         t = time.monotonic() if t is None else t
         d = self._dev[device]
+        if d.started_t is None:
+            d.started_t = t
         if ok:
             d.last_good_t = t
             if d.run_start_t is None:
@@ -181,8 +184,8 @@ class CommTracker:
     @staticmethod
     def _next(d: _Device, t: float, p: CommPolicy) -> tuple[Comm, str]:
         """The state ``d`` is in at ``t``, and why (empty when OK)."""
-        if d.last_good_t is None:  # never answered
-            if t - d.started_t >= p.comm_loss_s:
+        if d.last_good_t is None:  # never answered (and, until first asked, no news at all)
+            if d.started_t is not None and t - d.started_t >= p.comm_loss_s:
                 return Comm.LOST, d.why or f"no answer for {p.comm_loss_s:g} s"
             return Comm.CONNECTING, d.why
         if d.state == Comm.CONNECTING:

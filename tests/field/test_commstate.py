@@ -18,7 +18,7 @@ POLICY = CommPolicy(stale_s=1.0, comm_loss_s=3.0, recover_s=1.0)
 
 
 def tracker(devices=("A", "B"), policy=POLICY) -> CommTracker:  # noqa: ANN001
-    return CommTracker(devices, "modbus", policy, log=log, what="test RTU", t=0.0)
+    return CommTracker(devices, "modbus", policy, log=log, what="test RTU")
 
 
 def scan(tr: CommTracker, t: float, **outcomes: object) -> dict[str, Comm]:
@@ -33,8 +33,12 @@ def test_connecting_until_the_first_reply_then_ok_at_once():
     tr = tracker()
     assert scan(tr, 0.1, A="refused") == {"A": Comm.CONNECTING, "B": Comm.CONNECTING}
     assert scan(tr, 0.2, A=True, B="refused") == {"A": Comm.OK, "B": Comm.CONNECTING}
-    assert scan(tr, 3.0, A=True, B="refused")["B"] == Comm.LOST  # never answered in 3 s
+    assert scan(tr, 3.1, A=True, B="refused")["B"] == Comm.CONNECTING  # first asked at 0.2
+    assert scan(tr, 3.2, A=True, B="refused")["B"] == Comm.LOST  # never answered in 3 s
     assert tr.states["B"].last_error == "refused"
+    assert scan(tr, 100.0, A=True)["A"] == Comm.OK
+    late = tracker(("C",))
+    assert scan(late, 50.0)["C"] == Comm.CONNECTING  # never asked yet (a client starting)
 
 
 def test_one_missed_reply_changes_nothing_a_silence_turns_suspect_then_lost():
