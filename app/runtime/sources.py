@@ -6,7 +6,7 @@ assembles one :class:`ScanFrame` per scan in point-table order.
 
 ``register_map`` polls the RTU with a map read from CSV (:func:`app.field.rtu.map.
 read_map_file`) instead of the one generated from the station; ``modbus_timeout_s`` overrides
-the request timeout (default ``min(1 s, 1.5 × period)``). The Modbus client runs in its own
+the request timeout (default ``min(1 s, max(0.3 s, 3 × period))``). The Modbus client runs in its own
 process (:mod:`app.field.rtu.frontend`), as the MMS client does, so that a scan's ~60 round
 trips do not queue for the GIL behind the HMI's other threads; ``modbus_in_process`` polls
 from this process instead (tests that reach into the poller).

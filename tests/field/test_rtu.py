@@ -523,10 +523,10 @@ def test_a_hung_rtu_is_found_not_answering_as_a_whole(rig, caplog):
     every device fails that scan with that cause, none is blamed for it, the connection is
     retried with backoff, and the devices go SUSPECT then LOST together (one log line each
     for all 29) and come back together. The request timeout follows the period (default
-    min(1 s, 1.5 × period))."""
+    min(1 s, max(0.3 s, 3 × period)))."""
     proxy = HangingProxy(rig.port)
     p = ModbusPoller(rig.plant.points, "127.0.0.1", proxy.port, period_s=0.1, policy=SHORT)
-    assert p.timeout_s == pytest.approx(0.15)
+    assert p.timeout_s == pytest.approx(0.3)
     assert ModbusPoller(rig.plant.points, "h", 1, period_s=2.0).timeout_s == 1.0
     frames = []
     stop = asyncio.Event()

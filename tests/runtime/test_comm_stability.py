@@ -29,15 +29,28 @@ def pts(station):
     return build_point_table(station)
 
 
-@pytest.fixture
-def busy_cores():
-    """Two processes burning a core each for the test's duration; always stopped."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    yield procs
-    for p in procs:
-        p.kill()
-    for p in procs:
-        p.wait(10)
+class BusyCores:
+    """Two processes burning a core each until stopped (always: a context manager)."""
+
+    def __init__(self) -> None:
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                      for _ in range(2)]
+
+    def burning(self) -> bool:
+        return all(p.poll() is None for p in self.procs)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+        for p in self.procs:
+            p.wait(30)
+
+    def __enter__(self) -> BusyCores:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def _collect(src: ProtocolFrameSource, until) -> list:  # noqa: ANN001
@@ -69,13 +82,10 @@ def _transitions(frames: list) -> dict[str, list[str]]:
 
 
 @pytest.mark.slow
-def test_no_comm_transition_on_a_loaded_host(pts, busy_cores):
+def test_no_comm_transition_on_a_loaded_host(pts):
     """Both cores busy with CPU burners the whole time; after start-up (every device OK),
     25 s of polling both protocols at 10 Hz give not one communication state change — and
     every point stays good."""
-    sim = FieldSimProcess(seed=11).start()
-    src = ProtocolFrameSource(pts, modbus=sim.addresses["modbus"], mms=sim.addresses["mms"],
-                              period_s=PERIOD_S)
     started: list[int] = []
 
     def until(frames: list) -> bool:
@@ -84,12 +94,19 @@ def test_no_comm_transition_on_a_loaded_host(pts, busy_cores):
         assert len(frames) < 600, "never all OK"
         return bool(started) and len(frames) >= started[0] + 250  # 25 s at 10 Hz
 
-    try:
-        frames = _collect(src, until)
-    finally:
-        src.close()
-        sim.stop()
-    assert all(p.poll() is None for p in busy_cores)  # they burnt all along
+    with BusyCores() as burners:
+        sim = FieldSimProcess(seed=11).start()
+        try:
+            src = ProtocolFrameSource(pts, modbus=sim.addresses["modbus"],
+                                      mms=sim.addresses["mms"], period_s=PERIOD_S)
+            try:
+                frames = _collect(src, until)
+                assert burners.burning()  # they burnt all along
+            finally:
+                burners.stop()  # before the clean-up, which has its own timeouts
+                src.close()
+        finally:
+            sim.stop()
     steady = frames[started[0]:]
     assert _transitions(steady) == {}, (_transitions(steady), src.modbus.stats,
                                         src.modbus.late)
@@ -120,6 +137,8 @@ def test_unreachable_ieds_make_their_bays_lost_once_and_for_good(pts, station):
         src.close()
         sim.stop()
     changes = _transitions(frames)
+    why = (changes, {d: s for d, s in src.modbus.stats.items() if s.timeouts or s.deferred},
+           src.modbus.late, src.modbus.link_stats)
     for bay in ied_bays:
         assert changes.get(bay) == ["connecting→lost"], (bay, changes.get(bay))
         c = frames[-1].comm[bay]
@@ -129,7 +148,7 @@ def test_unreachable_ieds_make_their_bays_lost_once_and_for_good(pts, station):
     for dev, c in frames[-1].comm.items():
         if dev not in ied_bays:
             assert c.state == Comm.OK and changes.get(dev, ["connecting→ok"]) == \
-                ["connecting→ok"], (dev, changes.get(dev))
+                ["connecting→ok"], (dev, why)
     # What the alarm side makes of it: one comm alarm and one comm event per IED bay.
     eng = AlarmEngine(pts, [], asset_types={a.id: a.type for a in station.assets})
     det = ChangeDetector(pts)

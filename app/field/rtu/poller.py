@@ -157,9 +157,11 @@ class LinkStats:
 
 
 def default_timeout_s(period_s: float) -> float:
-    """A request's timeout at a scan period: short enough that a hung RTU is flagged within two
-    periods, never more than 1 s."""
-    return min(1.0, 1.5 * period_s)
+    """A request's timeout at a scan period: 3 periods, at least 0.3 s and at most 1 s. Long
+    enough that a loaded host's late reply is not taken for a silent device (a reply takes
+    ~1 ms on loopback), short enough that two expected timeouts and a probe fit in a scan's
+    budget; how soon a silent device is LOST is the hold-off's business (comm_loss_s)."""
+    return min(1.0, max(0.3, 3 * period_s))
 
 
 def check_timing(period_s: float, timeout_s: float | None) -> None:
