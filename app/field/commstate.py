@@ -23,10 +23,13 @@ LOST       no good reply for ``comm_loss_s`` (default 3 s);  last value, invalid
 ========== ================================================ ==============================
 
 A device goes back to OK only after an unbroken run of good replies spanning ``recover_s``
-(default 1 s; at least two replies) — any failure in the run starts it again. The first good
-reply after start-up makes a CONNECTING device OK at once. While SUSPECT or LOST and answering
-again, the points carry the newest values with the state's validity (no oldData: they are
-fresh). ``CommState.since`` is when the state was entered; ``last_error`` the newest cause.
+(default 1 s; at least two replies), counted from the first good reply after it left OK — any
+failure in the run starts it again. The first good reply after start-up makes a CONNECTING
+device OK at once. A device not asked in a scan (in its own retry backoff, or its path's
+answer late) is no observation: its state follows from the time alone. While SUSPECT or LOST
+and answering again, the points carry the newest values with the state's validity (no
+oldData: they are fresh). ``CommState.since`` is when the state was entered; ``last_error``
+the newest cause (empty when OK).
 
 A bay served over two paths (the RTU over Modbus, the bay IED over MMS) has one tracker per
 path, each keeping its state between that path's answers. :class:`BayStates` combines them:

@@ -48,8 +48,9 @@ class CommState:
     since: dt.datetime
     last_error: str = ""
     paths: tuple[CommState, ...] = ()
-    """Each path's own state, for a device reached over more than one (else empty or
-    itself)."""
+    """Each path's own state (the RTU's, then the IED's) as the protocol frame source gives
+    it; a single-path device has itself; empty from sources without paths (the training
+    simulator)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
