@@ -6,9 +6,11 @@ Figures:
 * ``scan_ms`` — one full Modbus scan of every point (median);
 * ``scans_per_s`` — sustained rate of full scans of both protocols (the frame source: Modbus
   and MMS together, frame assembly), back to back for ``sustain_s`` seconds: frames ÷ time;
-* ``scan_over_bare`` — the poller's full Modbus scan divided by a bare pymodbus client
-  reading the same blocks with no decoding (what the poller's own work costs). The two run
-  interleaved, one scan each in turn, so both see the same load on a shared machine; medians;
+* ``scan_over_bare`` — the poller's full Modbus scan (its own master, every reply validated,
+  the station decoded, each device's state tracked) divided by a bare pymodbus client reading
+  the same blocks with no checks and no decoding (what the poller's own work costs against a
+  library client). The two run interleaved, one scan each in turn, so both see the same load
+  on a shared machine; medians;
 * ``mms_points`` / ``mms_scan_ms`` — the bay IEDs' data sets over IEC 61850 MMS;
 * ``rate_hz``, ``poller_cpu_pct`` — the frame source's loop at a 10 Hz period, as the HMI
   runs it: frames per second achieved and the CPU of the poller thread (frame assembly)

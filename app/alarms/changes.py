@@ -72,9 +72,13 @@ class ChangeDetector:
             out.append(Event(t, "state", pt.asset[i], pt.tags[i],
                              f"{pt.tags[i]} {before} → {after}", sev, before, after))
         qchanged = frame.quality != prev.quality
-        lost_now = {d for d, c in frame.comm.items() if c.state.value == "lost"}
+        # A device's communication event speaks for its points: no quality event for the
+        # points of a device that is not OK now, or was not in the previous scan (SUSPECT,
+        # LOST, CONNECTING: app.field.commstate), whose quality only follows the link.
+        linked = {d for d, c in frame.comm.items() if c.state.value != "ok"} | \
+            {d for d, c in prev.comm.items() if c.state.value != "ok"}
         for i in np.flatnonzero(qchanged):
-            if pt.device_of[i] in lost_now:
+            if pt.device_of[i] in linked:
                 continue
             before, after = Q.describe(int(prev.quality[i])), Q.describe(int(frame.quality[i]))
             out.append(Event(frame.t_acquired, "quality", pt.asset[i], pt.tags[i],

@@ -466,8 +466,12 @@ class AlarmEngine:
         for asset in [a for a, c in self._commanded.items() if now - c.when > COMMAND_WINDOW]:
             del self._commanded[asset]
 
-        # --- communication lost (one alarm per device) and data invalid (per point)
+        # --- communication lost (one alarm per device) and data invalid (per point). A device
+        # that is LOST raises the comm alarm; one that is SUSPECT (no good reply for a while,
+        # not yet comm_loss_s: app.field.commstate) or still CONNECTING raises none yet. In
+        # neither case do its points' quality alarms speak: their quality is the link's.
         lost = {d for d, c in frame.comm.items() if c.state == Comm.LOST}
+        not_ok = {d for d, c in frame.comm.items() if c.state != Comm.OK}
         for d, c in frame.comm.items():
             key = f"{d}:comm"
             if d in lost or (key in self.alarms and self.alarms[key].active):
@@ -475,12 +479,11 @@ class AlarmEngine:
                                 f"({c.protocol})", -1)
                 out += self._set_active(a, d in lost, float("nan"), now)
         bad = ~good
-        if lost:
-            for d in lost:
-                try:
-                    bad[pt.device(d).points] = False  # one alarm per lost device, not per point
-                except KeyError:
-                    pass
+        for d in not_ok:
+            try:
+                bad[pt.device(d).points] = False  # one alarm per lost device, not per point
+            except KeyError:
+                pass
         for i in np.flatnonzero(bad != self._bad):
             tag = pt.tags[i]
             a = self._alarm(f"{tag}:invalid", tag, pt.asset[i], "invalid", 3,

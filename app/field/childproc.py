@@ -225,7 +225,15 @@ class ChildChannel:
                 pass
         if p.poll() is None:
             p.kill()
-        p.wait(5)
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:  # killed, not yet gone: a host with its disk or
+            log.warning("%s process %d slow to exit after SIGKILL; waiting", self.name,
+                        p.pid)  # CPUs swamped (never raise out of a close)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                log.error("%s process %d still there 35 s after SIGKILL", self.name, p.pid)
 
     def close(self) -> None:
         """Ask the child to stop, wait briefly, then make sure it is gone. ``exit_code`` is

@@ -3,7 +3,10 @@
 The pollers keep a communication state per device, but when the whole RTU or field-sim goes
 away every device changes at once; logging each would bury the cause under 29 lines. A poller
 collects a scan's changes and hands them here: one line for the devices lost (by cause), one
-for those restored.
+for those turned suspect (by cause), one for those restored.
+
+Levels: lost WARNING; suspect (no good reply for a while, not yet lost: see
+:mod:`app.field.commstate`) INFO; restored and established INFO.
 """
 
 from __future__ import annotations
@@ -33,23 +36,28 @@ def log_changes(log: logging.Logger, what: str,
     sources whose causes differ only in an address, such as one IED per port)."""
     label = label or {}
     lost: dict[str, list[str]] = {}
+    suspect: dict[str, list[str]] = {}
     back: dict[str, list[str]] = {"restored": [], "established": []}
     for dev, old, new, why in changes:
         if new == Comm.LOST:
             lost.setdefault(why, []).append(dev)
+        elif new == Comm.SUSPECT:
+            suspect.setdefault(why, []).append(dev)
         elif new == Comm.OK:
-            back["restored" if old == Comm.LOST else "established"].append(dev)
-    if not by_cause and len(lost) > 1:
-        causes = list(lost)
-        devs = [d for c in causes for d in lost[c]]
-        lost = {f"{causes[0]} (and {len(causes) - 1} other causes)": devs}
-    for why, devs in lost.items():
-        if len(devs) == 1:
-            log.warning("%s: device %s: communication lost: %s", what, label.get(devs[0], devs[0]),
-                        why)
-        else:
-            log.warning("%s: communication lost with %d devices (%s): %s", what, len(devs),
-                        _names(devs), why)
+            back["established" if old == Comm.CONNECTING else "restored"].append(dev)
+    for level, word, groups in ((logging.WARNING, "lost", lost),
+                                (logging.INFO, "suspect", suspect)):
+        if not by_cause and len(groups) > 1:
+            causes = list(groups)
+            devs = [d for c in causes for d in groups[c]]
+            groups = {f"{causes[0]} (and {len(causes) - 1} other causes)": devs}
+        for why, devs in groups.items():
+            if len(devs) == 1:
+                log.log(level, "%s: device %s: communication %s: %s", what,
+                        label.get(devs[0], devs[0]), word, why)
+            else:
+                log.log(level, "%s: communication %s with %d devices (%s): %s", what, word,
+                        len(devs), _names(devs), why)
     for how, devs in back.items():
         if len(devs) == 1:
             log.info("%s: device %s: communication %s", what, label.get(devs[0], devs[0]), how)

@@ -48,6 +48,8 @@ class ProtocolCommander:
         self.call_timeout_s = call_timeout_s
         self.clock = clock
         self._mms_switches = source.mms.switches() if source.mms is not None else set()
+        self._mms_bay = {sw.asset: ied.bay for ied in getattr(source.mms, "ieds", ())
+                         for sw in ied.switches}
         self._rtu_device = {sw: d.device for d in source.modbus.devices for sw in d.switches}
         self._reserved: dict[str, tuple[bool, float]] = {}
         self._lock = threading.Lock()
@@ -77,17 +79,36 @@ class ProtocolCommander:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{what} failed: {exc}")
 
     # ------------------------------------------------------------------ commands
+    def _not_answering(self, path: str, device: str) -> ControlResult | None:
+        """A refusal when the device's command path is not OK — SUSPECT (no good reply for
+        a while) counts as not answering: no command goes to a device we cannot trust to
+        be there (app.field.commstate)."""
+        poller = self.source.mms if path == "iec61850" else self.source.modbus
+        comm = poller.comm.get(device)
+        if comm is not None and comm.state == Comm.OK:
+            return None
+        what = "IED of bay" if path == "iec61850" else "RTU device"
+        state = comm.state.value if comm is not None else "unknown"
+        return ControlResult(False, ADD_CAUSE_UNKNOWN,
+                             f"{what} {device} is not answering ({state}"
+                             + (f": {comm.last_error}" if comm is not None and comm.last_error
+                                else "") + ")")
+
     def select(self, asset_id: str, close: bool) -> ControlResult:
         path = self.path(asset_id)
         if path == "iec61850":
+            down = self._not_answering(path, self._mms_bay.get(asset_id, ""))
+            if down is not None:
+                return ControlResult(False, down.add_cause,
+                                     f"{down.message}: cannot select {asset_id}")
             return self._call(self.source.mms.select(asset_id, close), f"{asset_id} select")
         if path is None:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{asset_id} has no command path")
         dev = self._rtu_device[asset_id]
-        comm = self.source.modbus.comm.get(dev)
-        if comm is None or comm.state != Comm.OK:
-            return ControlResult(False, ADD_CAUSE_UNKNOWN,
-                                 f"RTU device {dev} is not answering: cannot select {asset_id}")
+        down = self._not_answering(path, dev)
+        if down is not None:
+            return ControlResult(False, down.add_cause,
+                                 f"{down.message}: cannot select {asset_id}")
         now = self.clock()
         with self._lock:
             held = self._reserved.get(asset_id)

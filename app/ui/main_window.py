@@ -359,12 +359,20 @@ class MainWindow(QMainWindow):
         if not comm:
             return
         lost = sorted(d for d, c in comm.items() if c.state == Comm.LOST)
+        suspect = sorted(d for d, c in comm.items() if c.state == Comm.SUSPECT)
         connecting = sum(c.state == Comm.CONNECTING for c in comm.values())
         if lost:
             names = ", ".join(lost[:4]) + (f" +{len(lost) - 4}" if len(lost) > 4 else "")
-            self.comm_label.setText(f"comm: {len(lost)} of {len(comm)} devices LOST ({names})")
+            self.comm_label.setText(f"comm: {len(lost)} of {len(comm)} devices LOST ({names})"
+                                    + (f", {len(suspect)} suspect" if suspect else ""))
             self.comm_label.setStyleSheet(f"color: white; background: {theme.INVALID.name()};"
                                           " padding: 0 6px;")
+        elif suspect:
+            names = ", ".join(suspect[:4]) + (f" +{len(suspect) - 4}" if len(suspect) > 4
+                                              else "")
+            self.comm_label.setText(f"comm: {len(suspect)} of {len(comm)} devices suspect "
+                                    f"({names})")
+            self.comm_label.setStyleSheet(f"color: {theme.ABNORMAL.name()}; padding: 0 6px;")
         elif connecting:
             self.comm_label.setText(f"comm: connecting to {connecting} of {len(comm)} devices")
             self.comm_label.setStyleSheet("")

@@ -83,3 +83,24 @@ def test_sequence_of_events(plant):
     assert [e.message for e in ev if e.event_type == "comm"] == [
         "F3 communication ok → lost: timeout"]
     assert np.all([e.time.tzinfo is not None for e in ev])
+
+
+def test_a_device_s_comm_events_speak_for_its_points(plant):
+    """OK → SUSPECT → LOST → OK: one comm event each, no quality event for its points on the
+    way down nor on the way back (their quality only follows the link)."""
+    det = ChangeDetector(plant.points)
+    rows = plant.points.device("F3").points
+    states = [(Comm.OK, Q.GOOD, ""), (Comm.SUSPECT, Q.QUESTIONABLE | Q.OLD_DATA, "timeout"),
+              (Comm.LOST, Q.COMM_LOST, "timeout"), (Comm.OK, Q.GOOD, "")]
+    events = []
+    for state, q, why in states:
+        s = plant.step(0.1)
+        quality = s.quality.copy()
+        quality[rows] = q
+        comm = {"F3": CommState("F3", "modbus", state, s.timestamp, why)}
+        events += det.changes(frame(plant, s, comm, quality))
+    assert [e.message for e in events if e.event_type == "comm"] == [
+        "F3 communication ok → suspect: timeout", "F3 communication suspect → lost: timeout",
+        "F3 communication lost → ok"]
+    assert [e.severity for e in events if e.event_type == "comm"] == ["low", "high", "low"]
+    assert not [e for e in events if e.event_type == "quality"]

@@ -265,6 +265,28 @@ def test_protection_comm_and_invalid_data(feed, types):
     assert after["ICT2.TOP_OIL:invalid"] == S.RTN_UNACK and after["F4:comm"] == S.RTN_UNACK
 
 
+def test_a_suspect_device_raises_nothing_until_it_is_lost(feed, types):
+    """SUSPECT (no good reply for a while, app.field.commstate): its points are
+    questionable|oldData, but neither a comm alarm nor a data alarm per point yet; LOST: one
+    comm alarm for the device, naming the path; OK again: the alarm returns to normal. A
+    failed sensor elsewhere still raises its own alarm meanwhile."""
+    eng = AlarmEngine(feed.plant.points, [], asset_types=types)
+    eng.evaluate(feed.frame())
+    f4 = feed.plant.points.device("F4").points
+    feed.quality[f4] = Q.QUESTIONABLE | Q.OLD_DATA
+    feed.quality[feed.plant.points.row("ICT2.TOP_OIL")] = Q.SENSOR_FAILED
+    feed.comm = {"F4": CommState("F4", "modbus", Comm.SUSPECT, feed.t, "timeout")}
+    assert {t.key for t in eng.evaluate(feed.frame())} == {"ICT2.TOP_OIL:invalid"}
+    feed.quality[f4] = Q.COMM_LOST
+    feed.comm = {"F4": CommState("F4", "iec61850", Comm.LOST, feed.t, "iec61850 lost: x")}
+    tr = eng.evaluate(feed.frame())
+    assert [(t.key, t.message) for t in tr] == [("F4:comm",
+                                                 "F4: communication lost (iec61850)")]
+    feed.quality[f4] = Q.GOOD
+    feed.comm = {"F4": CommState("F4", "modbus", Comm.OK, feed.t)}
+    assert {t.key: t.after for t in eng.evaluate(feed.frame())} == {"F4:comm": S.RTN_UNACK}
+
+
 def test_flood_of_1000_alarms_loses_nothing(feed, types):
     eng = AlarmEngine(feed.plant.points, limit_rules(feed.plant.points), asset_types=types)
     eng.evaluate(feed.frame())

@@ -147,7 +147,9 @@ def test_hundreds_of_controls_never_hang_the_field_sim(sim, pts):
 
 
 def test_one_ied_lost_then_back(sim, pts):
-    mms = MmsPoller(pts, *sim.addresses["mms"])
+    from tests.field.test_rtu import AT_ONCE
+
+    mms = MmsPoller(pts, *sim.addresses["mms"], policy=AT_ONCE)
 
     async def go():
         try:

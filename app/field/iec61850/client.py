@@ -165,8 +165,8 @@ class MmsClientCore:
         self._backoff[bay] = b
         self._retry_at[bay] = time.monotonic() + b
         self.state[bay] = (False, why)
-        sl = self._slices[bay]
-        self.quality[sl] = (self.quality[sl] & ~np.uint16(3)) | 2 | 128
+        # The points keep the quality last read: the poller applies the IED's communication
+        # state (app.field.commstate), with its hold-off, on its side.
 
     def _connect(self, ied) -> bool:  # noqa: ANN001
         L = self.L

@@ -6,10 +6,13 @@ pipe and awaits the answers on the asyncio loop (:class:`app.field.childproc.Chi
 a reader on the pipe, no extra thread).
 
 Per scan: one data-set read per IED; values, IEC 61850 quality and the IED's own time
-stamps. An IED that does not answer turns LOST with its points invalid|oldData — one log line
-per change, and one for all of them when they go together (the field-sim gone); the child
-reconnects with exponential backoff by itself. If the child process dies it is restarted. No
-exception escapes :meth:`scan_once`.
+stamps. Each IED's outcome feeds its communication state (:mod:`app.field.commstate`: an IED
+not answering turns SUSPECT, its points questionable|oldData, then LOST after ``comm_loss_s``,
+invalid|oldData; back to OK after ``recover_s`` of good replies) — one log line per change,
+and one for all of them when they go together (the field-sim gone); the child reconnects with
+exponential backoff by itself. If the child process dies it is restarted. No exception
+escapes :meth:`scan_once`. Between answers (a scan that does not wait for a late one),
+:meth:`aged` gives the last answer with the states as they stand by now.
 
 Controls: :meth:`select`, :meth:`operate`, :meth:`cancel` (SBO with enhanced security);
 the IED's command termination comes up the pipe unasked and is read with the next reply;
@@ -21,18 +24,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
 
 from app.field.childproc import ChildChannel
-from app.field.commlog import log_changes
+from app.field.commstate import CommPolicy, CommTracker
 from app.field.periodic import run_every
 from app.field.rtu.poller import PartialScan
 from app.field.sim.api import ADD_CAUSE_UNKNOWN, ControlResult
-from app.station import clock
 from app.station import quality as Q
-from app.station.frame import Comm, CommState
+from app.station.frame import CommState
 from app.station.points import PointTable
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,8 @@ class MmsPoller:
     PROTOCOL = "iec61850"
 
     def __init__(self, points: PointTable, host: str, port: int, *, period_s: float = 0.1,
-                 station_path: str | None = None, reply_timeout_s: float = 10.0) -> None:
+                 station_path: str | None = None, reply_timeout_s: float = 10.0,
+                 policy: CommPolicy | None = None) -> None:
         from app.field.iec61850.model import build_ieds
         from app.station import load_station
 
@@ -53,20 +57,32 @@ class MmsPoller:
         self.ieds = build_ieds(load_station(station_path), points)
         self.rows = np.asarray([r for i in self.ieds for r in i.rows()], dtype=np.intp)
         n = len(self.rows)
-        self._last = PartialScan(self.rows, np.zeros(n), np.full(n, Q.COMM_LOST, np.uint16),
-                                 np.zeros(n, np.int64), {})
-        now = clock.now()
-        self.comm = {i.bay: CommState(i.bay, self.PROTOCOL, Comm.CONNECTING, now)
-                     for i in self.ieds}
+        self._values, self._t_ns = np.zeros(n), np.zeros(n, np.int64)
+        self._quality = np.full(n, Q.COMM_LOST, np.uint16)  # as read
+        k, self._slices = 0, {}
+        for i in self.ieds:
+            m = len(i.rows())
+            self._slices[i.bay] = np.arange(k, k + m, dtype=np.intp)
+            k += m
+        self.policy = policy or CommPolicy.for_period(period_s)
+        self.tracker = CommTracker([i.bay for i in self.ieds], self.PROTOCOL, self.policy,
+                                   log=log, what=f"IEC 61850 IEDs at {host}:{port}+",
+                                   label={i.bay: f"{i.bay} ({i.ld})" for i in self.ieds},
+                                   by_cause=False)
         args = ["-m", "app.field.iec61850.client", host, str(port)]
         if station_path:
             args += ["--station", str(station_path)]
         self._chan = ChildChannel(args, name="MMS client", reply_timeout_s=reply_timeout_s,
                                   on_event=self._on_event)
         self._chan.spawn()  # its imports and station model overlap the HMI's start-up
-        self._changes: list[tuple[str, Comm, Comm, str]] = []
         self._terms: dict[str, ControlResult] = {}
         self._terms_lock = threading.Lock()
+
+    @property
+    def comm(self) -> dict[str, CommState]:
+        """Each IED's communication state (as of the newest :meth:`scan_once` or
+        :meth:`aged`)."""
+        return self.tracker.states
 
     # ------------------------------------------------------------------ child process
     @property
@@ -80,35 +96,32 @@ class MmsPoller:
         self._chan.close()
 
     # ------------------------------------------------------------------ scanning
-    def _set_comm(self, bay: str, ok: bool, why: str) -> None:
-        old = self.comm[bay]
-        new = Comm.OK if ok else Comm.LOST
-        if old.state != new:
-            self._changes.append((bay, old.state, new, why))
-            self.comm[bay] = CommState(bay, self.PROTOCOL, new, clock.now(), why)
-
-    def _flush_log(self) -> None:
-        if self._changes:
-            log_changes(log, f"IEC 61850 IEDs at {self.host}:{self.port}+", self._changes,
-                        {i.bay: f"{i.bay} ({i.ld})" for i in self.ieds}, by_cause=False)
-            self._changes = []
-
     async def scan_once(self) -> PartialScan:
         """Read every IED once. Never raises."""
+        self.tracker.begin_scan()
         try:
-            rows, values, quality, t_ns, state = await self._ask("scan")
+            _rows, values, quality, t_ns, state = await self._ask("scan")
+            self._values, self._quality, self._t_ns = values, quality, t_ns
+            t = time.monotonic()
             for bay, (ok, why) in state.items():
-                self._set_comm(bay, ok, why)
-            self._last = PartialScan(rows, values, quality, t_ns, dict(self.comm))
+                self.tracker.observe(bay, ok, why, t)
         except Exception as exc:
-            for bay in self.comm:
-                self._set_comm(bay, False, f"MMS client: {exc}")
-            q = self._last.quality.copy()
-            q = (q & ~np.uint16(Q.VALIDITY_MASK)) | Q.COMM_LOST
-            self._last = PartialScan(self._last.rows, self._last.values, q, self._last.t_ns,
-                                     dict(self.comm))
-        self._flush_log()
-        return self._last
+            t = time.monotonic()
+            for bay in self.tracker.devices:
+                self.tracker.observe(bay, False, f"MMS client: {exc}", t)
+        return self._partial()
+
+    def aged(self) -> PartialScan:
+        """The newest answer again, with each IED's state as it stands now (no new reply:
+        its values are not fresh)."""
+        self.tracker.begin_scan()
+        return self._partial()
+
+    def _partial(self) -> PartialScan:
+        states = self.tracker.evaluate()
+        return PartialScan(self.rows, self._values, self.tracker.quality(self._quality,
+                                                                         self._slices),
+                           self._t_ns, dict(states))
 
     async def run(self, emit: Callable[[PartialScan], None], stop: asyncio.Event) -> None:
         try:

@@ -1,22 +1,30 @@
 """The Modbus poller in its own process: the HMI's front-end to the station RTU.
 
 :class:`RemoteModbusPoller` has the interface of :class:`~app.field.rtu.poller.ModbusPoller`
-(``scan_once``, ``write_command``, ``devices``, ``comm``, ``close``), and is what the
-HMI's frame source uses. The real poller runs in a child process (``python -m
-app.field.rtu.frontend``) on its own asyncio loop; the HMI's poller thread sends it
+(``scan_once``, ``write_command``, ``devices``, ``comm``, ``stats``, ``link_stats``,
+``close``), and is what the HMI's frame source uses. The real poller runs in a child process
+(``python -m app.field.rtu.frontend``) on its own asyncio loop; the HMI's poller thread sends it
 ``("scan",)`` once a period and waits on the pipe. Why: a scan is 60 request/reply round
-trips (87 without packed status registers), each of which in the HMI's process must win the GIL back from the GUI, solver and
-historian threads (see :mod:`app.field.childproc`); in its own process a scan takes what the
-RTU takes.
+trips (87 without packed status registers), each of which in the HMI's process must win the
+GIL back from the GUI, solver and historian threads (see :mod:`app.field.childproc`); in its
+own process a scan takes what the RTU takes.
 
 The front-end keeps :data:`CONNECTIONS` connections to the RTU. The child is configured by
-its first message (the point table, the register map, address,
-period and timeout), so a map read from CSV polls the same way. Everything the in-process
-poller guarantees still holds — a device that fails is LOST with its points invalid|oldData,
-a lost connection is retried with backoff, one log line per change (logged in this process,
-under ``app.field.rtu.poller``) — and so does this: if the front-end itself dies or stops
-answering (within ``max(1 s, 4 × timeout)``) every device turns LOST on that scan, the child
-is killed, and a new one is started in the background while scans go on reporting LOST.
+its first message (the point table, the register map, address, period and timeout), so a
+map read from CSV polls the same way. It answers each scan *raw*
+(:class:`~app.field.rtu.poller.RawScan`: values and quality as read, each device's outcome
+and cause, the per-device statistics): the communication state machine
+(:mod:`app.field.commstate`) runs here, in the parent, so it goes on without a break when the
+front-end itself fails. Everything the in-process poller guarantees still holds — replies
+validated, a device's fault costs that device only, its state moves SUSPECT → LOST with
+hold-off and back with hysteresis, one log line per change (state changes are logged here,
+the child's own lines — a connection up — are logged here too, under
+``app.field.rtu.poller``) — and so does this: a scan waits for the front-end's answer at most
+``answer_budget_s`` (``max(1 s, 4 × timeout)``): on a loaded host a slow answer is taken by
+the next scan while the devices' states age meanwhile; a front-end that dies fails every
+device on that scan (cause "Modbus front-end …"), one silent for ``reply_timeout_s``
+(``max(10 s, 8 × timeout)``) is killed, and a new one is started in the background while
+scans go on; the devices' states follow the same rules as for any other failure.
 """
 
 from __future__ import annotations
@@ -27,13 +35,21 @@ import logging
 import numpy as np
 
 from app.field.childproc import ChildChannel, ChildServer
-from app.field.commlog import log_changes
+from app.field.commstate import CommPolicy, CommTracker
 from app.field.rtu.map import RegisterMap, build_register_map
-from app.field.rtu.poller import ModbusPoller, PartialScan, check_timing, default_timeout_s
+from app.field.rtu.poller import (
+    DeviceStats,
+    LinkStats,
+    ModbusPoller,
+    PartialScan,
+    RawScan,
+    check_timing,
+    default_timeout_s,
+    track_scan,
+)
 from app.field.sim.api import ADD_CAUSE_UNKNOWN, ControlResult
-from app.station import clock
 from app.station import quality as Q
-from app.station.frame import Comm, CommState
+from app.station.frame import CommState
 from app.station.points import PointTable
 
 log = logging.getLogger("app.field.rtu.poller")
@@ -49,7 +65,9 @@ class RemoteModbusPoller:
 
     def __init__(self, points: PointTable, host: str, port: int, *, period_s: float = 0.1,
                  timeout_s: float | None = None,
-                 register_map: RegisterMap | None = None) -> None:
+                 register_map: RegisterMap | None = None,
+                 policy: CommPolicy | None = None,
+                 reply_timeout_s: float | None = None) -> None:
         check_timing(period_s, timeout_s)
         self.points = points
         self.host, self.port, self.period_s = host, port, period_s
@@ -59,20 +77,50 @@ class RemoteModbusPoller:
         self.rows = np.concatenate([d.rows for d in self.devices]) if self.devices else \
             np.empty(0, np.intp)
         n = len(self.rows)
-        now = clock.now()
-        self.comm = {d.device: CommState(d.device, self.PROTOCOL, Comm.CONNECTING, now)
-                     for d in self.devices}
-        self._last = PartialScan(self.rows, np.zeros(n), np.full(n, Q.COMM_LOST, np.uint16),
-                                 np.zeros(n, np.int64), dict(self.comm))
-        self.reply_timeout_s = max(1.0, 4.0 * self.timeout_s)
+        self._names = [d.device for d in self.devices]
+        pos = {int(r): k for k, r in enumerate(self.rows)}
+        self._slices = {d.device: np.asarray([pos[int(r)] for r in d.rows], dtype=np.intp)
+                        for d in self.devices}
+        self.policy = policy or CommPolicy.for_period(period_s)
+        self.tracker = CommTracker(
+            self._names, self.PROTOCOL, self.policy, log=log,
+            what=f"modbus RTU {host}:{port}",
+            label={d.device: f"{d.device} (id {d.device_id})" for d in self.devices})
+        self._raw = RawScan(self.rows, np.zeros(n), np.full(n, Q.COMM_LOST, np.uint16),
+                            np.zeros(n, np.int64), np.full(len(self.devices), -1, np.int8), {})
+        #: How long a scan waits for the front-end's answer; a later answer is taken by the
+        #: next scan, and meanwhile the devices' states age (app.field.commstate): on a loaded
+        #: host a slow front-end is not a dead one.
+        self.answer_budget_s = max(1.0, 4.0 * self.timeout_s)
+        #: A front-end that has not answered for this long is killed and started again.
+        self.reply_timeout_s = max(10.0, 8.0 * self.timeout_s) if reply_timeout_s is None \
+            else reply_timeout_s
         self._chan = ChildChannel(
             ["-m", "app.field.rtu.frontend"], name="Modbus front-end",
             init=("init", points, self.map, host, port, period_s, self.timeout_s),
             reply_timeout_s=self.reply_timeout_s)
         self._chan.spawn()  # its imports overlap the HMI's start-up
         self._starting: asyncio.Future | None = None
+        self._pending: asyncio.Future | None = None  # the scan asked for, not yet answered
         self._answered = False
         self.scans = 0
+        self.late = 0  # scans that went on without the front-end's answer
+
+    @property
+    def comm(self) -> dict[str, CommState]:
+        """Each device's communication state after the newest scan."""
+        return self.tracker.states
+
+    @property
+    def stats(self) -> dict[str, DeviceStats]:
+        """Each device's counters, as the front-end last reported them (they restart from
+        zero with a new front-end process)."""
+        return dict(self._raw.stats)
+
+    @property
+    def link_stats(self) -> list[LinkStats]:
+        """Each connection's counters, as the front-end last reported them."""
+        return list(self._raw.links)
 
     @property
     def pid(self) -> int | None:
@@ -99,34 +147,34 @@ class RemoteModbusPoller:
         return str(exc) if isinstance(exc, ConnectionError) else f"Modbus front-end: {exc}"
 
     async def scan_once(self) -> PartialScan:
-        """Every device's values, quality and time, from the front-end. Never raises."""
+        """Every device's values, quality and state, from the front-end; within
+        :attr:`answer_budget_s` (a later answer is the next scan's). Never raises."""
         why = await self._ready()
+        r = self._raw
         if why is None:
+            if self._pending is None:
+                self._pending = asyncio.ensure_future(self._chan.ask("scan"))
+            done, _ = await asyncio.wait({self._pending}, timeout=self.answer_budget_s)
+            if not done:  # slow, not (yet) dead: no news, the states follow from time
+                self.late += 1
+                late = f"Modbus front-end: no answer within {self.answer_budget_s:g} s"
+                none = RawScan(r.rows, r.values, r.quality, r.t_ns,
+                               np.full(len(self._names), -1, np.int8),
+                               dict.fromkeys(self._names, late), r.stats, r.links)
+                return track_scan(self.tracker, self._names, none, self._slices)
+            task, self._pending = self._pending, None
             try:
-                rows, values, quality, t_ns, comm = await self._chan.ask("scan")
-                self.comm = comm
-                self._last = PartialScan(rows, values, quality, t_ns, dict(comm))
+                self._raw = RawScan(self.rows, *task.result())
                 self._answered = True
                 self.scans += 1
-                return self._last
+                return track_scan(self.tracker, self._names, self._raw, self._slices)
             except (ConnectionError, RuntimeError) as exc:
                 why = self._why(exc)
-        return self._all_lost(why)
-
-    def _all_lost(self, why: str) -> PartialScan:
-        now = clock.now()
-        changes = []
-        for dev, c in self.comm.items():
-            if c.state != Comm.LOST:
-                changes.append((dev, c.state, Comm.LOST, why))
-                self.comm[dev] = CommState(dev, self.PROTOCOL, Comm.LOST, now, why)
-        if changes:
-            log_changes(log, f"modbus RTU {self.host}:{self.port}", changes,
-                        {d.device: f"{d.device} (id {d.device_id})" for d in self.devices})
-        q = (self._last.quality & ~np.uint16(Q.VALIDITY_MASK)) | Q.COMM_LOST
-        self._last = PartialScan(self._last.rows, self._last.values, q.astype(np.uint16),
-                                 self._last.t_ns, dict(self.comm))
-        return self._last
+        # the front-end is down: every device failed this scan
+        failed = RawScan(r.rows, r.values, r.quality, r.t_ns,
+                         np.zeros(len(self._names), np.int8), dict.fromkeys(self._names, why),
+                         r.stats, r.links)
+        return track_scan(self.tracker, self._names, failed, self._slices)
 
     async def write_command(self, asset_id: str, close: bool) -> ControlResult:
         """Pulse the device's open or close command coil (through the front-end)."""
@@ -138,9 +186,10 @@ class RemoteModbusPoller:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, f"command not delivered: {exc}")
 
     def close(self) -> None:
-        if self._starting is not None:
-            self._starting.cancel()
-            self._starting = None
+        for f in (self._starting, self._pending):
+            if f is not None:
+                f.cancel()
+        self._starting = self._pending = None
         self._chan.close()
 
 
@@ -162,8 +211,9 @@ def serve() -> None:
         if poller is None:
             raise RuntimeError("not configured")
         if cmd == "scan":
-            ps = loop.run_until_complete(poller.scan_once())
-            return ps.rows, ps.values, ps.quality, ps.t_ns, ps.comm
+            raw = loop.run_until_complete(poller.scan_raw())
+            return (raw.values, raw.quality, raw.t_ns, raw.outcome, raw.why, poller.stats,
+                    poller.link_stats)
         if cmd == "command":
             return loop.run_until_complete(poller.write_command(req[1], req[2]))
         raise ValueError(f"unknown request {cmd!r}")
