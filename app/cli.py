@@ -13,6 +13,7 @@
     gridtwin faults       short-circuit study (3ph, LG, LL, LLG) at every bus
     gridtwin contingency  N-1 outages against the Grid Code voltage bands
     gridtwin assets       the station's assets, nameplates and points
+    gridtwin forecast     N-BEATS load forecast backtest against seasonal naive (CSV)
     gridtwin bench twin|field|historian|alarms   benchmarks (figures and ratios)
 
 Every verb prints a readable table; ``--json`` prints the same for scripts. Errors in the
@@ -301,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_users import add_parsers as users_parsers
 
     users_parsers(sub)
+    from app.cli_forecast import register as forecast_parsers
+
+    forecast_parsers(sub)
 
     sp = sub.add_parser("modbus-map", help="the RTU's Modbus register map as CSV",
                         description="Print the station RTU's register map as CSV (point, unit, "

@@ -78,6 +78,7 @@ class BacktestResult:
     forecasts: dict[str, np.ndarray]
     scores: dict[str, ModelScore]
     config: dict = field(default_factory=dict)
+    model: NBeatsForecaster | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
         return {"period_minutes": self.period_minutes, "horizon_steps": self.horizon_steps,
@@ -115,7 +116,7 @@ def backtest_origins(series: LoadSeries, backtest_days: int, horizon_steps: int,
 
 def backtest(series: LoadSeries, *, horizon_hours: float = 24, lookback_hours: float = 168,
              backtest_days: int = 7, nbeats: NBeatsConfig | None = None,
-             train: TrainConfig | None = None, model_kind: str = "generic",
+             train: TrainConfig | None = None, model_kind: str = "interpretable",
              train_from: int = 0) -> BacktestResult:
     """Rolling-origin backtest of N-BEATS and the two seasonal naive baselines.
 
@@ -156,4 +157,4 @@ def backtest(series: LoadSeries, *, horizon_hours: float = 24, lookback_hours: f
         train_s=report.train_s, origins=tuple(int(o) for o in origins),
         origin_times=tuple(series.time_at(int(o)).isoformat() for o in origins),
         actual=actual, forecasts=fc, scores=scores,
-        config={"nbeats": cfg.as_dict(), "train": model.train_config.as_dict()})
+        config={"nbeats": cfg.as_dict(), "train": model.train_config.as_dict()}, model=model)

@@ -15,9 +15,17 @@ draws ``batch_size`` origins uniformly (numpy ``default_rng(seed)``); loss is th
 absolute error of the scaled forecast, which is the absolute error relative to the window's
 level, i.e. close to what MAPE measures; Adam, learning rate ``learning_rate`` halved at 50 %,
 75 % and 90 % of the steps. The weights start from ``torch.manual_seed(seed)`` inside a
-forked RNG (the caller's torch RNG is left alone); torch runs on ``threads`` threads (≤ 2)
-for the call and the previous count is restored. Same data, seed and configuration → the
-same weights, bit for bit, on the same machine and torch build.
+forked RNG (the caller's torch RNG is left alone); torch runs on ``threads`` threads (1 by
+default, at most 2) for the call and the previous count is restored. One thread because the
+machine has two cores that the HMI's scan, solver and historian threads also use: under that
+load two OpenMP threads spin against the other work (a training step of the 4 × 128 generic
+network measured 27 ms on two threads, 18 ms on one, on a busy 2-core machine). Same data,
+seed and configuration → the same weights, bit for bit, on the same machine and torch build.
+
+**Ensemble.** ``members`` > 1 trains that many networks from different random
+initialisations and forecasts their mean (the paper ensembles 180 models over
+initialisations, lookbacks and losses; a few members here cut the variance from the
+initialisation, which on 12 weeks of data is large).
 
 A training run can report progress and be cancelled (``progress(fraction)``,
 ``cancel() -> bool``, checked every iteration) so that a job runner can drive it.
@@ -47,11 +55,12 @@ class TrainingCancelled(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 1500
-    batch_size: int = 256
+    steps: int = 1000
+    batch_size: int = 128
     learning_rate: float = 1e-3
     seed: int = 0
-    threads: int = MAX_THREADS
+    threads: int = 1
+    members: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,6 +85,23 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+class NBeatsEnsemble(torch.nn.Module):
+    """``members`` N-BEATS models of one configuration, each from its own random
+    initialisation; the forecast is their mean. Trained together on the same batches with
+    the sum of their losses, which (Adam being per parameter) is training each on its own."""
+
+    def __init__(self, config: NBeatsConfig, members: int) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(NBeats(config) for _ in range(members))
+
+    def forward_members(self, x: torch.Tensor) -> torch.Tensor:
+        """Each member's forecast, stacked: ``(members, batch, H)``."""
+        return torch.stack([m(x) for m in self.members])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_members(x).mean(dim=0)
+
+
 def window_scale(lookback: np.ndarray, floor: float) -> np.ndarray:
     """Scale of each window (last axis): its mean absolute value, at least ``floor``."""
     return np.maximum(np.mean(np.abs(lookback), axis=-1), floor)
@@ -88,9 +114,11 @@ class NBeatsForecaster:
         self.config = config
         self.train_config = train or TrainConfig()
         self.scale_floor = 1e-6
+        if self.train_config.members < 1:
+            raise ValueError("an ensemble needs at least one member")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.train_config.seed)
-            self.net = NBeats(config)
+            self.net = NBeatsEnsemble(config, self.train_config.members)
         self.net.eval()
         self.fitted = False
 
@@ -127,7 +155,7 @@ class NBeatsForecaster:
                         raise TrainingCancelled(f"training cancelled at step {step}/{tc.steps}")
                     batch = scaled[torch.as_tensor(rng.integers(0, n_origins, tc.batch_size))]
                     x, target = batch[:, :L], batch[:, L:]
-                    loss = torch.mean(torch.abs(self.net(x) - target))
+                    loss = torch.mean(torch.abs(self.net.forward_members(x) - target))
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()

@@ -181,7 +181,7 @@ class StationForecaster:
 def train_station_forecaster(
         values: np.ndarray, period_minutes: int, *, horizon_hours: float = 24,
         lookback_hours: float = 168, calibration_days: float = 7, coverage: float = 0.9,
-        kind: str = "generic", nbeats: NBeatsConfig | None = None,
+        kind: str = "interpretable", nbeats: NBeatsConfig | None = None,
         train: TrainConfig | None = None, progress: Callable[[float], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> StationForecaster:
     """Train on all but the last ``calibration_days``, measure the band on them."""

@@ -140,3 +140,18 @@ def test_learns_a_clean_seasonal_signal_better_than_naive(kind):
     naive_day = mape_pct(actual, np.stack([seasonal_naive(y[:o], 24, H) for o in origins]))
     assert naive_day > 0.9  # the 1 %/day growth the naive forecast misses
     assert nb < 0.5 * naive_day, (nb, naive_day)
+
+
+def test_ensemble_forecasts_the_mean_of_its_members():
+    cfg = NBeatsConfig(lookback_steps=48, horizon_steps=24, **SMALL)
+    f = NBeatsForecaster(cfg, TrainConfig(steps=3, batch_size=16, members=3, threads=1))
+    f.fit(_series(10))
+    x = _series(10)[-48:]
+    scale = np.mean(np.abs(x))
+    with torch.inference_mode():
+        xt = torch.as_tensor(x[None, :] / scale, dtype=torch.float32)
+        each = [m(xt).numpy()[0] * scale for m in f.net.members]
+    assert len(each) == 3 and not np.allclose(each[0], each[1])
+    np.testing.assert_allclose(f.predict(x), np.mean(each, axis=0), rtol=1e-5)
+    with pytest.raises(ValueError, match="at least one member"):
+        NBeatsForecaster(cfg, TrainConfig(members=0))
