@@ -48,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sp.add_argument("--steps", type=positive_int, metavar="N",
                     help="training iterations (default: the model's own, see "
                          "ml.forecast.model.TrainConfig)")
+    sp.add_argument("--members", type=positive_int, default=1, metavar="N",
+                    help="an ensemble of N networks, forecasting their mean (default 1)")
     sp.add_argument("--json", action="store_true", help="print JSON for scripts")
     sp.set_defaults(func=cmd_forecast)
 
@@ -55,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train_config(args: argparse.Namespace):  # noqa: ANN202
     from ml.forecast.model import TrainConfig
 
-    return TrainConfig(seed=args.seed, **({"steps": args.steps} if args.steps else {}))
+    steps = {"steps": args.steps} if args.steps else {}
+    return TrainConfig(seed=args.seed, members=args.members, **steps)
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
@@ -71,7 +74,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         print(f"gridtwin: {exc}", file=sys.stderr)
         return EXIT_INPUT
     out = {"csv": str(args.csv), "value": series.value_name, "seed": args.seed,
-           "kind": args.kind, **r.as_dict()}
+           "kind": args.kind, "members": args.members, **r.as_dict()}
     if args.json:
         print(json.dumps(out, indent=2))
         return 0

@@ -25,6 +25,7 @@ Figures:
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 import sys
 import time
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger("bench.forecast")
 SERIES = Path(__file__).resolve().parent.parent / "tests" / "data" / "vic_demand_2014.csv.gz"
 #: Last day (1-based day of 2014) of each 13-week window: every 4 weeks from the first
 #: whole 13 weeks (day 91) to the end of the year.
@@ -62,13 +64,15 @@ def infer_ms(model, lookback: np.ndarray, repeat: int = 200) -> float:  # noqa: 
 
 
 def run(windows: tuple[int, ...] = WINDOWS, steps: int | None = None, seed: int = 0,
-        kind: str = "interpretable", repeat: int = 200, csv: str | Path = SERIES) -> dict:
+        kind: str = "interpretable", repeat: int = 200, csv: str | Path = SERIES,
+        members: int = 1) -> dict:
     from ml.forecast.backtest import backtest
     from ml.forecast.model import TrainConfig
     from ml.forecast.series import load_csv
 
     series = load_csv(csv)
-    train = TrainConfig(seed=seed, **({"steps": steps} if steps else {}))
+    train = TrainConfig(seed=seed, members=members,
+                        **({"steps": steps} if steps else {}))
     rows, infer = [], []
     for end in windows:
         r = backtest(_window(series, end), horizon_hours=24, lookback_hours=168,
@@ -77,6 +81,9 @@ def run(windows: tuple[int, ...] = WINDOWS, steps: int | None = None, seed: int 
                      "train_samples": r.train_samples, "train_s": round(r.train_s, 2),
                      **{f"mape_{k}_pct": round(v.mape_pct, 3) for k, v in r.scores.items()},
                      **{f"mae_{k}": round(v.mae, 2) for k, v in r.scores.items()}})
+        log.info("window to day %d: N-BEATS %.3f %%, previous day %.3f %%, previous week "
+                 "%.3f %%, trained in %.1f s", end, rows[-1]["mape_nbeats_pct"],
+                 rows[-1]["mape_naive_day_pct"], rows[-1]["mape_naive_week_pct"], r.train_s)
         if not infer:
             infer.append(infer_ms(r.model, series.values[:r.lookback_steps], repeat))
     mean = {k: float(np.mean([w[f"mape_{k}_pct"] for w in rows]))
@@ -85,6 +92,7 @@ def run(windows: tuple[int, ...] = WINDOWS, steps: int | None = None, seed: int 
         "series": "Victoria half-hourly demand 2014 (AEMO via fpp2 elecdemand)"
                   if Path(csv) == SERIES else str(csv),
         "kind": kind, "seed": seed, "steps": train.steps, "threads": train.threads,
+        "members": members,
         "forecast_train_s": round(statistics.median(w["train_s"] for w in rows), 2),
         "forecast_train_s_max": max(w["train_s"] for w in rows),
         "forecast_infer_ms": round(infer[0], 3),
@@ -120,4 +128,5 @@ def main(json_out: bool = False, **kw) -> int:  # noqa: ANN003
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     sys.exit(main(json_out="--json" in sys.argv[1:]))

@@ -20,7 +20,7 @@ from ml.forecast.model import TrainConfig
 from ml.forecast.nbeats import NBeatsConfig
 from ml.forecast.series import LoadSeries
 
-TINY = {"n_stacks": 1, "width": 16, "theta_dim": 4}
+TINY = {"kind": "generic", "n_stacks": 1, "width": 16, "theta_dim": 4}
 
 
 def test_seasonal_naive_by_hand():

@@ -90,7 +90,7 @@ def test_interpretable_blocks_use_those_bases_and_share_weights():
 
 
 def test_doubly_residual_stacking_by_hand():
-    cfg = NBeatsConfig(lookback_steps=48, horizon_steps=24, **SMALL)
+    cfg = NBeatsConfig(lookback_steps=48, horizon_steps=24, kind="generic", **SMALL)
     net = NBeats(cfg)
     x = torch.randn(3, 48)
     b0, f0 = net.stacks[0][0](x)
@@ -111,7 +111,7 @@ def _series(days: int, steps_per_day: int = 24, noise: float = 0.002, seed: int 
 
 def test_same_seed_same_weights_other_seed_other_weights():
     y = _series(20)
-    cfg = NBeatsConfig(lookback_steps=48, horizon_steps=24, **SMALL)
+    cfg = NBeatsConfig(lookback_steps=48, horizon_steps=24, kind="generic", **SMALL)
 
     def fit(seed: int) -> np.ndarray:
         f = NBeatsForecaster(cfg, TrainConfig(steps=20, batch_size=32, seed=seed,
@@ -143,7 +143,7 @@ def test_learns_a_clean_seasonal_signal_better_than_naive(kind):
 
 
 def test_ensemble_forecasts_the_mean_of_its_members():
-    cfg = NBeatsConfig(lookback_steps=48, horizon_steps=24, **SMALL)
+    cfg = NBeatsConfig(lookback_steps=48, horizon_steps=24, kind="generic", **SMALL)
     f = NBeatsForecaster(cfg, TrainConfig(steps=3, batch_size=16, members=3, threads=1))
     f.fit(_series(10))
     x = _series(10)[-48:]

@@ -9,7 +9,8 @@ from ml.forecast.model import TrainConfig
 from ml.forecast.nbeats import NBeatsConfig
 from ml.forecast.station import ModelFileError, StationForecaster, train_station_forecaster
 
-CFG = NBeatsConfig(lookback_steps=48, horizon_steps=24, n_stacks=2, width=32, theta_dim=8)
+CFG = NBeatsConfig(lookback_steps=48, horizon_steps=24, kind="generic", n_stacks=2, width=32,
+                   theta_dim=8)
 TRAIN = TrainConfig(steps=400, batch_size=32, learning_rate=3e-3, seed=4, threads=1)
 
 
