@@ -125,7 +125,8 @@ class NBeatsForecaster:
     # ------------------------------------------------------------------ training
     def fit(self, values: np.ndarray, progress: Callable[[float], None] | None = None,
             cancel: Callable[[], bool] | None = None) -> FitReport:
-        """Train on every window of ``values`` (1-D, finite)."""
+        """Train on every window of ``values`` (1-D, finite). A second call goes on from the
+        weights the first left; a new forecaster starts from the seed's initialisation."""
         y = np.asarray(values, dtype=np.float64)
         L, H = self.config.lookback_steps, self.config.horizon_steps
         if y.ndim != 1 or not np.all(np.isfinite(y)):

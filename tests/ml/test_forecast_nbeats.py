@@ -155,3 +155,17 @@ def test_ensemble_forecasts_the_mean_of_its_members():
     np.testing.assert_allclose(f.predict(x), np.mean(each, axis=0), rtol=1e-5)
     with pytest.raises(ValueError, match="at least one member"):
         NBeatsForecaster(cfg, TrainConfig(members=0))
+
+
+def test_training_reports_progress_and_can_be_cancelled():
+    from ml.forecast.model import TrainingCancelled
+
+    cfg = NBeatsConfig(lookback_steps=48, horizon_steps=24, kind="generic", **SMALL)
+    seen: list[float] = []
+    f = NBeatsForecaster(cfg, TrainConfig(steps=60, batch_size=16, threads=1))
+    report = f.fit(_series(10), progress=seen.append)
+    assert seen[-1] == 1.0 and seen == sorted(seen) and report.steps == 60
+    calls = iter(range(1000))
+    f = NBeatsForecaster(cfg, TrainConfig(steps=60, batch_size=16, threads=1))
+    with pytest.raises(TrainingCancelled, match="cancelled at step 5/60"):
+        f.fit(_series(10), cancel=lambda: next(calls) >= 5)
