@@ -20,6 +20,15 @@ Figures:
   on a trained model; target ≤ 10 ms.
 * ``mape_nbeats_pct``, ``mape_naive_day_pct``, ``mape_naive_week_pct`` — means over the
   windows; ``nbeats_over_naive_week`` their ratio; ``windows`` the detail.
+
+Measured (torch 2.13.0 CPU, 2 cores, defaults: interpretable, 1,000 steps of 128, one
+thread, seed 0): mean MAPE N-BEATS 4.522 %, previous day 7.267 %, previous week 4.692 %
+(ratio 0.964; N-BEATS better in 6 windows of 10; it loses the ones after Easter/ANZAC Day and
+the end of daylight saving, the start of daylight saving, and Melbourne Cup week, when the
+week before is no guide to the day's shape and the network has seen too few such weeks).
+Training on 12 weeks: 31 s on an idle machine (26 s on two threads), 33–179 s while other
+jobs loaded it (load average 3–15); one forecast 1.8 ms idle (1.1 ms on two threads),
+3–6 ms loaded. An ensemble of two members (``members=2``, batch 64) gave 0.971: no gain.
 """
 
 from __future__ import annotations

