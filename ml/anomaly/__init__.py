@@ -1,0 +1,1 @@
+"""Anomaly detection per asset: features from each scan (:mod:`ml.anomaly.features`)."""
