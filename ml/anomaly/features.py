@@ -35,7 +35,9 @@ all (de-energised, switched out, no load) carries a reason instead.
 :meth:`FeatureExtractor.new_history`) and passes it with every scan, in time order. Rates are
 least-squares slopes of bucket means over a window, not scan-to-scan differences:
 
-* fast (per minute): 10 s buckets over 5 minutes — voltage, loading, temperatures;
+* fast (per minute): 10 s buckets over 5 minutes — loading and temperatures (not voltage:
+  a normal OLTC tap step makes a voltage rate spike for a whole window; the voltage level
+  feature carries voltage deviation);
 * slow (per day): 2 min buckets over 1 hour — SF6 density, contact wear, bushing tan δ;
 * DGA (ppm/day): each new oil sample (a new source time on the gas points) over the last
   24 hours, needing two samples at least 4 hours apart.
@@ -70,8 +72,10 @@ EXTRA_HOT_SPOT_MODEL = "hot_spot_model_c"
 EXTRA_TOP_OIL_MODEL = "top_oil_model_c"
 
 GASES = ("h2", "ch4", "c2h6", "c2h4", "c2h2", "co", "co2")
-_GAS_RES = {"h2": 1.0, "ch4": 1.0, "c2h6": 1.0, "c2h4": 1.0, "c2h2": 0.1, "co": 2.0,
-            "co2": 10.0}
+#: Resolution of each gas level: about what an on-line DGA monitor resolves (ppm); a healthy
+#: unit's slow, normal accumulation stays within a few of these over weeks.
+_GAS_RES = {"h2": 5.0, "ch4": 2.0, "c2h6": 2.0, "c2h4": 2.0, "c2h2": 0.5, "co": 10.0,
+            "co2": 50.0}
 
 #: Values with any of these flags are not used even when their validity is good.
 UNUSABLE_FLAGS = Q.OLD_DATA | Q.TEST | Q.OPERATOR_BLOCKED
@@ -97,10 +101,18 @@ class Feature:
     resolution: float
     """The smallest meaningful change, in ``unit`` (a floor for scales)."""
     doc: str
+    relative: bool = True
+    """Judged against each asset's own normal (its training distribution): True for levels
+    that differ between healthy assets (a coupler's power factor, a bus's usual voltage,
+    a breaker's SF6 filling); False for quantities that accumulate in healthy service (gas
+    levels, contact wear) and for rates, judged against the class."""
 
 
-def _f(name: str, unit: str, resolution: float, doc: str) -> Feature:
-    return Feature(name, unit, resolution, doc)
+def _f(name: str, unit: str, resolution: float, doc: str, relative: bool | None = None
+       ) -> Feature:
+    if relative is None:
+        relative = not any(w in name for w in ("_rate_", "_trend_"))
+    return Feature(name, unit, resolution, doc, relative)
 
 
 _V_DEV = _f("voltage_dev_pct", "%", 0.1,
@@ -124,8 +136,6 @@ _I_RES = _f("current_residual_pct", "%", 0.2,
 _P_RES = _f("p_residual_pct", "%", 0.2,
             "active power measured − twin, % of the rated MVA (√3·Vn·Ir)")
 _Q_RES = _f("q_residual_pct", "%", 0.2, "reactive power measured − twin, % of the rated MVA")
-_V_RATE = _f("voltage_dev_rate_pct_min", "%/min", 0.02,
-             "rate of change of voltage_dev_pct over 5 minutes")
 _LOAD_RATE = _f("loading_rate_pct_min", "%/min", 0.1,
                 "rate of change of loading_pct over 5 minutes")
 _TOP_OIL = _f("top_oil_c", "degC", 0.5, "top-oil temperature")
@@ -139,8 +149,8 @@ _WINDING = _f("winding_c", "degC", 0.5, "winding temperature indicator (WTI)")
 
 
 def _gas_features() -> tuple[Feature, ...]:
-    lv = tuple(_f(f"gas_{g}_ppm", "ppm", _GAS_RES[g], f"dissolved {g.upper()} (last oil sample)")
-               for g in GASES)
+    lv = tuple(_f(f"gas_{g}_ppm", "ppm", _GAS_RES[g], f"dissolved {g.upper()} (last oil sample)",
+                  relative=False) for g in GASES)
     rt = tuple(_f(f"gas_{g}_rate_ppm_day", "ppm/day", _GAS_RES[g] / 2,
                   f"{g.upper()} generation rate over the oil samples of the last 24 h")
                for g in GASES)
@@ -176,18 +186,19 @@ CLASS_FEATURES: Mapping[str, tuple[Feature, ...]] = MappingProxyType({
            "rate of change of the worst bushing tan δ over 1 hour"),
     ),
     "bay": (_V_DEV, _V_UNB, _LOADING, _I_IMB, _I_NEG, _THD, _PF, _V_RES, _I_RES, _P_RES,
-            _V_RATE, _LOAD_RATE),
+            _LOAD_RATE),
     "busbar": (
         _V_DEV, _V_UNB,
         _f("voltage_neg_seq_pct", "%", 0.02, "negative-sequence voltage unbalance (CVT's V2)"),
         _f("frequency_dev_hz", "Hz", 0.005, "frequency − the station's nominal frequency"),
         _f("rocof_hz_s", "Hz/s", 0.005, "rate of change of frequency"),
-        _V_RES, _V_RATE,
+        _V_RES,
     ),
     "breaker": (
         _f("sf6_pressure_bar", "bar", 0.005, "SF6 gas density (pressure at 20 °C)"),
         _f("sf6_trend_bar_day", "bar/day", 0.01, "SF6 density trend over 1 hour"),
-        _f("contact_wear_pct", "%", 0.1, "contact wear, % of the wear allowance"),
+        _f("contact_wear_pct", "%", 0.1, "contact wear, % of the wear allowance",
+           relative=False),
         _f("contact_wear_rate_pct_day", "%/day", 0.01, "contact wear trend over 1 hour"),
     ),
     "reactor": (
@@ -241,9 +252,7 @@ _RATES = (
     ("transformer", "loading_pct", "loading_rate_pct_min", "fast", 60.0),
     ("transformer", "bushing_tan_delta_max_pct", "bushing_tan_delta_rate_pct_day", "slow",
      86_400.0),
-    ("bay", "voltage_dev_pct", "voltage_dev_rate_pct_min", "fast", 60.0),
     ("bay", "loading_pct", "loading_rate_pct_min", "fast", 60.0),
-    ("busbar", "voltage_dev_pct", "voltage_dev_rate_pct_min", "fast", 60.0),
     ("breaker", "sf6_pressure_bar", "sf6_trend_bar_day", "slow", 86_400.0),
     ("breaker", "contact_wear_pct", "contact_wear_rate_pct_day", "slow", 86_400.0),
     ("reactor", "top_oil_c", "top_oil_rate_c_min", "fast", 60.0),
@@ -628,7 +637,7 @@ class FeatureExtractor:
         has_i3 = ha("i_ph")
         rated = np.isfinite(self._rated_a)
         needs: dict[str, np.ndarray] = {
-            "voltage_dev_pct": has_v, "voltage_dev_rate_pct_min": has_v,
+            "voltage_dev_pct": has_v,
             "voltage_unbalance_pct": ha("v_ln"),
             "loading_pct": self._has_loading_point | (has_i3 & rated),
             "loading_rate_pct_min": self._has_loading_point | (has_i3 & rated),
