@@ -14,7 +14,9 @@ larger of the models' scores, and its explanation comes from that model. A per-a
 persistence filter turns scores into flags that do not chatter with scan-to-scan noise: the
 share of recent scans at or above 1, as an exponential average with time constant ``tau_s``
 (so it means the same at 10 Hz and in a simulator stepped at speed), raises a flag at
-``raise_at`` and clears it at ``clear_at``. An asset that cannot be scored (de-energised,
+``raise_at`` — and only after at least ``min_scans`` consecutive scans at or above 1, so a
+single unlucky scan never flags even when scans are further apart than ``tau_s`` — and
+clears it at ``clear_at``. An asset that cannot be scored (de-energised,
 too few valid features) is never flagged and its filter restarts.
 
 The detector holds no per-stream state: it lives in :class:`DetectorState` (feature history
@@ -61,10 +63,12 @@ class AnomalyFilter:
     """Per asset: raise after persistent scores ≥ 1, clear after persistent scores below."""
 
     def __init__(self, n: int, *, tau_s: float = 2.0, raise_at: float = 0.6,
-                 clear_at: float = 0.2) -> None:
+                 clear_at: float = 0.2, min_scans: int = 2) -> None:
         if not 0.0 <= clear_at < raise_at <= 1.0:
             raise ValueError("need 0 <= clear_at < raise_at <= 1")
         self.tau_s, self.raise_at, self.clear_at = float(tau_s), raise_at, clear_at
+        self.min_scans = max(1, int(min_scans))
+        self.run = np.zeros(n, dtype=np.int64)
         self.level = np.zeros(n)
         self.flagged = np.zeros(n, dtype=bool)
         self.since = np.full(n, np.nan)
@@ -76,7 +80,9 @@ class AnomalyFilter:
         alpha = 1.0 if self.tau_s <= 0 else 1.0 - math.exp(-dt / self.tau_s)
         self.level += alpha * (above.astype(float) - self.level)
         self.level[~scored] = 0.0
-        rise = ~self.flagged & (self.level >= self.raise_at) & scored
+        self.run = np.where(above & scored, self.run + 1, 0)
+        rise = ~self.flagged & (self.level >= self.raise_at) & scored & \
+            (self.run >= self.min_scans)
         fall = self.flagged & ((self.level <= self.clear_at) | ~scored)
         self.flagged[rise] = True
         self.since[rise] = t_s
@@ -144,7 +150,8 @@ class AnomalyDetector:
     """Feature extraction, every model, and the persistence filter, for one station."""
 
     def __init__(self, extractor: FeatureExtractor, models: Sequence[AnomalyModel], *,
-                 tau_s: float = 2.0, raise_at: float = 0.6, clear_at: float = 0.2) -> None:
+                 tau_s: float = 2.0, raise_at: float = 0.6, clear_at: float = 0.2,
+                 min_scans: int = 2) -> None:
         if not models:
             raise ValueError("an anomaly detector needs at least one model")
         kinds = [m.kind for m in models]
@@ -154,7 +161,8 @@ class AnomalyDetector:
             m.check_features(extractor)
         self.extractor = extractor
         self.models = {m.kind: m for m in models}
-        self.filter_params = {"tau_s": tau_s, "raise_at": raise_at, "clear_at": clear_at}
+        self.filter_params = {"tau_s": tau_s, "raise_at": raise_at, "clear_at": clear_at,
+                              "min_scans": min_scans}
         self.assets = tuple(u.asset for u in extractor.units)
         self.classes = tuple(u.cls for u in extractor.units)
 
