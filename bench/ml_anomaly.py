@@ -70,7 +70,9 @@ def _ms(samples: list[float]) -> tuple[float, float]:
 
 
 def run(repeat: int = 2000, train_hours: float = 6.0, seed: int = 1,
-        station: str | None = None) -> dict:
+        station: str | None = None, live_s: float = 60.0) -> dict:
+    """``train_hours`` of the plant at 30 s steps to train on; ``live_s`` of 10 Hz scans
+    after it, cycled through ``repeat`` timed scans."""
     from app.station import load_station
     from app.station.points import build_point_table
     from ml.anomaly.detector import AnomalyDetector
@@ -94,10 +96,10 @@ def run(repeat: int = 2000, train_hours: float = 6.0, seed: int = 1,
     det = AnomalyDetector(fx, models)
 
     # 10 Hz scans after the training window (a few hundred, cycled).
-    live = _scans(st, seed=seed + 1, hours=60 / 3600, step_s=0.1,
+    live = _scans(st, seed=seed + 1, hours=live_s / 3600, step_s=0.1,
                   start=start + dt.timedelta(hours=train_hours))
     state = det.new_state()
-    for s in live[:100]:  # warm the windows
+    for s in live[:min(100, len(live) // 2)]:  # warm the windows
         det.scan(s["frame"], s["residual"], s["extra"], state)
     t_scan, t_cpu, t_fx, t_model = [], [], [], {m.kind: [] for m in models}
     t0_s = live[-1]["frame"].t_acquired.timestamp()

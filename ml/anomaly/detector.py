@@ -108,7 +108,9 @@ class ScanAnomalies:
     assets: tuple[str, ...]
     classes: tuple[str, ...]
     score: np.ndarray
-    model: tuple[str | None, ...]
+    model_index: np.ndarray
+    """Per unit: which of ``model_kinds`` gave ``score`` (−1 where not scored)."""
+    model_kinds: tuple[str, ...]
     scores: Mapping[str, np.ndarray]
     confidence: np.ndarray
     scored: np.ndarray
@@ -116,6 +118,11 @@ class ScanAnomalies:
     since_s: np.ndarray
     reasons: tuple[str | None, ...]
     features: FeatureFrame
+
+    def model_of(self, k: int) -> str | None:
+        """The model kind that gave unit ``k``'s score."""
+        i = int(self.model_index[k])
+        return self.model_kinds[i] if i >= 0 else None
 
     def index(self, asset_id: str) -> int:
         try:
@@ -129,7 +136,7 @@ class ScanAnomalies:
         sc = float(self.score[k])
         return AssetAnomaly(
             asset=asset_id, cls=self.classes[k], scored=bool(self.scored[k]),
-            reason=self.reasons[k], score=sc, model=self.model[k], severity=severity_of(sc),
+            reason=self.reasons[k], score=sc, model=self.model_of(k), severity=severity_of(sc),
             confidence=float(self.confidence[k]), flagged=bool(self.flagged_mask[k]),
             since_s=None if math.isnan(since) else since,
             scores={m: float(s[k]) for m, s in self.scores.items()})
@@ -191,31 +198,31 @@ class AnomalyDetector:
 
     def score_features(self, ff: FeatureFrame, state: DetectorState | None = None
                        ) -> ScanAnomalies:
+        """Score already extracted features (``ff`` from this detector's extractor)."""
+        if ff.layout is not self.extractor.layout:
+            raise ValueError("features from another extractor: score them with its detector")
         n = len(self.assets)
+        gate = ff.scorable
         per_model: dict[str, np.ndarray] = {}
         conf = np.zeros(n)
         scored = np.zeros(n, dtype=bool)
-        reasons: list[str | None] = [None] * n
         for kind, m in self.models.items():
-            s_all = np.full(n, np.nan)
-            for cls, cs in m.score(ff).items():
-                p = self.extractor.plans[cls]
-                sl = slice(p.start, p.stop)
-                s_all[sl] = cs.scores
-                scored[sl] |= cs.scored
-                conf[sl] = np.maximum(conf[sl], cs.confidence)
-                for j, r in enumerate(cs.reasons):
-                    if reasons[p.start + j] is None:
-                        reasons[p.start + j] = r
-            per_model[kind] = s_all
-        for k in np.nonzero(scored)[0]:
-            reasons[k] = None
+            s, ok, c = m.score_rows(ff)
+            ok &= gate
+            per_model[kind] = np.where(ok, s, np.nan)
+            scored |= ok
+            conf = np.maximum(conf, np.where(ok, c, 0.0))
+        reasons: list[str | None] = [None] * n
+        if not scored.all():
+            first = next(iter(self.models.values()))
+            why = first.reasons(ff, scored)
+            for k in np.nonzero(~scored)[0]:
+                reasons[k] = why[k]
         stack = np.vstack(list(per_model.values()))
         kinds = list(per_model)
-        with np.errstate(invalid="ignore"):
-            best = np.where(np.isnan(stack), -np.inf, stack).argmax(0)
-            score = np.where(scored, stack[best, np.arange(n)], np.nan)
-        model = tuple(kinds[b] if scored[k] else None for k, b in enumerate(best))
+        best = np.where(np.isnan(stack), -np.inf, stack).argmax(0)
+        score = np.where(scored, stack[best, np.arange(n)], np.nan)
+        best = np.where(scored, best, -1)
         with np.errstate(invalid="ignore"):
             above = score >= 1.0
         if state is not None:
@@ -225,15 +232,14 @@ class AnomalyDetector:
         else:
             flagged = above & scored
             since = np.where(flagged, ff.t_s, np.nan)
-        for a in (score, conf, scored, flagged, since, *per_model.values()):
+        for a in (score, best, conf, scored, flagged, since, *per_model.values()):
             a.setflags(write=False)
-        return ScanAnomalies(ff.t_s, self.assets, self.classes, score, model, per_model, conf,
-                             scored, flagged, since, tuple(reasons), ff)
+        return ScanAnomalies(ff.t_s, self.assets, self.classes, score, best, tuple(kinds),
+                             per_model, conf, scored, flagged, since, tuple(reasons), ff)
 
     def explain(self, result: ScanAnomalies, asset_id: str) -> list[FeatureContribution]:
         """The explanation of one asset's score in ``result``, by the model that gave it."""
-        k = result.index(asset_id)
-        kind = result.model[k]
+        kind = result.model_of(result.index(asset_id))
         if kind is None:
             return []
         return self.models[kind].explain(result.features, asset_id)

@@ -320,12 +320,41 @@ class ClassFeatures:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class FeatureLayout:
+    """Where every scored unit's features sit in a frame's padded matrix: unit k is row k,
+    its class's features in columns 0 … d−1 (the rest NaN, not available). Units of a class
+    are contiguous, classes in :data:`ASSET_CLASSES` order. One per extractor."""
+
+    assets: tuple[str, ...]
+    classes: tuple[str, ...]
+    """The class of each row."""
+    slices: Mapping[str, slice]
+    """Rows of each class."""
+    width: Mapping[str, int]
+    """Feature count of each class."""
+
+    @property
+    def max_width(self) -> int:
+        return max(self.width.values())
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class FeatureFrame:
-    """Every class's features for one scan."""
+    """Every scored unit's features for one scan: padded matrices over all units (what the
+    models score in one pass) and, per class, views of them."""
 
     t_s: float
     """Scan time, seconds since the Unix epoch (UTC)."""
     classes: Mapping[str, ClassFeatures]
+    layout: FeatureLayout
+    values: np.ndarray
+    """(units, max features) float64, NaN where missing or padding; read-only."""
+    available: np.ndarray
+    """(units, max features) bool; read-only."""
+    reasons: tuple[str | None, ...]
+    """Per unit: why the extractor cannot score it this scan, else None."""
+    scorable: np.ndarray
+    """Per unit: ``reasons[k] is None`` (read-only bool array)."""
 
     def of(self, asset_id: str) -> tuple[ClassFeatures, int]:
         for cf in self.classes.values():
@@ -518,6 +547,7 @@ class FeatureExtractor:
             self.plans[cls] = _ClassPlan(cls, ks[0], ks[-1] + 1, tuple(units[k].asset for k in ks),
                                          feature_names(cls), cols, struct)
         self._build_rates()
+        self._build_layout()
 
     # ------------------------------------------------------------------ set-up
     def _units(self, st: Station) -> list[Unit]:
@@ -710,6 +740,23 @@ class FeatureExtractor:
         self._dga_idx = idx
         self._gas_rate_cols = np.array([_BCOL[f"gas_{g}_rate_ppm_day"] for g in GASES])
 
+    def _build_layout(self) -> None:
+        plans = self.plans.values()
+        width = max(len(p.names) for p in plans)
+        nb = len(_BANK)  # the bank's extra, all-NaN / never-available column
+        cols = np.full((len(self.units), width), nb, dtype=np.intp)
+        struct = np.zeros((len(self.units), width), dtype=bool)
+        for p in plans:
+            cols[p.start:p.stop, :len(p.cols)] = p.cols
+            struct[p.start:p.stop, :len(p.cols)] = p.struct
+        self._pad_rows = np.arange(len(self.units))[:, None]
+        self._pad_cols = cols
+        self._pad_struct = struct
+        self.layout = FeatureLayout(
+            tuple(u.asset for u in self.units), tuple(u.cls for u in self.units),
+            MappingProxyType({c: slice(p.start, p.stop) for c, p in self.plans.items()}),
+            MappingProxyType({c: len(p.names) for c, p in self.plans.items()}))
+
     # ------------------------------------------------------------------ public
     @property
     def classes(self) -> tuple[str, ...]:
@@ -759,27 +806,33 @@ class FeatureExtractor:
                                  f"{n} points")
             r[:n] = np.where(usable, residual, np.nan)
         with np.errstate(all="ignore"):
-            B, A, why = self._bank(v, r, extra or {})
+            B, A, why, scorable = self._bank(v, r, extra or {})
             if history is not None:
                 self._rates(B, v, float(t_s), t_source_ns, history)
+        X = B[self._pad_rows, self._pad_cols]
+        avail = self._pad_struct & A[self._pad_rows, self._pad_cols]
+        X[~avail] = np.nan
+        X.setflags(write=False)
+        avail.setflags(write=False)
         classes = {}
         for cls, p in self.plans.items():
-            X = B[p.start:p.stop, p.cols]
-            avail = p.struct & A[p.start:p.stop, p.cols]
-            X[~avail] = np.nan
-            X.setflags(write=False)
-            avail.setflags(write=False)
-            classes[cls] = ClassFeatures(cls, p.assets, X, avail, tuple(why[p.start:p.stop]))
-        return FeatureFrame(float(t_s), MappingProxyType(classes))
+            d = len(p.names)
+            classes[cls] = ClassFeatures(cls, p.assets, X[p.start:p.stop, :d],
+                                         avail[p.start:p.stop, :d], tuple(why[p.start:p.stop]))
+        scorable.setflags(write=False)
+        return FeatureFrame(float(t_s), MappingProxyType(classes), self.layout, X, avail,
+                            tuple(why), scorable)
 
     # ------------------------------------------------------------------ the bank
     def _bank(self, v: np.ndarray, r: np.ndarray, extra: Mapping
-              ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
-        """Every feature of every unit (NaN where not computed) and where it applies."""
+              ) -> tuple[np.ndarray, np.ndarray, list[str | None], np.ndarray]:
+        """Every feature of every unit (NaN where not computed), where it applies, and why
+        a unit cannot be scored (with the mask of those that can)."""
         S = self._slot
         nu = len(self.units)
-        B = np.full((nu, len(_BANK)), np.nan)
-        A = np.ones((nu, len(_BANK)), dtype=bool)
+        B = np.full((nu, len(_BANK) + 1), np.nan)  # + a padding column: NaN, never available
+        A = np.ones((nu, len(_BANK) + 1), dtype=bool)
+        A[:, -1] = False
         c = _BCOL
         vnom, rated, rated_mva = self._v_ln_nom, self._rated_a, self._rated_mva
 
@@ -856,10 +909,11 @@ class FeatureExtractor:
         idle = self._idle_class & (im < self._i_min)
         out = self._transformer & (ld_point < 1.0) & ~(im >= self._i_min)
         why: list[str | None] = [None] * nu
-        for k in np.nonzero(dead | idle | out)[0]:
+        blocked = dead | idle | out
+        for k in np.nonzero(blocked)[0]:
             why[k] = ("de-energised" if dead[k] else self._idle_reason[k] if idle[k]
                       else "out of service (no load)")
-        return B, A, why
+        return B, A, why, ~blocked
 
     # ------------------------------------------------------------------ rates
     def _rates(self, B: np.ndarray, v: np.ndarray, t_s: float, t_src: np.ndarray | None,

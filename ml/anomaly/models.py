@@ -77,6 +77,7 @@ from ml.anomaly.features import (
     Feature,
     FeatureExtractor,
     FeatureFrame,
+    FeatureLayout,
 )
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,39 @@ class AssetBaselines:
                    a["base.q_hi"])
 
 
+def _prep(X: np.ndarray, A: np.ndarray, trained: np.ndarray, min_frac: Any,
+          relative: np.ndarray, med: np.ndarray, scale: np.ndarray, impute: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The missing-value handling and the per-asset standardisation, shared by the per-class
+    API and the one-pass scoring of every unit: (features in the model's space with missing
+    ones imputed, valid mask, row scorable, confidence)."""
+    avail = A & trained
+    valid = avail & ~np.isnan(X)
+    n_av = avail.sum(1)
+    n_ok = valid.sum(1)
+    conf = n_ok / np.maximum(n_av, 1)
+    ok = (n_ok > 0) & (conf >= min_frac)
+    Z = np.where(relative, (X - med) / scale, X)
+    return np.where(valid, Z, impute), valid, ok, conf
+
+
+def _if_parts(s: np.ndarray, Zi: np.ndarray, valid: np.ndarray, if_med: Any, if_thr: Any,
+              lo: np.ndarray, hi: np.ndarray, scale: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The isolation forest's two score parts: S_if from the forest score ``s``, S_env from
+    the out-of-range excess (see the module doc)."""
+    s_if = (s - if_med) / (if_thr - if_med)
+    e = np.where(valid, np.maximum(np.maximum(lo - Zi, Zi - hi), 0.0) / scale, 0.0)
+    return s_if, e.max(1) / ENVELOPE_SD
+
+
+def _ae_errors(Zi: np.ndarray, valid: np.ndarray, mean: np.ndarray, std: np.ndarray,
+               forward: Any, clip: float) -> np.ndarray:
+    """Squared reconstruction error per feature (0 where not valid)."""
+    z = np.where(valid, (Zi - mean) / std, 0.0)
+    return np.where(valid, (forward(np.clip(z, -clip, clip)) - z) ** 2, 0.0)
+
+
 class ClassDetector:
     """The common interface, the per-asset baselines and the missing-value handling of
     every detector.
@@ -284,7 +318,7 @@ class ClassDetector:
         return np.where(ok, raw / self.raw_threshold, np.nan)
 
     def confidence(self, X: np.ndarray, available: np.ndarray | None = None) -> np.ndarray:
-        return self._masks(np.asarray(X, dtype=float), available)[2]
+        return self.prepare(X, available)[3]
 
     def severity(self, score: float) -> str | None:
         return severity_of(score)
@@ -333,31 +367,21 @@ class ClassDetector:
         z = (X - b.median[r]) / b.scale[r]
         return np.where(self.relative, z, X)
 
-    def _masks(self, X: np.ndarray, available: np.ndarray | None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if X.ndim != 2 or X.shape[1] != self.d:
-            raise ValueError(f"{self.kind} model of class {self.cls} takes {self.d} features, "
-                             f"got an array of shape {X.shape}")
-        avail = np.ones(X.shape, dtype=bool) if available is None else \
-            np.asarray(available, dtype=bool)
-        avail = avail & self.trained
-        valid = avail & np.isfinite(X)
-        n_av = avail.sum(1)
-        n_ok = valid.sum(1)
-        conf = n_ok / np.maximum(n_av, 1)
-        ok = (n_ok > 0) & (conf >= self.min_valid_fraction)
-        return valid, ok, conf
-
     def prepare(self, X: np.ndarray, available: np.ndarray | None = None,
                 assets: Sequence[str] | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(features in the model's space with missing ones imputed, valid mask, row
         scorable, confidence)."""
+        self._need_fit()
         X = np.asarray(X, dtype=float)
-        valid, ok, conf = self._masks(X, available)
-        Z = self.transform(X, assets)
-        Zi = np.where(valid, Z, self._impute_values())
-        return Zi, valid, ok, conf
+        if X.ndim != 2 or X.shape[1] != self.d:
+            raise ValueError(f"{self.kind} model of class {self.cls} takes {self.d} features, "
+                             f"got an array of shape {X.shape}")
+        A = np.ones(X.shape, dtype=bool) if available is None else \
+            np.asarray(available, dtype=bool)
+        r = self.baselines.rows_of(assets, len(X))
+        return _prep(X, A, self._trained, self.min_valid_fraction, self.relative,
+                     self.baselines.median[r], self.baselines.scale[r], self._impute_values())
 
     def missing_reason(self, x: np.ndarray, available: np.ndarray | None = None) -> str:
         """Why one row is not scored, naming the missing features."""
@@ -588,16 +612,21 @@ class _Forest:
         n = sum(len(b) for b in blocks)
         width = max([self.block_width] + [b.shape[1] for b in blocks])
         x = np.zeros((n, width), dtype=np.float32)
-        node = np.empty((n, self.n_trees), dtype=np.int32)
+        roots = np.empty((n, self.n_trees), dtype=np.int32)
         c = np.empty(n)
         i = 0
         for k, b in enumerate(blocks):
             x[i:i + len(b), :b.shape[1]] = b
-            node[i:i + len(b)] = self.block_roots[k]
+            roots[i:i + len(b)] = self.block_roots[k]
             c[i:i + len(b)] = self.block_c_norm[k]
             i += len(b)
-        h = self.leaf_value[self._walk(x, node)].sum(1) / self.n_trees
-        return np.where(c > 0, 2.0 ** (-h / np.where(c > 0, c, 1.0)), 1.0)
+        return self.score_rows(x, roots, c)
+
+    def score_rows(self, x: np.ndarray, roots: np.ndarray, c_norm: np.ndarray) -> np.ndarray:
+        """Each row scored from its own trees' ``roots`` (rows, trees) with its ``c_norm``."""
+        h = self.leaf_value[self._walk(np.asarray(x, dtype=np.float32), roots)].sum(1) \
+            / self.n_trees
+        return np.where(c_norm > 0, 2.0 ** (-h / np.where(c_norm > 0, c_norm, 1.0)), 1.0)
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}{k}": getattr(self, k) for k in
@@ -640,42 +669,24 @@ class IsolationForestDetector(ClassDetector):
         self.if_threshold = float(np.quantile(s, self.quantile))
         if self.if_threshold <= self.if_median:
             self.if_threshold = self.if_median + 1e-6
-        s_if = (s - self.if_median) / (self.if_threshold - self.if_median)
-        s_env = self._excess(Xi, valid).max(1) / ENVELOPE_SD
-        self._calibrate_threshold(np.maximum(s_if, s_env))
+        self._calibrate_threshold(np.maximum(*self.parts(Xi, valid, s)))
         return self
 
-    def parts(self, Xi: np.ndarray, valid: np.ndarray, s: np.ndarray | None = None
+    def parts(self, Zi: np.ndarray, valid: np.ndarray, s: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
         """(S_if, S_env) per row of imputed features (``s``: the forest's scores of the
         rows, when already known)."""
         if s is None:
-            s = self.forest.score(Xi)
-        s_if = (s - self.if_median) / (self.if_threshold - self.if_median)
-        return s_if, self._excess(Xi, valid).max(1) / ENVELOPE_SD
+            s = self.forest.score(Zi)
+        return _if_parts(s, Zi, valid, self.if_median, self.if_threshold, self._lo, self._hi,
+                         self.stats.scale)
 
-    @staticmethod
-    def raw_many(dets: Sequence[IsolationForestDetector],
-                 prepared: Sequence[tuple[np.ndarray, np.ndarray]],
-                 combined: _Forest | None) -> list[np.ndarray]:
-        """Raw scores of several classes' rows, their forests traversed in one pass."""
-        if combined is None:
-            return [d._raw(z, v) for d, (z, v) in zip(dets, prepared, strict=True)]
-        s = combined.score_blocks([z for z, _ in prepared])
-        out, i = [], 0
-        for d, (z, v) in zip(dets, prepared, strict=True):
-            s_if, s_env = d.parts(z, v, s[i:i + len(z)])
-            out.append(np.maximum(s_if, s_env))
-            i += len(z)
-        return out
-
-    def _excess(self, Xi: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        e = np.maximum(np.maximum(self._lo - Xi, Xi - self._hi), 0.0) / self.stats.scale
+    def _excess(self, Zi: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        e = np.maximum(np.maximum(self._lo - Zi, Zi - self._hi), 0.0) / self.stats.scale
         return np.where(valid, e, 0.0)
 
-    def _raw(self, Xi: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        s_if, s_env = self.parts(Xi, valid)
-        return np.maximum(s_if, s_env)
+    def _raw(self, Zi: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        return np.maximum(*self.parts(Zi, valid))
 
     def _contributions(self, xi: np.ndarray, valid: np.ndarray) -> np.ndarray:
         s_if, s_env = self.parts(xi[None, :], valid[None, :])
@@ -919,8 +930,7 @@ class AutoencoderDetector(ClassDetector):
         return self._forward(np.clip(z, -self.CLIP_Z, self.CLIP_Z))
 
     def _errors(self, Zi: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        z = self._z(Zi, valid)
-        return np.where(valid, (self.reconstruct(z) - z) ** 2, 0.0)
+        return _ae_errors(Zi, valid, self.mean, self.std, self._forward, self.CLIP_Z)
 
     def _raw(self, Xi: np.ndarray, valid: np.ndarray) -> np.ndarray:
         e = self._errors(Xi, valid)
@@ -1035,8 +1045,8 @@ class AnomalyModel:
         self.detectors = dict(detectors)
         self.meta: dict[str, Any] = dict(meta or {})
         self._bytes: bytes | None = None
-        self._forest: _Forest | None = None
-        self._forest_key: tuple | None = None
+        self._bound: dict[int, _Bound] = {}
+        self._version = 0
 
     @classmethod
     def create(cls, kind: str, classes: Sequence[str] = ASSET_CLASSES, *, seed: int = 0,
@@ -1064,7 +1074,7 @@ class AnomalyModel:
         for cls_, det in self.detectors.items():
             X, av, assets = data.arrays(cls_)
             det.fit(X, av, assets, **fit_params)
-        self._forest_key = None
+        self._version += 1
         if window is None and data.window() is not None:
             import datetime as dt
 
@@ -1078,36 +1088,45 @@ class AnomalyModel:
     def score(self, ff: FeatureFrame) -> dict[str, ClassScores]:
         """Every class's scores for one scan (units the extractor could not score, or with
         too few valid features, carry a reason and no score)."""
-        work = []
-        for cls_, cf in ff.classes.items():
-            det = self.detectors.get(cls_)
-            if det is not None:
-                work.append((cls_, cf, det, det.prepare(cf.values, cf.available, cf.assets)))
-        dets = [w[2] for w in work]
-        prepared = [(w[3][0], w[3][1]) for w in work]
-        if self.kind == IsolationForestDetector.kind:
-            raws = IsolationForestDetector.raw_many(dets, prepared, self._combined(dets))
-        else:
-            raws = [d._raw(z, v) for d, (z, v) in zip(dets, prepared, strict=True)]
+        scores, ok, conf = self.score_rows(ff)
+        reasons = self.reasons(ff, ok)
         out = {}
-        for (cls_, cf, det, (_, _, ok, conf)), raw in zip(work, raws, strict=True):
-            reasons: list[str | None] = list(cf.reasons)
-            for k in np.nonzero(~ok)[0]:
-                if reasons[k] is None:
-                    reasons[k] = det.missing_reason(cf.values[k], cf.available[k])
-            gate = np.array([r is None for r in reasons], dtype=bool)
-            s = np.where(gate, det._normalise(raw, ok), np.nan)
+        for cls_, sl in ff.layout.slices.items():
+            if cls_ not in self.detectors:
+                continue
+            gate = np.array([r is None for r in reasons[sl]], dtype=bool)
+            s = np.where(gate, scores[sl], np.nan)
             s.setflags(write=False)
-            out[cls_] = ClassScores(cls_, cf.assets, s, gate, np.where(gate, conf, 0.0),
-                                    tuple(reasons))
+            out[cls_] = ClassScores(cls_, ff.layout.assets[sl], s, gate,
+                                    np.where(gate, conf[sl], 0.0), tuple(reasons[sl]))
         return out
 
-    def _combined(self, dets: Sequence[ClassDetector]) -> _Forest | None:
-        key = tuple(d.cls for d in dets)
-        if self._forest_key != key:
-            self._forest = _Forest.combine([d.forest for d in dets])
-            self._forest_key = key
-        return self._forest
+    def score_rows(self, ff: FeatureFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(normalised score, scored by the model, confidence) of every unit of the frame, in
+        its layout's order, in one pass (NaN score where not scored). Units the extractor
+        could not score are still scored here: gate them with ``ff.reasons``."""
+        return self.bound(ff.layout).score(ff.values, ff.available)
+
+    def reasons(self, ff: FeatureFrame, ok: np.ndarray) -> list[str | None]:
+        """Per unit: the extractor's reason, else why the model could not score it."""
+        out = list(ff.reasons)
+        for k in np.nonzero(~ok)[0]:
+            if out[k] is None:
+                det = self.detectors.get(ff.layout.classes[k])
+                if det is None:
+                    out[k] = f"no {self.kind} model for class {ff.layout.classes[k]}"
+                else:
+                    d = ff.layout.width[det.cls]
+                    out[k] = det.missing_reason(ff.values[k, :d], ff.available[k, :d])
+        return out
+
+    def bound(self, layout: FeatureLayout) -> _Bound:
+        """This model laid out over an extractor's units (cached per layout)."""
+        b = self._bound.get(id(layout))
+        if b is None or b.layout is not layout or b.version != self._version:
+            b = _Bound(self, layout)
+            self._bound = {id(layout): b}
+        return b
 
     def explain(self, ff: FeatureFrame, asset_id: str, *, min_share: float = MIN_SHARE
                 ) -> list[FeatureContribution]:
@@ -1158,6 +1177,7 @@ class AnomalyModel:
         if i != len(weights):
             raise ValueError(f"{len(weights)} weight arrays given, the model has {i}")
         self._bytes = None
+        self._version += 1
 
     def _need_ae(self) -> None:
         if self.kind != AutoencoderDetector.kind:
@@ -1252,6 +1272,103 @@ class AnomalyModel:
                          for c, d in self.detectors.items()},
             "metrics": {c: d.metrics for c, d in self.detectors.items()},
         }
+
+
+class _Bound:
+    """A model's parameters laid out per unit of an extractor's :class:`FeatureLayout`, so
+    one scan is scored for every unit in one pass (the same math as the per-class API)."""
+
+    def __init__(self, model: AnomalyModel, layout: FeatureLayout) -> None:
+        self.layout = layout
+        self.version = model._version
+        self.kind = model.kind
+        n, w = len(layout.assets), layout.max_width
+        self.has = np.zeros(n, dtype=bool)
+        self.trained = np.zeros((n, w), dtype=bool)
+        self.relative = np.zeros((n, w), dtype=bool)
+        self.med = np.zeros((n, w))
+        self.scale = np.ones((n, w))
+        self.impute = np.zeros((n, w))
+        self.min_frac = np.ones(n)
+        self.raw_thr = np.ones(n)
+        dets = [(cls, sl, model.detectors[cls]) for cls, sl in layout.slices.items()
+                if cls in model.detectors]
+        for _cls, sl, det in dets:
+            d = det.d
+            rows = det.baselines.rows_of(layout.assets[sl], sl.stop - sl.start)
+            self.has[sl] = True
+            self.trained[sl, :d] = det.trained
+            self.relative[sl, :d] = det.relative
+            self.med[sl, :d] = det.baselines.median[rows]
+            self.scale[sl, :d] = det.baselines.scale[rows]
+            self.impute[sl, :d] = det._impute_values()
+            self.min_frac[sl] = det.min_valid_fraction
+            self.raw_thr[sl] = det.raw_threshold
+        if self.kind == IsolationForestDetector.kind:
+            self._bind_forest(dets, n, w)
+        else:
+            self._bind_autoencoder(dets, n, w)
+
+    def _bind_forest(self, dets: list, n: int, w: int) -> None:
+        self.lo = np.zeros((n, w))
+        self.hi = np.zeros((n, w))
+        self.st_scale = np.ones((n, w))
+        self.if_med = np.zeros(n)
+        self.if_thr = np.ones(n)
+        forest = _Forest.combine([det.forest for _, _, det in dets])
+        if forest is None:
+            raise ValueError("the classes' isolation forests have different tree counts")
+        self.forest = forest
+        self.roots = np.zeros((n, forest.n_trees), dtype=np.int32)
+        self.c_norm = np.zeros(n)
+        for k, (_cls, sl, det) in enumerate(dets):
+            d = det.d
+            self.lo[sl, :d] = det._lo
+            self.hi[sl, :d] = det._hi
+            self.st_scale[sl, :d] = det.stats.scale
+            self.if_med[sl] = det.if_median
+            self.if_thr[sl] = det.if_threshold
+            self.roots[sl] = forest.block_roots[k]
+            self.c_norm[sl] = forest.block_c_norm[k]
+
+    def _bind_autoencoder(self, dets: list, n: int, w: int) -> None:
+        """Each class's network on its block of rows. (One block-diagonal network would be
+        fewer calls, but its matrices are big enough for OpenBLAS to go multi-threaded,
+        which costs far more than it saves on a busy two-core machine.)"""
+        self.mean = np.zeros((n, w))
+        self.std = np.ones((n, w))
+        self.clip = AutoencoderDetector.CLIP_Z
+        self.blocks = []
+        for _cls, sl, det in dets:
+            self.mean[sl, :det.d] = det.mean
+            self.std[sl, :det.d] = det.std
+            nw = det._np_weights
+            self.blocks.append((sl, det.d, [nw[0].T.copy(), nw[1], nw[2].T.copy(), nw[3],
+                                            nw[4].T.copy(), nw[5], nw[6].T.copy(), nw[7]]))
+
+    def _forward_rows(self, zin: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(zin)
+        for sl, d, (w1, b1, w2, b2, w3, b3, w4, b4) in self.blocks:
+            h = np.tanh(zin[sl, :d] @ w1 + b1)
+            h = np.tanh(h @ w2 + b2)
+            h = np.tanh(h @ w3 + b3)
+            out[sl, :d] = h @ w4 + b4
+        return out
+
+    def score(self, X: np.ndarray, A: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        Zi, valid, ok, conf = _prep(X, A, self.trained, self.min_frac, self.relative,
+                                    self.med, self.scale, self.impute)
+        ok &= self.has
+        if self.kind == IsolationForestDetector.kind:
+            s = self.forest.score_rows(Zi, self.roots, self.c_norm)
+            raw = np.maximum(*_if_parts(s, Zi, valid, self.if_med, self.if_thr, self.lo,
+                                        self.hi, self.st_scale))
+        else:
+            err = _ae_errors(Zi, valid, self.mean, self.std, self._forward_rows, self.clip)
+            raw = err.sum(1) / np.maximum(valid.sum(1), 1)
+        scores = np.where(ok, raw / self.raw_thr, np.nan)
+        return scores, ok, np.where(ok, conf, 0.0)
 
 
 def _jsonable(x: Any) -> Any:

@@ -340,3 +340,17 @@ def test_persistence_filter_with_scans_further_apart_than_tau():
         f.update(60.0 * i, np.array([bool(above)]), np.array([True]))
         seen.append(bool(f.flagged[0]))
     assert seen == [False, False, False, False, True, True, False, False]
+
+
+def test_one_pass_scoring_equals_the_per_class_api(world):
+    """What the detector runs every scan (every unit at once) is the per-class math."""
+    for ff in (world["frames"][HELD_OUT[0] + 3], world["frames"][OV_FROM + 2]):
+        for m in world["models"]:
+            s, ok, conf = m.score_rows(ff)
+            for cls, sl in ff.layout.slices.items():
+                cf = ff.classes[cls]
+                ref, ref_ok = m.detectors[cls].score(cf.values, cf.available, cf.assets)
+                np.testing.assert_array_equal(ok[sl], ref_ok)
+                np.testing.assert_allclose(s[sl], ref, rtol=1e-9, equal_nan=True)
+                np.testing.assert_allclose(conf[sl], m.detectors[cls].confidence(
+                    cf.values, cf.available))
