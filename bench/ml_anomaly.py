@@ -121,7 +121,7 @@ def run(repeat: int = 2000, train_hours: float = 6.0, seed: int = 1,
             t_fx.append(time.perf_counter() - a)
             for m in models:
                 a = time.perf_counter()
-                m.score(ff)
+                m.score_rows(ff)
                 t_model[m.kind].append(time.perf_counter() - a)
     t_explain = []
     for m in models:
