@@ -42,7 +42,10 @@ least-squares slopes of bucket means over a window, not scan-to-scan differences
 * DGA (ppm/day): each new oil sample (a new source time on the gas points) over the last
   24 hours, needing two samples at least 4 hours apart.
 
-A rate is NaN (missing) until its window holds three buckets spanning 40 % of it.
+A rate is NaN (missing) until its window holds three buckets spanning 40 % of it, when its
+newest bucket is older than a quarter of the window, and whenever the quantity itself is
+missing in this scan (a rate of something not seen now — comm lost, sensor failed — is not
+fed as good).
 
 **Model values** (``extra``): per asset, the caller may pass the IEC 60076-7 thermal model's
 temperatures for the actual load and ambient (``extra={"ICT1": {"hot_spot_model_c": 78.2,
@@ -90,8 +93,9 @@ DEAD_PU = 0.2
 FAST_BUCKET_S, FAST_WINDOW_S = 10.0, 300.0
 SLOW_BUCKET_S, SLOW_WINDOW_S = 120.0, 3600.0
 DGA_WINDOW_S, DGA_MIN_SPAN_S, DGA_RING = 86_400.0, 4 * 3600.0, 48
-#: A rate needs this many buckets spanning this share of its window.
-MIN_BUCKETS, MIN_SPAN_FRACTION = 3, 0.4
+#: A rate needs this many buckets spanning this share of its window, the newest of them
+#: within this share of the window of now.
+MIN_BUCKETS, MIN_SPAN_FRACTION, MAX_AGE_FRACTION = 3, 0.4, 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,14 +409,15 @@ class _Window:
         self.cur_cnt[:] = 0.0
         self.cur_tsum, self.cur_tcnt = 0.0, 0
         self.rate = _slope(self.ring_t, self.ring_y, t_now - self.window_s,
-                           MIN_BUCKETS, MIN_SPAN_FRACTION * self.window_s)
+                           MIN_BUCKETS, MIN_SPAN_FRACTION * self.window_s,
+                           fresh_after=t_now - MAX_AGE_FRACTION * self.window_s)
 
 
-def _slope(t: np.ndarray, y: np.ndarray, t_from: float, min_n: int, min_span: float
-           ) -> np.ndarray:
+def _slope(t: np.ndarray, y: np.ndarray, t_from: float, min_n: int, min_span: float,
+           fresh_after: float = -math.inf) -> np.ndarray:
     """Per column of ``y`` (rows at times ``t``, one time per row or per element):
     least-squares slope over rows since ``t_from`` with a finite value; NaN with fewer than
-    ``min_n`` or a span below ``min_span``."""
+    ``min_n``, a span below ``min_span``, or no value after ``fresh_after``."""
     tt = t[:, None] if t.ndim == 1 else t
     m = np.isfinite(y) & (np.isfinite(tt) & (tt >= t_from))
     n = m.sum(0)
@@ -425,8 +430,10 @@ def _slope(t: np.ndarray, y: np.ndarray, t_from: float, min_n: int, min_span: fl
         sxx = (dt_ * dt_).sum(0)
         sxy = (dt_ * (yz - ym)).sum(0)
         slope = sxy / sxx
-        span = np.where(m, tz, -np.inf).max(0) - np.where(m, tz, np.inf).min(0)
-    return np.where((n >= min_n) & (span >= min_span) & (sxx > 0), slope, np.nan)
+        newest = np.where(m, tz, -np.inf).max(0)
+        span = newest - np.where(m, tz, np.inf).min(0)
+    ok = (n >= min_n) & (span >= min_span) & (sxx > 0) & (newest + t_from >= fresh_after)
+    return np.where(ok, slope, np.nan)
 
 
 class _DgaWindow:
@@ -920,10 +927,13 @@ class FeatureExtractor:
                h: FeatureHistory) -> None:
         for win, w in (("fast", h.fast), ("slow", h.slow)):
             rows, src, dst, per = self._rate[win]
-            B[rows, dst] = w.push(t_s, B[rows, src]) * per
+            now = B[rows, src]
+            rate = w.push(t_s, now) * per
+            B[rows, dst] = np.where(np.isnan(now), np.nan, rate)
         if len(self._dga_rows):
             ts = None if t_src is None else np.asarray(t_src)[self._dga_rows]
-            rate = h.dga.push(t_s, v[self._dga_rows], ts) * 86_400.0
+            gas = v[self._dga_rows]
+            rate = np.where(np.isnan(gas), np.nan, h.dga.push(t_s, gas, ts) * 86_400.0)
             B[:, self._gas_rate_cols] = np.append(rate, np.nan)[self._dga_idx]
 
 

@@ -254,3 +254,32 @@ def test_dga_rate_from_oil_samples(fx, plant, scan):
     # ICT1's monitor gave one sample all along (its source time never moved): no rate yet
     rate, applies = feat(ff, "ICT1", "gas_c2h2_rate_ppm_day")
     assert math.isnan(rate) and applies
+
+
+def test_no_rate_of_what_is_not_seen_now_nor_from_stale_data(fx, plant, scan):
+    """SF6 falling steadily; then its bay stops answering for 20 minutes. While the value is
+    missing its trend is missing too (not the last hour's slope); when it returns, the
+    trend waits for fresh buckets instead of extrapolating from before the gap."""
+    row = plant.points.row("L1_Q0.SF6")
+    hist = fx.new_history()
+    t0 = scan["t_s"]
+
+    def at(i, lost=False):
+        scan["values"][row] = 6.0 - 0.1 * (i * 10.0) / 3600.0
+        q = scan["quality"].copy()
+        if lost:
+            q[row] = Q.COMM_LOST
+        ff = fx.extract_arrays(scan["values"], q, t0 + 10.0 * i, history=hist)
+        return feat(ff, "L1_Q0", "sf6_trend_bar_day")
+
+    for i in range(60 * 6):  # an hour
+        trend = at(i)
+    assert trend[0] == pytest.approx(-2.4, rel=0.02)
+    for i in range(360, 360 + 120):  # 20 minutes without the bay
+        trend = at(i, lost=True)
+        assert math.isnan(trend[0]) and trend[1]  # applies, but missing
+    trend = at(480)  # back: the newest complete bucket is 20 minutes old
+    assert math.isnan(trend[0])
+    for i in range(481, 481 + 60):  # ten fresh minutes
+        trend = at(i)
+    assert trend[0] == pytest.approx(-2.4, rel=0.05)
