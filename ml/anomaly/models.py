@@ -281,6 +281,9 @@ class ClassDetector:
         self.stats: TrainingStats | None = None
         self.raw_threshold = math.nan
         self.metrics: dict[str, Any] = {}
+        #: Bumped whenever what scoring uses changes (fit, calibration, weights, statistics):
+        #: cached one-pass layouts (:meth:`AnomalyModel.bound`) compare it.
+        self.revision = 0
 
     # -- interface --------------------------------------------------------------------
     @property
@@ -403,6 +406,7 @@ class ClassDetector:
 
     def _stats_ready(self) -> None:
         """Derived arrays, once the training statistics are set (fit or load)."""
+        self.revision += 1
         st = self.stats
         self._impute = np.nan_to_num(st.median)
         self._lo = np.nan_to_num(st.q_lo)
@@ -448,6 +452,7 @@ class ClassDetector:
         return np.where(valid, Z, self._impute_values()), valid
 
     def _calibrate_threshold(self, raw: np.ndarray) -> None:
+        self.revision += 1
         self.raw_threshold = float(max(np.quantile(raw, self.quantile), 1e-12))
         never = [n for n, c in zip(self.names, self.stats.count, strict=True) if c == 0]
         self.metrics.update({
@@ -808,6 +813,7 @@ class AutoencoderDetector(ClassDetector):
         self._sync_numpy()
 
     def _sync_numpy(self) -> None:
+        self.revision += 1
         self._np_weights = [p.detach().cpu().numpy().astype(np.float64)
                             for p in self._net.parameters()]
 
@@ -841,6 +847,7 @@ class AutoencoderDetector(ClassDetector):
         return NormStats.of(self.transform(X, a), valid)
 
     def set_norm_stats(self, stats: NormStats) -> None:
+        self.revision += 1
         self.norm = stats
         self.mean, self.std = stats.mean_std(self.floor)
 
@@ -1044,9 +1051,7 @@ class AnomalyModel:
         self.kind = kind
         self.detectors = dict(detectors)
         self.meta: dict[str, Any] = dict(meta or {})
-        self._bytes: bytes | None = None
         self._bound: dict[int, _Bound] = {}
-        self._version = 0
 
     @classmethod
     def create(cls, kind: str, classes: Sequence[str] = ASSET_CLASSES, *, seed: int = 0,
@@ -1074,14 +1079,12 @@ class AnomalyModel:
         for cls_, det in self.detectors.items():
             X, av, assets = data.arrays(cls_)
             det.fit(X, av, assets, **fit_params)
-        self._version += 1
         if window is None and data.window() is not None:
             import datetime as dt
 
             window = tuple(dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
                            for t in data.window())
         self.meta["training_window"] = list(window) if window else None
-        self._bytes = None
         return self
 
     # -- scoring -----------------------------------------------------------------------
@@ -1123,7 +1126,7 @@ class AnomalyModel:
     def bound(self, layout: FeatureLayout) -> _Bound:
         """This model laid out over an extractor's units (cached per layout)."""
         b = self._bound.get(id(layout))
-        if b is None or b.layout is not layout or b.version != self._version:
+        if b is None or b.layout is not layout or b.version != self._revisions():
             b = _Bound(self, layout)
             self._bound = {id(layout): b}
         return b
@@ -1176,8 +1179,9 @@ class AnomalyModel:
                 i += n
         if i != len(weights):
             raise ValueError(f"{len(weights)} weight arrays given, the model has {i}")
-        self._bytes = None
-        self._version += 1
+
+    def _revisions(self) -> tuple[int, ...]:
+        return tuple(d.revision for d in self.detectors.values())
 
     def _need_ae(self) -> None:
         if self.kind != AutoencoderDetector.kind:
@@ -1185,35 +1189,32 @@ class AnomalyModel:
 
     # -- persistence -------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """A deterministic, pickle-free file: magic, header length, JSON header, arrays."""
-        if self._bytes is None:
-            header: dict[str, Any] = {"format": FORMAT, "kind": self.kind,
-                                      "meta": _jsonable(self.meta), "classes": {}}
-            arrays: list[tuple[str, np.ndarray]] = []
-            for cls_ in ASSET_CLASSES:
-                det = self.detectors.get(cls_)
-                if det is None:
-                    continue
-                meta, arr = det.state()
-                header["classes"][cls_] = _jsonable(meta)
-                arrays += [(f"{cls_}/{k}", np.ascontiguousarray(v)) for k, v in
-                           sorted(arr.items())]
-            table, offset = [], 0
-            for key, a in arrays:
-                table.append({"key": key, "dtype": a.dtype.str, "shape": list(a.shape),
-                              "offset": offset, "nbytes": a.nbytes})
-                offset += a.nbytes
-            header["arrays"] = table
-            hj = json.dumps(header, sort_keys=True, separators=(",", ":"),
-                            allow_nan=True).encode()
-            buf = io.BytesIO()
-            buf.write(_MAGIC)
-            buf.write(struct.pack("<Q", len(hj)))
-            buf.write(hj)
-            for _, a in arrays:
-                buf.write(a.tobytes())
-            self._bytes = buf.getvalue()
-        return self._bytes
+        """A deterministic, pickle-free file: magic, header length, JSON header, arrays. The
+        same model always gives the same bytes (so the same hash), also after a reload."""
+        header: dict[str, Any] = {"format": FORMAT, "kind": self.kind,
+                                  "meta": _jsonable(self.meta), "classes": {}}
+        arrays: list[tuple[str, np.ndarray]] = []
+        for cls_ in ASSET_CLASSES:
+            det = self.detectors.get(cls_)
+            if det is None:
+                continue
+            meta, arr = det.state()
+            header["classes"][cls_] = _jsonable(meta)
+            arrays += [(f"{cls_}/{k}", np.ascontiguousarray(v)) for k, v in sorted(arr.items())]
+        table, offset = [], 0
+        for key, a in arrays:
+            table.append({"key": key, "dtype": a.dtype.str, "shape": list(a.shape),
+                          "offset": offset, "nbytes": a.nbytes})
+            offset += a.nbytes
+        header["arrays"] = table
+        hj = json.dumps(header, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
+        buf = io.BytesIO()
+        buf.write(_MAGIC)
+        buf.write(struct.pack("<Q", len(hj)))
+        buf.write(hj)
+        for _, a in arrays:
+            buf.write(a.tobytes())
+        return buf.getvalue()
 
     @property
     def sha256(self) -> str:
@@ -1256,9 +1257,7 @@ class AnomalyModel:
                 dets[cls_] = DETECTORS[kind].from_state(meta, per_class.get(cls_, {}))
             except KeyError as exc:
                 raise ModelFileError(f"anomaly model class {cls_}: missing {exc}") from None
-        m = cls(kind, dets, header.get("meta", {}))
-        m._bytes = bytes(data)
-        return m
+        return cls(kind, dets, header.get("meta", {}))
 
     def metadata(self) -> dict[str, Any]:
         """What the ``ml_models`` table records: kind, features per class, training window,
@@ -1280,7 +1279,7 @@ class _Bound:
 
     def __init__(self, model: AnomalyModel, layout: FeatureLayout) -> None:
         self.layout = layout
-        self.version = model._version
+        self.version = model._revisions()
         self.kind = model.kind
         n, w = len(layout.assets), layout.max_width
         self.has = np.zeros(n, dtype=bool)

@@ -300,3 +300,24 @@ def test_two_stations_federated_round_trip():
         s, _ = st.score(x, None, [asset])
         assert s[0] >= 1.0
         assert st.explain(x[0], None, asset)[0].name == "thd_max_pct"
+
+
+def test_training_a_class_directly_reaches_the_one_pass_cache_and_the_hash():
+    """A federated client trains a class's autoencoder in place: the model's bytes and its
+    cached per-unit layout follow (nothing stale is scored or stored)."""
+    from ml.anomaly.features import FeatureFrame, FeatureLayout
+
+    m = model_of("autoencoder")
+    det = m.detectors[CLS]
+    X, a = rows(6, seed=50)
+    layout = FeatureLayout(tuple(a), (CLS,) * 6, {CLS: slice(0, 6)}, {CLS: 6})
+    ro = X.copy()
+    ro.setflags(write=False)
+    av = np.ones_like(X, dtype=bool)
+    ff = FeatureFrame(0.0, {}, layout, ro, av, (None,) * 6, np.ones(6, dtype=bool))
+    before, h0 = m.score_rows(ff)[0], m.sha256
+    Xt, at = rows(2000, seed=51)
+    det.train_epochs(Xt, 2, None, at)
+    after = m.score_rows(ff)[0]
+    np.testing.assert_allclose(after, det.score(X, None, a)[0])
+    assert not np.allclose(before, after) and m.sha256 != h0
