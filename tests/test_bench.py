@@ -34,3 +34,16 @@ def test_bench_drill_reports_protection_timing_error():
     assert n == 4 * 6 * 8 and 0 <= err < 100
     serr, sn, times = sequence_err_pct(tms_values=(0.1,))
     assert sn == 4 and len(times) == 4 and 0 <= serr < 100 and all(t > 0 for t in times)
+
+
+def test_bench_ml_anomaly_reports_every_figure():
+    from bench.ml_anomaly import run as run_ml
+
+    r = run_ml(repeat=40, train_hours=1.0, live_s=8.0)
+    for key in ("anomaly_scan_ms", "anomaly_scan_p99_ms", "anomaly_scan_cpu_ms", "extract_ms",
+                "isolation_forest_ms", "autoencoder_ms", "explain_ms"):
+        assert r[key] > 0, key
+    assert r["anomaly_scan_p99_ms"] >= r["anomaly_scan_ms"]
+    assert r["assets"] == 56 and r["classes"] == 6 and r["scans"] == 40
+    assert r["features"]["transformer"] == 32 and r["features"]["breaker"] == 4
+    assert set(r["train_s"]) == {"isolation_forest", "autoencoder"}
