@@ -6,12 +6,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import re
 import shutil
 import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -73,8 +75,11 @@ WRITER = textwrap.dedent("""
         if cmd[0] == "close":
             h.close()
         st_ = h.status
-        print("STATUS", int(st_.ok), st_.samples_written, st_.pending_samples,
-              st_.lost_samples, flush=True)
+        # one write: print's pieces are separate writes, and a log line from the writer
+        # thread (stderr shares the pipe) could land between them
+        sys.stdout.write(f"STATUS {int(st_.ok)} {st_.samples_written} "
+                         f"{st_.pending_samples} {st_.lost_samples}\\n")
+        sys.stdout.flush()
         if cmd[0] == "close":
             break
 """)
@@ -95,12 +100,22 @@ def test_an_immutable_database_degrades_in_one_line_and_never_kills_the_writer(t
                             stderr=subprocess.STDOUT, text=True)
     files = [f for f in sqlite_files(tmp_path / "GT-KA-400.sqlite") if os.path.exists(f)]
     out: list[str] = []
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in
+                                              iter(proc.stdout.readline, "")] + [lines.put("")],
+                              daemon=True, name="writer-output")
+    reader.start()
 
     def ask(cmd: str) -> list[int]:
         proc.stdin.write(cmd + "\n")
         proc.stdin.flush()
         while True:
-            line = proc.stdout.readline()
+            # never wait for ever: a reply not seen in 60 s fails the test, it does not hang CI
+            try:
+                line = lines.get(timeout=60)
+            except queue.Empty:
+                raise AssertionError("no reply from the writer in 60 s:\n" + "".join(out)) \
+                    from None
             assert line, "the writer process died:\n" + "".join(out)
             out.append(line)
             # The child's log lines share its output: a STATUS line may come glued to one.
@@ -109,7 +124,7 @@ def test_an_immutable_database_degrades_in_one_line_and_never_kills_the_writer(t
                 return [int(x) for x in m.groups()]
 
     try:
-        assert proc.stdout.readline().startswith("READY")
+        assert lines.get(timeout=60).startswith("READY")
         wait_for(lambda: ask("frames 5")[1] > 0, what="first samples written")
         files = [f for f in sqlite_files(tmp_path / "GT-KA-400.sqlite") if os.path.exists(f)]
         assert len(files) == 3  # the database, its WAL and its -shm
@@ -132,6 +147,7 @@ def test_an_immutable_database_degrades_in_one_line_and_never_kills_the_writer(t
             proc.kill()
             proc.wait(10)
         proc.stdin.close()
+        reader.join(10)  # the child is gone: its output ends
         proc.stdout.close()
     logs = [x for x in out if x.startswith("LOG")]
     degraded = [x for x in logs if "historian degraded" in x]
@@ -233,7 +249,7 @@ def test_a_full_disk_loses_nothing_it_does_not_count(tmp_path, plant):
                 h.submit(frame(plant))
             wait_for(lambda: h.status.frames == 10 and h.status.pending_samples == 0)
             filler = fs / "filler"
-            with open(filler, "wb") as f, contextlib.suppress(OSError):
+            with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
                 while True:
                     f.write(b"\0" * 65536)
                     f.flush()
@@ -254,7 +270,7 @@ def test_a_full_disk_loses_nothing_it_does_not_count(tmp_path, plant):
             wait_for(lambda: h.status.ok and h.status.pending_samples == 0, what="recovered")
             assert h.status.lost_samples == 0 and h.status.dropped_frames == 0
             written = h.status.samples_written
-            with open(filler, "wb") as f, contextlib.suppress(OSError):
+            with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
                 while True:
                     f.write(b"\0" * 65536)
                     f.flush()
