@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import statistics
@@ -25,6 +24,7 @@ import time
 
 import numpy as np
 
+from app.runtime.sources import PlantFrameSource
 from app.station import clock as wallclock
 
 TARGETS = {"eval_us": 1000.0, "flood_stall_max_ms": 100.0}
@@ -83,52 +83,41 @@ def flood_overrides(points) -> tuple[dict[int, float], dict[int, int]]:  # noqa:
     return v, {int(i): Q.SENSOR_FAILED for i in rest[:FLOOD - len(v)]}
 
 
-class FloodSource:
-    """Plant frames at the scan rate; ``flood()`` / ``clear()`` switch the overrides on and
-    off from the next frame."""
+class FloodSource(PlantFrameSource):
+    """Plant frames at the scan rate; :meth:`set` switches overrides on (a flood) and off
+    from the next frame."""
 
     def __init__(self, plant, period_s: float = 0.1) -> None:  # noqa: ANN001
-        self.plant = plant
-        self.period_s = period_s
+        super().__init__(plant, period_s)
         self.overrides: tuple[dict, dict] = ({}, {})
         self.lock = threading.Lock()
         self.flooded_at: float | None = None
         self._pending: tuple[dict, dict] | None = None
-        self._seq = 0
 
     def set(self, v: dict, q: dict) -> None:
         with self.lock:
             self._pending = (v, q)
 
-    async def run(self, emit, stop) -> None:  # noqa: ANN001
-
+    def frame(self, snap):  # noqa: ANN001, ANN201
         from app.station.frame import Comm, CommState, ScanFrame
 
-        next_t = time.monotonic()
-        while not stop.is_set():
-            snap = self.plant.step(self.period_s)
-            with self.lock:
-                if self._pending is not None:
-                    self.overrides, self._pending = self._pending, None
-                    if self.overrides[0]:
-                        self.flooded_at = time.perf_counter()
-                ov, oq = self.overrides
-            v, q = snap.values.copy(), snap.quality.copy()
-            for i, x in ov.items():
-                v[i] = x
-            for i, x in oq.items():
-                q[i] = x
-            v.setflags(write=False)
-            q.setflags(write=False)
-            now = wallclock.now()
-            self._seq += 1
-            comm = {d.id: CommState(d.id, "sim", Comm.OK, now) for d in self.plant.points.devices}
-            emit(ScanFrame(self._seq, now, self.plant.points, v, q, snap.t_source_ns, comm))
-            next_t += self.period_s
-            try:
-                await asyncio.wait_for(stop.wait(), max(0.0, next_t - time.monotonic()))
-            except TimeoutError:
-                pass
+        with self.lock:
+            if self._pending is not None:
+                self.overrides, self._pending = self._pending, None
+                if self.overrides[0]:
+                    self.flooded_at = time.perf_counter()
+            ov, oq = self.overrides
+        v, q = snap.values.copy(), snap.quality.copy()
+        for i, x in ov.items():
+            v[i] = x
+        for i, x in oq.items():
+            q[i] = x
+        v.setflags(write=False)
+        q.setflags(write=False)
+        now = self.now()
+        self._seq += 1
+        comm = {d.id: CommState(d.id, "sim", Comm.OK, now) for d in self.plant.points.devices}
+        return ScanFrame(self._seq, now, self.plant.points, v, q, snap.t_source_ns, comm)
 
 
 def flood_run(app, station, rules, data_dir: str) -> dict:  # noqa: ANN001
@@ -136,22 +125,21 @@ def flood_run(app, station, rules, data_dir: str) -> dict:  # noqa: ANN001
 
     from app.field.sim.plant import PlantSimulator
     from app.historian import open_historian
-    from app.runtime.pipeline import Pipeline
+    from app.runtime.compose import FieldSpec, compose
     from app.station.points import build_point_table
-    from app.ui.app import freeze_heap
-    from app.ui.main_window import MainWindow
+    from app.ui.app import assemble
 
     plant = PlantSimulator(station, seed=7, tick_s=0.1)
     src = FloodSource(plant)
     hist = open_historian(station, build_point_table(station), data_dir=data_dir)
-    pipe = Pipeline(station, plant.points, src, hist, rules=rules)
+    rt = compose(station, plant.points, field=FieldSpec(source=src), historian=hist,
+                 rules=rules)
     settings = QSettings(os.path.join(data_dir, "bench.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(station, plant.points, pipeline=pipe, settings=settings, yard3d=False)
+    hmi = assemble(rt, settings=settings, yard3d=False, control=False)
+    win, pipe = hmi.win, hmi.pipeline
     win.resize(1600, 950)
-    win.show()
     win.alarms.state.setCurrentText("All states")
-    freeze_heap()  # as gridtwin run does
-    pipe.start()
+    hmi.start()  # (freezes the heap, as gridtwin run does)
 
     def wait(cond, timeout_s: float) -> bool:  # noqa: ANN001
         end = time.monotonic() + timeout_s
@@ -201,9 +189,7 @@ def flood_run(app, station, rules, data_dir: str) -> dict:  # noqa: ANN001
                 "rows": rows, "events": hist.status.events_written}
     finally:
         timer.stop()
-        win.close()
-        pipe.stop()
-        hist.close()
+        hmi.close()
 
 
 def run(n: int = 2000, runs: int = 3) -> dict:

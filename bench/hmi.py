@@ -150,9 +150,12 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
 
     r: dict = {}
 
-    def started(app, win, pipeline, sim) -> None:  # noqa: ANN001
+    def started(hmi) -> None:  # noqa: ANN001 - app.ui.app.Hmi
         from PySide6.QtCore import QTimer
 
+        from app.ui.perf import PROBE
+
+        win, pipeline, sim = hmi.win, hmi.pipeline, hmi.sim
         _arrange_all_docks(win)
         state = {"first": None, "t0": None, "measuring": False, "flood_at": None,
                  "flood_window": None}
@@ -162,10 +165,13 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
         acquired: list[float] = []  # first and last acquisition time of the measured frames
         cpu0: dict = {}
         kids0: dict = {}
-        sld_update = win.sld.update_snapshot
 
-        def timed_update(snap) -> None:  # noqa: ANN001
-            sld_update(snap)
+        # Where the GUI thread's time goes, per widget and scan: the HMI's own probe
+        # (app.ui.perf), which also gives the scan-to-screen latency of every diagram update.
+        def diagram_updated(name: str, _seconds: float, args: tuple) -> None:
+            if name != "diagram":
+                return
+            snap = args[1]
             now = clock.time()
             if state["first"] is None:
                 state["first"] = time.monotonic()
@@ -178,62 +184,8 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
                     acquired.append(t_acq)
                 acquired[1:] = [t_acq]
 
-        win.sld.update_snapshot = timed_update
-
-        # Where the GUI thread's time goes, per widget and scan.
-        spent: dict[str, list[float]] = {}
-
-        def timed(name, fn):  # noqa: ANN001, ANN202
-            acc = spent.setdefault(name, [0.0, 0, 0.0])
-
-            def wrapper(*a, **kw):  # noqa: ANN002, ANN003, ANN202
-                t = time.perf_counter()
-                try:
-                    return fn(*a, **kw)
-                finally:
-                    if state["measuring"]:
-                        d = time.perf_counter() - t
-                        acc[0] += d
-                        acc[1] += 1
-                        acc[2] = max(acc[2], d)
-            return wrapper
-
-        for obj, attr, name in ((win.trends, "update_snapshot", "trends"),
-                                (win.yard, "update_snapshot", "3d"),
-                                (win.alarms, "apply", "alarm list"),
-                                (win.events, "add_entries", "event log")):
-            if obj is not None and hasattr(obj, attr):
-                setattr(obj, attr, timed(name, getattr(obj, attr)))
-        # Painting happens after the slots, when Qt repaints what they changed: time the
-        # diagram's and the trend plots' paint events too.
-        import pyqtgraph as pg
-        from PySide6.QtWidgets import QGraphicsView
-
-        from app.ui.sld.view import SldView
-
-        def timed_paint(name, paint):  # noqa: ANN001, ANN202
-            wrapped = timed(name, paint)
-
-            def paint_event(self, ev):  # noqa: ANN001, ANN202
-                return wrapped(self, ev)
-            return paint_event
-
-        pg.GraphicsView.paintEvent = timed_paint("paint: trend plots", pg.GraphicsView.paintEvent)
-        SldView.paintEvent = timed_paint("paint: diagram", QGraphicsView.paintEvent)
-        pipeline.snapshot_ready.disconnect(win.on_snapshot)
-        pipeline.snapshot_ready.connect(timed("window, per snapshot", win.on_snapshot))
-        sld_acc = spent.setdefault("diagram", [0.0, 0, 0.0])
-
-        def timed_sld(snap) -> None:  # noqa: ANN001
-            t = time.perf_counter()
-            timed_update(snap)
-            if state["measuring"]:
-                d = time.perf_counter() - t
-                sld_acc[0] += d
-                sld_acc[1] += 1
-                sld_acc[2] = max(sld_acc[2], d)
-
-        win.sld.update_snapshot = timed_sld
+        PROBE.listeners.append(diagram_updated)
+        PROBE.enabled = True
 
         last = [time.perf_counter()]
         probe = QTimer(win)
@@ -259,6 +211,7 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
                 QTimer.singleShot(200, begin)
                 return
             state["measuring"] = True
+            PROBE.reset()  # the GUI's time from here on
             state["t0"] = time.perf_counter()
             state["polled0"] = pipeline.stats.frames
             state["skipped0"] = pipeline.stats.skipped
@@ -291,6 +244,9 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
         def finish() -> None:
             elapsed = time.perf_counter() - state["t0"]
             state["measuring"] = False
+            spent = {k: list(v) for k, v in PROBE.spent.items()}
+            PROBE.enabled = False
+            PROBE.listeners.remove(diagram_updated)
             probe.stop()
             ticks = _cpu_ticks()
             names = _thread_names()
@@ -340,7 +296,7 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
                           "flood_stall_max_ms": round(max(during), 1) if during
                           else float("nan")})
             win.close()
-            app.quit()
+            hmi.app.quit()
 
     code = run_hmi(args, on_started=started)
     if code != 0 or not r:

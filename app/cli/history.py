@@ -17,7 +17,6 @@ where the database must exist as a bucket with a DBRP mapping). The token may al
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import os
@@ -135,47 +134,33 @@ def _version(text: str, what: str) -> int:
 
 # ----------------------------------------------------------------------------- record
 def cmd_record(args: argparse.Namespace) -> int:
-    from app.alarms.changes import ChangeDetector
+    """Poll the station into the historian: the same composed pipeline as ``run`` (twin,
+    sequence of events, alarms, historian), driven without Qt."""
     from app.field.rtu.map import read_map_file
     from app.field.sim.runner import parse_addr
-    from app.runtime.fieldsim import FieldSimProcess
-    from app.runtime.sources import ProtocolFrameSource
+    from app.runtime.compose import FieldSpec, StoreSpec, compose, drive
+    from app.station import load_station
+    from app.station.points import build_point_table
 
     # A bad address is one line and exit status 2 before anything is opened or started.
     modbus = parse_addr(args.field, "--field") if args.field else None
     mms = parse_addr(args.mms, "--mms") if args.field and args.mms else None
-    st, pts, hist = _open(args)
-    sim = None
+    st = load_station(args.station)
+    pts = build_point_table(st)
+    register_map = read_map_file(args.map, pts) if args.map else None
+    rt = compose(st, pts,
+                 field=FieldSpec(modbus=modbus, mms=mms, period_s=args.period, speed=args.speed,
+                                 station_file=args.station, register_map=register_map),
+                 store=StoreSpec(data_dir=args.data_dir, db_url=args.db,
+                                 historian_options=historian_options(args)))
+    hist = rt.historian
     try:
-        register_map = read_map_file(args.map, pts) if args.map else None
-        if not args.field:
-            sim = FieldSimProcess(station=args.station, speed=args.speed).start()
-            modbus, mms = sim.addresses["modbus"], sim.addresses["mms"]
-        src = ProtocolFrameSource(pts, modbus=modbus, mms=mms, period_s=args.period,
-                                  register_map=register_map)
-        changes = ChangeDetector(pts)
-        frames = [0]
-
-        def take(frame) -> None:  # noqa: ANN001
-            hist.submit(frame)
-            ev = changes.changes(frame)
-            if ev:
-                hist.submit_events([e.row() for e in ev])  # the writer thread stores them
-            frames[0] += 1
-
-        async def go() -> None:
-            stop = asyncio.Event()
-            asyncio.get_running_loop().call_later(args.duration, stop.set)
-            await src.run(take, stop)
-
         t0 = time.monotonic()
-        asyncio.run(go())
-        print(f"recorded {frames[0]} scans of {len(pts)} points in "
+        n = drive(rt, args.duration)
+        print(f"recorded {n} scans of {len(pts)} points in "
               f"{time.monotonic() - t0:.1f} s into {hist.status.target}")
     finally:
-        hist.close()
-        if sim is not None:
-            sim.stop()
+        rt.close()
     s = hist.status
     ev = getattr(hist, "config_store", None) or hist  # events live in the SQL store
     print(record_summary(s, ev.status))

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -51,6 +52,17 @@ from app.station.frame import Comm, CommState, ScanFrame
 from app.station.points import PointTable
 
 _LOST = RANK[Comm.LOST]
+
+
+class FrameSource(Protocol):
+    """Produces ScanFrames on an asyncio loop (the poller thread) until ``stop`` is set, every
+    ``period_s``; :meth:`close` releases its clients (also when it never ran)."""
+
+    period_s: float
+
+    async def run(self, emit: Callable[[ScanFrame], None], stop: asyncio.Event) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class ProtocolFrameSource:
@@ -162,3 +174,46 @@ class ProtocolFrameSource:
         self.modbus.close()
         if self.mms is not None:
             self.mms.close()
+
+
+class PlantFrameSource:
+    """Frames straight from an in-process plant simulator (the trainer's offline drill and
+    tests): the plant steps on the poller's loop every period; no protocol in between. A
+    device the plant reports not answering has its points invalid|oldData and its state LOST.
+    Subclasses change what a frame holds through :meth:`frame`."""
+
+    def __init__(self, plant: Any, period_s: float | None = None) -> None:
+        self.plant = plant
+        self.period_s = period_s or plant.tick_s
+        self._seq = 0
+
+    def now(self) -> Any:
+        """The frame's acquisition time (the program's clock)."""
+        return clock.now()
+
+    def frame(self, snap: Any) -> ScanFrame:
+        q = snap.quality
+        now = self.now()
+        if snap.comm_lost:
+            q = q.copy()
+            for d in snap.comm_lost:
+                q[self.plant.points.device(d).points] = Q.COMM_LOST
+        comm = {}
+        for d in self.plant.points.devices:
+            lost = d.id in snap.comm_lost
+            comm[d.id] = CommState(d.id, "sim", Comm.LOST if lost else Comm.OK, now,
+                                   "not answering" if lost else "")
+        q = np.asarray(q)
+        q.setflags(write=False)
+        self._seq += 1
+        return ScanFrame(self._seq, now, self.plant.points, snap.values, q, snap.t_source_ns,
+                         comm)
+
+    async def scan_once(self) -> ScanFrame:
+        return self.frame(self.plant.step(self.period_s))
+
+    async def run(self, emit: Callable[[ScanFrame], None], stop: asyncio.Event) -> None:
+        await run_every(self.period_s, self.scan_once, emit, stop)
+
+    def close(self) -> None:
+        pass

@@ -55,6 +55,7 @@ from app.alarms.engine import ANNUNCIATED, STATE_ORDER, AlarmRow, AlarmState, Al
 from app.runtime.alarm_service import AlarmAction
 from app.station.timezone import IST
 from app.ui import theme
+from app.ui.perf import timed
 from app.ui.qtcompat import refilter
 
 log = logging.getLogger(__name__)
@@ -351,6 +352,7 @@ class AlarmListDock(QWidget):
         self.set_role(None)
 
     # ------------------------------------------------------------------ live data
+    @timed("alarm list")
     def apply(self, view: AlarmView) -> None:
         self.model.apply(view)
         c = view.counts

@@ -10,6 +10,14 @@ Users: on a display the HMI asks who is there — the "create the administrator"
 first run (no users yet), the login dialog otherwise; cancelling leaves viewer rights.
 ``--headless`` never opens a dialog: it runs with nobody logged in (viewer) unless ``--user
 NAME`` is given, with the password in ``$GRIDTWIN_PASSWORD``.
+
+:class:`Hmi` is the one owner of every thread the HMI starts — the scan pipeline's poller and
+solver, the control runtime's control and accounts runners, the ``queries`` and ``studies``
+job runners — and of the station runtime (stores, audit, field-sim child): :meth:`Hmi.start`
+starts them, :meth:`Hmi.close` stops them in order. The window starts and stops nothing.
+:func:`assemble` builds an Hmi from a composed station runtime
+(:func:`app.runtime.compose.compose`); ``gridtwin run``, the HMI benchmark and the test
+fixtures all go through it.
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ import sys
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
+from typing import Any
 
+from app.runtime.compose import FieldSpec, StationRuntime, StoreSpec, compose
 from app.station import quality as Q
 
 log = logging.getLogger(__name__)
@@ -63,17 +73,6 @@ class StartError(RuntimeError):
         self.code = code
 
 
-class _AuditWithoutEventCopy:
-    """Alarm actions are already logged as events by the alarm service: audit them without a
-    second copy in the event log."""
-
-    def __init__(self, audit) -> None:  # noqa: ANN001
-        self.audit = audit
-
-    def record(self, **entry: object) -> None:
-        self.audit.record(**entry, mirror=False)
-
-
 def freeze_heap() -> None:
     """Everything built so far lives as long as the HMI: keep it out of the garbage
     collector's full passes, which otherwise stall every thread (the GUI's included) for
@@ -83,118 +82,107 @@ def freeze_heap() -> None:
 
 
 class Hmi:
-    """Everything ``gridtwin run`` starts — window, pipeline, control runtime, stores and (when
-    it started one) the field-sim — so it can all be stopped in one place, in order."""
+    """Everything ``gridtwin run`` starts, owned in one place: the station runtime, the scan
+    pipeline, the control runtime, the GUI's job runners and the window."""
 
-    def __init__(self, win, pipeline, control, audit, historian, engine,  # noqa: ANN001
-                 app=None, sim=None) -> None:  # noqa: ANN001
-        self.win, self.pipeline, self.control = win, pipeline, control
-        self.audit, self.historian, self.engine = audit, historian, engine
-        self.app, self.sim = app, sim
+    def __init__(self, runtime: StationRuntime, pipeline: Any, control: Any, win: Any,
+                 queries: Any, studies: Any, app: Any = None) -> None:
+        self.runtime, self.pipeline, self.control, self.win = runtime, pipeline, control, win
+        self.queries, self.studies = queries, studies
+        self.app = app
+        self._started = False
+        self._closed = False
 
-    def start(self) -> None:
+    @property
+    def sim(self) -> Any:
+        """The field-sim child process, when the HMI started one."""
+        return self.runtime.sim
+
+    @property
+    def historian(self) -> Any:
+        return self.runtime.historian
+
+    def start(self, *, show: bool = True) -> None:
+        """Start every worker and show the window."""
         freeze_heap()
-        self.win.show()
+        self.queries.start()
+        self.studies.start()
+        if self.control is not None:
+            self.control.start()
+        if show:
+            self.win.show()
         self.pipeline.start()
+        self._started = True
 
     def close(self) -> None:
-        """Close the window (stops control), then the pipeline, the audit log, the stores,
-        and last the field-sim (the MMS client process goes before the server)."""
+        """Close the window (its parts let go of their input), then stop the pipeline's
+        threads, the control runtime, the job runners, and close the station runtime (audit
+        log, stores, and last the field-sim: the MMS client process goes before the server).
+        Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         self.win.close()
         self.pipeline.stop()
-        self.control.stop()
-        self.audit.close()
-        if self.historian is not None:
-            self.historian.close()
-        self.engine.dispose()
-        if self.sim is not None:
-            self.sim.stop()
+        if self.control is not None:
+            self.control.stop()
+        self.queries.stop()
+        self.studies.stop()
+        self.runtime.close()
 
 
-def build_hmi(station, points, *, modbus: tuple[str, int],  # noqa: ANN001
-              mms: tuple[str, int] | None, period_s: float = 0.1,
-              data_dir: str | None = None, db_url: str | None = None,
-              record_history: bool = True, historian_options: dict | None = None,
-              settings=None, yard3d: bool = True,  # noqa: ANN001
-              session_timeout_min: float = 15.0, lockout=None,  # noqa: ANN001
-              confirm_timeout_s: float = 20.0,
-              select_timeout_s: float = 30.0, idle_check_ms: int = 1000) -> Hmi:
-    """Everything ``gridtwin run`` wires together, not yet started (:meth:`Hmi.start`). Users,
-    the audit log and the alarm rules live in the configuration store, also without history.
-    Whatever this opened is closed again if a later part fails."""
-    import datetime as dt
-
-    from app.alarms.rules import rules_for_station
-    from app.control.audit import DbAudit
-    from app.control.passwords import DEFAULT_POLICY
-    from app.control.userdb import DbUsers, open_store
-    from app.control.users import Accounts
-    from app.runtime.control import ControlRuntime
-    from app.runtime.pipeline import Pipeline
-    from app.runtime.sources import ProtocolFrameSource
+def assemble(runtime: StationRuntime, *, settings: Any = None, yard3d: bool = True,
+             control: bool = True, confirm_timeout_s: float = 20.0,
+             select_timeout_s: float = 30.0, idle_check_ms: int = 1000) -> Hmi:
+    """The HMI on a composed station runtime, built, not started (:meth:`Hmi.start`).
+    ``control`` needs the runtime's accounts (compose(..., accounts={...}))."""
+    from app.runtime.qt.control import ControlRuntime
+    from app.runtime.qt.jobs import JobRunner
+    from app.runtime.qt.pipeline import Pipeline
     from app.ui.main_window import MainWindow
 
-    historian = engine = audit = None
-    try:
-        if record_history:
-            historian = _open_historian(station, points, data_dir, db_url,
-                                        historian_options or {})
-        engine = historian.engine if historian is not None else \
-            open_store(station.station.id, data_dir=data_dir, db_url=db_url)
-        audit = DbAudit(engine, events=historian)
-        accounts = Accounts(DbUsers(engine), dt.timedelta(minutes=session_timeout_min),
-                            lockout=lockout, passwords=DEFAULT_POLICY.with_context(
-                                station.station.id, station.station.name))
-        # Rules from the configuration store (seeded on first open); a bad rule is logged
-        # and skipped, never a reason not to start.
-        rules = rules_for_station(station, points, engine)
-        source = ProtocolFrameSource(points, modbus=modbus, mms=mms, period_s=period_s)
-        pipeline = Pipeline(station, points, source, historian, rules=rules,
-                            audit=_AuditWithoutEventCopy(audit),
-                            circuit_path=_active_circuit(station, engine, data_dir))
-        control = ControlRuntime(station, pipeline, accounts, audit,
-                                 confirm_timeout_s=confirm_timeout_s,
-                                 select_timeout_s=select_timeout_s)
-        win = MainWindow(station, points, pipeline=pipeline, settings=settings, yard3d=yard3d,
-                         control=control, idle_check_ms=idle_check_ms)
-    except BaseException:
-        if audit is not None:
-            audit.close()
-        if historian is not None:
-            historian.close()
-        if engine is not None:
-            engine.dispose()
-        raise
-    if historian is not None:
-        _wire_backfill(win, historian)
-        win.attach_historian(historian)
-    if rules.problems:
-        win.statusBar().showMessage(f"{len(rules.problems)} alarm rule(s) refused and skipped: "
-                                    f"{rules.problems[0]}", 30_000)
-    return Hmi(win, pipeline, control, audit, historian, engine)
+    pipeline = Pipeline(runtime)
+    ctl = None
+    if control and runtime.accounts is not None:
+        ctl = ControlRuntime(runtime.station, pipeline, runtime.accounts, runtime.audit,
+                             confirm_timeout_s=confirm_timeout_s,
+                             select_timeout_s=select_timeout_s)
+    queries, studies = JobRunner("queries"), JobRunner("studies")
+    win = MainWindow(runtime.station, runtime.points, pipeline=pipeline, control=ctl,
+                     historian=runtime.historian, queries=queries, studies=studies,
+                     settings=settings, yard3d=yard3d, idle_check_ms=idle_check_ms)
+    hmi = Hmi(runtime, pipeline, ctl, win, queries, studies)
+    win.closing.connect(lambda: None)  # the owner closes everything (Hmi.close)
+    problems = runtime.rules.problems if runtime.rules is not None else ()
+    if problems:
+        win.statusBar().showMessage(f"{len(problems)} alarm rule(s) refused and skipped: "
+                                    f"{problems[0]}", 30_000)
+    return hmi
 
 
 def build(args: RunOptions) -> Hmi:
-    """``gridtwin run``'s start-up from its arguments: the Qt application, the station (or
-    the field-sim started as a child process), then :func:`build_hmi`; the window is built
-    but not shown. Raises :class:`StartError`; anything started is stopped again."""
+    """``gridtwin run``'s start-up from its options: the Qt application, the station runtime
+    (the field-sim started as a child process, or a running station's addresses), then
+    :func:`assemble`; the window is built but not shown. Raises :class:`StartError`; anything
+    started is stopped again."""
     if not 0.1 <= args.period <= 5.0:
         raise StartError("--period must be between 0.1 and 5 seconds")
     if args.user and args.headless and not os.environ.get("GRIDTWIN_PASSWORD"):
         raise StartError("--user with --headless needs the password in $GRIDTWIN_PASSWORD")
+    modbus = mms = None
     if args.field:  # a bad address is one line and exit status 2, before anything starts
         from app.field.sim.runner import AddressError, parse_addr
 
         try:
-            field_addrs = parse_addr(args.field, "--field"), \
-                (parse_addr(args.mms, "--mms") if args.mms else None)
+            modbus = parse_addr(args.field, "--field")
+            mms = parse_addr(args.mms, "--mms") if args.mms else None
         except AddressError as exc:
             raise StartError(str(exc)) from None
     qt_args = sys.argv[:1] + (["-platform", "offscreen"] if args.headless else [])
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from app.runtime.fieldsim import FieldSimError, FieldSimProcess
+    from app.runtime.fieldsim import FieldSimError
     from app.station import load_station
     from app.station.points import build_point_table
     from app.ui import theme
@@ -213,32 +201,25 @@ def build(args: RunOptions) -> Hmi:
         settings = QSettings(str(scratch_file("hmi.ini")), QSettings.Format.IniFormat)
     else:
         settings = None
-    sim = None
-    try:
-        if args.field:
-            modbus, mms = field_addrs
-        else:
-            # The station starts while the window is built (its ports are ours to choose);
-            # nothing polls it before it says it serves.
-            sim = FieldSimProcess(station=args.station, speed=args.speed).launch()
-            modbus, mms = sim.addresses["modbus"], sim.addresses.get("mms")
-        hmi = build_hmi(station, points, modbus=modbus, mms=mms, period_s=args.period,
-                        data_dir=args.data_dir, db_url=args.db,
+    runtime = compose(
+        station, points,
+        field=FieldSpec(modbus=modbus, mms=mms, period_s=args.period, speed=args.speed,
+                        station_file=args.station),
+        store=StoreSpec(data_dir=args.data_dir, db_url=args.db,
                         record_history=not args.no_historian,
-                        historian_options=args.historian_options, settings=settings,
-                        yard3d=not args.no_3d, session_timeout_min=args.session_timeout,
-                        lockout=args.lockout)
-        if sim is not None:
-            try:
-                sim.wait_ready()
-            except FieldSimError as exc:
-                hmi.close()
-                raise StartError(str(exc), code=1) from None
+                        historian_options=args.historian_options),
+        accounts={"session_timeout_min": args.session_timeout, "lockout": args.lockout})
+    try:
+        hmi = assemble(runtime, settings=settings, yard3d=not args.no_3d)
     except BaseException:
-        if sim is not None:
-            sim.stop()
+        runtime.close()
         raise
-    hmi.app, hmi.sim = app, sim
+    try:
+        runtime.wait_field()
+    except FieldSimError as exc:
+        hmi.close()
+        raise StartError(str(exc), code=1) from None
+    hmi.app = app
     for tag in args.trend:
         if not hmi.win.trends.add_tag(tag):
             log.warning("--trend: no point '%s'", tag)
@@ -246,9 +227,9 @@ def build(args: RunOptions) -> Hmi:
     return hmi
 
 
-def run(args: RunOptions, on_started=None) -> int:  # noqa: ANN001
-    """Run the HMI until its window closes. ``on_started(app, window, pipeline, sim)``, when
-    given, is called once everything runs (the HMI benchmark installs its probes there)."""
+def run(args: RunOptions, on_started: Any = None) -> int:
+    """Run the HMI until its window closes. ``on_started(hmi)``, when given, is called once
+    everything runs (the HMI benchmark installs its probes there)."""
     from PySide6.QtCore import QTimer
 
     try:
@@ -257,14 +238,15 @@ def run(args: RunOptions, on_started=None) -> int:  # noqa: ANN001
         print(f"gridtwin: {exc}", file=sys.stderr)
         return exc.code
     app, win = hmi.app, hmi.win
+    sessions = win.sessions
     password = os.environ.get("GRIDTWIN_PASSWORD")
     failed: list[str] = []
     try:
         hmi.start()
         if on_started is not None:
-            on_started(app, win, hmi.pipeline, hmi.sim)
+            on_started(hmi)
         if args.user and password:
-            def logged_in(_session, error) -> None:  # noqa: ANN001
+            def logged_in(_session: Any, error: Any) -> None:
                 if error is None:
                     return
                 print(f"gridtwin: --user {args.user}: {error}", file=sys.stderr)
@@ -272,19 +254,19 @@ def run(args: RunOptions, on_started=None) -> int:  # noqa: ANN001
                     failed.append(str(error))
                     app.exit(2)
                 else:
-                    win._login_dialog(args.user)
+                    sessions.login_dialog(args.user)
 
-            win.login_as(args.user, password, logged_in)
+            sessions.login_as(args.user, password, logged_in)
         elif not args.headless:
             if args.user:
-                QTimer.singleShot(0, lambda: win._login_dialog(args.user))
+                QTimer.singleShot(0, lambda: sessions.login_dialog(args.user))
             else:
-                QTimer.singleShot(0, win.start_login)
+                QTimer.singleShot(0, sessions.start_login)
         if args.headless:
             def finish() -> None:
                 # A headless run is how ops and CI check a station: with no live data at
                 # the end (nothing polled, or every device lost) it says so and fails.
-                snap = hmi.pipeline.last_snapshot if hmi.pipeline is not None else None
+                snap = hmi.pipeline.last_snapshot
                 if snap is None or not Q.good_mask(snap.frame.quality).any():
                     print(f"gridtwin: no live data from the station after {args.duration:g} s "
                           "(see the log above)", file=sys.stderr)
@@ -303,25 +285,3 @@ def run(args: RunOptions, on_started=None) -> int:  # noqa: ANN001
         return 2 if failed else code
     finally:
         hmi.close()
-
-
-def _open_historian(station, points, data_dir, db_url, options):  # noqa: ANN001, ANN202
-    try:
-        from app.historian import open_historian
-    except ImportError:
-        log.warning("no historian available: running without history")
-        return None
-    return open_historian(station, points, data_dir=data_dir, db_url=db_url, **options)
-
-
-def _active_circuit(station, engine, data_dir):  # noqa: ANN001, ANN202
-    """The circuit the twin compiles: the configuration store's active DSS version."""
-    from app.historian import active_circuit
-
-    return active_circuit(station, engine, data_dir_path=data_dir)
-
-
-def _wire_backfill(win, historian) -> None:  # noqa: ANN001
-    from app.runtime.backfill import BackfillService
-
-    win._backfill = BackfillService(historian, win.trends, parent=win)

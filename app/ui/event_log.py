@@ -3,8 +3,8 @@ actions, newest first, with millisecond IST times.
 
 The explorer reads the historian: a time range (last 1 h / 8 h / 24 h / 7 days, or a custom
 from / to in IST), event type, severity, asset and full-text filters, paged results. The
-query runs on a worker thread (:class:`app.runtime.eventquery.EventQueryService`); the page
-comes back through a signal. While *Live* is on (page 1 of a "last …" range) every new event
+query runs as a job on the HMI's queries runner (:func:`app.runtime.queries.event_page`);
+the page comes back to the GUI thread. While *Live* is on (page 1 of a "last …" range) every new event
 that passes the filters appears at the top as it happens. Without a historian the log keeps
 the live events in memory and the same filters apply to them. *Export CSV…* writes what is
 shown, in the historian's CSV layout.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import QAbstractTableModel, QDateTime, QModelIndex, Qt
 from PySide6.QtGui import QBrush
@@ -34,10 +34,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.alarms.log import LogEntry
-from app.runtime.eventquery import EventPage, EventQuery
+from app.runtime.queries import EventPage, EventQuery
 from app.station import clock as wallclock
 from app.station.timezone import IST
 from app.ui import theme
+from app.ui.perf import timed
 
 COLUMNS = ("Time (IST)", "Type", "Severity", "Asset", "Point / alarm", "Event", "By")
 MAX_ROWS = 20_000
@@ -138,7 +139,7 @@ class EventLogDock(QWidget):
         hh.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         for col, width in ((0, 175), (1, 60), (2, 65), (3, 90), (4, 150), (6, 70)):
             self.view.setColumnWidth(col, width)
-        self.service = None
+        self.submit: Callable[[EventQuery, Callable[[EventPage], None]], None] | None = None
         self.live_buffer: deque[LogEntry] = deque(maxlen=MAX_ROWS)
         self.page = 0
         self.has_more = False
@@ -204,14 +205,16 @@ class EventLogDock(QWidget):
         self._update_paging()
 
     # ------------------------------------------------------------------ wiring
-    def set_query_service(self, service) -> None:  # noqa: ANN001 - EventQueryService
-        """Read the historian through ``service`` (off the GUI thread) and run the first
-        query."""
-        self.service = service
-        service.page_ready.connect(self._on_page)
+    def set_query(self, submit: Callable[[EventQuery, Callable[[EventPage], None]], None]
+                  ) -> None:
+        """Read the historian through ``submit(query, done)``, which runs the query off the
+        GUI thread (a job on the HMI's queries runner) and calls ``done(page)`` back on it;
+        then run the first query."""
+        self.submit = submit
         self.run_query(0)
 
     # ------------------------------------------------------------------ live
+    @timed("event log")
     def add_entries(self, entries: Iterable[LogEntry]) -> None:
         entries = list(entries)
         self.live_buffer.extend(entries)
@@ -245,9 +248,9 @@ class EventLogDock(QWidget):
         self._request += 1
         q = self.current_query(page)
         self.page = q.page
-        if self.service is not None:
+        if self.submit is not None:
             self.status.setText("searching…")
-            self.service.query(q)
+            self.submit(q, self._on_page)
         else:  # no historian: the same filters over the events seen since start
             rows = [e for e in reversed(self.live_buffer) if self._matches(e, q)]
             a = q.page * q.page_size
@@ -266,7 +269,7 @@ class EventLogDock(QWidget):
             newest = page.rows[0].time_ms if page.rows else page.query.start.timestamp() * 1000
             self.model.prepend([e for e in self.live_buffer if e.time_ms > newest
                                 and self._matches(e, page.query, live=True)])
-        src = "historian" if self.service is not None else "this session"
+        src = "historian" if self.submit is not None else "this session"
         self.status.setText(f"query failed: {page.error}" if page.error else
                             f"{len(page.rows)} event{'s' * (len(page.rows) != 1)}"
                             f"{' (more on the next page)' if page.has_more else ''} from the "

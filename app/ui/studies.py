@@ -158,7 +158,6 @@ class StudiesDock(QWidget):
         at = state.timestamp.astimezone(IST).strftime("%H:%M:%S")
         self.status.setText(f"{kind}: running on the live state of {at} IST…")
         self.progress.setValue(0)
-        self.runner.start()
         self.handle = h = self.runner.submit(Job(f"study {kind}", lambda ctx: fn(state, ctx)))
         h.progress.connect(lambda f, text: (self.progress.setValue(int(f * 1000)),
                                             self.progress.setFormat(f"{text}  %p%")))

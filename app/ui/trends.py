@@ -17,6 +17,7 @@ import datetime as dt
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -41,6 +42,7 @@ from app.station import quality as Q
 from app.station.points import PointTable
 from app.station.timezone import IST
 from app.ui import theme
+from app.ui.perf import timed
 
 TAG_MIME = "application/x-gridtwin-tag"
 
@@ -50,6 +52,14 @@ LIVE_CAPACITY = 36_000  # samples per point kept live (1 h at 10 Hz)
 MAX_CURVES = 20
 SEAM_GAP_S = 5.0  # history → live: longer than this is drawn as a gap
 
+
+
+class _Plot(pg.PlotWidget):
+    """The trend plot; its painting is measured by the HMI benchmark (app.ui.perf)."""
+
+    @timed("paint: trend plots")
+    def paintEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
+        super().paintEvent(ev)
 
 class IstAxis(pg.DateAxisItem):
     """Time axis labelled in IST (data are UTC epoch seconds)."""
@@ -159,7 +169,7 @@ class TrendsDock(QWidget):
         self._last_draw = 0.0
 
         pg.setConfigOptions(antialias=False, background=theme.PANEL, foreground=theme.TEXT)
-        self.plot = pg.PlotWidget(axisItems={"bottom": IstAxis(orientation="bottom")})
+        self.plot = _Plot(axisItems={"bottom": IstAxis(orientation="bottom")})
         self.plot_item: pg.PlotItem = self.plot.getPlotItem()
         self.plot_item.showGrid(x=True, y=True, alpha=0.25)
         self.plot_item.setLabel("bottom", "time (IST)")
@@ -317,6 +327,7 @@ class TrendsDock(QWidget):
 
     # ------------------------------------------------------------------ data
     @Slot(object)
+    @timed("trends")
     def update_snapshot(self, snap: LiveSnapshot) -> None:
         if not self.series:
             return

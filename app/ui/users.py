@@ -96,7 +96,7 @@ class PasswordDialog(QDialog):
 
 class UsersDialog(QDialog):
     """The users and what an administrator can change (through ``control``, a
-    :class:`~app.runtime.control.ControlRuntime`, with ``session()``'s session)."""
+    :class:`~app.runtime.qt.control.ControlRuntime`, with ``session()``'s session)."""
 
     def __init__(self, control, session: Callable[[], Any],  # noqa: ANN001
                  parent: QWidget | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.historian.store import Trend
-from app.runtime.backfill import _Worker
+from app.runtime.queries import trend_history
 from app.station import quality as Q
 
 
@@ -17,10 +17,15 @@ class FakeHistorian:
 
 
 def test_bad_quality_samples_come_back_as_gaps():
-    w = _Worker(FakeHistorian())
-    got = []
-    w.done.connect(lambda tag, t, v: got.append((tag, t, v)))
-    w.fetch(["ICT1.TOP_OIL"], 0.0, 10.0, 2000)
-    tag, t, v = got[0]
+    (tag, t, v), = trend_history(FakeHistorian(), ["ICT1.TOP_OIL"], 0.0, 10.0, 2000)
     assert tag == "ICT1.TOP_OIL" and list(t) == [1.0, 2.0, 3.0]
     assert v[0] == 60.0 and np.isnan(v[1]) and v[2] == 61.0
+
+
+def test_a_failed_backfill_is_one_log_line_not_an_exception(caplog):
+    class Broken:
+        def trend(self, *a, **kw):  # noqa: ANN002, ANN003
+            raise OSError("database is locked")
+
+    assert trend_history(Broken(), ["ICT1.TOP_OIL"], 0.0, 10.0, 2000) == []
+    assert "trend backfill failed" in caplog.text

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from app.field.sim.plant import PlantSimulator
-from app.runtime.pipeline import Pipeline, PlantFrameSource
+from app.runtime.compose import FieldSpec, compose
+from app.runtime.qt.pipeline import Pipeline
 from app.runtime.qt.threads import running_threads
+from app.runtime.sources import PlantFrameSource
 
 
 class ListSink:
@@ -16,12 +18,19 @@ class ListSink:
     def submit(self, frame) -> None:  # noqa: ANN001
         self.frames.append(frame)
 
+    def submit_events(self, rows) -> None:  # noqa: ANN001
+        pass
+
+    def close(self) -> None:
+        pass
+
 
 @pytest.fixture
 def pipeline(qtbot, station):
     plant = PlantSimulator(station, seed=4, tick_s=0.05)
     sink = ListSink()
-    p = Pipeline(station, plant.points, PlantFrameSource(plant), sink)
+    p = Pipeline(compose(station, plant.points, field=FieldSpec(source=PlantFrameSource(plant)),
+                         historian=sink))
     p.plant = plant  # p.sink is the ListSink
     yield p
     assert p.stop()
@@ -52,10 +61,16 @@ def test_stop_is_clean_and_idempotent(qtbot, pipeline):
 
 def test_a_failing_source_does_not_kill_the_gui(qtbot, station, caplog):
     class Broken:
+        period_s = 0.1
+
         async def run(self, emit, stop):  # noqa: ANN001
             raise RuntimeError("socket exploded")
 
-    p = Pipeline(station, PlantSimulator(station, seed=1).points, Broken())
+        def close(self) -> None:
+            pass
+
+    p = Pipeline(compose(station, PlantSimulator(station, seed=1).points,
+                         field=FieldSpec(source=Broken())))
     p.start()
     qtbot.waitUntil(lambda: "poller thread stopped by an error" in caplog.text, timeout=5000)
     assert p.stop()

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from app.runtime.sources import PlantFrameSource
 from app.station import clock
 from tests.clocks import recent_weekday_ist
 
@@ -41,22 +42,20 @@ def live(plant):
     return lambda **kw: snapshot_of(plant, **kw)
 
 
-class ScriptedSource:
+class ScriptedSource(PlantFrameSource):
     """Frames from an in-process plant with values the test sets, stamped by a clock the test
-    can move forward (for shelving expiry); a FrameSource for the real Pipeline."""
+    can move forward (for shelving expiry); the same paced loop as the drill's source."""
 
     def __init__(self, plant, period_s: float = 0.05) -> None:  # noqa: ANN001
         import threading
 
-        self.plant = plant
-        self.period_s = period_s
+        super().__init__(plant, period_s)
         self.offset = dt.timedelta(0)
         self.values: dict[int, float] = {}
         self.quality: dict[int, int] = {}
         self.batches: list[tuple[dict[int, float], dict[int, int]]] = []
         self.frames = 0
         self._lock = threading.Lock()
-        self._seq = 0
 
     def now(self) -> dt.datetime:
         return clock.now() + self.offset
@@ -83,75 +82,89 @@ class ScriptedSource:
         with self._lock:
             self.batches.extend(batches)
 
-    async def run(self, emit, stop) -> None:  # noqa: ANN001
-        import asyncio
-        import time
-
+    def frame(self, snap):  # noqa: ANN001, ANN201
         import numpy as np
 
         from app.station.frame import Comm, CommState, ScanFrame
 
-        next_t = time.monotonic()
-        while not stop.is_set():
-            snap = self.plant.step(self.period_s)
-            with self._lock:
-                if self.batches:
-                    v, q = self.batches.pop(0)
-                    self.values.update(v)
-                    self.quality.update(q)
-                values = snap.values.copy()
-                quality = snap.quality.copy()
-                for i, x in self.values.items():
-                    values[i] = x
-                for i, x in self.quality.items():
-                    quality[i] = x
-            now = self.now()
-            values.setflags(write=False)
-            quality.setflags(write=False)
-            self._seq += 1
-            comm = {d.id: CommState(d.id, "sim", Comm.OK, now) for d in self.plant.points.devices}
-            emit(ScanFrame(self._seq, now, self.plant.points, values, quality,
-                           np.asarray(snap.t_source_ns), comm))
-            self.frames += 1
-            next_t += self.period_s
-            try:
-                await asyncio.wait_for(stop.wait(), max(0.0, next_t - time.monotonic()))
-            except TimeoutError:
-                pass
+        with self._lock:
+            if self.batches:
+                v, q = self.batches.pop(0)
+                self.values.update(v)
+                self.quality.update(q)
+            values = snap.values.copy()
+            quality = snap.quality.copy()
+            for i, x in self.values.items():
+                values[i] = x
+            for i, x in self.quality.items():
+                quality[i] = x
+        now = self.now()
+        values.setflags(write=False)
+        quality.setflags(write=False)
+        self._seq += 1
+        self.frames += 1
+        comm = {d.id: CommState(d.id, "sim", Comm.OK, now) for d in self.plant.points.devices}
+        return ScanFrame(self._seq, now, self.plant.points, values, quality,
+                         np.asarray(snap.t_source_ns), comm)
 
 
 @pytest.fixture
-def make_alarm_window(qtbot, station, tmp_path):
-    """A main window on a real pipeline fed by a ScriptedSource; closes everything after."""
+def make_hmi(qtbot, station, tmp_path):
+    """An HMI built as ``gridtwin run`` builds it — :func:`app.runtime.compose.compose`, then
+    :func:`app.ui.app.assemble` — on a frame source of the test's choosing; everything is
+    closed afterwards (:meth:`Hmi.close`, the one owner of its threads) and no thread may be
+    left running. ``store=True`` puts the configuration store (users, audit, rules) in a
+    temporary folder; ``accounts`` builds the users service (needs the store)."""
     from PySide6.QtCore import QSettings
 
-    from app.control.service import MemoryAudit
-    from app.field.sim.plant import PlantSimulator
-    from app.runtime.pipeline import Pipeline
+    from app.runtime.compose import FieldSpec, StoreSpec, compose
     from app.runtime.qt.threads import running_threads
-    from app.ui.main_window import MainWindow
+    from app.ui.app import assemble
 
     made = []
+
+    def make(source, *, store: bool = False, historian=None, rules=None, audit=None,
+             accounts: dict | None = None, clock=None, yard3d: bool = False,
+             size: tuple[int, int] | None = None, start: bool = True, **kw):
+        settings = QSettings(str(tmp_path / f"hmi{len(made)}.ini"), QSettings.Format.IniFormat)
+        rt = compose(station, source.plant.points, field=FieldSpec(source=source),
+                     store=StoreSpec(data_dir=str(tmp_path / "data"), record_history=False)
+                     if store else None, historian=historian, rules=rules, audit=audit,
+                     accounts=accounts, clock=clock or clock_now)
+        hmi = assemble(rt, settings=settings, yard3d=yard3d, **kw)
+        qtbot.addWidget(hmi.win)
+        if size is not None:
+            hmi.win.resize(*size)
+        made.append(hmi)
+        if start:
+            hmi.start()
+        return hmi
+
+    yield make
+    for h in made:
+        h.close()
+    assert running_threads() == []
+
+
+def clock_now():  # noqa: ANN201
+    return clock.now()
+
+
+@pytest.fixture
+def make_alarm_window(make_hmi, station):
+    """A main window on a real pipeline fed by a ScriptedSource (its clock movable, for
+    shelving expiry); closed with everything after."""
+    from app.control.service import MemoryAudit
+    from app.field.sim.plant import PlantSimulator
 
     def make(historian=None, rules=None, period_s: float = 0.05):  # noqa: ANN001
         plant = PlantSimulator(station, seed=2, start=T0, tick_s=period_s)
         source = ScriptedSource(plant, period_s)
         audit = MemoryAudit()
-        pipe = Pipeline(station, plant.points, source, historian, rules=rules, audit=audit,
-                        clock=source.now)
-        settings = QSettings(str(tmp_path / f"hmi{len(made)}.ini"), QSettings.Format.IniFormat)
-        win = MainWindow(station, plant.points, pipeline=pipe, settings=settings, yard3d=False)
-        qtbot.addWidget(win)
-        win.resize(1400, 900)
-        win.show()
-        if historian is not None:
-            win.attach_historian(historian)
-        pipe.start()
-        made.append(win)
-        win.source, win.audit, win.plant = source, audit, plant
+        hmi = make_hmi(source, historian=historian, rules=rules, audit=audit, clock=source.now,
+                       control=False, size=(1400, 900))
+        win = hmi.win
+        win.source, win.audit, win.plant, win.hmi = source, audit, plant, hmi
         return win
 
-    yield make
-    for w in made:
-        w.close()
-    assert running_threads() == []
+    return make

@@ -64,7 +64,7 @@ def test_acknowledge_one_then_the_page_then_shelve_until_expiry(make_alarm_windo
     win = make_alarm_window()
     dock = win.alarms
     assert not dock.ack_button.isEnabled()  # nobody logged in: viewer
-    win.set_session(session("operator", "op1"))
+    win.sessions.set_session(session("operator", "op1"))
     assert dock.ack_button.isEnabled() and not dock.oos_action.isEnabled()
     keys = raise_highs(win)
     qtbot.waitUntil(lambda: all(state_of(win, k) == S.UNACK for k in keys), timeout=15_000)
@@ -167,12 +167,12 @@ def test_roles_are_checked_in_the_worker(make_alarm_window, qtbot):
     assert sum(e.event_type == "user" and "refused" in e.message
                for e in win.events.model.rows) == 2
     # Out of service needs an engineer.
-    win.set_session(session("operator", "op1"))
-    win.pipeline.alarm_action(AlarmAction("remove_from_service", (keys[0],), win.session,
+    win.sessions.set_session(session("operator", "op1"))
+    win.pipeline.alarm_action(AlarmAction("remove_from_service", (keys[0],), win.sessions.session,
                                           reason="transducer faulty"))
     qtbot.waitUntil(lambda: len(results) == 3, timeout=10_000)
     assert not results[-1].ok and "needs an engineer" in results[-1].message
-    win.set_session(session("engineer", "eng1"))
+    win.sessions.set_session(session("engineer", "eng1"))
     assert win.alarms.oos_action.isEnabled()
     select(win.alarms, {keys[0]})
     dlg = win.alarms.ask_remove_from_service()
@@ -247,7 +247,7 @@ def test_flood_banner_and_filters(make_alarm_window, qtbot):
 
 def test_performance_report_dialog(make_alarm_window, qtbot):
     win = make_alarm_window()
-    win.set_session(session("operator"))
+    win.sessions.set_session(session("operator"))
     raise_highs(win, HIGH_TAGS[:3])
     qtbot.waitUntil(lambda: win.alarms.model.rowCount() >= 3, timeout=15_000)
     dlg = win.show_alarm_report()
@@ -351,5 +351,5 @@ def test_a_flood_of_1000_alarms_in_one_second_is_stored_in_full(make_alarm_windo
               "checked by gridtwin bench alarms)")
     finally:
         if win is not None:
-            win.close()  # the pipeline stops before the historian closes
+            win.hmi.close()  # the pipeline stops before the historian closes
         hist.close()

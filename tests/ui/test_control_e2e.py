@@ -7,13 +7,10 @@ from __future__ import annotations
 import pytest
 
 from app.control.audit import read_audit
-from app.control.userdb import DbUsers
-from app.control.users import Accounts
 from app.field.sim.control import ControlClient
 from app.runtime.fieldsim import FieldSimProcess
 from app.runtime.qt.threads import running_threads
 from app.station.points import build_point_table
-from app.ui.app import build_hmi
 from app.ui.login import BypassDialog
 
 PW = "correct horse battery"
@@ -28,21 +25,27 @@ def fieldsim():
 
 @pytest.fixture
 def make_hmi(qtbot, station, fieldsim, tmp_path):
+    """The HMI as gridtwin run builds it, attached to the module's field-sim over Modbus TCP
+    and IEC 61850 MMS, with users in a store in the test's folder."""
+    from app.runtime.compose import FieldSpec, StoreSpec, compose
+    from app.ui.app import assemble
+
     made = []
 
     def make(**kw):
         pts = build_point_table(station)
-        hmi = build_hmi(station, pts, modbus=fieldsim.addresses["modbus"],
-                        mms=fieldsim.addresses["mms"], data_dir=str(tmp_path), yard3d=False,
-                        **kw)
-        acc = Accounts(DbUsers(hmi.engine))
+        rt = compose(station, pts,
+                     field=FieldSpec(modbus=fieldsim.addresses["modbus"],
+                                     mms=fieldsim.addresses["mms"]),
+                     store=StoreSpec(data_dir=str(tmp_path)), accounts={})
+        hmi = assemble(rt, yard3d=False, **kw)
+        acc = rt.accounts
         if acc.needs_first_admin():
             acc.create_first_admin("admin", PW)
             for name, role in (("op", "operator"), ("eng", "engineer")):
                 acc.create_user("cli:test", name, PW, role)
         qtbot.addWidget(hmi.win)
-        hmi.win.show()
-        hmi.pipeline.start()
+        hmi.start()
         made.append(hmi)
         return hmi
 
@@ -53,14 +56,14 @@ def make_hmi(qtbot, station, fieldsim, tmp_path):
 
 
 def login(qtbot, win, user):
-    with qtbot.waitSignal(win.session_changed, timeout=15_000):
-        win.login_as(user, PW)
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=15_000):
+        win.sessions.login_as(user, PW)
 
 
 def faceplate(qtbot, win, asset):
-    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: win.last_snapshot is not None, timeout=30_000)
     win.open_faceplate(asset)
-    fp = win._faceplates[asset]
+    fp = win.commands.faceplates[asset]
     qtbot.waitUntil(lambda: fp.buttons["Select open"].isEnabled()
                     or fp.buttons["Select close"].isEnabled(), timeout=30_000)
     return fp
@@ -79,9 +82,9 @@ def operate(qtbot, fp):
 
 
 def audit_rows(hmi, device):
-    assert hmi.audit.flush()
+    assert hmi.runtime.audit.flush()
     return [(r["user"], r["action"], r["before"], r["after"], r["result"], r["detail"])
-            for r in read_audit(hmi.engine, device=device)[::-1]]
+            for r in read_audit(hmi.runtime.store, device=device)[::-1]]
 
 
 def test_operator_operates_over_iec61850_and_over_the_rtu(make_hmi, qtbot):
@@ -115,14 +118,14 @@ def test_operator_operates_over_iec61850_and_over_the_rtu(make_hmi, qtbot):
     # The commands are in the event log too (historian), and were noted for the alarms.
     qtbot.waitUntil(lambda: len(hmi.historian.events(types=["control"], asset="IND1_Q0"))
                     >= 2, timeout=15_000)
-    seq = win._last_snapshot.seq
-    qtbot.waitUntil(lambda: win._last_snapshot.seq >= seq + 5, timeout=10_000)
+    seq = win.last_snapshot.seq
+    qtbot.waitUntil(lambda: win.last_snapshot.seq >= seq + 5, timeout=10_000)
     assert win.alarms.model.row_of("F1_Q0:trip") is None
     assert win.alarms.model.row_of("IND1_Q0:trip") is None
 
     # Logged out (viewer): a command forced past the disabled buttons is refused.
-    win.logout()
-    win._select("F1_Q0", True)
+    win.sessions.logout()
+    win.commands.select("F1_Q0", True)
     qtbot.waitUntil(lambda: fp.status.text() == "not logged in", timeout=15_000)
     assert audit_rows(hmi, "F1_Q0")[-1][:5] == ("(nobody)", "select close", "", "",
                                                 "refused")
@@ -137,9 +140,9 @@ def test_ied_refusal_addcause_shown_after_an_engineer_bypass(make_hmi, qtbot):
     assert fp.status.text() == "interlocked — IL-1: bay breaker F2_Q0 is closed"
     assert fp.buttons["Bypass…"].isEnabled()
     fp.buttons["Bypass…"].click()
-    qtbot.waitUntil(lambda: isinstance(getattr(win, "_bypass_dialog", None), BypassDialog),
+    qtbot.waitUntil(lambda: isinstance(win.commands.bypass_dialog, BypassDialog),
                     timeout=5_000)
-    dlg = win._bypass_dialog
+    dlg = win.commands.bypass_dialog
     assert not dlg.ok.isEnabled()
     dlg.reason_edit.setPlainText("testing the bay IED's own interlock")
     dlg.ok.click()

@@ -263,12 +263,13 @@ def test_log_explorer_queries_the_historian_off_the_gui_thread(qtbot, station, t
 
     from app.alarms.log import LogEntry
     from app.historian import open_historian
-    from app.runtime.eventquery import EventQueryService
+    from app.runtime.qt.jobs import JobRunner
+    from app.runtime.queries import event_page
     from app.station.points import build_point_table
     from app.ui import event_log
 
     hist = open_historian(station, build_point_table(station), data_dir=tmp_path)
-    svc = None
+    runner = JobRunner("queries").start()
     try:
         now = clock.now()
 
@@ -288,9 +289,17 @@ def test_log_explorer_queries_the_historian_off_the_gui_thread(qtbot, station, t
         dock = event_log.EventLogDock()
         qtbot.addWidget(dock)
         event_log.PAGE_SIZE = 5
-        svc = EventQueryService(hist)
-        with qtbot.waitSignal(svc.page_ready, timeout=10_000):
-            dock.set_query_service(svc)
+        on_gui: list[bool] = []
+
+        def submit(q, done):  # noqa: ANN001 - as the main window does it: a job
+            import threading
+
+            def back(page, err):  # noqa: ANN001
+                on_gui.append(threading.current_thread() is threading.main_thread())
+                done(page)
+            runner.call("event query", lambda: event_page(hist, q), back)
+
+        dock.set_query(submit)
         qtbot.waitUntil(lambda: dock.last_page is not None, timeout=10_000)
         # Last 1 h: the 7 alarm events, 5 a page, newest first, IST with milliseconds.
         assert dock.model.rowCount() == 5 and dock.has_more and dock.next_button.isEnabled()
@@ -354,9 +363,9 @@ def test_log_explorer_queries_the_historian_off_the_gui_thread(qtbot, station, t
         assert dock.model.rowCount() == 7
     finally:
         event_log.PAGE_SIZE = 500
-        if svc is not None:
-            svc.stop()
+        assert runner.stop()
         hist.close()
+    assert on_gui and all(on_gui)  # every page came back on the GUI thread
 
 
 def test_event_log_without_a_historian_filters_the_session(qtbot, plant, live, tmp_path):

@@ -25,10 +25,10 @@ def hmi(qtbot, tmp_path):
 
 def test_breaker_opened_in_the_field_sim_reaches_the_diagram_and_the_twin(hmi, qtbot):
     win = hmi.win
-    qtbot.waitUntil(lambda: win._last_snapshot is not None
-                    and win._last_snapshot.frame.good().mean() > 0.99, timeout=30_000)
+    qtbot.waitUntil(lambda: win.last_snapshot is not None
+                    and win.last_snapshot.frame.good().mean() > 0.99, timeout=30_000)
     # The bays' IEDs may still be connecting (their bays are then "connecting", not OK).
-    qtbot.waitUntil(lambda: "all 29 devices OK" in win.comm_label.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: "all 29 devices OK" in win.status.comm_label.text(), timeout=30_000)
     assert win.sld.items_by_asset["TR2H_Q0"].state_name == "closed"
     assert win.sld.busbars["B33_B"].energised
     # The operator's colleague at the bay opens TR-2's 220 kV breaker (the field's own path).
@@ -39,7 +39,7 @@ def test_breaker_opened_in_the_field_sim_reaches_the_diagram_and_the_twin(hmi, q
                     timeout=15_000)
     # The twin, solved from the scan, finds the 33 kV bus B dead: the diagram greys it.
     qtbot.waitUntil(lambda: not win.sld.busbars["B33_B"].energised, timeout=15_000)
-    tw = win._last_snapshot.twin
+    tw = win.last_snapshot.twin
     assert not tw.bus("b33_b").energised and tw.bus("b33_a").energised
     assert win.sld.busbars["B33_A"].energised
     # The sequence of events has it, from the scan.
@@ -68,16 +68,16 @@ def test_a_bay_that_stops_answering_is_one_alarm_not_one_per_point(hmi, qtbot):
     """Both paths to bay F3 (its IED and its RTU unit) stop answering: the alarm list gets
     the bay's communication alarm, not a flood of data-invalid alarms for its points."""
     win = hmi.win
-    qtbot.waitUntil(lambda: win._last_snapshot is not None
-                    and win._last_snapshot.frame.good().mean() > 0.99, timeout=30_000)
+    qtbot.waitUntil(lambda: win.last_snapshot is not None
+                    and win.last_snapshot.frame.good().mean() > 0.99, timeout=30_000)
     with ControlClient(*hmi.sim.addresses["control"]) as c:
         c.inject("comm_lost", device="F3")
     qtbot.waitUntil(lambda: win.alarms.model.row_of("F3:comm") is not None, timeout=15_000)
-    seq = win._last_snapshot.seq
-    qtbot.waitUntil(lambda: win._last_snapshot.seq >= seq + 10, timeout=15_000)
+    seq = win.last_snapshot.seq
+    qtbot.waitUntil(lambda: win.last_snapshot.seq >= seq + 10, timeout=15_000)
     rows = win.points.device("F3").points
     tags = {win.points.tags[r] for r in rows}
     per_point = [r.key for r in win.alarms.model.rows
                  if r.key.endswith(":invalid") and r.key.split(":")[0] in tags]
     assert per_point == []
-    assert "LOST (F3)" in win.comm_label.text()
+    assert "LOST (F3)" in win.status.comm_label.text()

@@ -3,21 +3,13 @@ users and audit in a real SQLite store; dialogs driven programmatically)."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-from PySide6.QtCore import QSettings
 
-from app.control.audit import DbAudit, read_audit
-from app.control.userdb import DbUsers, open_store
-from app.control.users import Accounts
+from app.control.audit import read_audit
 from app.field.sim.plant import PlantSimulator
-from app.runtime.control import ControlRuntime
-from app.runtime.pipeline import Pipeline, PlantFrameSource
-from app.runtime.qt.threads import running_threads
+from app.runtime.sources import PlantFrameSource
 from app.station.points import POS_CLOSED
 from app.ui.login import FirstAdminDialog, LoginDialog
-from app.ui.main_window import MainWindow
 
 from .conftest import T0
 
@@ -25,39 +17,26 @@ PW = "correct horse battery"
 
 
 @pytest.fixture
-def hmi(qtbot, station, tmp_path):
-    made = []
-
+def hmi(make_hmi, station):
+    """The window with users (a real SQLite store in the test's folder), the audit log and
+    control, built as gridtwin run builds it; closed by the fixture."""
     def make(timeout_s: float = 900.0, users=(("op", "operator"), ("eng", "engineer"),
                                                 ("guest", "viewer"))):
-        engine = open_store(station.station.id, data_dir=str(tmp_path))
-        audit = DbAudit(engine)
-        accounts = Accounts(DbUsers(engine), dt.timedelta(seconds=timeout_s))
+        plant = PlantSimulator(station, seed=2, start=T0, tick_s=0.1)
+        h = make_hmi(PlantFrameSource(plant), store=True,
+                     accounts={"session_timeout_min": timeout_s / 60.0},
+                     confirm_timeout_s=5.0, idle_check_ms=50, start=False)
+        accounts = h.runtime.accounts
         if users:
             accounts.create_first_admin("admin", PW)
             for name, role in users:
                 accounts.create_user("cli:test", name, PW, role)
-        plant = PlantSimulator(station, seed=2, start=T0, tick_s=0.1)
-        pipe = Pipeline(station, plant.points, PlantFrameSource(plant))
-        control = ControlRuntime(station, pipe, accounts, audit, confirm_timeout_s=5.0)
-        settings = QSettings(str(tmp_path / "hmi.ini"), QSettings.Format.IniFormat)
-        win = MainWindow(station, plant.points, pipeline=pipe, settings=settings,
-                         yard3d=False, control=control, idle_check_ms=50)
-        qtbot.addWidget(win)
-        win.show()
-        pipe.start()
-        made.append((win, pipe, control, audit, engine))
-        win.plant, win.audit, win.engine = plant, audit, engine
+        h.start()
+        win = h.win
+        win.plant, win.audit, win.engine, win.hmi = plant, h.runtime.audit, h.runtime.store, h
         return win
 
-    yield make
-    for win, pipe, control, audit, engine in made:
-        win.close()
-        pipe.stop()
-        control.stop()
-        audit.close()
-        engine.dispose()
-    assert running_threads() == []
+    return make
 
 
 def audit_rows(win):
@@ -68,59 +47,59 @@ def audit_rows(win):
 
 def test_first_run_creates_the_administrator(hmi, qtbot):
     win = hmi(users=())
-    assert win.session is None and win.user_label.text() == "user: nobody (viewer)"
-    win.start_login()
-    qtbot.waitUntil(lambda: isinstance(win._dialog, FirstAdminDialog), timeout=10_000)
-    dlg = win._dialog
+    assert win.sessions.session is None and win.status.user_label.text() == "user: nobody (viewer)"
+    win.sessions.start_login()
+    qtbot.waitUntil(lambda: isinstance(win.sessions.dialog, FirstAdminDialog), timeout=10_000)
+    dlg = win.sessions.dialog
     dlg.user.setText("chief")
     dlg.password.setText(PW)
     dlg.repeat.setText(PW + "x")
     dlg.ok.click()
-    assert dlg.error.text() == "the two passwords differ" and win.session is None
+    assert dlg.error.text() == "the two passwords differ" and win.sessions.session is None
     dlg.password.setText(PW)
     dlg.repeat.setText(PW)
-    with qtbot.waitSignal(win.session_changed, timeout=10_000) as sig:
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=10_000) as sig:
         dlg.ok.click()
     assert sig.args[0].username == "chief" and sig.args[0].role == "admin"
-    assert win.user_label.text() == "user: chief (admin)"
+    assert win.status.user_label.text() == "user: chief (admin)"
     rows = audit_rows(win)
     assert ("chief", "create first administrator", "user chief", "done") in rows
     assert ("chief", "login", "users", "success") in rows
     # The next start asks for a login, not for an administrator again.
-    win.start_login()
-    qtbot.waitUntil(lambda: isinstance(win._dialog, LoginDialog), timeout=10_000)
+    win.sessions.start_login()
+    qtbot.waitUntil(lambda: isinstance(win.sessions.dialog, LoginDialog), timeout=10_000)
 
 
 def test_login_failed_login_switch_user_and_logout(hmi, qtbot):
     win = hmi()
-    win.start_login()
-    qtbot.waitUntil(lambda: isinstance(win._dialog, LoginDialog), timeout=10_000)
-    dlg = win._dialog
+    win.sessions.start_login()
+    qtbot.waitUntil(lambda: isinstance(win.sessions.dialog, LoginDialog), timeout=10_000)
+    dlg = win.sessions.dialog
     dlg.user.setText("op")
     dlg.password.setText("not the password")
     dlg.ok.click()
     qtbot.waitUntil(lambda: "wrong user name or password" in dlg.error.text(), timeout=10_000)
-    assert win.session is None and dlg.password.text() == ""
+    assert win.sessions.session is None and dlg.password.text() == ""
     dlg.password.setText(PW)
-    with qtbot.waitSignal(win.session_changed, timeout=10_000):
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=10_000):
         dlg.ok.click()
-    assert win.user_label.text() == "user: op (operator)"
-    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    assert win.status.user_label.text() == "user: op (operator)"
+    qtbot.waitUntil(lambda: win.last_snapshot is not None, timeout=15_000)
     win.open_faceplate("F1_Q0")
-    fp = win._faceplates["F1_Q0"]
+    fp = win.commands.faceplates["F1_Q0"]
     qtbot.waitUntil(lambda: fp.buttons["Select open"].isEnabled(), timeout=10_000)
     # Switch user from the File menu: the engineer logs in over the operator.
     win.login_action.trigger()
-    qtbot.waitUntil(lambda: isinstance(win._dialog, LoginDialog) and win._dialog is not dlg,
+    qtbot.waitUntil(lambda: isinstance(win.sessions.dialog, LoginDialog) and win.sessions.dialog is not dlg,
                     timeout=10_000)
-    d2 = win._dialog
+    d2 = win.sessions.dialog
     d2.user.setText("eng")
     d2.password.setText(PW)
-    with qtbot.waitSignal(win.session_changed, timeout=10_000):
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=10_000):
         d2.ok.click()
-    assert win.session.username == "eng" and fp.role == "engineer"
+    assert win.sessions.session.username == "eng" and fp.role == "engineer"
     win.logout_action.trigger()
-    assert win.session is None and fp.role == "viewer"
+    assert win.sessions.session is None and fp.role == "viewer"
     assert not fp.buttons["Select open"].isEnabled()
     qtbot.waitUntil(lambda: ("eng", "logout", "users", "done") in audit_rows(win),
                     timeout=10_000)
@@ -134,25 +113,25 @@ def test_login_failed_login_switch_user_and_logout(hmi, qtbot):
 
 def test_session_timeout_locks_the_controls_and_asks_for_the_password(hmi, qtbot):
     win = hmi(timeout_s=1.0)
-    with qtbot.waitSignal(win.session_changed, timeout=10_000):
-        win.login_as("op", PW)
-    old = win.session
-    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=10_000):
+        win.sessions.login_as("op", PW)
+    old = win.sessions.session
+    qtbot.waitUntil(lambda: win.last_snapshot is not None, timeout=15_000)
     win.open_faceplate("F2_Q0")
-    fp = win._faceplates["F2_Q0"]
+    fp = win.commands.faceplates["F2_Q0"]
     # No input for longer than the timeout: locked, controls off, the unlock dialog open.
-    qtbot.waitUntil(lambda: win.session is None and isinstance(win._dialog, LoginDialog),
+    qtbot.waitUntil(lambda: win.sessions.session is None and isinstance(win.sessions.dialog, LoginDialog),
                     timeout=10_000)
-    dlg = win._dialog
+    dlg = win.sessions.dialog
     assert dlg.locked and dlg.user.text() == "op" and dlg.user.isReadOnly()
-    assert "LOCKED" in win.user_label.text() and not fp.buttons["Select open"].isEnabled()
+    assert "LOCKED" in win.status.user_label.text() and not fp.buttons["Select open"].isEnabled()
     # The service refuses the old session whatever a widget would show.
     from app.control.users import AuthError
 
     with pytest.raises(AuthError, match="timed out"):
         win.control.service.select(old, "F2_Q0", False)
     dlg.password.setText(PW)
-    with qtbot.waitSignal(win.session_changed, timeout=10_000,
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=10_000,
                           check_params_cb=lambda s: s is not None):
         dlg.ok.click()
     rows = audit_rows(win)
@@ -163,14 +142,14 @@ def test_session_timeout_locks_the_controls_and_asks_for_the_password(hmi, qtbot
 
 def test_a_viewer_is_refused_by_the_service_even_when_the_ui_is_bypassed(hmi, qtbot):
     win = hmi()
-    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    qtbot.waitUntil(lambda: win.last_snapshot is not None, timeout=15_000)
     win.open_faceplate("F1_Q0")
-    fp = win._faceplates["F1_Q0"]
+    fp = win.commands.faceplates["F1_Q0"]
     assert not fp.buttons["Select open"].isEnabled()
-    win._select("F1_Q0", False)  # what a forced button would send: nobody logged in
+    win.commands.select("F1_Q0", False)  # what a forced button would send: nobody logged in
     qtbot.waitUntil(lambda: fp.status.text() == "not logged in", timeout=10_000)
-    with qtbot.waitSignal(win.session_changed, timeout=10_000):
-        win.login_as("guest", PW)
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=10_000):
+        win.sessions.login_as("guest", PW)
     fp.set_access("operator")  # a tampered faceplate
     fp.buttons["Select open"].click()
     qtbot.waitUntil(lambda: "guest is a viewer; this needs an operator" in fp.status.text(),
@@ -184,11 +163,11 @@ def test_a_viewer_is_refused_by_the_service_even_when_the_ui_is_bypassed(hmi, qt
 
 def test_operate_from_the_faceplate_in_process(hmi, qtbot):
     win = hmi()
-    with qtbot.waitSignal(win.session_changed, timeout=10_000):
-        win.login_as("op", PW)
-    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=10_000):
+        win.sessions.login_as("op", PW)
+    qtbot.waitUntil(lambda: win.last_snapshot is not None, timeout=15_000)
     win.open_faceplate("F3_Q0")
-    fp = win._faceplates["F3_Q0"]
+    fp = win.commands.faceplates["F3_Q0"]
     qtbot.waitUntil(lambda: fp.buttons["Select open"].isEnabled(), timeout=10_000)
     fp.buttons["Select open"].click()
     qtbot.waitUntil(lambda: fp.state == "selected", timeout=10_000)
@@ -199,8 +178,8 @@ def test_operate_from_the_faceplate_in_process(hmi, qtbot):
     qtbot.waitUntil(lambda: win.sld.items_by_asset["F3_Q0"].state_name == "open",
                     timeout=10_000)
     # Commanded, so not a trip: a few scans later the alarm list has no trip for it.
-    seq = win._last_snapshot.seq
-    qtbot.waitUntil(lambda: win._last_snapshot.seq >= seq + 5, timeout=10_000)
+    seq = win.last_snapshot.seq
+    qtbot.waitUntil(lambda: win.last_snapshot.seq >= seq + 5, timeout=10_000)
     assert win.alarms.model.row_of("F3_Q0:trip") is None
 
 
@@ -212,15 +191,15 @@ def test_the_administrator_manages_users_in_the_window_and_the_service_checks(hm
 
     win = hmi()
     assert not win.users_action.isEnabled()  # nobody logged in
-    with qtbot.waitSignal(win.session_changed, timeout=10_000):
-        win.login_as("op", PW)
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=10_000):
+        win.sessions.login_as("op", PW)
     assert not win.users_action.isEnabled()
-    op = win.session
-    with qtbot.waitSignal(win.session_changed, timeout=10_000):
-        win.login_as("admin", PW)
+    op = win.sessions.session
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=10_000):
+        win.sessions.login_as("admin", PW)
     assert win.users_action.isEnabled()
-    win.open_users()
-    dlg = win.users_dialog
+    win.sessions.open_users()
+    dlg = win.sessions.users_dialog
     qtbot.waitUntil(lambda: len(dlg.rows) == 4, timeout=10_000)
     assert [u.username for u in dlg.rows] == ["admin", "eng", "guest", "op"]
     assert dlg.table.item(3, 1).text() == "operator"
@@ -269,8 +248,8 @@ def test_the_administrator_manages_users_in_the_window_and_the_service_checks(hm
     assert ("admin", "set password", "user ann", "done") in rows
     assert ("admin", "disable user", "user ann", "done") in rows
     assert ("op", "create user", "user mallory", "refused") in rows
-    with qtbot.waitSignal(win.session_changed, timeout=10_000):
-        win.logout()
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=10_000):
+        win.sessions.logout()
     assert not dlg.isVisible()  # closed with the administrator's session
 
 
@@ -278,9 +257,9 @@ def test_a_locked_account_in_the_login_dialog_and_its_unlock_in_the_users_window
     """Five wrong passwords lock the operator; the dialog then says so (the same for the
     right password); the administrator unlocks it in File ▸ Users…, audited."""
     win = hmi()
-    win.start_login()
-    qtbot.waitUntil(lambda: isinstance(win._dialog, LoginDialog), timeout=10_000)
-    dlg = win._dialog
+    win.sessions.start_login()
+    qtbot.waitUntil(lambda: isinstance(win.sessions.dialog, LoginDialog), timeout=10_000)
+    dlg = win.sessions.dialog
     dlg.user.setText("op")
     for i in range(5):
         dlg.password.setText(f"wrong password number {i}")
@@ -292,12 +271,12 @@ def test_a_locked_account_in_the_login_dialog_and_its_unlock_in_the_users_window
     dlg.ok.click()
     qtbot.waitUntil(lambda: dlg.ok.isEnabled() and "op is locked after 5 failed logins"
                     in dlg.error.text(), timeout=10_000)
-    assert win.session is None
+    assert win.sessions.session is None
     dlg.reject()
-    with qtbot.waitSignal(win.session_changed, timeout=10_000):
-        win.login_as("admin", PW)
-    win.open_users()
-    users = win.users_dialog
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=10_000):
+        win.sessions.login_as("admin", PW)
+    win.sessions.open_users()
+    users = win.sessions.users_dialog
     qtbot.waitUntil(lambda: len(users.rows) == 4, timeout=10_000)
     names = [u.username for u in users.rows]
     assert users.table.item(names.index("op"), 2).text().startswith(
@@ -310,8 +289,8 @@ def test_a_locked_account_in_the_login_dialog_and_its_unlock_in_the_users_window
     qtbot.waitUntil(lambda: users.status.text() == "op: unlock: done", timeout=10_000)
     qtbot.waitUntil(lambda: users.table.item(names.index("op"), 2).text() == "enabled",
                     timeout=10_000)
-    with qtbot.waitSignal(win.session_changed, timeout=10_000):
-        win.login_as("op", PW)
+    with qtbot.waitSignal(win.sessions.session_changed, timeout=10_000):
+        win.sessions.login_as("op", PW)
     rows = audit_rows(win)
     assert ("op", "login", "users", "locked") in rows
     assert ("admin", "unlock user", "user op", "done") in rows

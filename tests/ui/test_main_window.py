@@ -6,40 +6,26 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from app.field.sim.plant import PlantSimulator
-from app.runtime.pipeline import Pipeline, PlantFrameSource
-from app.runtime.qt.threads import running_threads
-from app.ui.main_window import MainWindow
+from app.runtime.sources import PlantFrameSource
 
 from .conftest import T0, snapshot_of
 
 
 @pytest.fixture
-def make_hmi_window(qtbot, station, tmp_path):
-    """Build a main window on a running pipeline; closes everything afterwards."""
-    made = []
-
+def make_hmi_window(make_hmi, station):
+    """A main window on a running pipeline (plant in-process), as gridtwin run builds it."""
     def make(yard3d: bool = False):
         plant = PlantSimulator(station, seed=2, start=T0, tick_s=0.1)
-        pipe = Pipeline(station, plant.points, PlantFrameSource(plant))
-        settings = QSettings(str(tmp_path / "hmi.ini"), QSettings.Format.IniFormat)
-        win = MainWindow(station, plant.points, pipeline=pipe, settings=settings,
-                         yard3d=yard3d)
-        qtbot.addWidget(win)
-        win.show()
-        pipe.start()
-        made.append(win)
-        return win, plant
+        hmi = make_hmi(PlantFrameSource(plant), yard3d=yard3d, control=False)
+        return hmi.win, plant
 
-    yield make
-    for w in made:
-        w.close()
-    assert running_threads() == []
+    return make
 
 
 def test_window_shows_live_data_and_a_breaker_opened_in_the_field(make_hmi_window, qtbot):
     win, plant = make_hmi_window()
-    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
-    assert "devices OK" in win.comm_label.text() and "IST" in win.clock_label.text()
+    qtbot.waitUntil(lambda: win.last_snapshot is not None, timeout=15_000)
+    assert "devices OK" in win.status.comm_label.text() and "IST" in win.status.clock_label.text()
     assert win.sld.items_by_asset["TR2H_Q0"].state_name == "closed"
     plant.operate("TR2H_Q0", False)
     qtbot.waitUntil(lambda: win.sld.items_by_asset["TR2H_Q0"].state_name == "open",
@@ -47,7 +33,7 @@ def test_window_shows_live_data_and_a_breaker_opened_in_the_field(make_hmi_windo
     qtbot.waitUntil(lambda: not win.sld.busbars["B33_B"].energised, timeout=15_000)
     assert win.sld.busbars["B33_A"].energised
     qtbot.waitUntil(lambda: win.events.model.rowCount() > 0, timeout=15_000)
-    assert win.latency_ms and max(win.latency_ms) < 5_000
+    assert win.status.latency_ms and max(win.status.latency_ms) < 5_000
     # Nobody commanded it: a trip, in the alarm list and the event log; the dead 33 kV
     # section's lows are suppressed by design, not annunciated.
     qtbot.waitUntil(lambda: win.alarms.model.row_of("TR2H_Q0:trip") is not None,
@@ -60,9 +46,9 @@ def test_window_shows_live_data_and_a_breaker_opened_in_the_field(make_hmi_windo
                    and r.key.endswith(":lo") for r in win.alarms.model.rows)
     assert any(e.event_type == "alarm" and e.tag == "TR2H_Q0:trip" for e in win.events.model.rows)
     plant.inject("comm_lost", device="F3")
-    qtbot.waitUntil(lambda: "LOST (F3)" in win.comm_label.text(), timeout=15_000)
+    qtbot.waitUntil(lambda: "LOST (F3)" in win.status.comm_label.text(), timeout=15_000)
     assert win.sld.items_by_asset["F3_Q0"].state_name == "invalid"
-    assert "F3: lost" in win.comm_label.toolTip()
+    assert "F3: lost" in win.status.comm_label.toolTip()
 
 
 def test_trends_faceplate_and_layout_persistence(make_hmi_window, qtbot, tmp_path):
@@ -71,10 +57,10 @@ def test_trends_faceplate_and_layout_persistence(make_hmi_window, qtbot, tmp_pat
     qtbot.waitUntil(lambda: len(win.trends.series["ICT1.LOADING"].live()[0]) >= 3,
                     timeout=15_000)
     win.open_faceplate("F1_Q0")
-    fp = win._faceplates["F1_Q0"]
+    fp = win.commands.faceplates["F1_Q0"]
     qtbot.waitUntil(lambda: fp.value_text("POS")[0] == "CLOSED", timeout=15_000)
     win.save_layout()
-    s = QSettings(str(tmp_path / "hmi.ini"), QSettings.Format.IniFormat)
+    s = QSettings(str(tmp_path / "hmi0.ini"), QSettings.Format.IniFormat)
     assert s.value("main/state") is not None
 
 
@@ -82,14 +68,14 @@ def test_3d_view_falls_back_cleanly_offscreen(make_hmi_window, qtbot):
     win, _ = make_hmi_window(yard3d=True)
     assert win.yard is not None
     # The probe runs in child processes; the window is up (and live) meanwhile.
-    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    qtbot.waitUntil(lambda: win.last_snapshot is not None, timeout=15_000)
     qtbot.waitUntil(lambda: win.yard.mode != "probing", timeout=90_000)
     assert win.yard.mode in ("static", "none")
     assert ("Static render" in win.yard.caption.text()
             or "unavailable" in win.yard.caption.text())
-    qtbot.waitUntil(lambda: win._last_snapshot is not None, timeout=15_000)
+    qtbot.waitUntil(lambda: win.last_snapshot is not None, timeout=15_000)
     win.docks["3D switchyard"].show()
-    win.yard.update_snapshot(win._last_snapshot)
+    win.yard.update_snapshot(win.last_snapshot)
     if win.yard.mode == "static":
         # Rendered once the states are in (not first without them and again at once), and
         # then settled: the newest states shown, no render due.
@@ -117,7 +103,7 @@ def test_3d_view_says_unavailable_where_nothing_renders(qtbot, station, plant, m
     view.close()
 
 
-def test_status_bar_shows_a_degraded_historian(qtbot, station, tmp_path):
+def test_status_bar_shows_a_degraded_historian(make_hmi, station):
     from app.historian.store import HistorianStatus
 
     class Sink:
@@ -126,16 +112,19 @@ def test_status_bar_shows_a_degraded_historian(qtbot, station, tmp_path):
         def submit(self, frame) -> None:  # noqa: ANN001
             pass
 
+        def submit_events(self, rows) -> None:  # noqa: ANN001
+            pass
+
+        def close(self) -> None:
+            pass
+
     plant = PlantSimulator(station, seed=2, start=T0, tick_s=0.1)
     sink = Sink()
-    pipe = Pipeline(station, plant.points, PlantFrameSource(plant), sink)
-    settings = QSettings(str(tmp_path / "hmi.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(station, plant.points, pipeline=pipe, settings=settings, yard3d=False)
-    qtbot.addWidget(win)
-    win._tick_clock()
-    assert win.historian_label.text() == "history: recording"
+    win = make_hmi(PlantFrameSource(plant), historian=sink, control=False, start=False).win
+    status = win.status
+    status.tick()
+    assert status.historian_label.text() == "history: recording"
     sink.status.ok, sink.status.last_error = False, "database or disk is full"
-    win._tick_clock()
-    assert "DEGRADED" in win.historian_label.text()
-    assert "disk is full" in win.historian_label.toolTip()
-    win.close()
+    status.tick()
+    assert "DEGRADED" in status.historian_label.text()
+    assert "disk is full" in status.historian_label.toolTip()

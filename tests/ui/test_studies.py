@@ -23,7 +23,7 @@ def studies(qtbot, station):
 
     sld = SldView(station, build_point_table(station))
     qtbot.addWidget(sld)
-    runner = JobRunner("studies-test")
+    runner = JobRunner("studies-test").start()
     dock = StudiesDock(station, lambda: state, runner)
     qtbot.addWidget(dock)
     dock.fault_levels_ready.connect(sld.overlay.show_fault_levels)
@@ -78,7 +78,6 @@ def test_a_study_can_be_cancelled(qtbot, studies):
 
     dock, sld, _ = studies
     gate = threading.Event()
-    dock.runner.start()
     blocker = dock.runner.call("hold", lambda: gate.wait(10))
     h = dock.run_contingencies()
     dock.cancel()

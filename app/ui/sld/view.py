@@ -28,6 +28,7 @@ from app.station import Station
 from app.station import quality as Q
 from app.station.points import PointTable
 from app.ui import theme
+from app.ui.perf import timed
 from app.ui.sld import items as I
 from app.ui.sld.layout import Layout, load_layout
 
@@ -185,6 +186,7 @@ class SldView(QGraphicsView):
 
     # ------------------------------------------------------------------ live data
     @Slot(object)
+    @timed("diagram")
     def update_snapshot(self, snap: LiveSnapshot) -> None:
         f = snap.frame
         v, q = f.values, f.quality
@@ -329,6 +331,10 @@ class SldView(QGraphicsView):
                     drag.exec(Qt.DropAction.CopyAction)
                     return
         super().mouseMoveEvent(e)
+
+    @timed("paint: diagram")
+    def paintEvent(self, e) -> None:  # noqa: N802, ANN001 - Qt API
+        super().paintEvent(e)
 
     def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
         self._user_zoomed = True

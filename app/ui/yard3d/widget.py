@@ -32,6 +32,7 @@ from app.scratch import scratch_file
 from app.station import Station
 from app.station import quality as Q
 from app.station.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN, PointTable
+from app.ui.perf import timed
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[3]
@@ -236,10 +237,11 @@ class Yard3DView(QWidget):
 
     # ------------------------------------------------------------------ data
     @Slot(object)
+    @timed("3d")
     def update_snapshot(self, snap: LiveSnapshot) -> None:
         self._last = snap
-        if self.scene is None:
-            return
+        if self.scene is None or not self.isVisible():
+            return  # hidden (a tab behind another): coloured when shown (showEvent)
         cols, live = device_colours(self.scene, self.points, snap, self.selected)
         changed = self._last_cols is None or not np.array_equal(cols, self._last_cols)
         self._last_cols = cols
@@ -319,6 +321,11 @@ class Yard3DView(QWidget):
         self.selected = asset_id
         if self._last is not None:
             self._last_cols = None
+            self.update_snapshot(self._last)
+
+    def showEvent(self, e) -> None:  # noqa: N802, ANN001 - Qt API
+        super().showEvent(e)
+        if self._last is not None:
             self.update_snapshot(self._last)
 
     def closeEvent(self, e) -> None:  # noqa: N802, ANN001

@@ -11,21 +11,20 @@
               ◄── done(result) ──
 
 Nothing here runs on the GUI thread but the callbacks: every service call, scrypt hash and
-SQL statement runs on a managed worker thread, and its result (or exception) comes back to
-the GUI thread through a queued Qt signal. Accounts get their own thread so that logging in
+SQL statement runs as a job on a job runner's managed thread (:mod:`app.runtime.qt.jobs`),
+and its result (or exception) comes back to the GUI thread through a queued Qt signal. Accounts get their own thread so that logging in
 is never stuck behind an operate that waits up to 20 s for its confirming scan.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from app.alarms.changes import Event
 from app.control.audit import AuditSink, event_row
@@ -33,64 +32,11 @@ from app.control.interlocks import Interlocking
 from app.control.service import ControlService, Selection
 from app.control.users import Accounts, Session
 from app.runtime.commander import commander_for
-from app.runtime.qt.threads import managed_thread, stop_thread
+from app.runtime.qt.jobs import JobRunner
 
 log = logging.getLogger(__name__)
 
 Done = Callable[[Any, BaseException | None], None]
-
-
-class _Runner(QObject):
-    done = Signal(int, object, object)
-
-    @Slot(int, object)
-    def run(self, ticket: int, fn: Callable[[], Any]) -> None:
-        try:
-            result, error = fn(), None
-        except BaseException as exc:  # handed to the caller, never lost in the thread
-            result, error = None, exc
-        self.done.emit(ticket, result, error)
-
-
-class WorkerThread(QObject):
-    """A managed thread that runs callables in order; results come back on the GUI thread."""
-
-    _request = Signal(int, object)
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-        self._thread = managed_thread(name)
-        self._runner = _Runner()
-        self._runner.moveToThread(self._thread)
-        self._request.connect(self._runner.run)
-        self._runner.done.connect(self._finished)
-        self._tickets = itertools.count(1)
-        self._pending: dict[int, Done | None] = {}
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def submit(self, fn: Callable[[], Any], done: Done | None = None) -> int:
-        t = next(self._tickets)
-        self._pending[t] = done
-        self._request.emit(t, fn)
-        return t
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._pending)
-
-    @Slot(int, object, object)
-    def _finished(self, ticket: int, result: object, error: object) -> None:
-        done = self._pending.pop(ticket, None)
-        if done is not None:
-            done(result, error)
-        elif error is not None:
-            log.error("%s thread: %s", self.name, error)
-
-    def stop(self, timeout_ms: int = 30_000) -> bool:
-        return stop_thread(self._thread, timeout_ms)
 
 
 class _LiveAudit:
@@ -128,8 +74,10 @@ class ControlRuntime(QObject):
             Interlocking(station, pipeline.switch_ends), accounts, self.commander, self.audit,
             pipeline.latest, confirm_timeout_s=confirm_timeout_s,
             select_timeout_s=select_timeout_s, on_command=pipeline.note_command)
-        self.control = WorkerThread("control")
-        self.auth = WorkerThread("accounts")
+        # Two job runners: commands in order on one, accounts on the other, so that logging
+        # in is never stuck behind an operate that waits up to 20 s for its confirming scan.
+        self.control = JobRunner("control")
+        self.auth = JobRunner("accounts")
         self._started = False
 
     @property
@@ -157,34 +105,34 @@ class ControlRuntime(QObject):
     # ------------------------------------------------------------------ commands
     def select(self, session: Session | None, asset_id: str, close: bool, done: Done, *,
                bypass_reason: str | None = None) -> None:
-        self.control.submit(lambda: self.service.select(session, asset_id, close,
+        self.control.call("select", lambda: self.service.select(session, asset_id, close,
                                                         bypass_reason=bypass_reason), done)
 
     def operate(self, session: Session | None, sel: Selection, done: Done) -> None:
-        self.control.submit(lambda: self.service.operate(session, sel), done)
+        self.control.call("operate", lambda: self.service.operate(session, sel), done)
 
     def cancel(self, session: Session | None, sel: Selection, done: Done | None = None) -> None:
-        self.control.submit(lambda: self.service.cancel(session, sel), done)
+        self.control.call("cancel", lambda: self.service.cancel(session, sel), done)
 
     # ------------------------------------------------------------------ accounts
     def needs_first_admin(self, done: Done) -> None:
-        self.auth.submit(self.accounts.needs_first_admin, done)
+        self.auth.call("needs first admin", self.accounts.needs_first_admin, done)
 
     def create_first_admin(self, username: str, password: str, done: Done) -> None:
         def go() -> Session:
             self.accounts.create_first_admin(username, password)
             return self.accounts.login(username, password)
 
-        self.auth.submit(go, done)
+        self.auth.call("accounts", go, done)
 
     def login(self, username: str, password: str, done: Done) -> None:
-        self.auth.submit(lambda: self.accounts.login(username, password), done)
+        self.auth.call("login", lambda: self.accounts.login(username, password), done)
 
     def logout(self, session: Session, reason: str = "", done: Done | None = None) -> None:
-        self.auth.submit(lambda: self.accounts.logout(session, reason), done)
+        self.auth.call("logout", lambda: self.accounts.logout(session, reason), done)
 
     def lock(self, session: Session, done: Done | None = None) -> None:
-        self.auth.submit(lambda: self.accounts.lock(session), done)
+        self.auth.call("lock", lambda: self.accounts.lock(session), done)
 
     # ------------------------------------------------------------------ user administration
     # Each runs on the accounts thread and is checked there: only an administrator's live
@@ -200,26 +148,26 @@ class ControlRuntime(QObject):
                                     st.locked, st.until if st.locked else None))
             return rows
 
-        self.auth.submit(go, done)
+        self.auth.call("accounts", go, done)
 
     def unlock_user(self, session: Session | None, username: str, done: Done) -> None:
-        self.auth.submit(lambda: self.accounts.unlock(session, username), done)
+        self.auth.call("unlock", lambda: self.accounts.unlock(session, username), done)
 
     def create_user(self, session: Session | None, username: str, password: str, role: str,
                     done: Done) -> None:
-        self.auth.submit(lambda: self.accounts.create_user(session, username, password, role),
+        self.auth.call("create user", lambda: self.accounts.create_user(session, username, password, role),
                          done)
 
     def set_role(self, session: Session | None, username: str, role: str, done: Done) -> None:
-        self.auth.submit(lambda: self.accounts.set_role(session, username, role), done)
+        self.auth.call("set role", lambda: self.accounts.set_role(session, username, role), done)
 
     def set_password(self, session: Session | None, username: str, password: str,
                      done: Done) -> None:
-        self.auth.submit(lambda: self.accounts.set_password(session, username, password), done)
+        self.auth.call("set password", lambda: self.accounts.set_password(session, username, password), done)
 
     def set_disabled(self, session: Session | None, username: str, disabled: bool,
                      done: Done) -> None:
-        self.auth.submit(lambda: self.accounts.set_disabled(session, username, disabled), done)
+        self.auth.call("set disabled", lambda: self.accounts.set_disabled(session, username, disabled), done)
 
 
 @dataclass(frozen=True, slots=True)

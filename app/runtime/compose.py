@@ -1,0 +1,240 @@
+"""The one composition function: everything Qt-free a scan pipeline needs, wired one way.
+
+``gridtwin run`` (under the Qt pipeline and the window), ``gridtwin record`` (a plain loop,
+:func:`drive`), the benchmarks and the test fixtures all build their station runtime here,
+each with the options it needs, so they cannot drift apart (they did: ``record`` once started
+its field-sim on the default station while polling the one it was given)::
+
+    StationRuntime
+      source      where the scans come from: the field-sim started as a child process
+                  (simulate), a running station by address (Modbus + MMS), or a ready source
+                  (an in-process plant for the trainer's drill, a scripted source in tests)
+      historian   the time-series store and its writer (SQLite / PostgreSQL / InfluxDB), or None
+      store       the configuration store: users, audit log, alarm rules, DSS versions
+      audit       the audit log's writer
+      accounts    users and sessions (when asked for: the HMI)
+      processor   one scan: twin, sequence of events, alarms, historian (app.runtime.scan)
+      sim         the field-sim child process, when this started one
+
+:meth:`StationRuntime.close` closes what it opened, in order. Whatever :func:`compose` opened
+is closed again if a later part fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.alarms.rules import RuleSet
+from app.runtime.scan import ScanProcessor
+from app.runtime.sources import FrameSource
+from app.station import Station
+from app.station import clock as wallclock
+from app.station.frame import ScanFrame
+from app.station.points import PointTable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Where the scans come from."""
+
+    modbus: tuple[str, int] | None = None
+    """A running station's Modbus RTU; None: start the simulated station (or use ``source``)."""
+    mms: tuple[str, int] | None = None
+    """Its IEC 61850 MMS server (the first IED's port), with ``modbus``."""
+    period_s: float = 0.1
+    speed: float = 1.0
+    """The started simulator's simulated seconds per wall second."""
+    seed: int | None = None
+    station_file: str | None = None
+    """The station file the started simulator serves (the same the HMI polls with)."""
+    register_map: Any = None
+    """A Modbus map read from CSV (``app.field.rtu.map.read_map_file``) for a real RTU."""
+    source: FrameSource | None = None
+    """A ready frame source: an in-process plant, a scripted source (tests)."""
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """Where history and configuration live."""
+
+    data_dir: str | None = None
+    db_url: str | None = None
+    record_history: bool = True
+    historian_options: dict = field(default_factory=dict)
+    """``open_historian`` keyword arguments: retention, InfluxDB, writer settings."""
+
+
+class _AuditWithoutEventCopy:
+    """Alarm actions are already logged as events by the alarm service: audit them without
+    a second copy in the event log."""
+
+    def __init__(self, audit: Any) -> None:
+        self.audit = audit
+
+    def record(self, **entry: object) -> None:
+        self.audit.record(**entry, mirror=False)
+
+
+@dataclass
+class StationRuntime:
+    station: Station
+    points: PointTable
+    source: FrameSource
+    processor: ScanProcessor
+    historian: Any = None
+    store: Any = None
+    audit: Any = None
+    accounts: Any = None
+    sim: Any = None
+    rules: RuleSet | None = None
+    _closed: bool = False
+
+    def wait_field(self, timeout_s: float = 60.0) -> None:
+        """Wait for a started field-sim to serve (FieldSimError with its log if it does not)."""
+        if self.sim is not None:
+            self.sim.wait_ready(timeout_s)
+
+    def close(self) -> None:
+        """Close the source's clients, the audit log, the stores, and last the field-sim (the
+        MMS client process goes before its server). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for part, what in ((self.source, "frame source"), (self.audit, "audit log"),
+                           (self.historian, "historian")):
+            if part is not None:
+                try:
+                    part.close()
+                except Exception:
+                    log.exception("closing the %s failed", what)
+        if self.store is not None:
+            self.store.dispose()
+        if self.sim is not None:
+            self.sim.stop()
+
+
+def compose(station: Station, points: PointTable, *, field: FieldSpec,
+            store: StoreSpec | None = None, historian: Any = None, rules: RuleSet | None = None,
+            audit: Any = None, accounts: dict | None = None,
+            clock: Callable[[], dt.datetime] = wallclock.now) -> StationRuntime:
+    """Build (not start) a station runtime. ``store`` None: no configuration store — the
+    rules from the station's files, no audit unless ``audit`` is given (tests, benches).
+    ``historian``, ``rules`` and ``audit`` given override what the store would provide.
+    ``accounts``: build the users service with these keyword arguments (the HMI)."""
+    from app.runtime.fieldsim import FieldSimProcess
+
+    sim = engine = db_audit = hist = None
+    source: FrameSource | None = None
+    try:
+        if field.source is not None:
+            source = field.source
+        else:
+            if field.modbus is None:
+                # The station starts while the rest is built (its ports are ours to choose);
+                # nothing polls it before it says it serves (wait_field).
+                sim = FieldSimProcess(station=field.station_file, speed=field.speed,
+                                      seed=field.seed).launch()
+                modbus, mms = sim.addresses["modbus"], sim.addresses.get("mms")
+            else:
+                modbus, mms = field.modbus, field.mms
+            from app.runtime.sources import ProtocolFrameSource
+
+            source = ProtocolFrameSource(points, modbus=modbus, mms=mms,
+                                         period_s=field.period_s,
+                                         register_map=field.register_map)
+        circuit: Path | None = None
+        hist = historian
+        if store is not None:
+            if hist is None and store.record_history:
+                from app.historian import open_historian
+
+                hist = open_historian(station, points, data_dir=store.data_dir,
+                                      db_url=store.db_url, **store.historian_options)
+            if hist is not None and getattr(hist, "engine", None) is not None:
+                engine = hist.engine
+            else:
+                from app.control.userdb import open_store
+
+                engine = open_store(station.station.id, data_dir=store.data_dir,
+                                    db_url=store.db_url)
+            if audit is None:
+                from app.control.audit import DbAudit
+
+                audit = db_audit = DbAudit(engine, events=hist)
+            if rules is None:
+                from app.alarms.rules import rules_for_station
+
+                # Seeded on first open; a bad rule is logged and skipped, never a reason not
+                # to start.
+                rules = rules_for_station(station, points, engine)
+            from app.historian import active_circuit
+
+            circuit = active_circuit(station, engine, data_dir_path=store.data_dir)
+        acc = None
+        if accounts is not None:
+            if engine is None:
+                raise ValueError("accounts need a configuration store (store=StoreSpec(...))")
+            acc = _accounts(station, engine, **accounts)
+        processor = ScanProcessor(
+            station, points, sink=hist, rules=rules,
+            audit=_AuditWithoutEventCopy(audit) if db_audit is not None else audit,
+            clock=clock, circuit_path=circuit)
+    except BaseException:
+        for part in (db_audit, hist if historian is None else None):
+            if part is not None:
+                part.close()
+        if engine is not None:
+            engine.dispose()
+        if source is not None and field.source is None:
+            source.close()
+        if sim is not None:
+            sim.stop()
+        raise
+    return StationRuntime(station, points, source, processor, hist, engine, audit, acc, sim,
+                          processor.rules)
+
+
+def _accounts(station: Station, engine: Any, *, session_timeout_min: float = 15.0,
+              lockout: Any = None) -> Any:
+    from app.control.passwords import DEFAULT_POLICY
+    from app.control.userdb import DbUsers
+    from app.control.users import Accounts
+
+    return Accounts(DbUsers(engine), dt.timedelta(minutes=session_timeout_min),
+                    lockout=lockout,
+                    passwords=DEFAULT_POLICY.with_context(station.station.id,
+                                                          station.station.name))
+
+
+def drive(rt: StationRuntime, duration_s: float,
+          on_output: Callable[[ScanFrame, Any], None] | None = None) -> int:
+    """Run the scan pipeline without Qt for ``duration_s`` seconds (``gridtwin record``):
+    the source's loop on this thread, each frame processed as it comes. Returns the number of
+    scans; ``on_output(frame, ScanOutput)`` sees each."""
+    n = [0]
+
+    def take(frame: ScanFrame) -> None:
+        out = rt.processor.process(frame)
+        n[0] += 1
+        rt.processor.stats.frames += 1
+        rt.processor.stats.frame_times.append(time.monotonic())
+        if on_output is not None:
+            on_output(frame, out)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(duration_s, stop.set)
+        await rt.source.run(take, stop)
+
+    rt.wait_field()
+    asyncio.run(go())
+    return n[0]
