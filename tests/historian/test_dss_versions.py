@@ -74,7 +74,9 @@ def test_the_twin_compiles_the_active_version(tmp_path, station):
     from app.historian import active_circuit, open_historian
     from app.runtime.solver import SolverService
     from app.station.points import build_point_table
-    from app.ui.app import _active_circuit
+    from app.field.sim.plant import PlantSimulator
+    from app.runtime.compose import FieldSpec, StoreSpec, compose
+    from app.runtime.sources import PlantFrameSource
 
     pts = build_point_table(station)
     h = open_historian(station, pts, data_dir=tmp_path, start_writer=False)
@@ -92,8 +94,15 @@ def test_the_twin_compiles_the_active_version(tmp_path, station):
         base = SolverService(station, pts).engine.solve().totals.load_mw
         live = SolverService(station, pts, circuit_path=path).engine.solve().totals.load_mw
         assert live == pytest.approx(base + 10.0, abs=0.5)
-        # What `gridtwin run` compiles (from the configuration store, also without history).
-        assert _active_circuit(station, h.engine, str(tmp_path)) == path
+        # What `gridtwin run` (and record) compiles: the composed runtime's, from the
+        # configuration store, also without history.
+        rt = compose(station, pts, field=FieldSpec(source=PlantFrameSource(
+            PlantSimulator(station, seed=1))), store=StoreSpec(data_dir=str(tmp_path),
+                                                            record_history=False))
+        try:
+            assert rt.processor.circuit_path == path
+        finally:
+            rt.close()
         store.rollback(by="eng", validate=validate_circuit_text)
         assert "kw=95000" not in active_circuit(station, h.engine,
                                                 data_dir_path=tmp_path).read_text()
