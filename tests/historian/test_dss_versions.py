@@ -71,12 +71,12 @@ def test_rollback_walks_the_activation_history_back(store):
 def test_the_twin_compiles_the_active_version(tmp_path, station):
     """Activating a version changes what the solver compiles: the configuration store writes
     the active text into the data folder and SolverService (and gridtwin run) open that."""
-    from app.historian import active_circuit, open_historian
-    from app.runtime.solver import SolverService
-    from app.station.points import build_point_table
     from app.field.sim.plant import PlantSimulator
+    from app.historian import active_circuit, open_historian
     from app.runtime.compose import FieldSpec, StoreSpec, compose
+    from app.runtime.solver import SolverService
     from app.runtime.sources import PlantFrameSource
+    from app.station.points import build_point_table
 
     pts = build_point_table(station)
     h = open_historian(station, pts, data_dir=tmp_path, start_writer=False)
