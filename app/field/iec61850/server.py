@@ -33,7 +33,8 @@ import time
 import pyiec61850 as L
 
 from app.field.iec61850.model import IED_NAME, Ied, build_ieds
-from app.field.sim.api import ADD_CAUSE_BLOCKED_BY_HEALTH, Plant, PlantSnapshot
+from app.field.sim.api import Plant, PlantSnapshot
+from app.station.commands import ADD_CAUSE_BLOCKED_BY_HEALTH
 from app.station.points import POS_CLOSED, POS_OPEN
 
 log = logging.getLogger(__name__)

@@ -34,19 +34,19 @@ import numpy as np
 
 from app.field.electrical import ElectricalPoints
 from app.field.sim import profiles
-from app.field.sim.api import (
-    ADD_CAUSE_BLOCKED_BY_HEALTH,
-    ADD_CAUSE_BLOCKED_BY_INTERLOCKING,
-    ADD_CAUSE_POSITION_REACHED,
-    ADD_CAUSE_UNKNOWN,
-    ControlResult,
-    PlantSnapshot,
-)
+from app.field.sim.api import PlantSnapshot
 from app.field.sim.dga import GASES, DgaModel
 from app.field.sim.thermal import ThermalModel, ThermalParams
 from app.station import Asset, Station
 from app.station import clock as wallclock
 from app.station import quality as Q
+from app.station.commands import (
+    ADD_CAUSE_BLOCKED_BY_HEALTH,
+    ADD_CAUSE_BLOCKED_BY_INTERLOCKING,
+    ADD_CAUSE_POSITION_REACHED,
+    ADD_CAUSE_UNKNOWN,
+    ControlResult,
+)
 from app.station.points import (
     KIND_ANALOG,
     POS_CLOSED,
