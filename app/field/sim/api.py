@@ -1,9 +1,9 @@
 """What the plant simulator offers the protocol servers (and the trainer).
 
 The servers never reach into the simulator's physics: they read :class:`PlantSnapshot`\\ s
-and send operations through :meth:`Plant.operate`, where the bay IED's own logic applies its
-interlocks and answers with a :class:`~app.station.commands.ControlResult` carrying an
-IEC 61850 AddCause.
+and send operations through :meth:`Plant.select` and :meth:`Plant.operate`, where the bay
+IED's own logic (:mod:`app.field.sim.ied`) applies its interlocks and answers with a
+:class:`~app.station.commands.ControlResult` carrying an IEC 61850 AddCause.
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ class Plant(Protocol):
 
     def snapshot(self) -> PlantSnapshot:
         """The latest snapshot (an immutable object: safe to read from any thread)."""
+
+    def select(self, asset_id: str, close: bool) -> ControlResult:
+        """The bay IED's answer to a select (its check before operate): refused with
+        AddCause blocked-by-interlocking, or blocked-by-health for a breaker's SF6 lockout."""
 
     def operate(self, asset_id: str, close: bool, *, origin: str = "remote") -> ControlResult:
         """Operate a breaker, isolator or earth switch, as its bay IED would (thread-safe)."""
