@@ -31,6 +31,15 @@ from collections.abc import Callable, Mapping
 from app.station.model import Asset, Station
 
 
+def bay_breakers(station: Station) -> dict[str, Asset]:
+    """Each bay's breaker (Q0), by bay id: what needs no circuit to know (a bay instrument
+    measures the current through it)."""
+    out: dict[str, Asset] = {}
+    for a in station.assets_of_type("breaker"):
+        out.setdefault(a.bay, a)
+    return out
+
+
 class BayTopology:
     """The switching topology of ``station``, given each switch's circuit buses."""
 
@@ -50,6 +59,7 @@ class BayTopology:
         for a in self.switches.values():
             bays.setdefault(a.bay, []).append(a)
         self._bays = {b: tuple(s) for b, s in bays.items()}
+        self._breakers = bay_breakers(station)
 
     # ------------------------------------------------------------------ one bay
     def bay_switches(self, bay: str) -> tuple[Asset, ...]:
@@ -58,7 +68,7 @@ class BayTopology:
 
     def breaker(self, bay: str) -> Asset | None:
         """The bay's breaker (Q0), if it has one."""
-        return next((s for s in self.bay_switches(bay) if s.type == "breaker"), None)
+        return self._breakers.get(bay)
 
     def earth_switches(self, bay: str) -> tuple[Asset, ...]:
         return tuple(s for s in self.bay_switches(bay) if s.type == "earth_switch")

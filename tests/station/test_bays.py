@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.station.bays import BayTopology
+from app.station.bays import BayTopology, bay_breakers
 from app.twin.topology import switch_ends
 
 
@@ -60,3 +60,11 @@ def test_every_switch_needs_its_circuit_buses(station, engine):
     del ends["F2_Q9"]
     with pytest.raises(ValueError, match="no circuit buses for F2_Q9"):
         BayTopology(station, ends)
+
+
+def test_every_bay_with_switchgear_has_one_breaker(station, topo):
+    breakers = bay_breakers(station)
+    assert breakers["L1"].id == "L1_Q0" and breakers["BS3"].id == "BS3_Q0"
+    assert {a.bay for a in station.switches()} == set(breakers)
+    assert all(topo.breaker(b) is a for b, a in breakers.items())
+    assert topo.breaker("BUS400") is None  # the busbars' own bay has no breaker
