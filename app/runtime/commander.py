@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from app.field.sim.api import ADD_CAUSE_BLOCKED_BY_INTERLOCKING, ADD_CAUSE_UNKNOWN, ControlResult
+from app.station.commands import ADD_CAUSE_BLOCKED_BY_INTERLOCKING, ADD_CAUSE_UNKNOWN, ControlResult
 from app.station.frame import Comm
 
 log = logging.getLogger(__name__)
