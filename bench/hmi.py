@@ -23,7 +23,9 @@ seconds of CPU). It reports:
 * ``rss_mb`` — peak resident memory of the HMI process;
 * ``startup_s`` — from start to the first live frame on screen (field-sim start included).
 
-``--flood N`` fails N sensors at once half-way through (over the field-sim's control
+``--study`` runs N-1 contingency on the live state over and over on the studies job runner
+while it measures (the GUI must not stall with a study running). ``--flood N`` fails N
+sensors at once half-way through (over the field-sim's control
 channel, from a helper thread) and reports the stall during the flood separately
 (``flood_stall_max_ms``).
 
@@ -138,7 +140,8 @@ def _arrange_all_docks(win) -> None:  # noqa: ANN001
     win.docks["Points"].show()
 
 
-def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict:
+def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1,
+        study: bool = False) -> dict:
     t_start = time.monotonic()
     from app.ui.app import RunOptions
     from app.ui.app import run as run_hmi
@@ -220,7 +223,20 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
                 kids0[k] = _cpu_ticks(k)
             if flood:
                 QTimer.singleShot(int(duration_s * 500), start_flood)
+            if study:
+                run_study()
             QTimer.singleShot(int(duration_s * 1000), finish)
+
+        studies_done = [0]
+
+        def run_study() -> None:
+            """N-1 on the live state, again and again while measuring (Studies menu)."""
+            if not state["measuring"]:
+                return
+            h = win.studies.run_contingencies()
+            if h is not None:
+                h.done.connect(lambda _r: (studies_done.__setitem__(0, studies_done[0] + 1),
+                                           run_study()))
 
         def start_flood() -> None:
             from app.field.sim.control import ControlClient
@@ -288,6 +304,8 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
                 else "ok" if pipeline.sink.status.ok else "degraded",
                 "skipped_frames": pipeline.stats.skipped - state["skipped0"],
             })
+            if study:
+                r["studies_completed"] = studies_done[0]
             if flood:
                 w = state.get("flood_window")
                 during = [s for t, s in stalls if w and w[0] <= t <= w[1]]
@@ -311,8 +329,9 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1) -> dict
     return r
 
 
-def main(json_out: bool = False, duration_s: float = 60.0, flood: int = 0) -> int:
-    r = run(duration_s=duration_s, flood=flood)
+def main(json_out: bool = False, duration_s: float = 60.0, flood: int = 0,
+         study: bool = False) -> int:
+    r = run(duration_s=duration_s, flood=flood, study=study)
     if json_out:
         print(json.dumps(r, indent=2))
         return 0
@@ -329,6 +348,9 @@ def main(json_out: bool = False, duration_s: float = 60.0, flood: int = 0) -> in
         print(f"  {k:<20}{r[k]:>10} {unit:<3} {('target ' + tgt) if tgt else ''}")
     if "flood" in r:
         print(f"  flood               {r['flood']} sensors failed in {r['flood_inject_s']} s")
+    if "studies_completed" in r:
+        print(f"  studies             {r['studies_completed']} N-1 runs on the live state "
+              "completed while measuring")
     print("  CPU per thread (% of one core):")
     for name, pct in r["cpu_pct"].items():
         print(f"    {name:<32}{pct:>6.1f}")

@@ -42,7 +42,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "hmi":
         from bench.hmi import main as bench_hmi
 
-        return bench_hmi(json_out=args.json, duration_s=args.duration, flood=args.flood)
+        return bench_hmi(json_out=args.json, duration_s=args.duration, flood=args.flood,
+                         study=args.study)
     print(f"unknown benchmark '{args.what}'", file=sys.stderr)
     return EXIT_INPUT
 
@@ -58,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="hmi: seconds of steady state to measure (default 60)")
     sp.add_argument("--flood", type=non_negative_int, default=0, metavar="N",
                     help="hmi: fail N sensors at once half-way through (an alarm flood)")
+    sp.add_argument("--study", action="store_true",
+                    help="hmi: run N-1 on the live state over and over while measuring")
     sp.add_argument("--minutes", type=positive_float, default=30.0,
                     help="historian: simulated minutes of 10 Hz data to ingest (default 30)")
     sp.add_argument("--realtime", type=positive_float, default=15.0, metavar="S",

@@ -14,7 +14,8 @@ IL-5  A breaker does not close with its SF6 density at the low-density alarm sta
 A position that is intermediate, invalid or old is never assumed: the command is refused.
 
 The bay IEDs enforce their own interlocks too (and answer with an AddCause); these station
-checks come first and name the interlock.
+checks come first and name the interlock. Both read the bays' topology — breaker, bus and line
+disconnectors, earth switches, couplers — from :mod:`app.station.bays`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 from app.station import Asset, Station
 from app.station import quality as Q
+from app.station.bays import BayTopology
 from app.station.frame import ScanFrame
 from app.station.points import POS_CLOSED, POS_OPEN
 
@@ -47,17 +49,13 @@ class Interlock:
 
 
 class Interlocking:
+    """The station's interlocks over its bays' topology (:class:`~app.station.bays.BayTopology`,
+    shared with the bay IEDs' own checks), judged from a scan's measured positions."""
+
     def __init__(self, station: Station, switch_ends: dict[str, tuple[str, str]]) -> None:
         self.station = station
-        self.ends = switch_ends
-        self.switches = {a.id: a for a in station.switches()}
-        self.busbars = {a.bus.lower(): a.id for a in station.assets_of_type("busbar") if a.bus}
-        bays: dict[str, list[Asset]] = {}
-        for a in station.switches():
-            bays.setdefault(a.bay, []).append(a)
-        self.bay_switches = bays
-        self.couplers = {b.voltage_kv: [s for s in bays.get(b.id, [])]
-                         for b in station.bays if b.kind == "coupler"}
+        self.topology = BayTopology(station, switch_ends)
+        self.switches = self.topology.switches
         # Breaker condition points found by what they measure, not by their names.
         self._by_quantity = {(a.id, p.quantity): f"{a.id}.{p.name}"
                              for a in station.assets_of_type("breaker") for p in a.points}
@@ -77,12 +75,6 @@ class Interlocking:
             return None
         return float(frame.values[i])
 
-    def _bus_side(self, a: Asset) -> str | None:
-        for b in self.ends[a.id]:
-            if b in self.busbars:
-                return b
-        return None
-
     # ------------------------------------------------------------------ the check
     def check(self, asset_id: str, close: bool, frame: ScanFrame,
               is_live: Callable[[str], bool]) -> list[Interlock]:
@@ -95,8 +87,7 @@ class Interlocking:
         if me is None:
             out.append(Interlock("IL-0", f"position of {a.id} is not known (intermediate, "
                                          "invalid or old data)"))
-        bay = self.bay_switches.get(a.bay, [])
-        breaker = next((s for s in bay if s.type == "breaker"), None)
+        topo = self.topology
 
         if a.type == "breaker":
             out += self._sf6(frame, a, close)
@@ -106,11 +97,9 @@ class Interlocking:
             return out
 
         if a.type == "isolator":
-            bus = self._bus_side(a)
-            others = [s for s in bay if s.type == "isolator" and s.id != a.id
-                      and self._bus_side(s) is not None and bus is not None]
-            transfer = bus is not None and any(self._pos(frame, s.id) == POS_CLOSED
-                                               for s in others)
+            transfer = any(self._pos(frame, s.id) == POS_CLOSED
+                           for s in topo.other_bus_disconnectors(a.id))
+            breaker = topo.breaker(a.bay)
             if transfer:
                 out += self._coupler_closed(frame, a)
             elif breaker is not None:
@@ -121,17 +110,15 @@ class Interlocking:
                 elif bp == POS_CLOSED:
                     out.append(Interlock("IL-1", f"bay breaker {breaker.id} is closed"))
             if close:
-                for es in bay:
-                    if es.type == "earth_switch" and set(self.ends[es.id]) & set(self.ends[a.id]) \
-                            and self._pos(frame, es.id) != POS_OPEN:
+                for es in topo.earth_switches_next_to(a.id):
+                    if self._pos(frame, es.id) != POS_OPEN:
                         out.append(Interlock("IL-4", f"earth switch {es.id} is not open"))
             return out
 
         # earth switch
-        node = self.ends[a.id][0]
-        for iso in bay:
-            if iso.type == "isolator" and node in self.ends[iso.id] and \
-                    self._pos(frame, iso.id) != POS_OPEN:
+        node = topo.earthed_node(a.id)
+        for iso in topo.disconnectors_next_to(a.id):
+            if self._pos(frame, iso.id) != POS_OPEN:
                 out.append(Interlock("IL-2", f"disconnector {iso.id} is not open"))
         if close and is_live(node):
             out.append(Interlock("IL-2", f"{node.upper()} is live"))
@@ -176,7 +163,7 @@ class Interlocking:
 
     def _coupler_closed(self, frame: ScanFrame, a: Asset) -> list[Interlock]:
         kv = self.station.bay(a.bay).voltage_kv
-        coupler = self.couplers.get(kv, [])
+        coupler = self.topology.coupler_switches(kv)
         if not coupler:
             return [Interlock("IL-3", f"no bus coupler at {kv:g} kV for a bus transfer")]
         open_ = [s.id for s in coupler if self._pos(frame, s.id) != POS_CLOSED]

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from app.control.audit import AuditSink, MemoryAudit
 from app.control.interlocks import Interlocking
 from app.control.users import Accounts, AuthError, Session, a_role, role_at_least
-from app.field.commander import Commander
 from app.station import clock as wallclock
 from app.station import quality as Q
+from app.station.commands import Commander
 from app.station.frame import ScanFrame
 from app.station.points import POS_CLOSED, POS_OPEN
 

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from app.station import Station
+from app.station.bays import bay_breakers
 from app.station.points import POS_CLOSED, POS_OPEN, PointTable
 from app.twin import TwinEngine, TwinState
 
@@ -32,7 +33,7 @@ class ElectricalPoints:
     def __init__(self, station: Station, points: PointTable, engine: TwinEngine) -> None:
         self.points = points
         n = len(points)
-        bay_breaker = {a.bay: a for a in station.assets_of_type("breaker")}
+        bay_breaker = bay_breakers(station)
         branch = np.full(n, -1, dtype=np.intp)
         bus = np.full(n, -1, dtype=np.intp)
         phase = np.full(n, -1, dtype=np.intp)  # 0..2 A..C, 3 N, 4 AB, 5 BC, 6 CA, -1 none

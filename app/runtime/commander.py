@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from app.control.service import SELECT_TIMEOUT_S
-from app.field.sim.api import ADD_CAUSE_BLOCKED_BY_INTERLOCKING, ADD_CAUSE_UNKNOWN, ControlResult
+from app.station.commands import ADD_CAUSE_BLOCKED_BY_INTERLOCKING, ADD_CAUSE_UNKNOWN, ControlResult
 from app.station.frame import Comm
 
 if TYPE_CHECKING:

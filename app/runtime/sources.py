@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from app.control.service import SELECT_TIMEOUT_S
-from app.field.commander import Commander
 from app.field.commstate import RANK, BayStates, CommPolicy
 from app.field.periodic import run_every
 from app.field.rtu.frontend import RemoteModbusPoller
@@ -52,6 +51,7 @@ from app.field.rtu.poller import ModbusPoller, PartialScan
 from app.runtime.commander import PlantCommander, ProtocolCommander, Submit
 from app.station import clock
 from app.station import quality as Q
+from app.station.commands import Commander
 from app.station.frame import Comm, CommState, ScanFrame
 from app.station.points import PointTable
 

@@ -4,9 +4,10 @@ Qt-free and immutable. Load a station file with :func:`load_station`; a wrong fi
 refused with :class:`StationFileError` naming the file, the asset and the field.
 
 Also the data every layer passes on, so that none needs another's package: the flattened
-point table (:mod:`app.station.points`), IEC 61850 quality words (:mod:`app.station.quality`)
-and one scan of the field with value, quality and source time of every point
-(:mod:`app.station.frame`).
+point table (:mod:`app.station.points`), IEC 61850 quality words (:mod:`app.station.quality`),
+one scan of the field with value, quality and source time of every point
+(:mod:`app.station.frame`), and a switching command's answer with its IEC 61850 AddCause
+(:mod:`app.station.commands`).
 """
 
 from app.station.loader import default_station_path, load_station

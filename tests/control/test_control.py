@@ -11,9 +11,9 @@ import pytest
 from app.control.interlocks import Interlocking
 from app.control.service import CommandRefused, ControlService, MemoryAudit
 from app.control.users import Accounts, AuthError, MemoryUsers, hash_password, verify_password
-from app.field.sim.api import ControlResult
 from app.field.sim.plant import PlantSimulator
 from app.station import clock
+from app.station.commands import ControlResult
 from app.station.frame import ScanFrame
 from app.twin.topology import switch_ends
 

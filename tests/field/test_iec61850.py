@@ -123,6 +123,31 @@ def test_select_before_operate_with_the_ieds_own_interlocks(sim, pts):
     assert sel.ok and op.ok and moved
 
 
+def test_a_breaker_at_sf6_lockout_is_refused_at_select_for_its_health(sim, pts):
+    with ControlClient(*sim.addresses["control"]) as c:
+        c.inject("sf6_leak", asset="F2_Q0", bar_per_h=36_000.0)  # empty within a second
+    mms = MmsPoller(pts, *sim.addresses["mms"])
+    rtu = ProtocolFrameSource(pts, modbus=sim.addresses["modbus"])  # the RTU serves SF6
+
+    async def go():
+        try:
+            locked = False
+            for _ in range(100):
+                frame = await rtu.scan_once()
+                locked = frame.values[pts.row("F2_Q0.SF6_LOCK")] == 1.0
+                if locked:
+                    break
+                await asyncio.sleep(0.05)
+            return locked, await mms.select("F2_Q0", False)
+        finally:
+            mms.close()
+            rtu.close()
+
+    locked, r = run(go())
+    assert locked
+    assert not r.ok and r.add_cause == "blocked-by-health"
+
+
 def test_hundreds_of_controls_never_hang_the_field_sim(sim, pts):
     """The check handler runs in libiec61850's server thread under its model lock while the
     plant thread updates the model: with the lock taken through SWIG (holding the GIL) the

@@ -8,13 +8,13 @@ import threading
 import numpy as np
 import pytest
 
-from app.field.sim.api import (
+from app.field.sim.plant import PlantSimulator
+from app.station import quality as Q
+from app.station.commands import (
     ADD_CAUSE_BLOCKED_BY_HEALTH,
     ADD_CAUSE_BLOCKED_BY_INTERLOCKING,
     ADD_CAUSE_POSITION_REACHED,
 )
-from app.field.sim.plant import PlantSimulator
-from app.station import quality as Q
 from app.station.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN
 
 # A weekday afternoon in IST (Wednesday 25 Nov 2026, 14:30 IST).

@@ -65,9 +65,9 @@ def test_stacked_overloads_are_refused_past_the_combined_limit(plant):
     assert val(s, plant, "TR1.LOADING") > 120 and plant.twin_state.converged
     plant.clear(b)
     plant.clear(c)
-    assert plant._load_factor.max() == pytest.approx(2.9)
+    assert plant.loads.overload.max() == pytest.approx(2.9)
     plant.clear()
-    assert (plant._load_factor == 1.0).all()  # exactly, not 1 ± rounding
+    assert (plant.loads.overload == 1.0).all()  # exactly, not 1 ± rounding
 
 
 @pytest.mark.parametrize("kind,params,stack,refused", [
@@ -90,7 +90,7 @@ def test_every_kind_that_adds_up_is_bounded(plant, kind, params, stack, refused)
     plant.clear()
     assert not plant.injections
     steps(plant, 5)
-    assert not plant._drift_by and not any(plant.sf6_leak_bar_h.values())
+    assert not plant.instruments.drifting and not any(plant.sf6_leak_bar_h.values())
     assert not plant.dga["ICT2"].faults
 
 

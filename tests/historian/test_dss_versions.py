@@ -71,8 +71,11 @@ def test_rollback_walks_the_activation_history_back(store):
 def test_the_twin_compiles_the_active_version(tmp_path, station):
     """Activating a version changes what the solver compiles: the configuration store writes
     the active text into the data folder and SolverService (and gridtwin run) open that."""
+    from app.field.sim.plant import PlantSimulator
     from app.historian import active_circuit, open_historian
+    from app.runtime.compose import FieldSpec, StoreSpec, compose
     from app.runtime.solver import SolverService
+    from app.runtime.sources import PlantFrameSource
     from app.station.points import build_point_table
 
     pts = build_point_table(station)
@@ -91,15 +94,11 @@ def test_the_twin_compiles_the_active_version(tmp_path, station):
         base = SolverService(station, pts).engine.solve().totals.load_mw
         live = SolverService(station, pts, circuit_path=path).engine.solve().totals.load_mw
         assert live == pytest.approx(base + 10.0, abs=0.5)
-        # What `gridtwin run` compiles (the composed runtime reads the configuration store,
-        # also without history).
-        from app.field.sim.plant import PlantSimulator
-        from app.runtime.compose import FieldSpec, StoreSpec, compose
-        from app.runtime.sources import PlantFrameSource
-
-        rt = compose(station, pts,
-                     field=FieldSpec(source=PlantFrameSource(PlantSimulator(station, seed=1))),
-                     store=StoreSpec(data_dir=str(tmp_path), record_history=False))
+        # What `gridtwin run` (and record) compiles: the composed runtime's, from the
+        # configuration store, also without history.
+        rt = compose(station, pts, field=FieldSpec(source=PlantFrameSource(
+            PlantSimulator(station, seed=1))), store=StoreSpec(data_dir=str(tmp_path),
+                                                            record_history=False))
         try:
             assert rt.processor.circuit_path == path
         finally:

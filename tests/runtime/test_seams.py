@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.field.commander import Commander
 from app.field.sim.plant import PlantSimulator
 from app.runtime.commander import NoCommandPath, PlantCommander, ProtocolCommander
 from app.runtime.sources import FrameSource, PlantFrameSource, ProtocolFrameSource
+from app.station.commands import Commander
 from app.station.points import build_point_table
 from tests.protocols import protocol_problems
 

@@ -36,9 +36,15 @@ def live_window(qtbot, station, plant, tmp_path):
     win.docks["3D switchyard"].raise_()
     qtbot.waitUntil(lambda: win.yard.mode != "probing", timeout=90_000)
     assert win.yard.mode == "live", win.yard.reason
-    win.on_snapshot(snapshot_of(plant))
+    feed(win, snapshot_of(plant))
     yield win, plant
     win.close()
+
+
+def feed(win, snap) -> None:  # noqa: ANN001
+    """What the pipeline's snapshot signal does for the two views this test looks at."""
+    win.sld.update_snapshot(snap)
+    win.yard.update_snapshot(snap)
 
 
 def _frame(view) -> np.ndarray:  # noqa: ANN001
@@ -75,7 +81,7 @@ def test_breaker_opened_recolours_the_3d_view(live_window):
     k = win.yard.scene.index["F1_Q0"]
     assert (win.yard.scene.colours[k] == S.CLOSED).all()
     plant.operate("F1_Q0", False)
-    win.on_snapshot(snapshot_of(plant))
+    feed(win, snapshot_of(plant))
     assert (win.yard.scene.colours[k] == S.OPEN).all()
 
 

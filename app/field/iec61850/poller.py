@@ -35,8 +35,8 @@ from app.field.childproc import ChildChannel
 from app.field.commstate import CommPolicy, CommTracker
 from app.field.periodic import run_every
 from app.field.rtu.poller import PartialScan
-from app.field.sim.api import ADD_CAUSE_UNKNOWN, ControlResult
 from app.station import quality as Q
+from app.station.commands import ADD_CAUSE_UNKNOWN, ControlResult
 from app.station.frame import CommState
 from app.station.points import PointTable
 

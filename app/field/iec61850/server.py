@@ -8,8 +8,9 @@ simulated physics) and time stamps. An IED whose bay is "not answering" has its 
 stopped, so clients see the association fail; it starts again when the fault clears.
 
 Controls: each ``CSWIn.Pos`` is select-before-operate with enhanced security. The check
-handler asks the plant's bay interlocks and refuses with AddCause blocked-by-interlocking;
-operate starts the plant's operation and the command termination is sent when the new
+handler asks the plant's bay IED (:meth:`Plant.select`, whose logic is
+:mod:`app.field.sim.ied`) and refuses with its AddCause (blocked-by-interlocking, or
+blocked-by-health for a breaker's SF6 lockout); operate starts the plant's operation and the command termination is sent when the new
 position is reached (or a negative one with AddCause time-limit-over).
 
 pyiec61850's blocking calls keep the GIL, so a client must never live in this process; the
@@ -33,7 +34,12 @@ import time
 import pyiec61850 as L
 
 from app.field.iec61850.model import IED_NAME, Ied, build_ieds
-from app.field.sim.api import ADD_CAUSE_BLOCKED_BY_HEALTH, Plant, PlantSnapshot
+from app.field.sim.api import Plant, PlantSnapshot
+from app.station.commands import (
+    ADD_CAUSE_BLOCKED_BY_HEALTH,
+    ADD_CAUSE_BLOCKED_BY_INTERLOCKING,
+    ADD_CAUSE_POSITION_REACHED,
+)
 from app.station.points import POS_CLOSED, POS_OPEN
 
 log = logging.getLogger(__name__)
@@ -93,6 +99,18 @@ def _c_library() -> ctypes.CDLL | None:
 _MODEL_LOCK = _ModelLock()
 
 
+#: A plant's AddCause (app.station.commands) as libiec61850's constant.
+_ADD_CAUSES = {
+    ADD_CAUSE_BLOCKED_BY_INTERLOCKING: L.ADD_CAUSE_BLOCKED_BY_INTERLOCKING,
+    ADD_CAUSE_POSITION_REACHED: L.ADD_CAUSE_POSITION_REACHED,
+    ADD_CAUSE_BLOCKED_BY_HEALTH: L.ADD_CAUSE_BLOCKED_BY_HEALTH,
+}
+
+
+def _add_cause(cause: str) -> int:
+    return _ADD_CAUSES.get(cause, L.ADD_CAUSE_UNKNOWN)
+
+
 class _Check(L.CheckHandlerForPython):
     def __init__(self, owner: MmsIedServer, asset: str) -> None:
         super().__init__()
@@ -102,14 +120,12 @@ class _Check(L.CheckHandlerForPython):
         try:
             act = self._libiec61850_control_action
             close = bool(L.MmsValue_getBoolean(self._libiec61850_mms_value))
-            why = self.owner.plant.check_interlock(self.asset, close)
-            if why is not None:
-                cause = L.ADD_CAUSE_BLOCKED_BY_HEALTH if "SF6" in why else \
-                    L.ADD_CAUSE_BLOCKED_BY_INTERLOCKING
-                L.ControlAction_setAddCause(act, cause)
+            r = self.owner.plant.select(self.asset, close)
+            if not r.ok:
+                L.ControlAction_setAddCause(act, _add_cause(r.add_cause))
                 self._libiec61850_check_handler_result = L.CONTROL_OBJECT_ACCESS_DENIED
                 log.info("IED refused %s %s: %s", self.asset, "close" if close else "open",
-                         why)
+                         r.message)
             else:
                 self._libiec61850_check_handler_result = L.CONTROL_ACCEPTED
         except Exception:
@@ -136,11 +152,7 @@ class _Operate(L.ControlHandlerForPython):
                 close = bool(L.MmsValue_getBoolean(self._libiec61850_mms_value))
                 r = plant.operate(self.asset, close, origin="iec61850")
                 if not r.ok:
-                    cause = {"blocked-by-interlocking": L.ADD_CAUSE_BLOCKED_BY_INTERLOCKING,
-                             "position-reached": L.ADD_CAUSE_POSITION_REACHED,
-                             ADD_CAUSE_BLOCKED_BY_HEALTH: L.ADD_CAUSE_BLOCKED_BY_HEALTH}.get(
-                        r.add_cause, L.ADD_CAUSE_UNKNOWN)
-                    L.ControlAction_setAddCause(act, cause)
+                    L.ControlAction_setAddCause(act, _add_cause(r.add_cause))
                     self._libiec61850_control_handler_result = L.CONTROL_RESULT_FAILED
                     return 0
                 self.started = time.monotonic()

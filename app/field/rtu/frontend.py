@@ -48,8 +48,8 @@ from app.field.rtu.poller import (
     default_timeout_s,
     track_scan,
 )
-from app.field.sim.api import ADD_CAUSE_UNKNOWN, ControlResult
 from app.station import quality as Q
+from app.station.commands import ADD_CAUSE_UNKNOWN, ControlResult
 from app.station.frame import CommState
 from app.station.points import PointTable
 

@@ -71,14 +71,14 @@ from app.field.rtu.master import (
     ProtocolError,
     ReplyTimeout,
 )
-from app.field.sim.api import (
+from app.station import clock
+from app.station import quality as Q
+from app.station.commands import (
     ADD_CAUSE_BLOCKED_BY_INTERLOCKING,
     ADD_CAUSE_POSITION_REACHED,
     ADD_CAUSE_UNKNOWN,
     ControlResult,
 )
-from app.station import clock
-from app.station import quality as Q
 from app.station.frame import CommState
 from app.station.points import PointTable
 

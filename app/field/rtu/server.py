@@ -32,12 +32,8 @@ from app.field.rtu.map import (
     RESULT_REFUSED,
     build_register_map,
 )
-from app.field.sim.api import (
-    ADD_CAUSE_BLOCKED_BY_INTERLOCKING,
-    ADD_CAUSE_POSITION_REACHED,
-    Plant,
-    PlantSnapshot,
-)
+from app.field.sim.api import Plant, PlantSnapshot
+from app.station.commands import ADD_CAUSE_BLOCKED_BY_INTERLOCKING, ADD_CAUSE_POSITION_REACHED
 
 log = logging.getLogger(__name__)
 

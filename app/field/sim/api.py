@@ -1,8 +1,9 @@
 """What the plant simulator offers the protocol servers (and the trainer).
 
 The servers never reach into the simulator's physics: they read :class:`PlantSnapshot`\\ s
-and send operations through :meth:`Plant.operate`, which applies the bay IED's own
-interlocks and answers with a :class:`ControlResult` carrying an IEC 61850 AddCause.
+and send operations through :meth:`Plant.select` and :meth:`Plant.operate`, where the bay
+IED's own logic (:mod:`app.field.sim.ied`) applies its interlocks and answers with a
+:class:`~app.station.commands.ControlResult` carrying an IEC 61850 AddCause.
 """
 
 from __future__ import annotations
@@ -13,16 +14,9 @@ from typing import Protocol
 
 import numpy as np
 
+from app.station import Station
+from app.station.commands import ControlResult
 from app.station.points import PointTable
-
-# IEC 61850-7-2 AddCause values used in negative control responses.
-ADD_CAUSE_UNKNOWN = "unknown"
-ADD_CAUSE_BLOCKED_BY_INTERLOCKING = "blocked-by-interlocking"
-ADD_CAUSE_BLOCKED_BY_SWITCHING_HIERARCHY = "blocked-by-switching-hierarchy"
-ADD_CAUSE_POSITION_REACHED = "position-reached"
-ADD_CAUSE_BLOCKED_BY_HEALTH = "blocked-by-health"
-ADD_CAUSE_TIME_LIMIT_OVER = "time-limit-over"
-ADD_CAUSE_BLOCKED_BY_PROCESS = "blocked-by-process"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -38,22 +32,22 @@ class PlantSnapshot:
     """Devices (bay ids) that are not answering: servers must not serve their points."""
 
 
-@dataclass(frozen=True, slots=True)
-class ControlResult:
-    ok: bool
-    add_cause: str = ""
-    """IEC 61850 AddCause when refused, e.g. ``blocked-by-interlocking``."""
-    message: str = ""
-
-
 class Plant(Protocol):
+    station: Station
     points: PointTable
 
     def snapshot(self) -> PlantSnapshot:
         """The latest snapshot (an immutable object: safe to read from any thread)."""
+
+    def select(self, asset_id: str, close: bool) -> ControlResult:
+        """The bay IED's answer to a select (its check before operate): refused with
+        AddCause blocked-by-interlocking, or blocked-by-health for a breaker's SF6 lockout."""
 
     def operate(self, asset_id: str, close: bool, *, origin: str = "remote") -> ControlResult:
         """Operate a breaker, isolator or earth switch, as its bay IED would (thread-safe)."""
 
     def check_interlock(self, asset_id: str, close: bool) -> str | None:
         """Why the bay IED would refuse this operation now, or None if it would allow it."""
+
+    def position(self, asset_id: str) -> int:
+        """The switch's position now (intermediate while it travels)."""

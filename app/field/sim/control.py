@@ -41,7 +41,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from app.field.sim.plant import FAULT_KINDS, PlantSimulator
+from app.field.sim.injections import FAULT_KINDS
+from app.field.sim.plant import PlantSimulator
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from app.control.audit import AuditSink, event_row
 from app.control.interlocks import Interlocking
 from app.control.service import SELECT_TIMEOUT_S, ControlService, Outcome, Selection
 from app.control.users import Accounts, Session
-from app.field.commander import Commander
 from app.runtime.qt.jobs import Done, JobRunner
 from app.runtime.qt.pipeline import Pipeline
 from app.station import Station
+from app.station.commands import Commander
 
 log = logging.getLogger(__name__)
 
