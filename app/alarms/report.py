@@ -15,6 +15,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 UNACK = "unacknowledged"
 ACTIVE_STATES = ("unacknowledged", "acknowledged")
@@ -74,7 +78,7 @@ def performance_report(transitions: Iterable[tuple[dt.datetime, str, str, str]],
     }
 
 
-def stored_transitions(db_engine, start: dt.datetime, end: dt.datetime  # noqa: ANN001
+def stored_transitions(db_engine: Engine, start: dt.datetime, end: dt.datetime
                        ) -> list[tuple[dt.datetime, str, str, str]]:
     """The alarm transitions stored in the historian's ``events`` table (``event_type``
     "alarm": ``tag`` is the alarm key, ``before`` / ``after`` the states)."""
@@ -91,7 +95,7 @@ def stored_transitions(db_engine, start: dt.datetime, end: dt.datetime  # noqa: 
                 for t, k, b, a in con.execute(s)]
 
 
-def report_from_store(db_engine, now: dt.datetime, hours: float = 24.0) -> dict:  # noqa: ANN001
+def report_from_store(db_engine: Engine, now: dt.datetime, hours: float = 24.0) -> dict:
     if hours <= 0:
         raise ValueError("--hours: the window must be longer than 0 hours")
     start = now - dt.timedelta(hours=hours)

@@ -26,12 +26,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.alarms.engine import AlarmRule, rule_targets
 from app.station import Station, clock
 from app.station.points import KIND_ANALOG, PointTable
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +213,7 @@ def validate(records: Iterable[Mapping[str, object]], points: PointTable, *,
 
 
 # ----------------------------------------------------------------------------- the store
-def seed_store(db_engine, station: Station, points: PointTable) -> tuple[int, list[str]]:  # noqa: ANN001
+def seed_store(db_engine: Engine, station: Station, points: PointTable) -> tuple[int, list[str]]:
     """On first open (no rules stored yet) write the rule file's rules and the station
     limits into ``alarm_rules``. Returns (rules written, problems with the file)."""
     from sqlalchemy import func, insert, select
@@ -244,7 +248,7 @@ def seed_store(db_engine, station: Station, points: PointTable) -> tuple[int, li
     return len(rows), problems
 
 
-def store_records(db_engine) -> list[dict]:  # noqa: ANN001
+def store_records(db_engine: Engine) -> list[dict]:
     """The stored rules as raw records: no type conversion on the way out, so a value the
     database let through (text in a number column on SQLite) is refused by name, not lost
     in a driver error."""
@@ -254,7 +258,7 @@ def store_records(db_engine) -> list[dict]:  # noqa: ANN001
         return [dict(zip(FIELDS, r, strict=True)) for r in res]
 
 
-def rules_for_station(station: Station, points: PointTable, db_engine=None  # noqa: ANN001
+def rules_for_station(station: Station, points: PointTable, db_engine: Engine | None = None
                       ) -> RuleSet:
     """The rules to run: from the configuration store (seeding it on first open), or —
     without a store — from the rule file and the station limits directly."""

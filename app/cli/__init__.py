@@ -46,7 +46,9 @@ VERB_GROUPS = (run, field, history, alarms, users, twin, rca, forecast, bench)
 class _Version(argparse.Action):
     """``--version``: the commit is looked up only when asked for (it may run git)."""
 
-    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001, ANN204
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[object] | None, option_string: str | None = None
+                 ) -> None:
         from app.version import version_text
 
         print(version_text())
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     p.add_argument("--version", action=_Version, nargs=0,
                    help="print the version (and the commit it was built from) and exit")
+    p.set_defaults(func=None)  # no verb: the help
     sub = p.add_subparsers(dest="verb", metavar="VERB")
     for group in VERB_GROUPS:
         group.register(sub)
@@ -77,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not getattr(args, "func", None):
+    if args.func is None:
         parser.print_help()
         return EXIT_INPUT
     try:

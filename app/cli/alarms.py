@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from app.cli.history import add_common
 from app.cli.output import table
 from app.station import clock
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
-def _store(args: argparse.Namespace):  # noqa: ANN202
+    from app.station import Station
+    from app.station.points import PointTable
+
+
+def _store(args: argparse.Namespace) -> tuple[Station, PointTable, Engine]:
     from app.historian.db import create_db_engine, database_url, migrate
     from app.station import load_station
     from app.station.points import build_point_table

@@ -17,8 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from app.cli.options import non_negative_int, positive_float, positive_int
+
+if TYPE_CHECKING:
+    from ml.forecast.model import TrainConfig
 
 EXIT_INPUT = 2
 
@@ -54,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_forecast)
 
 
-def _train_config(args: argparse.Namespace):  # noqa: ANN202
+def _train_config(args: argparse.Namespace) -> TrainConfig:
     from ml.forecast.model import TrainConfig
 
     steps = {"steps": args.steps} if args.steps else {}

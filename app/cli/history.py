@@ -23,10 +23,19 @@ import os
 import re
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from app.cli.options import int_at_least, positive_float, positive_int
 from app.station import clock
 from app.station.timezone import IST
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from app.historian import HistorianBackend, HistorianOptions, HistorianStatus, Trend
+    from app.historian.store import Retention
+    from app.station import Station
+    from app.station.points import PointTable
 
 
 def parse_time(text: str, what: str) -> dt.datetime:
@@ -56,7 +65,7 @@ def _range(args: argparse.Namespace) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def retention_arg(text: str):  # noqa: ANN201
+def retention_arg(text: str) -> Retention:
     """argparse type: ``raw=7d,hourly=90d,daily=5y`` → Retention."""
     from app.historian.store import Retention
 
@@ -68,8 +77,10 @@ def retention_arg(text: str):  # noqa: ANN201
 
 def add_backend_arguments(sp: argparse.ArgumentParser, *, retention: bool = True) -> None:
     """Where time series go (SQL or InfluxDB) and how long they are kept; for ``record`` and
-    ``run``."""
-    if retention:
+    ``run`` (``history`` reads: no retention)."""
+    if not retention:
+        sp.set_defaults(retention=None)
+    else:
         sp.add_argument("--retention", type=retention_arg, metavar="SPEC",
                         help="how long data is kept, e.g. raw=7d,hourly=90d,daily=5y "
                              "(units h, d, w, y; default raw 7 d, hourly 90 d, daily 5 y)")
@@ -84,14 +95,14 @@ def add_backend_arguments(sp: argparse.ArgumentParser, *, retention: bool = True
                     help="InfluxDB 1.x user (password from $GRIDTWIN_INFLUX_PASSWORD)")
 
 
-def historian_options(args: argparse.Namespace) -> dict:
+def historian_options(args: argparse.Namespace) -> HistorianOptions:
     """open_historian() keyword arguments from the options of add_backend_arguments()."""
-    from app.historian import InfluxSettings
+    from app.historian import HistorianOptions, InfluxSettings
 
-    out: dict = {}
-    if getattr(args, "retention", None) is not None:
+    out = HistorianOptions()
+    if args.retention is not None:
         out["retention"] = args.retention
-    if getattr(args, "influx", None):
+    if args.influx:
         out["influx"] = InfluxSettings(
             args.influx, args.influx_db,
             token=args.influx_token or os.environ.get("GRIDTWIN_INFLUX_TOKEN") or None,
@@ -100,7 +111,8 @@ def historian_options(args: argparse.Namespace) -> dict:
     return out
 
 
-def _open(args: argparse.Namespace, *, writer: bool = True):  # noqa: ANN202
+def _open(args: argparse.Namespace, *, writer: bool = True
+          ) -> tuple[Station, PointTable, HistorianBackend]:
     from app.historian import open_historian
     from app.station import load_station
     from app.station.points import build_point_table
@@ -154,6 +166,7 @@ def cmd_record(args: argparse.Namespace) -> int:
                  store=StoreSpec(data_dir=args.data_dir, db_url=args.db,
                                  historian_options=historian_options(args)))
     hist = rt.historian
+    assert hist is not None  # a store is given and history recorded: compose opened one
     try:
         t0 = time.monotonic()
         n = drive(rt, args.duration)
@@ -162,12 +175,12 @@ def cmd_record(args: argparse.Namespace) -> int:
     finally:
         rt.close()
     s = hist.status
-    ev = getattr(hist, "config_store", None) or hist  # events live in the SQL store
+    ev = hist.config_store or hist  # events live in the SQL configuration store
     print(record_summary(s, ev.status))
     return 0 if s.ok else 1
 
 
-def record_summary(s, events) -> str:  # noqa: ANN001 - two HistorianStatus
+def record_summary(s: HistorianStatus, events: HistorianStatus) -> str:
     """The last line of ``record``: what was kept and, truthfully, everything lost (frames
     dropped from a full queue, samples and events the database never took)."""
     return (f"historian: {'ok' if s.ok else 'DEGRADED: ' + s.last_error}; {s.frames} frames, "
@@ -231,8 +244,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trend_json(x) -> dict:  # noqa: ANN001
-    def nums(a) -> list:  # noqa: ANN001
+def _trend_json(x: Trend) -> dict[str, object]:
+    def nums(a: np.ndarray | None) -> list[float | None]:
+        if a is None:
+            return []
         return [None if v != v else v for v in a.tolist()]  # NaN (no value) → null
 
     out = {"point": x.tag, "source": x.source, "t_ms": (x.t_ns // 1_000_000).tolist(),
@@ -253,8 +268,9 @@ def cmd_dss(args: argparse.Namespace) -> int:
     from app.historian.dss_versions import DssVersionError, DssVersionStore
     from app.twin.validate import validate_circuit_text
 
-    st, pts, hist = _open(args, writer=False)
+    st, _pts, hist = _open(args, writer=False)
     hist.close()
+    assert hist.engine is not None  # no time-series backend chosen: the SQL store
     store = DssVersionStore(hist.engine)
     if args.action == "list":
         active = store.active()
@@ -346,4 +362,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(sp)
     sp.add_argument("--user", default="engineer", help="who does it (audit log)")
     sp.add_argument("--note", help="description of the version")
-    sp.set_defaults(func=cmd_dss)
+    # The versions live in the SQL configuration store: no time-series backend to choose.
+    sp.set_defaults(func=cmd_dss, retention=None, influx=None)

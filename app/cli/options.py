@@ -4,9 +4,10 @@ line naming the option ("--duration: 'x' is not a number"), never a traceback.""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 
-def int_at_least(low: int):  # noqa: ANN201
+def int_at_least(low: int) -> Callable[[str], int]:
     """argparse type: a whole number ≥ ``low``."""
     def parse(text: str) -> int:
         try:

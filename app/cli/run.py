@@ -8,9 +8,14 @@ Modbus TCP and IEC 61850 MMS, recording into the historian; ``--headless`` runs 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from app.cli.history import add_backend_arguments, historian_options
 from app.cli.options import positive_float
+
+if TYPE_CHECKING:
+    from app.control.users import LockoutPolicy
+    from app.ui.app import RunOptions
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_arguments(p)  # --retention, --influx …
 
 
-def _lockout(spec: str):  # noqa: ANN202 - argparse type: a LockoutPolicy
+def _lockout(spec: str) -> LockoutPolicy:
     from app.control.users import LockoutPolicy
 
     try:
@@ -61,7 +66,7 @@ def _lockout(spec: str):  # noqa: ANN202 - argparse type: a LockoutPolicy
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def run_options(args: argparse.Namespace):  # noqa: ANN201 - app.ui.app.RunOptions
+def run_options(args: argparse.Namespace) -> RunOptions:
     from app.ui.app import RunOptions
 
     return RunOptions(

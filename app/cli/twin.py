@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from app.cli.options import station_and_json
 from app.cli.output import table
+
+if TYPE_CHECKING:
+    from app.twin.faults import FaultResult
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
@@ -106,7 +110,7 @@ def cmd_faults(args: argparse.Namespace) -> int:
     return 0
 
 
-def _top_breaker(r) -> str:  # noqa: ANN001
+def _top_breaker(r: FaultResult) -> str:
     if not r.breaker_currents_ka or not r.energised:
         return "-"
     k, v = max(r.breaker_currents_ka.items(), key=lambda kv: kv[1])

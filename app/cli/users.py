@@ -25,12 +25,19 @@ import argparse
 import getpass
 import json
 import sys
+from typing import TYPE_CHECKING, TextIO
 
 from app.cli.output import table
 from app.control.users import ROLES, AuthError
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
-def _accounts(args: argparse.Namespace):  # noqa: ANN202
+    from app.control.audit import DbAudit
+    from app.control.users import Accounts
+
+
+def _accounts(args: argparse.Namespace) -> tuple[Accounts, DbAudit, Engine]:
     from app.control.audit import DbAudit
     from app.control.passwords import DEFAULT_POLICY
     from app.control.userdb import DbUsers, open_store
@@ -55,7 +62,7 @@ def _actor() -> str:
         return "cli"
 
 
-def read_password(prompt: str, stream=None) -> str:  # noqa: ANN001
+def read_password(prompt: str, stream: TextIO | None = None) -> str:
     """A new password from a terminal prompt (asked twice) or the first line of stdin."""
     stream = stream or sys.stdin
     if stream.isatty():
@@ -85,7 +92,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def _users(acc, args: argparse.Namespace) -> int:  # noqa: ANN001
+def _users(acc: Accounts, args: argparse.Namespace) -> int:
     by = _actor()
     if args.action == "list":
         users = acc.users()
@@ -181,7 +188,7 @@ def _when(time_ms: int | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S IST")
 
 
-def _verify(engine, args: argparse.Namespace) -> int:  # noqa: ANN001
+def _verify(engine: Engine, args: argparse.Namespace) -> int:
     """``gridtwin audit --verify``: 0 intact, 1 tampered (the first broken row named)."""
     from app.historian.audit_chain import chain_for, verify
 

@@ -24,14 +24,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from app.control.audit import AuditSink, MemoryAudit
 from app.control.interlocks import Interlocking
 from app.control.users import Accounts, AuthError, Session, a_role, role_at_least
 from app.station import clock as wallclock
 from app.station import quality as Q
-from app.station.commands import ControlResult
+from app.station.commands import Commander
 from app.station.frame import ScanFrame
 from app.station.points import POS_CLOSED, POS_OPEN
 
@@ -41,19 +40,6 @@ __all__ = ["AuditSink", "CommandRefused", "Commander", "ControlService", "Memory
            "Outcome", "Selection"]
 
 SELECT_TIMEOUT_S = 30.0
-
-
-class Commander(Protocol):
-    """The poller's write path to the field device (IEC 61850 SBO or Modbus commands).
-
-    ``termination`` reports the device's command termination for the last operate of that
-    device, once it has arrived (None until then): a negative one ends the command at once
-    with its AddCause instead of waiting for the confirmation timeout."""
-
-    def select(self, asset_id: str, close: bool) -> ControlResult: ...
-    def operate(self, asset_id: str, close: bool) -> ControlResult: ...
-    def cancel(self, asset_id: str) -> None: ...
-    def termination(self, asset_id: str) -> ControlResult | None: ...
 
 
 class CommandRefused(Exception):
@@ -147,10 +133,6 @@ class ControlService:
             self._audit(session.username if session else "(nobody)", device, action, "", "",
                         "refused", str(exc))
             raise
-
-    def _termination(self, asset_id: str) -> ControlResult | None:
-        get = getattr(self.commander, "termination", None)
-        return get(asset_id) if get is not None else None
 
     # ------------------------------------------------------------------ select
     def select(self, session: Session | None, asset_id: str, close: bool, *,
@@ -289,7 +271,7 @@ class ControlService:
                             f"confirmed by scan after {el:.2f} s" + bypass)
                 return Outcome(sel.asset_id, sel.close, True,
                                f"{sel.asset_id} {want}, confirmed by scan in {el:.1f} s", el)
-            term = self._termination(sel.asset_id)
+            term = self.commander.termination(sel.asset_id)
             if term is not None and not term.ok:
                 self._audit(user, sel.asset_id, action, before, after, "failed",
                             f"negative command termination after {el:.2f} s: AddCause "

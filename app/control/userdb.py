@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.control.users import User
@@ -33,7 +33,8 @@ def _time(s: str | None) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
-def _user(r) -> User:  # noqa: ANN001
+def _user(r: Row[tuple[UserRow]]) -> User:
+    """An account from its ``users`` row (read by column name)."""
     h = r.password_hash
     return User(r.username, r.role, h.removeprefix(_LOCK), r.email or "", h.startswith(_LOCK),
                 _time(r.created_at), _time(r.last_login), int(r.failed_logins or 0),

@@ -31,7 +31,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from app.field.lifeline import child_env, die_with_parent
 
@@ -91,7 +91,7 @@ class ChildChannel:
         self.reply_timeout_s = reply_timeout_s
         self.start_timeout_s = start_timeout_s
         self.on_event = on_event
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self._ready = False
         self.exit_code: int | None = None  # after close(): 0 when it stopped cleanly
         self._buf = b""
@@ -135,8 +135,9 @@ class ChildChannel:
             await self._exchange(self.init, self.start_timeout_s)
         self._ready = True
 
-    async def ask(self, *req: object) -> Any:
-        """Send one request and return the child's answer. Raises ConnectionError when the
+    async def ask(self, *req: object) -> object:
+        """Send one request and return the child's answer (unpickled: the caller knows what
+        its request is answered with). Raises ConnectionError when the
         child is gone or silent, RuntimeError with its message when it reports an error."""
         if self._lock is None:
             self._lock = asyncio.Lock()
@@ -144,7 +145,7 @@ class ChildChannel:
             await self._start_locked()
             return await self._exchange(req, self.reply_timeout_s)
 
-    async def _exchange(self, req: tuple, timeout_s: float) -> Any:
+    async def _exchange(self, req: tuple[object, ...], timeout_s: float) -> object:
         data = pickle.dumps(req, protocol=pickle.HIGHEST_PROTOCOL)
         try:
             self.proc.stdin.write(struct.pack(">I", len(data)) + data)

@@ -3,6 +3,8 @@
 * :mod:`app.historian.models` — the tables; :mod:`app.historian.db` — where the database
   lives, how it is opened, Alembic migrations;
 * :mod:`app.historian.compress` — swinging-door compression and compressed blocks;
+* :mod:`app.historian.api` — what its users hold a historian by, whichever the backend:
+  :class:`HistorianWriter`, :class:`HistorianReader`, :class:`HistorianBackend` (both);
 * :mod:`app.historian.store` — :class:`Historian`: the writer thread and the queries;
 * :mod:`app.historian.influx` — the optional InfluxDB time-series backend;
 * :mod:`app.historian.dss_versions` — circuit model versions.
@@ -14,11 +16,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Unpack
 
 import numpy as np
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from app.historian.api import HistorianBackend, HistorianReader, HistorianWriter
 from app.historian.compress import deviations
 from app.historian.db import (
     HistorianError,
@@ -30,13 +34,14 @@ from app.historian.db import (
     migrate,
 )
 from app.historian.models import Asset, Point
-from app.historian.store import Historian, HistorianStatus, Retention, Trend
+from app.historian.store import Historian, HistorianStatus, Retention, Trend, WriterOptions
 from app.station import Station, clock
 from app.station.points import PointTable
 
-__all__ = ["Historian", "HistorianError", "HistorianStatus", "InfluxSettings", "Retention",
-           "Trend", "active_circuit", "data_dir", "open_config_store", "open_historian",
-           "sync_station"]
+__all__ = ["Historian", "HistorianBackend", "HistorianError", "HistorianOptions",
+           "HistorianReader",
+           "HistorianStatus", "HistorianWriter", "InfluxSettings", "Retention", "Trend",
+           "active_circuit", "data_dir", "open_config_store", "open_historian", "sync_station"]
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +142,14 @@ class InfluxSettings:
         self.create_database = create_database
 
 
+class HistorianOptions(WriterOptions, total=False):
+    """:func:`open_historian`'s options beyond where the station is: the time-series backend
+    and the writer's settings (``gridtwin run`` and ``record`` build them from their command
+    line)."""
+
+    influx: InfluxSettings | None
+
+
 def open_config_store(station: Station, *, data_dir: str | Path | None = None,
                       db_url: str | None = None) -> Engine:
     """The station's configuration store (created and migrated as needed)."""
@@ -151,7 +164,7 @@ def open_config_store(station: Station, *, data_dir: str | Path | None = None,
 
 def open_historian(station: Station, points: PointTable, *, data_dir: str | Path | None = None,
                    db_url: str | None = None, influx: InfluxSettings | None = None,
-                   **kw: object) -> Historian:
+                   **kw: Unpack[WriterOptions]) -> HistorianBackend:
     """Open (creating and migrating as needed) the station's historian and start its writer.
 
     The configuration store (and events) are always SQL — SQLite in the data folder or

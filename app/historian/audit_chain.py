@@ -50,7 +50,7 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Row, insert, select, update
 
 from app.historian.db import HistorianError, data_dir, private_dir
 from app.historian.models import AuditChain, AuditLog
@@ -365,7 +365,7 @@ def verify(engine: Engine, *, key_path: Path | None = None, anchor_path: Path | 
         for r in con.execution_options(yield_per=2000).execute(q):
             rep.rows += 1
 
-            def bad(what: str, r=r) -> None:  # noqa: ANN001
+            def bad(what: str, r: Row[tuple[object, ...]] = r) -> None:
                 rep.add(Problem(r.audit_id, r.seq, r.time_ms, r.user, r.action, what))
 
             if r.seq is None:

@@ -41,8 +41,9 @@ import sys
 import weakref
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 PRIVATE_DIR = 0o700
@@ -100,9 +101,8 @@ def _libsqlite() -> ctypes.CDLL | None:
 
 def no_checkpoint_on_close(dbapi_conn: sqlite3.Connection, on: bool) -> bool:
     """Tell a SQLite connection (not) to checkpoint when it closes. True when done."""
-    setconfig = getattr(dbapi_conn, "setconfig", None)
-    if setconfig is not None:  # Python 3.12+
-        setconfig(sqlite3.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, on)
+    if sys.version_info >= (3, 12):
+        dbapi_conn.setconfig(sqlite3.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, on)
         return True
     if sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11):
         return False
@@ -186,11 +186,11 @@ def database_url(station_id: str, *, data_dir_path: str | Path | None = None,
     return f"sqlite:///{d / (station_id + '.sqlite')}"
 
 
-def describe(url: object) -> str:
+def describe(url: str | URL) -> str:
     """The database as a person names it: the file of a SQLite URL, else the URL without its
     password."""
     try:
-        u = make_url(str(url)) if not hasattr(url, "render_as_string") else url
+        u = url if isinstance(url, URL) else make_url(url)
     except ArgumentError:
         return str(url)
     if u.get_backend_name() == "sqlite" and u.database:
@@ -200,7 +200,8 @@ def describe(url: object) -> str:
 
 def first_line(exc: BaseException) -> str:
     """The driver's own message, first line, without SQLAlchemy's decoration."""
-    msg = str(getattr(exc, "orig", None) or exc).strip()
+    cause = exc.orig if isinstance(exc, StatementError) else None
+    msg = str(cause or exc).strip()
     return msg.splitlines()[0] if msg else type(exc).__name__
 
 
@@ -227,7 +228,7 @@ def create_db_engine(url: str) -> Engine:
             # Checked as each Connection starts, not at the pool's checkout: an error there
             # closes the SQLite connection, and closing one checkpoints — through the map.
             @event.listens_for(eng, "engine_connect")
-            def _writable(_conn) -> None:  # noqa: ANN001
+            def _writable(_conn: Connection) -> None:
                 why = next(filter(None, map(file_flags_problem, files)), None)
                 if bool(why) != flagged[0]:
                     flagged[0] = bool(why)
@@ -240,7 +241,7 @@ def create_db_engine(url: str) -> Engine:
                     raise UnwritableFileError(why)
 
             @event.listens_for(eng, "connect")
-            def _pragmas(dbapi_conn, record) -> None:  # noqa: ANN001
+            def _pragmas(dbapi_conn: sqlite3.Connection, record: ConnectionPoolEntry) -> None:
                 opened.add(record)
                 if flagged[0]:
                     no_checkpoint_on_close(dbapi_conn, True)

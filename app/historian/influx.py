@@ -36,12 +36,16 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Iterable
 
 import httpx
 import numpy as np
+from sqlalchemy import Engine
 
+from app.historian.api import EventRow
 from app.historian.compress import SwingingDoor, deviations
 from app.historian.db import HistorianError
+from app.historian.models import Event
 from app.historian.store import Historian, HistorianStatus, Trend, put_dropping_oldest
 from app.station import clock
 from app.station.frame import ScanFrame
@@ -125,7 +129,7 @@ class InfluxHistorian:
         return s
 
     @property
-    def engine(self):  # noqa: ANN201
+    def engine(self) -> Engine | None:
         """The configuration store's engine (DSS versions, active circuit)."""
         return self.config_store.engine if self.config_store is not None else None
 
@@ -265,19 +269,23 @@ class InfluxHistorian:
                                  "are kept in the SQL store (open it with open_historian)")
         return self.config_store
 
-    def submit_events(self, events: list[dict]) -> None:
+    def submit_events(self, events: Iterable[EventRow]) -> None:
         self._store().submit_events(events)
 
-    def add_events(self, events: list[dict]) -> None:
+    def add_events(self, events: Iterable[EventRow]) -> None:
         self._store().add_events(events)
 
-    def events(self, **kw: object) -> list:
-        return self._store().events(**kw)
+    def events(self, *, types: Iterable[str] | None = None,
+               severities: Iterable[str] | None = None, asset: str | None = None,
+               start: dt.datetime | None = None, end: dt.datetime | None = None,
+               text_contains: str | None = None, limit: int = 1000,
+               offset: int = 0) -> list[Event]:
+        return self._store().events(types=types, severities=severities, asset=asset,
+                                    start=start, end=end, text_contains=text_contains,
+                                    limit=limit, offset=offset)
 
     export_events_csv = staticmethod(Historian.export_events_csv)
-
-    def export_trend_csv(self, trends: list[Trend], stream) -> None:  # noqa: ANN001
-        Historian.export_trend_csv(self, trends, stream)  # type: ignore[arg-type]
+    export_trend_csv = staticmethod(Historian.export_trend_csv)
 
     # ------------------------------------------------------------------ queries
     def _query(self, q: str, post: bool = False) -> dict:
@@ -302,7 +310,7 @@ class InfluxHistorian:
         series = res.get("series", [])
         return series[0]["values"] if series else []
 
-    def trend(self, tags: list[str], t0: dt.datetime, t1: dt.datetime,
+    def trend(self, tags: Iterable[str], t0: dt.datetime, t1: dt.datetime,
               max_points: int = 2000) -> list[Trend]:
         a, b = int(t0.timestamp() * 1e9), int(t1.timestamp() * 1e9)
         buckets = max(1, max_points // 2)

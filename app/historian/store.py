@@ -50,14 +50,15 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TextIO, TypedDict
 
 import numpy as np
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, tuple_
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.historian.api import EventRow
 from app.historian.compress import SwingingDoor, deviations, pack_block, unpack_block
 from app.historian.db import HistorianError, describe, first_line
 from app.historian.models import Event, Point, TsBlock, TsRecent, TsRollup, TsTail
@@ -74,6 +75,8 @@ DAY_NS = 24 * HOUR_NS
 SOURCE_COST_CAP = 250
 
 _SPAN_UNITS = {"h": 1 / 24, "d": 1.0, "w": 7.0, "y": 365.0}
+#: Samples to pack, per (point id, first time): (times, values, quality words).
+_Blocks = dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -193,6 +196,21 @@ def load_point_ids(engine: Engine, points: PointTable) -> np.ndarray:
     return np.array([ids[t] for t in points.tags], dtype=np.int64)
 
 
+class WriterOptions(TypedDict, total=False):
+    """The :class:`Historian` writer's settings that :func:`app.historian.open_historian`
+    passes on (see the constructor)."""
+
+    flush_s: float
+    compact_after_s: float
+    compact_every_s: float | None
+    queue_size: int
+    retention: Retention | None
+    retention_every_s: float
+    max_pending: int
+    max_pending_events: int
+    start_writer: bool
+
+
 class Historian:
     def __init__(self, engine: Engine, points: PointTable, *,
                  point_ids: np.ndarray | None = None, flush_s: float = 1.0,
@@ -226,7 +244,7 @@ class Historian:
         self._tail_promoted = False
         # Events from any thread (SOE, alarm transitions, commands, user actions), written by
         # the writer thread with the samples; held for retry while degraded, bounded.
-        self._events: deque[dict] = deque()
+        self._events: deque[EventRow] = deque()
         self._events_lock = threading.Lock()
         self.max_pending_events = max_pending_events
         self._last_compact = -math.inf  # housekeeping runs as soon as the writer starts
@@ -239,6 +257,11 @@ class Historian:
             self._thread = threading.Thread(target=self._run, name="historian-writer",
                                             daemon=True)
             self._thread.start()
+
+    @property
+    def config_store(self) -> Historian:
+        """Configuration and events live in this same database."""
+        return self
 
     # ================================================================== ingest
     def submit(self, frame: ScanFrame) -> None:
@@ -269,7 +292,7 @@ class Historian:
                 break
         self._guarded(self._final_flush)
 
-    def _guarded(self, fn) -> None:  # noqa: ANN001
+    def _guarded(self, fn: Callable[[], None]) -> None:
         try:
             fn()
         except Exception as exc:  # never let the writer die
@@ -392,7 +415,7 @@ class Historian:
         self.status.samples_written += len(samples)
         self.status.last_flush = clock.time()
 
-    def _promote_tail(self, con) -> None:  # noqa: ANN001
+    def _promote_tail(self, con: Connection) -> None:
         """Tail samples left by a process that did not close cleanly become archived samples
         (unless an archived block already reaches them), before this writer stores its own."""
         con.execute(text(
@@ -448,7 +471,7 @@ class Historian:
                                     len(rows))
                 q_all = np.fromiter((r[3] for r in rows), np.uint16, len(rows))
                 bounds = np.flatnonzero(np.diff(pid)) + 1
-                blocks = {}
+                blocks: _Blocks = {}
                 for seg in np.split(np.arange(len(pid)), bounds):
                     blocks[(int(pid[seg[0]]), int(t_all[seg[0]]))] = (
                         t_all[seg], v_all[seg], q_all[seg])
@@ -463,7 +486,7 @@ class Historian:
         return n
 
     @staticmethod
-    def _merge_colliding(con, blocks: dict) -> None:  # noqa: ANN001
+    def _merge_colliding(con: Connection, blocks: _Blocks) -> None:
         """A block that would start where a stored one does (a re-sent sample) is merged with
         it, so compaction never fails on a duplicate key."""
         keys = list(blocks)
@@ -716,7 +739,8 @@ class Historian:
         return Trend(tag, source, tt, vv, bucket_t_ns=bt, vmin=vmin, vmax=vmax, vmean=vmean,
                      count=cnt)
 
-    def export_trend_csv(self, trends: list[Trend], stream: TextIO) -> None:
+    @staticmethod
+    def export_trend_csv(trends: list[Trend], stream: TextIO) -> None:
         """One row per sample (value and quality) or per rollup bucket (vmin, vmax, vmean,
         count, no quality: a bucket has none). A sample without a value has an empty cell."""
         w = csv.writer(stream)
@@ -743,7 +767,7 @@ class Historian:
     _EVENT_FIELDS = ("event_type", "asset_id", "tag", "severity", "message", "time_ms",
                      "before", "after", "state", "value", "acknowledged", "acknowledged_by")
 
-    def _event_rows(self, events: Iterable[dict]) -> list[dict]:
+    def _event_rows(self, events: Iterable[EventRow]) -> list[EventRow]:
         rows = []
         for e in events:
             unknown = set(e) - set(self._EVENT_FIELDS)
@@ -758,7 +782,7 @@ class Historian:
             rows.append(row)
         return rows
 
-    def submit_events(self, events: Iterable[dict]) -> None:
+    def submit_events(self, events: Iterable[EventRow]) -> None:
         """Queue events (dicts with the Event columns) for the writer thread. Never blocks and
         never touches the database on the caller's thread; a malformed event is refused here
         with ValueError naming the field. While the database fails the events are held (up
@@ -793,7 +817,7 @@ class Historian:
             self.status.pending_events = len(self._events)
         self.status.events_written += len(rows)
 
-    def add_events(self, events: Iterable[dict]) -> None:
+    def add_events(self, events: Iterable[EventRow]) -> None:
         """Store events now, on the caller's thread (tools and tests; the scan path uses
         :meth:`submit_events`). Dicts with the Event columns; missing ones are NULL."""
         rows = self._event_rows(events)

@@ -15,7 +15,9 @@ connection to the field device.
   result.
 
 Success is decided by the control service, when a later scan shows the new position.
-:class:`PlantCommander` does the same on an in-process plant (the trainer's offline mode).
+:class:`PlantCommander` does the same on an in-process plant (the trainer's offline mode);
+:class:`NoCommandPath` refuses every command (a source with nothing behind it to command).
+Each frame source makes its own (:meth:`app.runtime.sources.FrameSource.commander`).
 """
 
 from __future__ import annotations
@@ -26,31 +28,48 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from app.control.service import SELECT_TIMEOUT_S
 from app.station.commands import ADD_CAUSE_BLOCKED_BY_INTERLOCKING, ADD_CAUSE_UNKNOWN, ControlResult
 from app.station.frame import Comm
 
+if TYPE_CHECKING:
+    from app.field.iec61850.poller import MmsPoller
+    from app.field.rtu.frontend import RemoteModbusPoller
+    from app.field.rtu.poller import ModbusPoller
+    from app.field.sim.plant import PlantSimulator
+
 log = logging.getLogger(__name__)
 
-Submit = Callable[[Coroutine[Any, Any, Any]], concurrent.futures.Future]
+T = TypeVar("T")
+
+
+class Submit(Protocol):
+    """Runs a coroutine on the poller thread's asyncio loop, from another thread (raises
+    RuntimeError when the poller is not running)."""
+
+    def __call__(self, coro: Coroutine[object, object, T], /) -> concurrent.futures.Future[T]:
+        ...
 
 
 class ProtocolCommander:
-    def __init__(self, source, submit: Submit, *, select_timeout_s: float = 30.0,  # noqa: ANN001
+    def __init__(self, modbus: ModbusPoller | RemoteModbusPoller, mms: MmsPoller | None,
+                 submit: Submit, *, select_timeout_s: float = SELECT_TIMEOUT_S,
                  call_timeout_s: float = 15.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        """``source`` is the :class:`~app.runtime.sources.ProtocolFrameSource` the poller
-        thread runs; ``submit(coro)`` runs a coroutine on its loop."""
-        self.source = source
+        """``modbus`` and ``mms`` are the pollers of the
+        :class:`~app.runtime.sources.ProtocolFrameSource` the poller thread runs (``mms``
+        None: no bay IEDs); ``submit(coro)`` runs a coroutine on its loop."""
+        self.modbus, self.mms = modbus, mms
         self.submit = submit
         self.select_timeout_s = select_timeout_s
         self.call_timeout_s = call_timeout_s
         self.clock = clock
-        self._mms_switches = source.mms.switches() if source.mms is not None else set()
-        self._mms_bay = {sw.asset: ied.bay for ied in getattr(source.mms, "ieds", ())
+        self._mms_switches = mms.switches() if mms is not None else set()
+        self._mms_bay = {sw.asset: ied.bay for ied in (mms.ieds if mms is not None else ())
                          for sw in ied.switches}
-        self._rtu_device = {sw: d.device for d in source.modbus.devices for sw in d.switches}
+        self._rtu_device = {sw: d.device for d in modbus.devices for sw in d.switches}
         self._reserved: dict[str, tuple[bool, float]] = {}
         self._lock = threading.Lock()
 
@@ -63,7 +82,7 @@ class ProtocolCommander:
             return "modbus"
         return None
 
-    def _call(self, coro: Coroutine, what: str) -> Any:
+    def _call(self, coro: Coroutine[object, object, T], what: str) -> T | ControlResult:
         try:
             fut = self.submit(coro)
         except RuntimeError as exc:
@@ -83,7 +102,7 @@ class ProtocolCommander:
         """A refusal when the device's command path is not OK — SUSPECT (no good reply for
         a while) counts as not answering: no command goes to a device we cannot trust to
         be there (app.field.commstate)."""
-        poller = self.source.mms if path == "iec61850" else self.source.modbus
+        poller = self.mms if path == "iec61850" and self.mms is not None else self.modbus
         comm = poller.comm.get(device)
         if comm is not None and comm.state == Comm.OK:
             return None
@@ -96,12 +115,12 @@ class ProtocolCommander:
 
     def select(self, asset_id: str, close: bool) -> ControlResult:
         path = self.path(asset_id)
-        if path == "iec61850":
+        if path == "iec61850" and self.mms is not None:
             down = self._not_answering(path, self._mms_bay.get(asset_id, ""))
             if down is not None:
                 return ControlResult(False, down.add_cause,
                                      f"{down.message}: cannot select {asset_id}")
-            return self._call(self.source.mms.select(asset_id, close), f"{asset_id} select")
+            return self._call(self.mms.select(asset_id, close), f"{asset_id} select")
         if path is None:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{asset_id} has no command path")
         dev = self._rtu_device[asset_id]
@@ -121,8 +140,8 @@ class ProtocolCommander:
 
     def operate(self, asset_id: str, close: bool) -> ControlResult:
         path = self.path(asset_id)
-        if path == "iec61850":
-            return self._call(self.source.mms.operate(asset_id, close), f"{asset_id} operate")
+        if path == "iec61850" and self.mms is not None:
+            return self._call(self.mms.operate(asset_id, close), f"{asset_id} operate")
         if path is None:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{asset_id} has no command path")
         with self._lock:
@@ -133,13 +152,13 @@ class ProtocolCommander:
         if held[1] <= self.clock():
             return ControlResult(False, "object-not-selected",
                                  f"the selection of {asset_id} expired")
-        return self._call(self.source.modbus.write_command(asset_id, close),
+        return self._call(self.modbus.write_command(asset_id, close),
                           f"{asset_id} command")
 
     def cancel(self, asset_id: str) -> None:
         path = self.path(asset_id)
-        if path == "iec61850":
-            r = self._call(self.source.mms.cancel(asset_id), f"{asset_id} cancel")
+        if path == "iec61850" and self.mms is not None:
+            r = self._call(self.mms.cancel(asset_id), f"{asset_id} cancel")
             if isinstance(r, ControlResult) and not r.ok:
                 log.warning("%s", r.message)
         else:
@@ -147,17 +166,21 @@ class ProtocolCommander:
                 self._reserved.pop(asset_id, None)
 
     def termination(self, asset_id: str) -> ControlResult | None:
-        if self.path(asset_id) == "iec61850":
-            return self.source.mms.termination(asset_id)
+        if self.path(asset_id) == "iec61850" and self.mms is not None:
+            return self.mms.termination(asset_id)
         return None
 
 
 class PlantCommander:
     """Commands straight to an in-process plant simulator, as its bay devices would take
-    them (the trainer's offline mode; tests without protocol servers)."""
+    them (the trainer's offline mode; tests without protocol servers). The plant has no
+    select of its own: a select is its bay IED's interlock check."""
 
-    def __init__(self, plant) -> None:  # noqa: ANN001
+    def __init__(self, plant: PlantSimulator) -> None:
         self.plant = plant
+
+    def path(self, asset_id: str) -> str | None:
+        return "plant"
 
     def select(self, asset_id: str, close: bool) -> ControlResult:
         why = self.plant.check_interlock(asset_id, close)
@@ -175,16 +198,28 @@ class PlantCommander:
         return None
 
 
-def commander_for(source, submit: Submit):  # noqa: ANN001, ANN201
-    """The commander that drives the field behind a frame source."""
-    if hasattr(source, "modbus"):
-        return ProtocolCommander(source, submit)
-    if hasattr(source, "plant"):
-        return PlantCommander(source.plant)
-    raise TypeError(f"no command path for a {type(source).__name__}")
+class NoCommandPath:
+    """The commander of a source with nothing behind it to command (a replay, a scripted
+    test source): every device has no command path, and a command is refused saying so."""
+
+    def path(self, asset_id: str) -> str | None:
+        return None
+
+    def select(self, asset_id: str, close: bool) -> ControlResult:
+        return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{asset_id} has no command path")
+
+    def operate(self, asset_id: str, close: bool) -> ControlResult:
+        return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{asset_id} has no command path")
+
+    def cancel(self, asset_id: str) -> None:
+        pass
+
+    def termination(self, asset_id: str) -> ControlResult | None:
+        return None
 
 
-def run_on(loop: asyncio.AbstractEventLoop | None, coro: Coroutine) -> concurrent.futures.Future:
+def run_on(loop: asyncio.AbstractEventLoop | None, coro: Coroutine[object, object, T]
+           ) -> concurrent.futures.Future[T]:
     if loop is None or loop.is_closed() or not loop.is_running():
         raise RuntimeError("the poller is not running")
     return asyncio.run_coroutine_threadsafe(coro, loop)

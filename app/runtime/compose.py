@@ -29,15 +29,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
+
+from sqlalchemy import Engine
 
 from app.alarms.rules import RuleSet
-from app.runtime.scan import ScanProcessor
+from app.control.audit import AuditSink, DbAudit
+from app.control.users import Accounts, LockoutPolicy
+from app.historian import HistorianBackend, HistorianOptions
+from app.runtime.scan import ScanOutput, ScanProcessor
 from app.runtime.sources import FrameSource
 from app.station import Station
 from app.station import clock as wallclock
 from app.station.frame import ScanFrame
 from app.station.points import PointTable
+
+if TYPE_CHECKING:
+    from app.field.rtu.map import RegisterMap
+    from app.runtime.fieldsim import FieldSimProcess
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +65,7 @@ class FieldSpec:
     seed: int | None = None
     station_file: str | None = None
     """The station file the started simulator serves (the same the HMI polls with)."""
-    register_map: Any = None
+    register_map: RegisterMap | None = None
     """A Modbus map read from CSV (``app.field.rtu.map.read_map_file``) for a real RTU."""
     source: FrameSource | None = None
     """A ready frame source: an in-process plant, a scripted source (tests)."""
@@ -69,7 +78,7 @@ class StoreSpec:
     data_dir: str | None = None
     db_url: str | None = None
     record_history: bool = True
-    historian_options: dict = field(default_factory=dict)
+    historian_options: HistorianOptions = field(default_factory=HistorianOptions)
     """``open_historian`` keyword arguments: retention, InfluxDB, writer settings."""
 
 
@@ -77,11 +86,20 @@ class _AuditWithoutEventCopy:
     """Alarm actions are already logged as events by the alarm service: audit them without
     a second copy in the event log."""
 
-    def __init__(self, audit: Any) -> None:
+    def __init__(self, audit: DbAudit) -> None:
         self.audit = audit
 
-    def record(self, **entry: object) -> None:
-        self.audit.record(**entry, mirror=False)
+    def record(self, *, user: str, time: dt.datetime, device: str, action: str,
+               before: str, after: str, result: str, detail: str = "") -> None:
+        self.audit.record(user=user, time=time, device=device, action=action, before=before,
+                          after=after, result=result, detail=detail, mirror=False)
+
+
+class AccountOptions(TypedDict, total=False):
+    """How the users service is built for the HMI (``compose(..., accounts={...})``)."""
+
+    session_timeout_min: float
+    lockout: LockoutPolicy | None
 
 
 @dataclass
@@ -90,12 +108,15 @@ class StationRuntime:
     points: PointTable
     source: FrameSource
     processor: ScanProcessor
-    historian: Any = None
-    store: Any = None
-    audit: Any = None
-    accounts: Any = None
-    sim: Any = None
+    historian: HistorianBackend | None = None
+    store: Engine | None = None
+    audit: AuditSink | None = None
+    accounts: Accounts | None = None
+    sim: FieldSimProcess | None = None
     rules: RuleSet | None = None
+    audit_log: DbAudit | None = None
+    """The audit log this runtime opened (the store's), closed with it; an ``audit`` given
+    to :func:`compose` is its giver's."""
     _closed: bool = False
 
     def wait_field(self, timeout_s: float = 60.0) -> None:
@@ -109,11 +130,14 @@ class StationRuntime:
         if self._closed:
             return
         self._closed = True
-        for part, what in ((self.source, "frame source"), (self.audit, "audit log"),
-                           (self.historian, "historian")):
-            if part is not None:
+        parts: tuple[tuple[Callable[[], object] | None, str], ...] = (
+            (self.source.close, "frame source"),
+            (self.audit_log.close if self.audit_log is not None else None, "audit log"),
+            (self.historian.close if self.historian is not None else None, "historian"))
+        for close, what in parts:
+            if close is not None:
                 try:
-                    part.close()
+                    close()
                 except Exception:
                     log.exception("closing the %s failed", what)
         if self.store is not None:
@@ -123,8 +147,9 @@ class StationRuntime:
 
 
 def compose(station: Station, points: PointTable, *, field: FieldSpec,
-            store: StoreSpec | None = None, historian: Any = None, rules: RuleSet | None = None,
-            audit: Any = None, accounts: dict | None = None,
+            store: StoreSpec | None = None, historian: HistorianBackend | None = None,
+            rules: RuleSet | None = None, audit: AuditSink | None = None,
+            accounts: AccountOptions | None = None,
             clock: Callable[[], dt.datetime] = wallclock.now) -> StationRuntime:
     """Build (not start) a station runtime. ``store`` None: no configuration store — the
     rules from the station's files, no audit unless ``audit`` is given (tests, benches).
@@ -132,7 +157,10 @@ def compose(station: Station, points: PointTable, *, field: FieldSpec,
     ``accounts``: build the users service with these keyword arguments (the HMI)."""
     from app.runtime.fieldsim import FieldSimProcess
 
-    sim = engine = db_audit = hist = None
+    sim: FieldSimProcess | None = None
+    engine: Engine | None = None
+    db_audit: DbAudit | None = None
+    hist: HistorianBackend | None = None
     source: FrameSource | None = None
     try:
         if field.source is not None:
@@ -159,16 +187,13 @@ def compose(station: Station, points: PointTable, *, field: FieldSpec,
 
                 hist = open_historian(station, points, data_dir=store.data_dir,
                                       db_url=store.db_url, **store.historian_options)
-            if hist is not None and getattr(hist, "engine", None) is not None:
-                engine = hist.engine
-            else:
+            engine = hist.engine if hist is not None else None
+            if engine is None:
                 from app.control.userdb import open_store
 
                 engine = open_store(station.station.id, data_dir=store.data_dir,
                                     db_url=store.db_url)
             if audit is None:
-                from app.control.audit import DbAudit
-
                 audit = db_audit = DbAudit(engine, events=hist)
             if rules is None:
                 from app.alarms.rules import rules_for_station
@@ -186,7 +211,7 @@ def compose(station: Station, points: PointTable, *, field: FieldSpec,
             acc = _accounts(station, engine, **accounts)
         processor = ScanProcessor(
             station, points, sink=hist, rules=rules,
-            audit=_AuditWithoutEventCopy(audit) if db_audit is not None else audit,
+            audit=_AuditWithoutEventCopy(db_audit) if db_audit is not None else audit,
             clock=clock, circuit_path=circuit)
     except BaseException:
         for part in (db_audit, hist if historian is None else None):
@@ -200,14 +225,13 @@ def compose(station: Station, points: PointTable, *, field: FieldSpec,
             sim.stop()
         raise
     return StationRuntime(station, points, source, processor, hist, engine, audit, acc, sim,
-                          processor.rules)
+                          processor.rules, db_audit)
 
 
-def _accounts(station: Station, engine: Any, *, session_timeout_min: float = 15.0,
-              lockout: Any = None) -> Any:
+def _accounts(station: Station, engine: Engine, *, session_timeout_min: float = 15.0,
+              lockout: LockoutPolicy | None = None) -> Accounts:
     from app.control.passwords import DEFAULT_POLICY
     from app.control.userdb import DbUsers
-    from app.control.users import Accounts
 
     return Accounts(DbUsers(engine), dt.timedelta(minutes=session_timeout_min),
                     lockout=lockout,
@@ -216,7 +240,7 @@ def _accounts(station: Station, engine: Any, *, session_timeout_min: float = 15.
 
 
 def drive(rt: StationRuntime, duration_s: float,
-          on_output: Callable[[ScanFrame, Any], None] | None = None) -> int:
+          on_output: Callable[[ScanFrame, ScanOutput], None] | None = None) -> int:
     """Run the scan pipeline without Qt for ``duration_s`` seconds (``gridtwin record``):
     the source's loop on this thread, each frame processed as it comes. Returns the number of
     scans; ``on_output(frame, ScanOutput)`` sees each."""

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 from app.field.childproc import describe_exit
 from app.field.lifeline import child_env
@@ -71,6 +72,8 @@ class FieldSimProcess:
         self.proc: subprocess.Popen | None = None
         self.exit_code: int | None = None  # after stop(): 0 when it stopped cleanly
         self.addresses: dict[str, tuple[str, int]] = {}
+        self._log: BinaryIO | None = None  # its stderr, and its stdout copied by _drain
+        self._drain: threading.Thread | None = None
 
     def start(self, timeout_s: float = 60.0) -> FieldSimProcess:
         """Start it and wait until it serves; a restart after :meth:`stop` or :meth:`kill`
@@ -165,11 +168,11 @@ class FieldSimProcess:
                     if self.exit_code != 0:
                         log.error("field-sim %s while stopping; its log: %s",
                                   describe_exit(self.exit_code), self.log_path)
-            if getattr(self, "_drain", None) is not None:
+            if self._drain is not None:
                 self._drain.join(5)
             if self.proc.stdout:
                 self.proc.stdout.close()
-        if getattr(self, "_log", None) is not None:
+        if self._log is not None:
             self._log.close()
             self._log = None
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from app.twin.faults import Cancelled
 
 __all__ = ["Cancelled", "Job", "JobContext", "run_job"]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass
@@ -56,9 +57,9 @@ class JobContext:
 
 
 @dataclass(frozen=True)
-class Job(Generic[T]):
+class Job(Generic[T_co]):
     name: str
-    run: Callable[[JobContext], T]
+    run: Callable[[JobContext], T_co]
 
 
 def run_job(job: Job[T], ctx: JobContext | None = None) -> T:
@@ -66,6 +67,6 @@ def run_job(job: Job[T], ctx: JobContext | None = None) -> T:
     return job.run(ctx or JobContext())
 
 
-def call(name: str, fn: Callable[[], Any]) -> Job[Any]:
+def call(name: str, fn: Callable[[], T]) -> Job[T]:
     """A job of a plain function that reports no progress (a query, a command)."""
     return Job(name, lambda _ctx: fn())

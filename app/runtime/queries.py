@@ -13,11 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from app.alarms.log import LogEntry
+from app.historian.api import HistorianReader
 from app.station import clock
 from app.station import quality as Q
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------- trends
-def trend_history(historian: Any, tags: list[str], t0_s: float, t1_s: float, n: int
+def trend_history(historian: HistorianReader, tags: list[str], t0_s: float, t1_s: float, n: int
                   ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Per tag, (tag, times in epoch seconds, values) with bad-quality samples as NaN gaps
     (≤ ``n`` points each, min and max of each bucket kept by the historian)."""
@@ -67,7 +67,7 @@ class EventPage:
     error: str = ""
 
 
-def event_page(historian: Any, q: EventQuery) -> EventPage:
+def event_page(historian: HistorianReader, q: EventQuery) -> EventPage:
     """One page of stored events, newest first; a failed query is a page with its error."""
     try:
         evs = historian.events(
@@ -82,12 +82,15 @@ def event_page(historian: Any, q: EventQuery) -> EventPage:
 
 
 # ---------------------------------------------------------------------- alarm report
-def stored_alarm_report(historian: Any, hours: float) -> dict:
+def stored_alarm_report(historian: HistorianReader, hours: float) -> dict:
     """The ISA-18.2 performance report from the stored alarm transitions."""
     from app.alarms.report import report_from_store
 
+    engine = historian.engine
+    if engine is None:
+        return {"error": "the historian has no configuration store, where alarms are kept"}
     try:
-        return report_from_store(historian.engine, clock.now(), hours)
+        return report_from_store(engine, clock.now(), hours)
     except Exception as exc:
         log.exception("alarm report failed")
         return {"error": f"{exc.__class__.__name__}: {exc}"}

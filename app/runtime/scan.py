@@ -8,7 +8,8 @@ a benchmark, a test)::
           ──► ChangeDetector.changes()          → SOE rows
           ──► AlarmService.evaluate(frame, dead sections of the twin)
                                                 → transitions, their event rows, AlarmView
-          ──► sink.submit(frame), sink.submit_events(rows)   (the historian's writer thread)
+          ──► sink.submit(frame), sink.submit_events(rows)   (the historian's writer thread,
+                                                 any app.historian.api.HistorianWriter)
 
 A frame older than one already waiting behind it (``stale=True``) is not solved — the twin
 always works on the newest scan — but its events and alarms are, so nothing the field
@@ -27,15 +28,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from app.alarms.changes import ChangeDetector
-from app.alarms.engine import AlarmEngine, AlarmView
+from app.alarms.engine import AlarmEngine, AlarmView, Transition
 from app.alarms.log import LogEntry
 from app.alarms.rules import RuleSet, rules_for_station
 from app.control.service import AuditSink
+from app.historian.api import EventRow, HistorianWriter
 from app.runtime.alarm_service import ActionResult, AlarmAction, AlarmService
 from app.runtime.snapshot import LiveSnapshot
 from app.runtime.solver import SolverService
@@ -46,15 +47,6 @@ from app.station.points import PointTable
 from app.twin.state import TwinState
 
 log = logging.getLogger(__name__)
-
-
-class FrameSink(Protocol):
-    """The historian's writer (SQL or InfluxDB): takes frames and events without ever
-    blocking the scan."""
-
-    def submit(self, frame: ScanFrame) -> None: ...
-
-    def submit_events(self, events: list[dict]) -> None: ...
 
 
 @dataclass
@@ -86,7 +78,7 @@ class ScanOutput:
 
 
 class ScanProcessor:
-    def __init__(self, station: Station, points: PointTable, *, sink: FrameSink | None = None,
+    def __init__(self, station: Station, points: PointTable, *, sink: HistorianWriter | None = None,
                  rules: RuleSet | None = None, audit: AuditSink | None = None,
                  clock: Callable[[], dt.datetime] = wallclock.now,
                  circuit_path: Path | None = None, stats: PipelineStats | None = None) -> None:
@@ -137,8 +129,8 @@ class ScanProcessor:
             except Exception:
                 log.exception("solver failed on scan %d; the next scan is tried afresh",
                               frame.seq)
-        rows: list[dict] = []
-        transitions: list = []
+        rows: list[EventRow] = []
+        transitions: list[Transition] = []
         try:
             rows = [e.row() for e in self.changes.changes(frame)]
         except Exception:
@@ -156,7 +148,7 @@ class ScanProcessor:
         view, entries = self._publish(rows, frame.t_acquired, transitions)
         return ScanOutput(snap, view, entries)
 
-    def _publish(self, rows: list[dict], now: dt.datetime, transitions: list
+    def _publish(self, rows: list[EventRow], now: dt.datetime, transitions: list[Transition]
                  ) -> tuple[AlarmView | None, tuple[LogEntry, ...]]:
         entries: tuple[LogEntry, ...] = ()
         if rows:

@@ -36,6 +36,7 @@ from app.station import quality as Q
 from app.station.frame import ScanFrame
 from app.station.points import POS_CLOSED, POS_OPEN, PointTable
 from app.twin import TwinEngine
+from app.twin.state import TwinState
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class SolverService:
         self._ener_a = np.asarray(bus_a, dtype=np.intp)
         self._ener_b = np.asarray(bus_b, dtype=np.intp)
 
-    def dead_points(self, state) -> np.ndarray:  # noqa: ANN001 - TwinState
+    def dead_points(self, state: TwinState) -> np.ndarray:
         """Per point: True where the point's section is de-energised in ``state``."""
         out = np.zeros(len(self.points), dtype=bool)
         if state is None or not len(self._ener_rows):

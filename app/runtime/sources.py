@@ -35,34 +35,51 @@ is lost still shows the RTU's good values.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from app.control.service import SELECT_TIMEOUT_S
 from app.field.commstate import RANK, BayStates, CommPolicy
 from app.field.periodic import run_every
 from app.field.rtu.frontend import RemoteModbusPoller
 from app.field.rtu.map import RegisterMap
 from app.field.rtu.poller import ModbusPoller, PartialScan
+from app.runtime.commander import PlantCommander, ProtocolCommander, Submit
 from app.station import clock
 from app.station import quality as Q
+from app.station.commands import Commander
 from app.station.frame import Comm, CommState, ScanFrame
 from app.station.points import PointTable
+
+if TYPE_CHECKING:
+    from app.field.iec61850.poller import MmsPoller
+    from app.field.sim.api import PlantSnapshot
+    from app.field.sim.plant import PlantSimulator
 
 _LOST = RANK[Comm.LOST]
 
 
 class FrameSource(Protocol):
     """Produces ScanFrames on an asyncio loop (the poller thread) until ``stop`` is set, every
-    ``period_s``; :meth:`close` releases its clients (also when it never ran)."""
+    ``period_s``; :meth:`close` releases its clients (also when it never ran);
+    :meth:`commander` makes the write path to the field behind it (a source with none returns
+    a :class:`~app.runtime.commander.NoCommandPath`)."""
 
     period_s: float
 
     async def run(self, emit: Callable[[ScanFrame], None], stop: asyncio.Event) -> None: ...
 
     def close(self) -> None: ...
+
+    def commander(self, submit: Submit, *, select_timeout_s: float = SELECT_TIMEOUT_S
+                  ) -> Commander:
+        """The control service's write path to this source's field devices; ``submit`` runs
+        a coroutine on the loop that runs :meth:`run` (the poller thread)."""
+        ...
 
 
 class ProtocolFrameSource:
@@ -79,7 +96,7 @@ class ProtocolFrameSource:
         poller = ModbusPoller if modbus_in_process else RemoteModbusPoller
         self.modbus = poller(points, *modbus, period_s=period_s, timeout_s=modbus_timeout_s,
                              register_map=register_map, policy=self.policy)
-        self.mms = None
+        self.mms: MmsPoller | None = None
         if mms is not None:
             from app.field.iec61850.poller import MmsPoller
 
@@ -175,6 +192,13 @@ class ProtocolFrameSource:
         if self.mms is not None:
             self.mms.close()
 
+    def commander(self, submit: Submit, *, select_timeout_s: float = SELECT_TIMEOUT_S
+                  ) -> ProtocolCommander:
+        """IEC 61850 SBO through the MMS poller for the bays' switches, the RTU's command
+        coils for the rest."""
+        return ProtocolCommander(self.modbus, self.mms, submit,
+                                 select_timeout_s=select_timeout_s)
+
 
 class PlantFrameSource:
     """Frames straight from an in-process plant simulator (the trainer's offline drill and
@@ -182,16 +206,16 @@ class PlantFrameSource:
     device the plant reports not answering has its points invalid|oldData and its state LOST.
     Subclasses change what a frame holds through :meth:`frame`."""
 
-    def __init__(self, plant: Any, period_s: float | None = None) -> None:
+    def __init__(self, plant: PlantSimulator, period_s: float | None = None) -> None:
         self.plant = plant
         self.period_s = period_s or plant.tick_s
         self._seq = 0
 
-    def now(self) -> Any:
+    def now(self) -> dt.datetime:
         """The frame's acquisition time (the program's clock)."""
         return clock.now()
 
-    def frame(self, snap: Any) -> ScanFrame:
+    def frame(self, snap: PlantSnapshot) -> ScanFrame:
         q = snap.quality
         now = self.now()
         if snap.comm_lost:
@@ -217,3 +241,9 @@ class PlantFrameSource:
 
     def close(self) -> None:
         pass
+
+    def commander(self, submit: Submit, *, select_timeout_s: float = SELECT_TIMEOUT_S
+                  ) -> PlantCommander:
+        """Straight to the plant, as its bay IEDs would take the command (no protocol, so
+        nothing to submit to the loop and no reservation to time out)."""
+        return PlantCommander(self.plant)

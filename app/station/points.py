@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from app.station import Station
 
@@ -117,7 +118,7 @@ def build_point_table(station: Station) -> PointTable:
             rhi.append(nan if p.range is None else p.range[1])
             device.append(a.bay)
 
-    def ro(x, dtype):  # noqa: ANN001, ANN202
+    def ro(x: npt.ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
         arr = np.asarray(x, dtype=dtype)
         arr.setflags(write=False)
         return arr

@@ -48,5 +48,9 @@ def _pin_environ() -> None:
 _pin_environ()
 
 import opendssdirect  # noqa: E402  (must come after the pin)
+from dss._cffi_api_util import CffiApiUtil  # noqa: E402
+from opendssdirect.OpenDSSDirect import OpenDSSDirect as DssContext  # noqa: E402
 
-__all__ = ["opendssdirect"]
+__all__ = ["CffiApiUtil", "DssContext", "opendssdirect"]
+#: ``DssContext``: one OpenDSS engine (``opendssdirect.NewContext()``); ``CffiApiUtil``: the
+#: DSS C-API's cffi bindings behind it (for its batch functions).

@@ -21,7 +21,7 @@ from types import MappingProxyType
 import numpy as np
 
 from app.station import clock
-from app.twin.dsslib import opendssdirect
+from app.twin.dsslib import CffiApiUtil, DssContext, opendssdirect
 from app.twin.state import Totals, TwinState, frozen
 from app.twin.topology import Topology
 
@@ -56,7 +56,8 @@ class TwinEngine:
 
     # ------------------------------------------------------------------ compile
     @property
-    def dss(self):  # noqa: ANN201 - the opendssdirect context, for studies in this package
+    def dss(self) -> DssContext:
+        """The opendssdirect context, for studies in this package."""
         return self._dss
 
     def compile(self, path: str | Path) -> None:
@@ -617,13 +618,14 @@ class _LoadBatch:
     call (``Alt_CEBatch_Get_TotalPowers``). Built per compile (the batch holds pointers to
     the circuit's load objects); None where the library lacks the batch API."""
 
-    def __init__(self, api, batch, count: int) -> None:  # noqa: ANN001
+    def __init__(self, api: CffiApiUtil, batch: object, count: int) -> None:
+        """``batch``: the C-API's pointer to the batch (a cffi ``void**``)."""
         self._api, self._lib, self._ffi = api, api.lib, api.ffi
         self._batch = batch
         self._count = count
 
     @classmethod
-    def create(cls, dss, count: int) -> _LoadBatch | None:  # noqa: ANN001
+    def create(cls, dss: DssContext, count: int) -> _LoadBatch | None:
         try:
             api = dss.CktElement._api_util
             ffi, lib = api.ffi, api.lib

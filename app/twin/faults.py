@@ -108,7 +108,7 @@ _FAULT_PHASES = {"3ph": ("A", "B", "C"), "LG": ("A",), "LL": ("A", "B"), "LLG": 
 
 
 def _ensure_fault_elements(engine: TwinEngine) -> None:
-    if getattr(engine, "_fault_elements_ready", False):
+    if engine._fault_elements_ready:
         return
     b = engine.bus_names[0]
     engine.command(f"New Fault.{_FAULT_ELEMENT['3ph']} bus1={b}.1.2.3 bus2={b}.0.0.0 phases=3 "

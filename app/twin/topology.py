@@ -7,8 +7,13 @@ graph: a bus is live only when a path of closed elements joins it to a source.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from app.station import Station
+    from app.twin.engine import TwinEngine
 
 
 class Topology:
@@ -53,7 +58,7 @@ class Topology:
         return out
 
 
-def switch_ends(engine, station) -> dict[str, tuple[str, str]]:  # noqa: ANN001
+def switch_ends(engine: TwinEngine, station: Station) -> dict[str, tuple[str, str]]:
     """Each switching asset's two circuit buses (lower case), for interlocking logic that
     must not import the twin itself."""
     d = engine.dss

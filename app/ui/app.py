@@ -26,13 +26,26 @@ import gc
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from app.control.users import LockoutPolicy, Session
+from app.historian import HistorianBackend, HistorianOptions
 from app.runtime.compose import FieldSpec, StationRuntime, StoreSpec, compose
 from app.station import quality as Q
+
+if TYPE_CHECKING:  # Qt is imported when the HMI starts, never by ``gridtwin solve``
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.runtime.fieldsim import FieldSimProcess
+    from app.runtime.qt.control import ControlRuntime
+    from app.runtime.qt.jobs import JobRunner
+    from app.runtime.qt.pipeline import Pipeline
+    from app.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +71,9 @@ class RunOptions:
     trend: tuple[str, ...] = ()
     user: str | None = None
     session_timeout: float = 15.0
-    lockout: object | None = None
-    """An :class:`app.control.users.LockoutPolicy` (None: the default policy)."""
-    historian_options: dict = dc_field(default_factory=dict)
+    lockout: LockoutPolicy | None = None
+    """None: the default lock-out policy."""
+    historian_options: HistorianOptions = dc_field(default_factory=HistorianOptions)
     """:func:`app.historian.open_historian` keyword arguments (retention, InfluxDB)."""
 
 
@@ -85,8 +98,9 @@ class Hmi:
     """Everything ``gridtwin run`` starts, owned in one place: the station runtime, the scan
     pipeline, the control runtime, the GUI's job runners and the window."""
 
-    def __init__(self, runtime: StationRuntime, pipeline: Any, control: Any, win: Any,
-                 queries: Any, studies: Any, app: Any = None) -> None:
+    def __init__(self, runtime: StationRuntime, pipeline: Pipeline,
+                 control: ControlRuntime | None, win: MainWindow, queries: JobRunner,
+                 studies: JobRunner, app: QApplication | None = None) -> None:
         self.runtime, self.pipeline, self.control, self.win = runtime, pipeline, control, win
         self.queries, self.studies = queries, studies
         self.app = app
@@ -94,12 +108,12 @@ class Hmi:
         self._closed = False
 
     @property
-    def sim(self) -> Any:
+    def sim(self) -> FieldSimProcess | None:
         """The field-sim child process, when the HMI started one."""
         return self.runtime.sim
 
     @property
-    def historian(self) -> Any:
+    def historian(self) -> HistorianBackend | None:
         return self.runtime.historian
 
     def start(self, *, show: bool = True) -> None:
@@ -131,7 +145,7 @@ class Hmi:
         self.runtime.close()
 
 
-def assemble(runtime: StationRuntime, *, settings: Any = None, yard3d: bool = True,
+def assemble(runtime: StationRuntime, *, settings: QSettings | None = None, yard3d: bool = True,
              control: bool = True, confirm_timeout_s: float = 20.0,
              select_timeout_s: float = 30.0, idle_check_ms: int = 1000) -> Hmi:
     """The HMI on a composed station runtime, built, not started (:meth:`Hmi.start`).
@@ -143,7 +157,7 @@ def assemble(runtime: StationRuntime, *, settings: Any = None, yard3d: bool = Tr
 
     pipeline = Pipeline(runtime)
     ctl = None
-    if control and runtime.accounts is not None:
+    if control and runtime.accounts is not None and runtime.audit is not None:
         ctl = ControlRuntime(runtime.station, pipeline, runtime.accounts, runtime.audit,
                              confirm_timeout_s=confirm_timeout_s,
                              select_timeout_s=select_timeout_s)
@@ -227,7 +241,7 @@ def build(args: RunOptions) -> Hmi:
     return hmi
 
 
-def run(args: RunOptions, on_started: Any = None) -> int:
+def run(args: RunOptions, on_started: Callable[[Hmi], None] | None = None) -> int:
     """Run the HMI until its window closes. ``on_started(hmi)``, when given, is called once
     everything runs (the HMI benchmark installs its probes there)."""
     from PySide6.QtCore import QTimer
@@ -246,7 +260,7 @@ def run(args: RunOptions, on_started: Any = None) -> int:
         if on_started is not None:
             on_started(hmi)
         if args.user and password:
-            def logged_in(_session: Any, error: Any) -> None:
+            def logged_in(_session: Session | None, error: BaseException | None) -> None:
                 if error is None:
                     return
                 print(f"gridtwin: --user {args.user}: {error}", file=sys.stderr)

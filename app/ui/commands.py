@@ -11,37 +11,42 @@ follow the session's role and the device's state; the service checks the role ag
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
 from app.control.service import CommandRefused, Outcome, Selection
-from app.control.users import role_at_least
+from app.control.users import Session, role_at_least
+from app.runtime.qt.control import ControlRuntime
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
 from app.station.points import PointTable
 from app.ui.session import SessionController
 
+if TYPE_CHECKING:
+    from app.ui.faceplate import Faceplate
+    from app.ui.login import BypassDialog
+
 
 class CommandController(QObject):
     trend_requested = Signal(str)
 
-    def __init__(self, station: Station, points: PointTable, control: Any,
+    def __init__(self, station: Station, points: PointTable, control: ControlRuntime | None,
                  sessions: SessionController, parent: QWidget) -> None:
         super().__init__(parent)
         self.station, self.points = station, points
         self.control = control
         self.sessions = sessions
         self.window = parent
-        self.faceplates: dict[str, Any] = {}
+        self.faceplates: dict[str, Faceplate] = {}
         self.selections: dict[str, Selection] = {}
-        self.bypass_dialog: QWidget | None = None
+        self.bypass_dialog: BypassDialog | None = None
         self.last_snapshot: LiveSnapshot | None = None
         sessions.session_changed.connect(self._session_changed)
 
     # ------------------------------------------------------------------ faceplates
-    def faceplate(self, asset_id: str) -> Any:
+    def faceplate(self, asset_id: str) -> Faceplate:
         """The device's faceplate (made and wired on first use)."""
         from app.ui.faceplate import Faceplate
 
@@ -72,7 +77,7 @@ class CommandController(QObject):
             return None
         return self.control.path(asset_id) or "none"
 
-    def _session_changed(self, _session: Any) -> None:
+    def _session_changed(self, _session: Session | None) -> None:
         role = self.sessions.role
         for asset_id, fp in self.faceplates.items():
             if fp.buttons:
@@ -85,7 +90,7 @@ class CommandController(QObject):
     # ------------------------------------------------------------------ commands
     @staticmethod
     def _refusal(err: BaseException) -> tuple[str, str]:
-        locks = getattr(err, "interlocks", ())
+        locks = err.interlocks if isinstance(err, CommandRefused) else ()
         return str(err), "; ".join(str(x) for x in locks)
 
     @Slot(str, bool)

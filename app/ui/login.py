@@ -12,7 +12,6 @@ Python) as it is submitted, for an immediate answer; the service checks it again
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -26,10 +25,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.control.passwords import DEFAULT_POLICY, PasswordPolicy
+from app.control.users import Session
+from app.runtime.qt.jobs import Done
 from app.ui import theme
 
-Done = Callable[[Any, BaseException | None], None]
-Authenticate = Callable[[str, str, Done], None]
+#: ``authenticate(username, password, done)``: checks on the accounts thread, answers with
+#: the new session (or the refusal) on the GUI thread.
+Authenticate = Callable[[str, str, Done[Session]], None]
 
 
 def error_label() -> QLabel:
@@ -82,7 +84,7 @@ class LoginDialog(QDialog):
         super().__init__(parent)
         self.authenticate = authenticate
         self.locked = locked
-        self.session = None
+        self.session: Session | None = None
         self.setWindowTitle("GridTwin — session locked" if locked else "GridTwin — log in")
         self.setModal(True)
         lay = QVBoxLayout(self)
@@ -134,7 +136,7 @@ class LoginDialog(QDialog):
         if self.locked:
             self.user.setEnabled(True)
 
-    def _done(self, session: Any, error: BaseException | None) -> None:
+    def _done(self, session: Session | None, error: BaseException | None) -> None:
         self._busy(False)
         self.password.clear()
         if error is not None:
@@ -152,7 +154,7 @@ class FirstAdminDialog(QDialog):
     def __init__(self, create: Authenticate, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.create = create
-        self.session = None
+        self.session: Session | None = None
         self.setWindowTitle("GridTwin — create the administrator")
         self.setModal(True)
         lay = QVBoxLayout(self)
@@ -193,7 +195,7 @@ class FirstAdminDialog(QDialog):
         self.error.setText("creating…")
         self.create(name, pw, self._done)
 
-    def _done(self, session: Any, error: BaseException | None) -> None:
+    def _done(self, session: Session | None, error: BaseException | None) -> None:
         for w in (self.ok, self.cancel):
             w.setEnabled(True)
         self.new_password.clear()

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -44,7 +46,13 @@ from PySide6.QtWidgets import (
 from app.alarms.engine import AlarmView
 from app.alarms.log import LogEntry
 from app.alarms.report import format_report
+from app.control.users import Session
+from app.historian.api import HistorianReader
+from app.runtime.alarm_service import ActionResult, AlarmAction
+from app.runtime.qt.control import ControlRuntime
 from app.runtime.qt.jobs import JobRunner
+from app.runtime.qt.pipeline import Pipeline
+from app.runtime.queries import EventPage, EventQuery
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
 from app.station.points import PointTable
@@ -57,6 +65,10 @@ from app.ui.session import SessionController
 from app.ui.statusbar import StatusPanel
 from app.ui.studies import StudiesDock
 from app.ui.trends import TrendsDock
+
+if TYPE_CHECKING:
+    from app.twin.state import TwinState
+    from app.ui.faceplate import Faceplate
 
 log = logging.getLogger(__name__)
 #: Bump when the set or arrangement of docks changes: a layout saved by an older version is
@@ -71,7 +83,8 @@ class AlarmReportDialog(QDialog):
 
     HOURS = (("last 1 h", 1.0), ("last 8 h", 8.0), ("last 24 h", 24.0), ("last 7 days", 168.0))
 
-    def __init__(self, request: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, request: Callable[[float], None], parent: QWidget | None = None
+                 ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Alarm performance")
         self.resize(640, 520)
@@ -110,8 +123,8 @@ class AlarmReportDialog(QDialog):
 class MainWindow(QMainWindow):
     closing = Signal()  # the window is closing: its owner stops the workers
 
-    def __init__(self, station: Station, points: PointTable, *, pipeline: Any = None,
-                 control: Any = None, historian: Any = None,
+    def __init__(self, station: Station, points: PointTable, *, pipeline: Pipeline | None = None,
+                 control: ControlRuntime | None = None, historian: HistorianReader | None = None,
                  queries: JobRunner | None = None, studies: JobRunner | None = None,
                  settings: QSettings | None = None, yard3d: bool = True,
                  idle_check_ms: int = 1000) -> None:
@@ -126,7 +139,7 @@ class MainWindow(QMainWindow):
                             | QMainWindow.DockOption.AllowTabbedDocks
                             | QMainWindow.DockOption.AllowNestedDocks)
         self.last_snapshot: LiveSnapshot | None = None
-        self.last_action_result = None
+        self.last_action_result: ActionResult | None = None
         self.report_dialog: AlarmReportDialog | None = None
 
         from app.ui.sld import SldView
@@ -300,7 +313,7 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self._about)
         h.addAction(about)
 
-    def _run_study(self, fn: Any) -> None:
+    def _run_study(self, fn: Callable[[], object]) -> None:
         self.docks["Studies"].show()
         self.docks["Studies"].raise_()
         fn()
@@ -309,7 +322,7 @@ class MainWindow(QMainWindow):
     def _remember(self, snap: LiveSnapshot) -> None:
         self.last_snapshot = snap
 
-    def _latest_state(self) -> Any:
+    def _latest_state(self) -> TwinState | None:
         return self.last_snapshot.twin if self.last_snapshot is not None else None
 
     @Slot(object)
@@ -328,12 +341,13 @@ class MainWindow(QMainWindow):
         self.events.add_entries(tuple(LogEntry.from_row(e.row()) for e in events))
 
     # ------------------------------------------------------------------ the historian
-    def _backfilled(self, series: Any, err: BaseException | None) -> None:
+    def _backfilled(self, series: list[tuple[str, np.ndarray, np.ndarray]] | None,
+                    err: BaseException | None) -> None:
         for tag, t, v in series or ():
             self.trends.add_history(tag, t, v)
 
-    def _query_events(self, q: Any, done: Any) -> None:
-        from app.runtime.queries import EventPage, event_page
+    def _query_events(self, q: EventQuery, done: Callable[[EventPage], None]) -> None:
+        from app.runtime.queries import event_page
 
         hist = self.historian
         self.queries.call("event query", lambda: event_page(hist, q),
@@ -342,7 +356,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ alarms
     @Slot(object)
-    def request_alarm_action(self, req: Any) -> None:
+    def request_alarm_action(self, req: AlarmAction) -> None:
         """Send an action from the alarm list to the pipeline with this window's session
         (the pipeline's worker checks the role)."""
         if self.pipeline is None:
@@ -352,7 +366,7 @@ class MainWindow(QMainWindow):
         self.pipeline.alarm_action(dataclasses.replace(req, session=self.sessions.session))
 
     @Slot(object)
-    def on_alarm_action_done(self, result: Any) -> None:
+    def on_alarm_action_done(self, result: ActionResult) -> None:
         self.last_action_result = result
         self.statusBar().showMessage(result.message if result.ok
                                      else f"refused: {result.message}", 8000)
@@ -384,7 +398,7 @@ class MainWindow(QMainWindow):
             self.report_dialog.show_report(rep)
 
     # ------------------------------------------------------------------ users
-    def _session_changed(self, session: Any) -> None:
+    def _session_changed(self, session: Session | None) -> None:
         self.alarms.set_role(session.role if session else None)
 
     def _show_actions(self) -> None:
@@ -404,7 +418,7 @@ class MainWindow(QMainWindow):
             self.docks["Trends"].raise_()
 
     @Slot(str)
-    def open_faceplate(self, asset_id: str) -> Any:
+    def open_faceplate(self, asset_id: str) -> Faceplate:
         fp = self.commands.faceplate(asset_id)
         fp.show()
         fp.raise_()

@@ -12,9 +12,10 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Probe:
@@ -39,11 +40,11 @@ class Probe:
 PROBE = Probe()
 
 
-def timed(name: str) -> Callable[[F], F]:
+def timed(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a slot or paint event: its calls are measured while :data:`PROBE` is on."""
-    def deco(fn: F) -> F:
+    def deco(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
-        def wrapper(*args: Any, **kw: Any) -> Any:
+        def wrapper(*args: P.args, **kw: P.kwargs) -> R:
             if not PROBE.enabled:
                 return fn(*args, **kw)
             t = time.perf_counter()
@@ -51,5 +52,5 @@ def timed(name: str) -> Callable[[F], F]:
                 return fn(*args, **kw)
             finally:
                 PROBE.add(name, time.perf_counter() - t, args)
-        return wrapper  # type: ignore[return-value]
+        return wrapper
     return deco

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QWidget
 
 from app.control.users import Session, role_at_least
+from app.runtime.qt.control import ControlRuntime
+from app.runtime.qt.jobs import Done
 from app.station import clock as wallclock
+
+if TYPE_CHECKING:
+    from app.ui.login import FirstAdminDialog, LoginDialog
+    from app.ui.users import UsersDialog
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +36,8 @@ class SessionController(QObject):
     session_changed = Signal(object)  # Session | None
     state_changed = Signal()  # the session, the lock or the dialogs changed (status texts)
 
-    def __init__(self, control: Any, parent: QWidget, *, idle_check_ms: int = 1000) -> None:
+    def __init__(self, control: ControlRuntime | None, parent: QWidget, *,
+                 idle_check_ms: int = 1000) -> None:
         """``control``: the :class:`~app.runtime.qt.control.ControlRuntime`, or None (no
         control: viewer rights, no dialogs)."""
         super().__init__(parent)
@@ -39,9 +46,9 @@ class SessionController(QObject):
         self.session: Session | None = None
         self.locked: Session | None = None
         """A session locked by the idle timeout (or File ▸ Lock), until unlocked."""
-        self.dialog: QWidget | None = None
+        self.dialog: LoginDialog | FirstAdminDialog | None = None
         """The open login / lock / first-run dialog."""
-        self.users_dialog: QWidget | None = None
+        self.users_dialog: UsersDialog | None = None
         self._idle = QTimer(self)
         self._idle.timeout.connect(self._check_idle)
         if control is not None:
@@ -77,7 +84,8 @@ class SessionController(QObject):
         return self.session is not None and role_at_least(self.session.role, role)
 
     # ------------------------------------------------------------------ dialogs
-    def _open_dialog(self, dlg: QWidget, on_done: Callable[[Any, int], None]) -> None:
+    def _open_dialog(self, dlg: LoginDialog | FirstAdminDialog,
+                     on_done: Callable[[LoginDialog | FirstAdminDialog, int], None]) -> None:
         old, self.dialog = self.dialog, dlg
         if old is not None:  # replaced (File ▸ Log in over the lock dialog): not an answer
             old.finished.disconnect()
@@ -107,11 +115,13 @@ class SessionController(QObject):
         self._open_dialog(LoginDialog(self.control.login, self.window, username=username),
                           self._dialog_done)
 
-    def _dialog_done(self, dlg: Any, _code: int) -> None:
+    def _dialog_done(self, dlg: LoginDialog | FirstAdminDialog, _code: int) -> None:
+        from app.ui.login import LoginDialog
+
         if self.dialog is dlg:
             self.dialog = None
         if dlg.session is None:
-            if getattr(dlg, "locked", False) and self.locked is not None:
+            if isinstance(dlg, LoginDialog) and dlg.locked and self.locked is not None:
                 # "Log out" on the lock dialog
                 self.control.logout(self.locked, "from the lock screen")
                 self.locked = None
@@ -123,9 +133,9 @@ class SessionController(QObject):
         self.set_session(dlg.session)
 
     def login_as(self, username: str, password: str,
-                 done: Callable[[Any, Any], None] | None = None) -> None:
+                 done: Done[Session] | None = None) -> None:
         """Log in without a dialog (``gridtwin run --user NAME``); ``done(session, error)``."""
-        def after(session: Any, error: Any) -> None:
+        def after(session: Session | None, error: BaseException | None) -> None:
             if error is None:
                 self.set_session(session)
             else:

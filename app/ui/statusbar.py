@@ -10,11 +10,12 @@ the abnormal colour; everything normal is plain text (ISA-101).
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from app.runtime.qt.pipeline import Pipeline
 from app.runtime.snapshot import LiveSnapshot
 from app.station import clock as wallclock
 from app.station.frame import Comm
@@ -24,14 +25,14 @@ from app.ui.perf import timed
 from app.ui.session import SessionController
 
 
-def _flag(label: QLabel, colour: Any | None) -> None:
+def _flag(label: QLabel, colour: QColor | None) -> None:
     label.setStyleSheet("" if colour is None else
                         f"color: white; background: {colour.name()}; padding: 0 6px;")
 
 
 class StatusPanel(QObject):
-    def __init__(self, bar: QStatusBar, sessions: SessionController, pipeline: Any = None
-                 ) -> None:
+    def __init__(self, bar: QStatusBar, sessions: SessionController,
+                 pipeline: Pipeline | None = None) -> None:
         super().__init__(bar)
         self.pipeline, self.sessions = pipeline, sessions
         self.latency_ms: deque[float] = deque(maxlen=600)

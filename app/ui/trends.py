@@ -17,12 +17,11 @@ import datetime as dt
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QMimeData, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -58,13 +57,14 @@ class _Plot(pg.PlotWidget):
     """The trend plot; its painting is measured by the HMI benchmark (app.ui.perf)."""
 
     @timed("paint: trend plots")
-    def paintEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
+    def paintEvent(self, ev: QPaintEvent) -> None:  # noqa: N802 - Qt API
         super().paintEvent(ev)
 
 class IstAxis(pg.DateAxisItem):
     """Time axis labelled in IST (data are UTC epoch seconds)."""
 
-    def tickStrings(self, values, scale, spacing):  # noqa: N802, ANN001, ANN201 - Qt API
+    def tickStrings(self, values: list[float], scale: float, spacing: float  # noqa: N802
+                    ) -> list[str]:  # pyqtgraph's API
         offset = 5.5 * 3600
         return super().tickStrings([v + offset for v in values], scale, spacing)
 
@@ -389,7 +389,7 @@ class TrendsDock(QWidget):
         if not self._live_follow:
             self._redraw(force=True)
 
-    def showEvent(self, e) -> None:  # noqa: N802, ANN001 - Qt API
+    def showEvent(self, e: QShowEvent) -> None:  # noqa: N802 - Qt API
         super().showEvent(e)
         self._redraw(force=True)  # hidden behind another dock tab, it did not redraw
 

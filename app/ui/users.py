@@ -13,7 +13,6 @@ answers; a refusal or a bad field is shown under the table, in the service's own
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -33,7 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.control.passwords import DEFAULT_POLICY, PasswordPolicy
-from app.control.users import ROLES
+from app.control.users import ROLES, Session
+from app.runtime.qt.control import ControlRuntime, UserRow
+from app.runtime.qt.jobs import Done
 from app.station.timezone import IST
 from app.ui import theme
 from app.ui.login import NewPassword, error_label
@@ -41,7 +42,7 @@ from app.ui.login import NewPassword, error_label
 COLUMNS = ("user", "role", "account", "last login (IST)")
 
 
-def account_text(u) -> str:  # noqa: ANN001 - a UserRow
+def account_text(u: UserRow) -> str:
     """The account column: enabled / disabled, and a lock-out after failed logins."""
     text = "disabled" if u.disabled else "enabled"
     if u.locked:
@@ -98,7 +99,7 @@ class UsersDialog(QDialog):
     """The users and what an administrator can change (through ``control``, a
     :class:`~app.runtime.qt.control.ControlRuntime`, with ``session()``'s session)."""
 
-    def __init__(self, control, session: Callable[[], Any],  # noqa: ANN001
+    def __init__(self, control: ControlRuntime, session: Callable[[], Session | None],
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.control, self.session = control, session
@@ -139,12 +140,12 @@ class UsersDialog(QDialog):
         self.password_button.clicked.connect(self.new_password)
         self.disable_button.clicked.connect(self.toggle_disabled)
         self.unlock_button.clicked.connect(self.unlock)
-        self.rows: list = []
+        self.rows: list[UserRow] = []
         self._busy(False)
         self.refresh()
 
     # ------------------------------------------------------------------ state
-    def selected(self):  # noqa: ANN201 - a UserRow or None
+    def selected(self) -> UserRow | None:
         r = self.table.currentRow()
         return self.rows[r] if 0 <= r < len(self.rows) and self.table.selectedItems() else None
 
@@ -173,9 +174,9 @@ class UsersDialog(QDialog):
         self._busy(True)
         self.control.list_users(self.session(), self._listed)
 
-    def _listed(self, rows: Any, error: BaseException | None) -> None:
+    def _listed(self, rows: list[UserRow] | None, error: BaseException | None) -> None:
         self._busy(False)
-        if error is not None:
+        if error is not None or rows is None:
             self._say(f"cannot list the users: {error}", bad=True)
             return
         keep = self.selected().username if self.selected() is not None else None
@@ -195,8 +196,8 @@ class UsersDialog(QDialog):
                 self.table.selectRow(r)
         self._busy(False)
 
-    def _answer(self, what: str) -> Callable[[Any, BaseException | None], None]:
-        def done(_result: Any, error: BaseException | None) -> None:
+    def _answer(self, what: str) -> Done[object]:
+        def done(_result: object, error: BaseException | None) -> None:
             if error is not None:
                 self._busy(False)
                 self._say(f"{what}: refused — {error}", bad=True)
@@ -208,7 +209,7 @@ class UsersDialog(QDialog):
     @property
     def policy(self) -> PasswordPolicy:
         """The accounts service's password policy (with the station's names)."""
-        return getattr(getattr(self.control, "accounts", None), "passwords", DEFAULT_POLICY)
+        return self.control.accounts.passwords
 
     def add_user(self) -> None:
         dlg = PasswordDialog(self, policy=self.policy)

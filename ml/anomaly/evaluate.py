@@ -31,9 +31,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ml.anomaly.detector import ScanAnomalies
 
 
 class EvaluationInputError(ValueError):
@@ -221,7 +224,8 @@ def evaluate_events(t_s: np.ndarray, flags: np.ndarray, assets: Sequence[str],
         episodes=tuple(episodes), detection_s=tuple(detection))
 
 
-def flags_matrix(results: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def flags_matrix(results: Sequence[ScanAnomalies]
+                 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """(times, flags[scan, asset], assets) from a run's ``ScanAnomalies`` results."""
     if not results:
         raise EvaluationInputError("no scans")

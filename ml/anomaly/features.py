@@ -66,6 +66,7 @@ import numpy as np
 from app.station import Station
 from app.station import quality as Q
 from app.station.frame import ScanFrame
+from app.station.model import Asset
 from app.station.points import KIND_ANALOG, PointTable
 
 ASSET_CLASSES = ("transformer", "bay", "busbar", "breaker", "reactor", "capacitor_bank")
@@ -566,7 +567,7 @@ class FeatureExtractor:
         units: list[Unit] = []
         claimed: set[str] = set()
 
-        def bay_kv(a) -> float:  # noqa: ANN001
+        def bay_kv(a: Asset) -> float:
             try:
                 return float(st.bay(a.bay).voltage_kv)
             except KeyError:
@@ -581,7 +582,7 @@ class FeatureExtractor:
                     return float(x.nameplate.rated_a)
             return math.nan
 
-        def shunt_rated_a(a) -> float:  # noqa: ANN001
+        def shunt_rated_a(a: Asset) -> float:
             mva = a.nameplate.rated_mva
             return mva * 1000.0 / (math.sqrt(3.0) * bay_kv(a)) if mva else math.nan
 

@@ -64,12 +64,15 @@ import json
 import logging
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, Unpack
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import IsolationForest
 
 from ml.anomaly.features import (
     ASSET_CLASSES,
@@ -214,7 +217,7 @@ class AssetBaselines:
                    a["base.q_hi"])
 
 
-def _prep(X: np.ndarray, A: np.ndarray, trained: np.ndarray, min_frac: Any,
+def _prep(X: np.ndarray, A: np.ndarray, trained: np.ndarray, min_frac: float | np.ndarray,
           relative: np.ndarray, med: np.ndarray, scale: np.ndarray, impute: np.ndarray
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The missing-value handling and the per-asset standardisation, shared by the per-class
@@ -230,7 +233,8 @@ def _prep(X: np.ndarray, A: np.ndarray, trained: np.ndarray, min_frac: Any,
     return np.where(valid, Z, impute), valid, ok, conf
 
 
-def _if_parts(s: np.ndarray, Zi: np.ndarray, valid: np.ndarray, if_med: Any, if_thr: Any,
+def _if_parts(s: np.ndarray, Zi: np.ndarray, valid: np.ndarray, if_med: float | np.ndarray,
+              if_thr: float | np.ndarray,
               lo: np.ndarray, hi: np.ndarray, scale: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:
     """The isolation forest's two score parts: S_if from the forest score ``s``, S_env from
@@ -241,10 +245,40 @@ def _if_parts(s: np.ndarray, Zi: np.ndarray, valid: np.ndarray, if_med: Any, if_
 
 
 def _ae_errors(Zi: np.ndarray, valid: np.ndarray, mean: np.ndarray, std: np.ndarray,
-               forward: Any, clip: float) -> np.ndarray:
+               forward: Callable[[np.ndarray], np.ndarray], clip: float) -> np.ndarray:
     """Squared reconstruction error per feature (0 where not valid)."""
     z = np.where(valid, (Zi - mean) / std, 0.0)
     return np.where(valid, (forward(np.clip(z, -clip, clip)) - z) ** 2, 0.0)
+
+
+class DetectorOptions(TypedDict, total=False):
+    """:class:`ClassDetector`'s settings, as its subclasses pass them on."""
+
+    seed: int
+    quantile: float
+    min_valid_fraction: float
+    max_rows: int
+
+
+class DetectorParams(TypedDict, total=False):
+    """What :meth:`AnomalyModel.create` passes to each class's detector (the seed it sets
+    itself): the common settings and those of its kind (``n_estimators``, ``max_samples``
+    for the isolation forest; ``num_threads`` for the autoencoder)."""
+
+    quantile: float
+    min_valid_fraction: float
+    max_rows: int
+    n_estimators: int
+    max_samples: int
+    num_threads: int
+
+
+class FitParams(TypedDict, total=False):
+    """Training settings of the autoencoder's :meth:`~AutoencoderDetector.fit`."""
+
+    epochs: int
+    lr: float
+    batch_size: int
 
 
 class ClassDetector:
@@ -522,7 +556,7 @@ class _Forest:
     c_norm: float
 
     @classmethod
-    def from_sklearn(cls, forest: Any) -> _Forest:
+    def from_sklearn(cls, forest: IsolationForest) -> _Forest:
         feats, thrs, lefts, rights, vals, roots = [], [], [], [], [], []
         base, depth_max = 0, 0
         n_features = forest.n_features_in_
@@ -652,7 +686,8 @@ class IsolationForestDetector(ClassDetector):
     kind = "isolation_forest"
 
     def __init__(self, cls: str, features: Sequence[Feature] | None = None, *,
-                 n_estimators: int = 100, max_samples: int = 256, **kw: Any) -> None:
+                 n_estimators: int = 100, max_samples: int = 256,
+                 **kw: Unpack[DetectorOptions]) -> None:
         super().__init__(cls, features, **kw)
         self.n_estimators = int(n_estimators)
         self.max_samples = int(max_samples)
@@ -780,7 +815,7 @@ class AutoencoderDetector(ClassDetector):
     INPUT_DROPOUT = 0.1
 
     def __init__(self, cls: str, features: Sequence[Feature] | None = None, *,
-                 num_threads: int = 1, **kw: Any) -> None:
+                 num_threads: int = 1, **kw: Unpack[DetectorOptions]) -> None:
         kw.setdefault("max_rows", 50_000)
         super().__init__(cls, features, **kw)
         self.hidden, self.bottleneck = ae_shape(self.d)
@@ -1055,7 +1090,7 @@ class AnomalyModel:
 
     @classmethod
     def create(cls, kind: str, classes: Sequence[str] = ASSET_CLASSES, *, seed: int = 0,
-               **params: Any) -> AnomalyModel:
+               **params: Unpack[DetectorParams]) -> AnomalyModel:
         """An untrained model with one detector per class (``params`` go to each)."""
         if kind not in DETECTORS:
             raise ValueError(f"unknown anomaly model kind '{kind}' "
@@ -1066,8 +1101,8 @@ class AnomalyModel:
 
     @classmethod
     def train(cls, kind: str, data: TrainingSet, *, seed: int = 0,
-              window: tuple[str, str] | None = None, fit_params: Mapping[str, Any] | None = None,
-              **params: Any) -> AnomalyModel:
+              window: tuple[str, str] | None = None, fit_params: FitParams | None = None,
+              **params: Unpack[DetectorParams]) -> AnomalyModel:
         """Create and fit on ``data``. ``window``: the training window as ISO times (defaults
         to the data's first and last scan times)."""
         m = cls.create(kind, data.classes, seed=seed, **params)
@@ -1075,7 +1110,7 @@ class AnomalyModel:
         return m
 
     def fit(self, data: TrainingSet, *, window: tuple[str, str] | None = None,
-            **fit_params: Any) -> AnomalyModel:
+            **fit_params: Unpack[FitParams]) -> AnomalyModel:
         for cls_, det in self.detectors.items():
             X, av, assets = data.arrays(cls_)
             det.fit(X, av, assets, **fit_params)
@@ -1370,7 +1405,7 @@ class _Bound:
         return scores, ok, np.where(ok, conf, 0.0)
 
 
-def _jsonable(x: Any) -> Any:
+def _jsonable(x: object) -> object:
     if isinstance(x, Mapping):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):

@@ -31,6 +31,7 @@ import gzip
 import io
 import math
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,7 +201,8 @@ def load_csv(path: str | Path, time_col: str | None = None,
     return LoadSeries(vals, t_utc, off, period_s // 60, source=name, value_name=vname)
 
 
-def _numbered_rows(fh: io.TextIOBase):  # noqa: ANN202
+def _numbered_rows(fh: io.TextIOBase) -> Iterator[tuple[int, list[str]]]:
+    """Each CSV row with the line it starts on."""
     reader = csv.reader(fh)
     start = 1
     for row in reader:

@@ -72,7 +72,9 @@ def _rows(*cols: Mapping[str, float]) -> Mapping[str, Mapping[str, float]]:
                                      strict=True)))
 
 
-def _gases(h2, ch4, c2h6, c2h4, c2h2, co, co2) -> Mapping[str, float]:  # noqa: ANN001
+def _gases(h2: float, ch4: float, c2h6: float, c2h4: float, c2h2: float, co: float,
+           co2: float) -> Mapping[str, float]:
+    """The IEEE C57.104 gases' figures (ppm), by name."""
     return MappingProxyType(dict(zip(IEEE_GASES, (h2, ch4, c2h6, c2h4, c2h2, co, co2),
                                      strict=True)))
 

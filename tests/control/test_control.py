@@ -28,6 +28,9 @@ class PlantCommander:
         self.cancelled: list[str] = []
         self.terminations: dict[str, ControlResult] = {}
 
+    def path(self, asset_id: str) -> str | None:
+        return "plant"
+
     def select(self, asset_id: str, close: bool) -> ControlResult:
         why = self.plant.check_interlock(asset_id, close)
         if why:

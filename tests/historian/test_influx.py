@@ -274,3 +274,17 @@ def test_record_and_history_with_influx(influx, tmp_path, capsys):
     rows = list(csv.DictReader(open(tmp_path / "t.csv")))
     assert rows and all(200 < float(r["value"]) < 240 for r in rows)
     assert (tmp_path / "GT-KA-400.sqlite").exists()  # the configuration store
+
+
+def test_an_influx_historian_satisfies_the_backend_protocol(influx, station):
+    """The instance, config_store included (app.historian.api; test_api.py checks the SQL
+    store)."""
+    from app.historian import HistorianBackend
+    from tests.protocols import protocol_problems
+
+    h = InfluxHistorian(influx, PlantSimulator(station, seed=1).points, flush_s=0.2)
+    try:
+        assert protocol_problems(h, HistorianBackend) == []
+        assert h.config_store is None and h.engine is None  # no SQL store given
+    finally:
+        h.close()

@@ -44,7 +44,7 @@ def test_no_select_through_a_path_that_is_not_ok(state):
         coro.close()
         raise RuntimeError("not expected")
 
-    c = ProtocolCommander(src, submit)
+    c = ProtocolCommander(src.modbus, src.mms, submit)
     src.mms.comm["F1"] = CommState("F1", "iec61850", state, NOW, "no good reply for 1 s")
     src.modbus.comm["T1L"] = CommState("T1L", "modbus", state, NOW, "timeout")
     ied = c.select("F1_Q0", False)
@@ -58,5 +58,6 @@ def test_no_select_through_a_path_that_is_not_ok(state):
 
 def test_an_ok_path_is_selected():
     src = _source()
-    c = ProtocolCommander(src, lambda coro: pytest.fail("an RTU select sends nothing"))
+    c = ProtocolCommander(src.modbus, src.mms,
+                          lambda coro: pytest.fail("an RTU select sends nothing"))
     assert c.select("T1L_Q0", True).ok  # the RTU's select is a local reservation

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.field.sim.plant import PlantSimulator
+from app.runtime.commander import NoCommandPath, Submit
 from app.runtime.compose import FieldSpec, compose
 from app.runtime.qt.pipeline import Pipeline
 from app.runtime.qt.threads import running_threads
@@ -68,6 +69,10 @@ def test_a_failing_source_does_not_kill_the_gui(qtbot, station, caplog):
 
         def close(self) -> None:
             pass
+
+        def commander(self, submit: Submit, *, select_timeout_s: float = 30.0
+                      ) -> NoCommandPath:
+            return NoCommandPath()
 
     p = Pipeline(compose(station, PlantSimulator(station, seed=1).points,
                          field=FieldSpec(source=Broken())))

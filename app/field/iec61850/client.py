@@ -40,11 +40,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from app.field.iec61850.model import Ied
+
 log = logging.getLogger(__name__)
+
+#: A pyiec61850 (SWIG) handle — an IedConnection, ClientDataSet or ControlObjectClient —
+#: opaque here: only ever handed back to the library's own functions.
+Handle = object
 
 _ADD_CAUSE_NAMES = {
     0: "unknown", 1: "not-supported", 2: "blocked-by-switching-hierarchy", 3: "select-failed",
@@ -57,7 +66,7 @@ _ADD_CAUSE_NAMES = {
 }
 
 
-def _value_and_error(result):  # noqa: ANN001, ANN202
+def _value_and_error(result: object) -> tuple[object, object]:
     """pyiec61850 returns ``[value, error]``, but a bare error code in some failure states."""
     if isinstance(result, list | tuple) and len(result) == 2:
         return result[0], result[1]
@@ -74,13 +83,14 @@ def probe_reference(ld: str) -> str:
     return f"{ld}/LLN0.Mod.stVal"
 
 
-def _dispose(L, con) -> None:  # noqa: ANN001, N803
+def _dispose(L: ModuleType, con: Handle) -> None:  # noqa: N803
     L.IedConnection_close(con)
     L.IedConnection_destroy(con)
 
 
-def open_association(L, host: str, port: int, *, timeout_ms: int = 1000,  # noqa: ANN001, N803
-                     probe: str, attempts: int = ASSOCIATION_ATTEMPTS) -> tuple[Any, str, int]:
+def open_association(L: ModuleType, host: str, port: int, *,  # noqa: N803
+                     timeout_ms: int = 1000, probe: str, attempts: int = ASSOCIATION_ATTEMPTS
+                     ) -> tuple[Handle | None, str, int]:
     """Connect to the IED at ``host:port`` and prove the association with one read of
     ``probe`` (an ST attribute). Returns ``(connection, "", dropped)`` or ``(None, why,
     dropped)``, where ``dropped`` counts associations that connected OK but failed their first
@@ -117,7 +127,7 @@ def open_association(L, host: str, port: int, *, timeout_ms: int = 1000,  # noqa
 
 
 class MmsClientCore:
-    def __init__(self, ieds, host: str, base_port: int, timeout_ms: int = 1000,  # noqa: ANN001
+    def __init__(self, ieds: tuple[Ied, ...], host: str, base_port: int, timeout_ms: int = 1000,
                  termination_wait_s: float = 40.0) -> None:
         import pyiec61850 as L
 
@@ -134,20 +144,22 @@ class MmsClientCore:
         self.values = np.zeros(len(self.rows))
         self.quality = np.full(len(self.rows), 2 | 128, dtype=np.uint16)  # invalid|oldData
         self.t_ns = np.zeros(len(self.rows), dtype=np.int64)
-        self._con: dict[str, Any] = {}
-        self._ds: dict[str, Any] = {}
+        self._con: dict[str, Handle] = {}
+        self._ds: dict[str, Handle] = {}
         self._retry_at: dict[str, float] = {}
         self._backoff: dict[str, float] = {}
         self.state: dict[str, tuple[bool, str]] = {ied.bay: (False, "not connected")
                                                    for ied in ieds}
-        self._ctl: dict[str, Any] = {}
+        self._ctl: dict[str, Handle] = {}
         self._switch_ied = {sw.asset: (ied, sw) for ied in ieds for sw in ied.switches}
         #: associations replaced because they dropped straight after connect
         self.reassociations = 0
-        self._ctl_con: dict[str, Any] = {}  # bay → its control association
-        self._subscribers: dict[str, tuple] = {}  # asset → (subscriber, handler), kept alive
+        self._ctl_con: dict[str, Handle] = {}  # bay → its control association
+        # asset → (subscriber, handler), kept alive
+        self._subscribers: dict[str, tuple[object, object]] = {}
         self._awaiting: dict[str, tuple[str, float]] = {}  # bay → (asset, give up at)
-        self.on_event = lambda event: None  # set by serve(): sends an event up the pipe
+        # set by serve(): sends an event up the pipe
+        self.on_event: Callable[[tuple[object, ...]], None] = lambda event: None
         self.termination_wait_s = termination_wait_s
         self._termination_handler = _termination_class(L)
 
@@ -168,7 +180,7 @@ class MmsClientCore:
         # The points keep the quality last read: the poller applies the IED's communication
         # state (app.field.commstate), with its hold-off, on its side.
 
-    def _connect(self, ied) -> bool:  # noqa: ANN001
+    def _connect(self, ied: Ied) -> bool:
         L = self.L
         if ied.bay in self._con:
             return True
@@ -186,7 +198,8 @@ class MmsClientCore:
         return True
 
     # ------------------------------------------------------------------ scan
-    def scan(self) -> tuple:
+    def scan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                            dict[str, tuple[bool, str]]]:
         for ied in self.ieds:
             if not self._connect(ied):
                 continue
@@ -200,7 +213,7 @@ class MmsClientCore:
         return (self.rows, self.values.copy(), self.quality.copy(), self.t_ns.copy(),
                 dict(self.state))
 
-    def _read(self, ied) -> None:  # noqa: ANN001
+    def _read(self, ied: Ied) -> None:
         L = self.L
         con = self._con[ied.bay]
         ds, err = _value_and_error(
@@ -237,7 +250,7 @@ class MmsClientCore:
             k += 1
 
     # ------------------------------------------------------------------ control
-    def _control_connection(self, ied):  # noqa: ANN001, ANN202
+    def _control_connection(self, ied: Ied) -> Handle:
         """The IED's control association (connected on first use, and again after a loss)."""
         L = self.L
         con = self._ctl_con.get(ied.bay)
@@ -271,7 +284,7 @@ class MmsClientCore:
             L.IedConnection_close(con)
             L.IedConnection_destroy(con)
 
-    def _control(self, asset: str):  # noqa: ANN202
+    def _control(self, asset: str) -> Handle:
         L = self.L
         if asset not in self._switch_ied:
             raise KeyError(f"{asset} has no IEC 61850 control")
@@ -298,7 +311,7 @@ class MmsClientCore:
         self._ctl[asset] = c
         return c
 
-    def _subscribe_termination(self, asset: str, c) -> None:  # noqa: ANN001
+    def _subscribe_termination(self, asset: str, c: Handle) -> None:
         L = self.L
         if asset in self._subscribers:
             sub, _ = self._subscribers[asset]
@@ -313,7 +326,7 @@ class MmsClientCore:
         sub.setLibiec61850ControlObjectClient(c)
         sub.subscribe()
 
-    def terminated(self, asset: str, c) -> None:  # noqa: ANN001
+    def terminated(self, asset: str, c: Handle) -> None:
         """Called on the library's receive thread with the command termination."""
         err = self.L.ControlObjectClient_getLastApplError(c)
         code, error = int(getattr(err, "addCause", 0)), int(getattr(err, "error", 0))
@@ -340,7 +353,7 @@ class MmsClientCore:
         return (False, "command-already-in-execution",
                 f"{other} is still executing a command on IED {ied.ld}")
 
-    def _cause(self, c) -> str:  # noqa: ANN001
+    def _cause(self, c: Handle) -> str:
         err = self.L.ControlObjectClient_getLastApplError(c)
         code = getattr(err, "addCause", 0)
         return _ADD_CAUSE_NAMES.get(int(code), f"add-cause {code}")
@@ -392,7 +405,7 @@ class MmsClientCore:
             self._drop(bay, "closed")
 
 
-def _termination_class(L):  # noqa: ANN001, ANN202
+def _termination_class(L: ModuleType) -> type:  # noqa: N803
     class Termination(L.CommandTermHandler):
         def __init__(self, owner: MmsClientCore, asset: str) -> None:
             super().__init__()
@@ -429,8 +442,10 @@ def serve(host: str, base_port: int, station_path: str | None) -> None:
         cmd = req[0]
         if cmd == "scan":
             return core.scan()
-        if cmd in ("select", "operate"):
-            return getattr(core, cmd)(req[1], req[2])
+        if cmd == "select":
+            return core.select(req[1], req[2])
+        if cmd == "operate":
+            return core.operate(req[1], req[2])
         if cmd == "cancel":
             return core.cancel(req[1])
         raise ValueError(f"unknown request {cmd!r}")

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 
@@ -39,6 +41,10 @@ from app.station.frame import CommState
 from app.station.points import PointTable
 
 log = logging.getLogger(__name__)
+
+#: The client process's answer to a scan (MmsClientCore.scan): rows, values, quality words,
+#: source times (ns), and per bay (answered, why not).
+_ScanReply = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, tuple[bool, str]]]
 
 
 class MmsPoller:
@@ -86,7 +92,8 @@ class MmsPoller:
 
     # ------------------------------------------------------------------ child process
     @property
-    def _proc(self):  # noqa: ANN202 - the child's Popen (tests stop and kill it)
+    def _proc(self) -> subprocess.Popen[bytes] | None:
+        """The child's process (tests stop and kill it)."""
         return self._chan.proc
 
     async def _ask(self, *req: object) -> object:
@@ -100,7 +107,7 @@ class MmsPoller:
         """Read every IED once. Never raises."""
         self.tracker.begin_scan()
         try:
-            _rows, values, quality, t_ns, state = await self._ask("scan")
+            _rows, values, quality, t_ns, state = cast(_ScanReply, await self._ask("scan"))
             self._values, self._quality, self._t_ns = values, quality, t_ns
             t = time.monotonic()
             for bay, (ok, why) in state.items():
@@ -154,7 +161,7 @@ class MmsPoller:
             with self._terms_lock:
                 self._terms.pop(asset, None)
         try:
-            ok, cause, msg = await self._ask(cmd, asset, close)
+            ok, cause, msg = cast(tuple[bool, str, str], await self._ask(cmd, asset, close))
         except Exception as exc:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, f"{cmd} not delivered: {exc}")
         return ControlResult(bool(ok), "" if ok else cause, f"{asset}: {msg}")

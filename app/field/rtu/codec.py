@@ -12,6 +12,7 @@ one. A 32-bit value is two registers: high word first (ABCD) unless the map says
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from app.field.rtu.map import DeviceMap
 from app.station.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN
@@ -92,7 +93,8 @@ class StationEncoder:
         self._w_slices = [(int(w_off[k]), int(w_off[k + 1])) for k in range(len(devices))]
         self._ir_total, self._words = int(ir_off[-1]), int(w_off[-1])
 
-        def cat(attr: str, off: np.ndarray | None = None, dtype=None) -> np.ndarray:  # noqa: ANN001
+        def cat(attr: str, off: np.ndarray | None = None, dtype: npt.DTypeLike = None
+                ) -> np.ndarray:
             parts = [np.asarray(getattr(d, attr)) + (0 if off is None else off[k])
                      for k, d in enumerate(devices)]
             return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 import numpy as np
 
@@ -101,7 +102,7 @@ class RemoteModbusPoller:
             reply_timeout_s=self.reply_timeout_s)
         self._chan.spawn()  # its imports overlap the HMI's start-up
         self._starting: asyncio.Future | None = None
-        self._pending: asyncio.Future | None = None  # the scan asked for, not yet answered
+        self._pending: asyncio.Future[object] | None = None  # the scan asked for, not yet answered
         self._answered = False
         self.scans = 0
         self.late = 0  # scans that went on without the front-end's answer
@@ -164,7 +165,7 @@ class RemoteModbusPoller:
                 return track_scan(self.tracker, self._names, none, self._slices)
             task, self._pending = self._pending, None
             try:
-                self._raw = RawScan(self.rows, *task.result())
+                self._raw = RawScan(self.rows, *cast(tuple, task.result()))
                 self._answered = True
                 self.scans += 1
                 return track_scan(self.tracker, self._names, self._raw, self._slices)
@@ -181,7 +182,7 @@ class RemoteModbusPoller:
         if await self._ready() is not None:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, "Modbus front-end not running")
         try:
-            return await self._chan.ask("command", asset_id, close)
+            return cast(ControlResult, await self._chan.ask("command", asset_id, close))
         except (ConnectionError, RuntimeError) as exc:
             return ControlResult(False, ADD_CAUSE_UNKNOWN, f"command not delivered: {exc}")
 

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+import numpy.typing as npt
 
 from app.station.points import KIND_ANALOG, KIND_COUNTER, KIND_STATUS, PointTable
 
@@ -276,7 +277,7 @@ def _size_packed(entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
 
 
 def _device_map(did: int, es: list[Entry], points: PointTable) -> DeviceMap:
-    def arr(x, dtype=np.intp):  # noqa: ANN001, ANN202
+    def arr(x: npt.ArrayLike, dtype: npt.DTypeLike = np.intp) -> np.ndarray:
         return np.asarray(x, dtype=dtype)
 
     vals = [e for e in es if e.role == "value"]

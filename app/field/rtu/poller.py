@@ -62,7 +62,7 @@ import numpy as np
 from app.field.commstate import CommPolicy, CommTracker
 from app.field.periodic import run_every
 from app.field.rtu.codec import StationDecoder
-from app.field.rtu.map import RESULT_ACCEPTED, RegisterMap, build_register_map
+from app.field.rtu.map import RESULT_ACCEPTED, DeviceMap, RegisterMap, build_register_map
 from app.field.rtu.master import (
     ConnectionDropped,
     ExceptionReply,
@@ -308,7 +308,7 @@ class ModbusPoller:
             link.master.close()
 
     # ------------------------------------------------------------------ scanning
-    def _ok(self, d) -> None:  # noqa: ANN001
+    def _ok(self, d: DeviceMap) -> None:
         self._counts[d.device].replies_ok += 1
         if d.device in self._tainted:  # it sent a stray reply this scan: not good, still
             self._read_ok[self._index[d.device]] = False
@@ -317,7 +317,7 @@ class ModbusPoller:
         u = self._units[d.device]
         u.fails, u.retry_at = 0, 0.0
 
-    def _failed(self, d, why: str, *, blame: bool = True) -> None:  # noqa: ANN001
+    def _failed(self, d: DeviceMap, why: str, *, blame: bool = True) -> None:
         """``d`` failed this scan; with ``blame`` it counts towards its own backoff."""
         k = self._index[d.device]
         self._outcome[k] = 0
@@ -327,10 +327,10 @@ class ModbusPoller:
         if blame:
             self._blame(self._units[d.device])
 
-    def _defer(self, d) -> None:  # noqa: ANN001
+    def _defer(self, d: DeviceMap) -> None:
         self._counts[d.device].deferred += 1
 
-    async def _read_device(self, d, c: ModbusTcpMaster | None = None) -> None:  # noqa: ANN001
+    async def _read_device(self, d: DeviceMap, c: ModbusTcpMaster | None = None) -> None:
         """Read one device into the station buffers; decoding is done once a scan."""
         c = c or self._client
         k = self._index[d.device]
@@ -488,7 +488,8 @@ class ModbusPoller:
                 self._blame(self._units[name])
             link.verdict = None
 
-    async def _silent(self, link: _Link, d, why: str, rest: list) -> bool:  # noqa: ANN001
+    async def _silent(self, link: _Link, d: DeviceMap, why: str, rest: list[DeviceMap]
+                      ) -> bool:
         """A device that had answered its previous poll timed out. Alone, it is that
         device's fault. :data:`HUNG_AFTER` of them in a row with no reply of any kind in
         between look like the RTU hung — or like neighbours failing together. The device
@@ -546,7 +547,7 @@ class ModbusPoller:
         return True
 
     @staticmethod
-    async def _probe(m: ModbusTcpMaster, d) -> None:  # noqa: ANN001
+    async def _probe(m: ModbusTcpMaster, d: DeviceMap) -> None:
         if d.ir_blocks:
             await m.read_input_registers(d.device_id, d.ir_blocks[0][0], 1)
         elif d.di_blocks:
@@ -565,7 +566,7 @@ class ModbusPoller:
         if u.fails < 2:
             u.retry_at = 0.0
 
-    def _protocol_error(self, d, exc: ProtocolError, *, resync: bool = True) -> None:  # noqa: ANN001
+    def _protocol_error(self, d: DeviceMap, exc: ProtocolError, *, resync: bool = True) -> None:
         c = self._counts[d.device]
         c.protocol_errors[exc.kind] = c.protocol_errors.get(exc.kind, 0) + 1
         c.reconnects += resync

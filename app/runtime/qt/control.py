@@ -22,22 +22,20 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from app.alarms.changes import Event
 from app.control.audit import AuditSink, event_row
 from app.control.interlocks import Interlocking
-from app.control.service import ControlService, Selection
+from app.control.service import SELECT_TIMEOUT_S, ControlService, Outcome, Selection
 from app.control.users import Accounts, Session
-from app.runtime.commander import commander_for
-from app.runtime.qt.jobs import JobRunner
+from app.runtime.qt.jobs import Done, JobRunner
+from app.runtime.qt.pipeline import Pipeline
+from app.station import Station
+from app.station.commands import Commander
 
 log = logging.getLogger(__name__)
-
-Done = Callable[[Any, BaseException | None], None]
-
 
 class _LiveAudit:
     """The audit sink, which also shows each entry in the live event log."""
@@ -45,12 +43,15 @@ class _LiveAudit:
     def __init__(self, sink: AuditSink, emit: Callable[[list[Event]], None]) -> None:
         self.sink, self.emit = sink, emit
 
-    def record(self, **entry: Any) -> None:
-        self.sink.record(**entry)
-        t: dt.datetime = entry["time"]
-        row = event_row({**entry, "time_ms": int(t.timestamp() * 1000)})
-        self.emit([Event(t, row["event_type"], entry["device"], entry["device"], row["message"],
-                         row["severity"], entry.get("before", ""), entry.get("after", ""))])
+    def record(self, *, user: str, time: dt.datetime, device: str, action: str,
+               before: str = "", after: str = "", result: str, detail: str = "") -> None:
+        self.sink.record(user=user, time=time, device=device, action=action, before=before,
+                         after=after, result=result, detail=detail)
+        row = event_row({"user": user, "time_ms": int(time.timestamp() * 1000),
+                         "device": device, "action": action, "before": before, "after": after,
+                         "result": result, "detail": detail})
+        self.emit([Event(time, row["event_type"], device, device, row["message"],
+                         row["severity"], before, after)])
 
 
 class ControlRuntime(QObject):
@@ -58,18 +59,20 @@ class ControlRuntime(QObject):
 
     events_ready = Signal(object)  # list[Event]: commands and user actions, for the event log
 
-    def __init__(self, station, pipeline, accounts: Accounts, audit: AuditSink, *,  # noqa: ANN001
-                 confirm_timeout_s: float = 20.0, select_timeout_s: float = 30.0,
-                 commander=None) -> None:  # noqa: ANN001
+    def __init__(self, station: Station, pipeline: Pipeline, accounts: Accounts,
+                 audit: AuditSink, *, confirm_timeout_s: float = 20.0,
+                 select_timeout_s: float = SELECT_TIMEOUT_S,
+                 commander: Commander | None = None) -> None:
+        """``commander``: the write path (default: the one the pipeline's frame source makes,
+        with this select timeout)."""
         super().__init__()
         self.station = station
         self.pipeline = pipeline
         self.audit = _LiveAudit(audit, self.events_ready.emit)
         accounts.audit = self.audit
         self.accounts = accounts
-        self.commander = commander or commander_for(pipeline.source, pipeline.submit)
-        if hasattr(self.commander, "select_timeout_s"):
-            self.commander.select_timeout_s = select_timeout_s
+        self.commander = commander or pipeline.source.commander(
+            pipeline.submit, select_timeout_s=select_timeout_s)
         self.service = ControlService(
             Interlocking(station, pipeline.switch_ends), accounts, self.commander, self.audit,
             pipeline.latest, confirm_timeout_s=confirm_timeout_s,
@@ -85,8 +88,8 @@ class ControlRuntime(QObject):
         return self.accounts.timeout
 
     def path(self, asset_id: str) -> str | None:
-        p = getattr(self.commander, "path", None)
-        return p(asset_id) if p is not None else "plant"
+        """The command path to the device (None: it cannot be commanded)."""
+        return self.commander.path(asset_id)
 
     def start(self) -> None:
         if not self._started:
@@ -103,41 +106,44 @@ class ControlRuntime(QObject):
         return ok
 
     # ------------------------------------------------------------------ commands
-    def select(self, session: Session | None, asset_id: str, close: bool, done: Done, *,
+    def select(self, session: Session | None, asset_id: str, close: bool,
+               done: Done[Selection], *,
                bypass_reason: str | None = None) -> None:
         self.control.call("select", lambda: self.service.select(session, asset_id, close,
                                                         bypass_reason=bypass_reason), done)
 
-    def operate(self, session: Session | None, sel: Selection, done: Done) -> None:
+    def operate(self, session: Session | None, sel: Selection, done: Done[Outcome]) -> None:
         self.control.call("operate", lambda: self.service.operate(session, sel), done)
 
-    def cancel(self, session: Session | None, sel: Selection, done: Done | None = None) -> None:
+    def cancel(self, session: Session | None, sel: Selection,
+               done: Done[None] | None = None) -> None:
         self.control.call("cancel", lambda: self.service.cancel(session, sel), done)
 
     # ------------------------------------------------------------------ accounts
-    def needs_first_admin(self, done: Done) -> None:
+    def needs_first_admin(self, done: Done[bool]) -> None:
         self.auth.call("needs first admin", self.accounts.needs_first_admin, done)
 
-    def create_first_admin(self, username: str, password: str, done: Done) -> None:
+    def create_first_admin(self, username: str, password: str, done: Done[Session]) -> None:
         def go() -> Session:
             self.accounts.create_first_admin(username, password)
             return self.accounts.login(username, password)
 
         self.auth.call("accounts", go, done)
 
-    def login(self, username: str, password: str, done: Done) -> None:
+    def login(self, username: str, password: str, done: Done[Session]) -> None:
         self.auth.call("login", lambda: self.accounts.login(username, password), done)
 
-    def logout(self, session: Session, reason: str = "", done: Done | None = None) -> None:
+    def logout(self, session: Session, reason: str = "", done: Done[None] | None = None
+               ) -> None:
         self.auth.call("logout", lambda: self.accounts.logout(session, reason), done)
 
-    def lock(self, session: Session, done: Done | None = None) -> None:
+    def lock(self, session: Session, done: Done[None] | None = None) -> None:
         self.auth.call("lock", lambda: self.accounts.lock(session), done)
 
     # ------------------------------------------------------------------ user administration
     # Each runs on the accounts thread and is checked there: only an administrator's live
     # session may list or change users, whatever the window offers (refusals are audited).
-    def list_users(self, session: Session | None, done: Done) -> None:
+    def list_users(self, session: Session | None, done: Done[list[UserRow]]) -> None:
         def go() -> list[UserRow]:
             now = self.accounts.clock()
             self.accounts.require(session, "admin", now)
@@ -150,23 +156,24 @@ class ControlRuntime(QObject):
 
         self.auth.call("accounts", go, done)
 
-    def unlock_user(self, session: Session | None, username: str, done: Done) -> None:
+    def unlock_user(self, session: Session | None, username: str, done: Done[None]) -> None:
         self.auth.call("unlock", lambda: self.accounts.unlock(session, username), done)
 
     def create_user(self, session: Session | None, username: str, password: str, role: str,
-                    done: Done) -> None:
+                    done: Done[None]) -> None:
         self.auth.call("create user", lambda: self.accounts.create_user(session, username, password, role),
                          done)
 
-    def set_role(self, session: Session | None, username: str, role: str, done: Done) -> None:
+    def set_role(self, session: Session | None, username: str, role: str,
+                 done: Done[None]) -> None:
         self.auth.call("set role", lambda: self.accounts.set_role(session, username, role), done)
 
     def set_password(self, session: Session | None, username: str, password: str,
-                     done: Done) -> None:
+                     done: Done[None]) -> None:
         self.auth.call("set password", lambda: self.accounts.set_password(session, username, password), done)
 
     def set_disabled(self, session: Session | None, username: str, disabled: bool,
-                     done: Done) -> None:
+                     done: Done[None]) -> None:
         self.auth.call("set disabled", lambda: self.accounts.set_disabled(session, username, disabled), done)
 
 

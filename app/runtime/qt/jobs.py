@@ -20,7 +20,7 @@ import itertools
 import logging
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -29,7 +29,10 @@ from app.runtime.qt.threads import managed_thread, stop_thread
 
 log = logging.getLogger(__name__)
 
-Done = Callable[[Any, BaseException | None], None]
+T = TypeVar("T")
+#: ``done(result, error)`` on the GUI thread: the job's result and None, or None and the
+#: exception it raised (:class:`~app.runtime.jobs.Cancelled` when it was cancelled).
+Done = Callable[[T | None, BaseException | None], None]
 
 
 class JobHandle(QObject):
@@ -41,12 +44,12 @@ class JobHandle(QObject):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, job: Job, ticket: int) -> None:
+    def __init__(self, job: Job[object], ticket: int) -> None:
         super().__init__()
         self.job, self.ticket = job, ticket
         self.ctx = JobContext()
         self.finished = False
-        self.result: Any = None
+        self.result: object = None
         self.error: BaseException | None = None
 
     @property
@@ -93,7 +96,8 @@ class JobRunner(QObject):
         self._worker.finished.connect(self._finished)
         self._tickets = itertools.count(1)
         self._handles: dict[int, JobHandle] = {}
-        self._callbacks: dict[int, Done] = {}
+        # Each job's own result type, erased here: a callback only ever gets its job's result.
+        self._callbacks: dict[int, Done[Any]] = {}
 
     def start(self) -> JobRunner:
         if not self._thread.isRunning():
@@ -105,7 +109,7 @@ class JobRunner(QObject):
         """Jobs are queued or running."""
         return bool(self._handles)
 
-    def submit(self, job: Job, done: Done | None = None) -> JobHandle:
+    def submit(self, job: Job[T], done: Done[T] | None = None) -> JobHandle:
         """Queue ``job``; its handle's signals arrive on this (the GUI) thread, and so does
         ``done(result, error)`` when given (error: the exception, or Cancelled)."""
         t = next(self._tickets)
@@ -116,7 +120,7 @@ class JobRunner(QObject):
         self._request.emit(t, h)
         return h
 
-    def call(self, name: str, fn: Callable[[], Any], done: Done | None = None) -> JobHandle:
+    def call(self, name: str, fn: Callable[[], T], done: Done[T] | None = None) -> JobHandle:
         """Run a plain function as a job (a query, a command, a login)."""
         return self.submit(Job(name, lambda _ctx: fn()), done)
 

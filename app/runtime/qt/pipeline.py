@@ -27,10 +27,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TypeVar
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from app.historian.api import HistorianWriter
 from app.runtime.alarm_service import AlarmAction
 from app.runtime.compose import StationRuntime
 from app.runtime.qt.threads import managed_thread, stop_thread
@@ -40,6 +41,8 @@ from app.runtime.sources import FrameSource
 from app.station.frame import ScanFrame
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class _PollerWorker(QObject):
@@ -83,7 +86,7 @@ class _PollerWorker(QObject):
 
         await self.source.run(emit, self._stop)
 
-    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future:
+    def submit(self, coro: Coroutine[object, object, T]) -> concurrent.futures.Future[T]:
         """Run a coroutine on this thread's asyncio loop (from any other thread)."""
         from app.runtime.commander import run_on
 
@@ -179,7 +182,7 @@ class Pipeline(QObject):
         self._started = False
 
     @property
-    def sink(self) -> Any:
+    def sink(self) -> HistorianWriter | None:
         """The historian the pipeline writes to (None when not recording)."""
         return self.processor.sink
 
@@ -199,7 +202,7 @@ class Pipeline(QObject):
 
         return frame, is_live
 
-    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future:
+    def submit(self, coro: Coroutine[object, object, T]) -> concurrent.futures.Future[T]:
         """Run a coroutine on the poller thread's asyncio loop (the protocol write path)."""
         return self._poller.submit(coro)
 

@@ -32,19 +32,23 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, TypeVarTuple, Unpack
 
 import numpy as np
 
 from app.station import Station
 from app.training.protection import elements as el
 from app.training.protection.settings import (
+    DefiniteStage,
     Differential,
+    IdmtStage,
+    Overcurrent,
     ProtectionSettings,
     Relay,
+    Zone,
 )
 from app.twin.engine import TwinEngine
 from app.twin.faults import FAULT_TYPES, FaultPhasors, FaultType, fault_phasors
@@ -53,6 +57,9 @@ log = logging.getLogger(__name__)
 
 PH = ("A", "B", "C")
 US = 1_000_000
+Ts = TypeVarTuple("Ts")
+#: A measuring element's check of one fault stage: (picked up, measured value, phases).
+Measure = Callable[[FaultPhasors], tuple[bool, float, str]]
 #: A fault counts as isolated (a transient one then dies) below this share of its first
 #: current: what is left is capacitive coupling into the dead phase (the secondary arc).
 ISOLATED_SHARE = 0.01
@@ -204,6 +211,25 @@ class _Breaker:
     kv: float
 
 
+class EventDetail(TypedDict, total=False):
+    """The optional fields of a :class:`ProtectionEvent`."""
+
+    function: str
+    element: str
+    breaker: str
+    phases: str
+    operate_time_s: float | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Scheduled:
+    """A breaker or auto-reclose action due later: ``action(time_us, *args)``."""
+
+    action: Callable[..., bool]
+    args: tuple[object, ...]
+
+
 @dataclass(slots=True)
 class _Element:
     """One measuring element of a relay, with its timer state."""
@@ -213,8 +239,8 @@ class _Element:
     name: str
     kind: str                      # "definite" or "idmt"
     delay_s: float = 0.0
-    idmt: Any = None
-    measure: Any = None            # callable(stage) -> (picked, value, phases, extra)
+    idmt: IdmtStage | None = None
+    measure: Measure | None = None
     zone: str | None = None        # busbar zone id or distance zone name
     picked_us: int | None = None
     progress: float = 0.0
@@ -391,7 +417,7 @@ class _Run:
         self.s = prot.settings
         self.events: list[ProtectionEvent] = []
         self.stages: list[Stage] = []
-        self.queue: list[tuple[int, int, str, tuple]] = []
+        self.queue: list[tuple[int, int, _Scheduled]] = []
         self._seq = 0
         self.t = 0
         self.fault_active = True
@@ -415,12 +441,14 @@ class _Run:
                                  for b, x in prot.breakers.items()}
 
     # ------------------------------------------------------------------ helpers
-    def emit(self, time_us: int, kind: str, source: str, **kw: Any) -> None:
+    def emit(self, time_us: int, kind: str, source: str, **kw: Unpack[EventDetail]) -> None:
         self.events.append(ProtectionEvent(int(time_us), kind, source, **kw))
 
-    def schedule(self, time_us: int, action: str, *args: Any) -> None:
+    def schedule(self, time_us: int, action: Callable[[int, *Ts], bool], *args: *Ts) -> None:
+        """``action(time_us, *args)`` at ``time_us`` (one of the ``_do_…`` methods; True when
+        it changed the network)."""
         self._seq += 1
-        heapq.heappush(self.queue, (int(time_us), self._seq, action, args))
+        heapq.heappush(self.queue, (int(time_us), self._seq, _Scheduled(action, args)))
 
     def _start_us(self, r: Relay) -> int:
         ms = r.start_time_ms if r.start_time_ms is not None else self.s.defaults.start_time_ms
@@ -455,7 +483,8 @@ class _Run:
         """Some, not all, poles of the relay's breakers open (single-pole dead time)."""
         return any(0 < len(self.open_poles.get(b, "")) < 3 for b in r.breakers)
 
-    def _oc_elements(self, r: Relay, oc, ln: str, residual: bool) -> list[_Element]:
+    def _oc_elements(self, r: Relay, oc: Overcurrent, ln: str, residual: bool
+                     ) -> list[_Element]:
         suffix = "N" if residual else ""
 
         def value(stage: FaultPhasors) -> float:
@@ -479,7 +508,7 @@ class _Run:
         if oc.idmt:
             st = oc.idmt
 
-            def m_idmt(stage: FaultPhasors, st=st) -> tuple[bool, float, str]:
+            def m_idmt(stage: FaultPhasors, st: IdmtStage = st) -> tuple[bool, float, str]:
                 if residual and self._pole_open(r):
                     return False, 0.0, ""
                 x = value(stage)
@@ -489,7 +518,7 @@ class _Run:
         if oc.high_set:
             hs = oc.high_set
 
-            def m_hs(stage: FaultPhasors, hs=hs) -> tuple[bool, float, str]:
+            def m_hs(stage: FaultPhasors, hs: DefiniteStage = hs) -> tuple[bool, float, str]:
                 if residual and self._pole_open(r):
                     return False, 0.0, ""
                 x = value(stage)
@@ -499,7 +528,7 @@ class _Run:
                                 measure=m_hs))
         return out
 
-    def _distance_measure(self, r: Relay, zone):  # noqa: ANN202
+    def _distance_measure(self, r: Relay, zone: Zone) -> Measure:
         dist = r.distance
         z1, z0, _b1, _b2 = self.p._lines[dist.line]
         k0 = el.line_k0(z1, z0)
@@ -547,7 +576,8 @@ class _Run:
         if d.kind == "busbar":
             out = []
             for zone_id in d.zones:
-                def measure(stage: FaultPhasors, zone_id=zone_id) -> tuple[bool, float, str]:
+                def measure(stage: FaultPhasors, zone_id: str = zone_id
+                            ) -> tuple[bool, float, str]:
                     zone = self.zones.get(zone_id, [])
                     ok, x, ph = self._diff_check(stage, d, [(b, s) for b, s in zone])
                     if ok and d.check_zone:
@@ -702,8 +732,8 @@ class _Run:
             if self._trip_time(e) == t:
                 self._trip(e, t)
         while self.queue and self.queue[0][0] == t:
-            _, _, action, args = heapq.heappop(self.queue)
-            changed |= getattr(self, f"_do_{action}")(t, *args)
+            _, _, due = heapq.heappop(self.queue)
+            changed |= due.action(t, *due.args)
         return changed
 
     # ------------------------------------------------------------------ actions
@@ -767,7 +797,7 @@ class _Run:
                 r.distance.line == self.fault_line:
             brk = self.p.breakers[r.breakers[0]]
             bt = round(self.s.breaker_time(brk.kv).break_time_ms * 1000)
-            self.schedule(t + bt, "remote_open", r.distance.line, poles)
+            self.schedule(t + bt, self._do_remote_open, r.distance.line, poles)
 
     def _command_open(self, t: int, b: str, poles: str, r: Relay | None) -> None:
         already = self.pending_open.get(b, "") + self.open_poles.get(b, "")
@@ -780,15 +810,15 @@ class _Run:
                   detail=f"by {r.id}" if r else "")
         bt = round(self.s.breaker_time(brk.kv).break_time_ms * 1000)
         if b in self.sc.stuck:
-            self.schedule(t + bt, "stuck", b)
+            self.schedule(t + bt, self._do_stuck, b)
         else:
-            self.schedule(t + bt, "open", b, new)
+            self.schedule(t + bt, self._do_open, b, new)
         self.bf_poles[b] = "".join(p for p in PH if p in self.bf_poles.get(b, "") + new)
         bf = self.bf_of.get(b)
         if bf is not None and b not in self.bf_running:
             self.bf_running.add(b)
-            self.schedule(t + round(bf.breaker_failure.retrip_s * US), "retrip", b, bf.id)
-            self.schedule(t + round(bf.breaker_failure.backup_s * US), "backup", b, bf.id)
+            self.schedule(t + round(bf.breaker_failure.retrip_s * US), self._do_retrip, b, bf.id)
+            self.schedule(t + round(bf.breaker_failure.backup_s * US), self._do_backup, b, bf.id)
 
     def _do_open(self, t: int, b: str, poles: str) -> bool:
         now = "".join(p for p in PH if p in self.open_poles.get(b, "") + poles)
@@ -800,7 +830,7 @@ class _Run:
         for rid, (brks, ar_poles, dead_s) in list(self.ar_started.items()):
             if b in brks and self.ar_state.get(rid) == "dead" and \
                     all(p in self.open_poles.get(x, "") for x in brks for p in ar_poles):
-                self.schedule(t + round(dead_s * US), "reclose", rid)
+                self.schedule(t + round(dead_s * US), self._do_reclose, rid)
         return True
 
     def _do_stuck(self, t: int, b: str) -> bool:
@@ -863,7 +893,7 @@ class _Run:
             self.emit(t, "transfer_trip", relay_id, function="RBRF", element="BF",
                       breaker=b, detail=f"direct transfer trip to the remote end of {line}")
             self.schedule(t + round(self.s.breaker_time(self.p.breakers[b].kv)
-                                    .break_time_ms * 1000), "remote_open", line, "ABC")
+                                    .break_time_ms * 1000), self._do_remote_open, line, "ABC")
         return False
 
     def _do_reclose(self, t: int, relay_id: str) -> bool:
@@ -875,11 +905,11 @@ class _Run:
                   breaker=",".join(brks))
         for b in brks:
             ct = round(self.s.breaker_time(self.p.breakers[b].kv).close_time_ms * 1000)
-            self.schedule(t + ct, "close", b, relay_id)
+            self.schedule(t + ct, self._do_close, b, relay_id)
         if r.distance and r.distance.line in self.remote_open:
             b0 = self.p.breakers[brks[0]]
             ct = round(self.s.breaker_time(b0.kv).close_time_ms * 1000)
-            self.schedule(t + ct, "remote_close", r.distance.line)
+            self.schedule(t + ct, self._do_remote_close, r.distance.line)
         self.ar_state[relay_id] = "reclaim"
         return False
 
@@ -890,7 +920,7 @@ class _Run:
         self.p.set_poles(b, "")
         self.emit(t, "breaker_close", b, function="XCBR", breaker=b, detail=f"by {relay_id}")
         r = self.s.relay(relay_id)
-        self.schedule(t + round(r.autoreclose.reclaim_s * US), "reclaim", relay_id)
+        self.schedule(t + round(r.autoreclose.reclaim_s * US), self._do_reclaim, relay_id)
         return True
 
     def _do_remote_close(self, t: int, line_id: str) -> bool:

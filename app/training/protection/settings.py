@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.station import Station
+from app.station.model import Asset
 
 Curve = Literal["SI", "VI", "EI", "LTI"]
 SETTINGS_FILE = "protection.toml"
@@ -408,7 +409,8 @@ def _check_references(path: Path, text: str, st: Station, s: ProtectionSettings)
                                   line=_line_in_block(text, "relays", idx,
                                                       field.replace("[", ".").split(".")))
 
-    def asset_of(idx: int, r: str, field: str, asset_id: str, types: tuple[str, ...]):
+    def asset_of(idx: int, r: str, field: str, asset_id: str, types: tuple[str, ...]
+                 ) -> Asset:
         if not st.has_asset(asset_id):
             fail(idx, r, field, f"'{asset_id}' is not an asset of the station")
         a = st.asset(asset_id)

@@ -12,7 +12,12 @@ import math
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGraphicsItem
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
 
 from app.station.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN
 from app.ui import theme
@@ -85,8 +90,8 @@ class DeviceItem(QGraphicsItem):
 class SwitchItem(DeviceItem):
     """A device with a position (Dbpos code: 0 intermediate, 1 open, 2 closed, 3 bad)."""
 
-    def __init__(self, *a, **kw) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*a, **kw)
+    def __init__(self, asset_id: str, x: float, y: float, horizontal: bool = False) -> None:
+        super().__init__(asset_id, x, y, horizontal)
         self.position = STATE_UNKNOWN
 
     def set_position(self, pos: int) -> bool:
@@ -109,7 +114,8 @@ class BreakerItem(SwitchItem):
 
     SIZE = 14.0
 
-    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
+    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
+              _w: QWidget | None = None) -> None:
         r = QRectF(-11, -11, 22, 22)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         state = self.state_name
@@ -153,7 +159,8 @@ class IsolatorItem(SwitchItem):
         tip = QPointF(a.x() + 24 * math.sin(rad), a.y() - 24 * math.cos(rad))
         p.drawLine(a, tip)
 
-    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
+    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
+              _w: QWidget | None = None) -> None:
         if self.horizontal:
             p.rotate(90)
         self._blade(p)
@@ -167,7 +174,8 @@ class EarthSwitchItem(IsolatorItem):
 
     SIZE = 20.0
 
-    def paint(self, p: QPainter, o: QStyleOptionGraphicsItem, w=None) -> None:  # noqa: ANN001
+    def paint(self, p: QPainter, o: QStyleOptionGraphicsItem,
+              w: QWidget | None = None) -> None:
         super().paint(p, o, w)
         p.setPen(QPen(DARK, 2))
         for k, half in enumerate((9, 6, 3)):
@@ -180,9 +188,9 @@ class TransformerItem(DeviceItem):
 
     SIZE = 40.0
 
-    def __init__(self, *a, text_scale: float = 1.0, text_left: bool = False,
-                 **kw) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*a, **kw)
+    def __init__(self, asset_id: str, x: float, y: float, horizontal: bool = False, *,
+                 text_scale: float = 1.0, text_left: bool = False) -> None:
+        super().__init__(asset_id, x, y, horizontal)
         self.hv = QColor(DARK)
         self.lv = QColor(DARK)
         self.text = ""
@@ -201,7 +209,8 @@ class TransformerItem(DeviceItem):
     def boundingRect(self) -> QRectF:  # noqa: N802
         return self._rect
 
-    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
+    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
+              _w: QWidget | None = None) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.setPen(QPen(self.hv, 3))
@@ -222,7 +231,8 @@ class TransformerItem(DeviceItem):
 class CtItem(DeviceItem):
     SIZE = 9.0
 
-    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
+    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
+              _w: QWidget | None = None) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setPen(QPen(DARK, 1.5))
         p.setBrush(Qt.BrushStyle.NoBrush)
@@ -233,7 +243,8 @@ class CtItem(DeviceItem):
 class CvtItem(DeviceItem):
     SIZE = 12.0
 
-    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
+    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
+              _w: QWidget | None = None) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setPen(QPen(DARK, 1.5))
         p.drawLine(QPointF(-6, -4), QPointF(6, -4))
@@ -245,7 +256,8 @@ class CvtItem(DeviceItem):
 class ArresterItem(DeviceItem):
     SIZE = 12.0
 
-    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
+    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
+              _w: QWidget | None = None) -> None:
         p.setPen(QPen(DARK, 1.5))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRect(QRectF(-4, -9, 8, 14))
@@ -260,7 +272,8 @@ class ArresterItem(DeviceItem):
 class ReactorItem(DeviceItem):
     SIZE = 18.0
 
-    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
+    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
+              _w: QWidget | None = None) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setPen(QPen(DARK if self.energised else theme.DEAD, 2))
         p.setBrush(Qt.BrushStyle.NoBrush)
@@ -274,7 +287,8 @@ class ReactorItem(DeviceItem):
 class CapacitorItem(DeviceItem):
     SIZE = 16.0
 
-    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
+    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
+              _w: QWidget | None = None) -> None:
         p.setPen(QPen(DARK if self.energised else theme.DEAD, 2.5))
         p.drawLine(QPointF(-11, -3), QPointF(11, -3))
         p.drawLine(QPointF(-11, 3), QPointF(11, 3))
@@ -288,9 +302,9 @@ class FeederItem(DeviceItem):
 
     SIZE = 16.0
 
-    def __init__(self, *a, incoming: bool = False, label: str = "", text_scale: float = 1.0,
-                 **kw) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*a, **kw)
+    def __init__(self, asset_id: str, x: float, y: float, horizontal: bool = False, *,
+                 incoming: bool = False, label: str = "", text_scale: float = 1.0) -> None:
+        super().__init__(asset_id, x, y, horizontal)
         self.incoming = incoming
         self.label = label
         self.font = font(8, text_scale)
@@ -301,7 +315,8 @@ class FeederItem(DeviceItem):
     def boundingRect(self) -> QRectF:  # noqa: N802
         return self._rect
 
-    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
+    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
+              _w: QWidget | None = None) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         col = DARK if self.energised else theme.DEAD
         p.setPen(QPen(col, 2))
@@ -377,7 +392,8 @@ class FlowLabel(QGraphicsItem):
             self.lines, self.invalid = lines, invalid
             self.update()
 
-    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
+    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
+              _w: QWidget | None = None) -> None:
         p.setFont(self.font)
         p.setPen(theme.INVALID if self.invalid else theme.TEXT)
         r = self._rect
@@ -432,7 +448,8 @@ class FlowItem(QGraphicsItem):
             self.phase = (self.phase + dt_s * (0.3 + 2.2 * self.rate)) % 1.0
             self.update()
 
-    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem, _w=None) -> None:  # noqa: ANN001
+    def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
+              _w: QWidget | None = None) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         d = self.direction * (1 if self.down else -1)
         if d != 0:

@@ -11,6 +11,7 @@ overlay stays until it is cleared or the next study replaces it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QPen
@@ -21,9 +22,12 @@ from app.twin.studies import BusFaultLevel
 from app.ui import theme
 from app.ui.sld import items as I
 
+if TYPE_CHECKING:
+    from app.ui.sld.view import SldView
+
 
 class StudyOverlay:
-    def __init__(self, view) -> None:  # noqa: ANN001 - SldView (circular import)
+    def __init__(self, view: SldView) -> None:
         self.view = view
         self._items: list[QGraphicsItem] = []
         self.kind: str | None = None

@@ -13,7 +13,16 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QMimeData, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtGui import (
+    QAction,
+    QContextMenuEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QResizeEvent,
+    QShowEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsScene,
@@ -27,6 +36,7 @@ from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
 from app.station import quality as Q
 from app.station.points import PointTable
+from app.twin.state import TwinState
 from app.ui import theme
 from app.ui.perf import timed
 from app.ui.sld import items as I
@@ -250,7 +260,7 @@ class SldView(QGraphicsView):
             return True
         return False
 
-    def _bind(self, tw) -> None:  # noqa: ANN001
+    def _bind(self, tw: TwinState) -> None:
         ix = tw.bus_ix
         self._wire_ix = [ix.get(b.lower(), -1) for _, b in self._wires]
         self._busbar_ix = {a: ix.get(s["bus"].lower(), -1) for a, s in self._busbar_spec.items()}
@@ -297,7 +307,7 @@ class SldView(QGraphicsView):
                      if f"{ct}.{n}" in self.points.index]
         return tags
 
-    def contextMenuEvent(self, e) -> None:  # noqa: N802, ANN001 - Qt API
+    def contextMenuEvent(self, e: QContextMenuEvent) -> None:  # noqa: N802 - Qt API
         item = self.itemAt(e.pos())
         while item is not None and not isinstance(item, I.DeviceItem):
             item = item.parentItem()
@@ -333,7 +343,7 @@ class SldView(QGraphicsView):
         super().mouseMoveEvent(e)
 
     @timed("paint: diagram")
-    def paintEvent(self, e) -> None:  # noqa: N802, ANN001 - Qt API
+    def paintEvent(self, e: QPaintEvent) -> None:  # noqa: N802 - Qt API
         super().paintEvent(e)
 
     def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
@@ -355,11 +365,11 @@ class SldView(QGraphicsView):
     def zoom_reset(self) -> None:
         self.resetTransform()
 
-    def showEvent(self, e) -> None:  # noqa: N802, ANN001
+    def showEvent(self, e: QShowEvent) -> None:  # noqa: N802
         super().showEvent(e)
         QTimer.singleShot(0, self.fit)
 
-    def resizeEvent(self, e) -> None:  # noqa: N802, ANN001
+    def resizeEvent(self, e: QResizeEvent) -> None:  # noqa: N802
         """Keep the whole station in view as docks move, until the operator zooms or pans."""
         super().resizeEvent(e)
         if not self._user_zoomed:

@@ -3,7 +3,10 @@ carry each device's state, so a state change rewrites colours, never geometry.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 import pyvista as pv
 
 from app.station import Station
@@ -24,7 +27,8 @@ from app.ui.yard3d.layout import (  # noqa: F401 - the colours are part of this 
 _PROTO: dict[tuple[tuple[float, ...], int], pv.PolyData] = {}
 
 
-def cyl(center, direction, radius, height, resolution=12) -> pv.PolyData:  # noqa: ANN001
+def cyl(center: npt.ArrayLike, direction: Sequence[float], radius: float, height: float,
+        resolution: int = 12) -> pv.PolyData:
     """A cylinder: a copy of one unit prototype per axis and resolution, scaled and moved
     with numpy (building each with pv.Cylinder cost 2.5 ms apiece, most of the scene)."""
     key = (tuple(float(d) for d in direction), int(resolution))
@@ -40,7 +44,7 @@ def cyl(center, direction, radius, height, resolution=12) -> pv.PolyData:  # noq
     return m
 
 
-def _sphere(radius: float, center) -> pv.PolyData:  # noqa: ANN001
+def _sphere(radius: float, center: npt.ArrayLike) -> pv.PolyData:
     proto = _PROTO.get(((), 0))
     if proto is None:
         proto = _PROTO[((), 0)] = pv.Sphere(radius=1.0, center=(0, 0, 0))

@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QProcess, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QGuiApplication, QPixmap
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QPixmap, QShowEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.field.lifeline import child_env
@@ -33,6 +34,7 @@ from app.station import Station
 from app.station import quality as Q
 from app.station.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN, PointTable
 from app.ui.perf import timed
+from app.ui.yard3d.layout import YardModel
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[3]
@@ -95,7 +97,7 @@ class YardProbe(QObject):
         self._proc.start(PYTHON, args)
         self._timer.start(PROBE_TIMEOUT_MS)
 
-    def _error(self, err) -> None:  # noqa: ANN001
+    def _error(self, err: QProcess.ProcessError) -> None:
         if err == QProcess.ProcessError.FailedToStart:
             self._finished(-1, None)
 
@@ -103,7 +105,7 @@ class YardProbe(QObject):
         if self._proc is not None:
             self._proc.kill()  # finished() follows, with a failure code
 
-    def _finished(self, code: int, _status) -> None:  # noqa: ANN001
+    def _finished(self, code: int, _status: QProcess.ExitStatus | None) -> None:
         self._timer.stop()
         ok = code == 0 and (self._step == "live" or self._out.exists())
         if self._step == "live":
@@ -130,7 +132,7 @@ class YardProbe(QObject):
             self._proc.waitForFinished(3000)
 
 
-def device_colours(scene, points: PointTable, snap: LiveSnapshot,  # noqa: ANN001
+def device_colours(scene: YardModel, points: PointTable, snap: LiveSnapshot,
                    selected: str | None = None) -> tuple[np.ndarray, list[bool]]:
     """Per-device colours and per-busbar energisation for a snapshot (Qt-free logic)."""
     from app.ui.yard3d import layout as S
@@ -208,8 +210,6 @@ class Yard3DView(QWidget):
             lay.addWidget(self.plotter.interactor, 1)
             self.caption.setText("3D switchyard — drag to orbit, wheel to zoom, click to select")
         elif mode == "static":
-            from app.ui.yard3d.layout import YardModel
-
             self.scene = YardModel(self.station)  # states only: the child process draws
             self.colours: np.ndarray | None = None
             self.image = QLabel("rendering the switchyard…")
@@ -282,7 +282,7 @@ class Yard3DView(QWidget):
             return [True] * len(self.scene.bus_assets)
         return device_colours(self.scene, self.points, self._last, self.selected)[1]
 
-    def _rendered(self, code: int, _status) -> None:  # noqa: ANN001
+    def _rendered(self, code: int, _status: QProcess.ExitStatus) -> None:
         if code == 0 and self._out.exists():
             pix = QPixmap(str(self._out))
             self.image.setPixmap(pix.scaled(self.image.size(), Qt.AspectRatioMode.KeepAspectRatio,
@@ -302,7 +302,8 @@ class Yard3DView(QWidget):
                                          and self._proc is not None)
 
     # ------------------------------------------------------------------ selection
-    def _picked(self, point) -> None:  # noqa: ANN001
+    def _picked(self, point: Sequence[float]) -> None:
+        """A point the user picked in the 3D view (x, y, z)."""
         a = self.scene.nearest(tuple(point))
         if a:
             self.select_device(a)
@@ -323,12 +324,12 @@ class Yard3DView(QWidget):
             self._last_cols = None
             self.update_snapshot(self._last)
 
-    def showEvent(self, e) -> None:  # noqa: N802, ANN001 - Qt API
+    def showEvent(self, e: QShowEvent) -> None:  # noqa: N802 - Qt API
         super().showEvent(e)
         if self._last is not None:
             self.update_snapshot(self._last)
 
-    def closeEvent(self, e) -> None:  # noqa: N802, ANN001
+    def closeEvent(self, e: QCloseEvent) -> None:  # noqa: N802
         if self._probe is not None:
             self._probe.stop()
         if self.mode == "live":
