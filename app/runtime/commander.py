@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from app.control.service import SELECT_TIMEOUT_S
-from app.station.commands import ADD_CAUSE_BLOCKED_BY_INTERLOCKING, ADD_CAUSE_UNKNOWN, ControlResult
+from app.station.commands import ADD_CAUSE_UNKNOWN, ControlResult
 from app.station.frame import Comm
 
 if TYPE_CHECKING:
@@ -173,8 +173,9 @@ class ProtocolCommander:
 
 class PlantCommander:
     """Commands straight to an in-process plant simulator, as its bay devices would take
-    them (the trainer's offline mode; tests without protocol servers). The plant has no
-    select of its own: a select is its bay IED's interlock check."""
+    them (the trainer's offline mode; tests without protocol servers). A select is the bay
+    IED's own select check, with its AddCause (blocked-by-interlocking, blocked-by-health, …),
+    as the IED would answer over MMS."""
 
     def __init__(self, plant: PlantSimulator) -> None:
         self.plant = plant
@@ -183,10 +184,7 @@ class PlantCommander:
         return "plant"
 
     def select(self, asset_id: str, close: bool) -> ControlResult:
-        why = self.plant.check_interlock(asset_id, close)
-        if why:
-            return ControlResult(False, ADD_CAUSE_BLOCKED_BY_INTERLOCKING, why)
-        return ControlResult(True, "", f"{asset_id} selected")
+        return self.plant.select(asset_id, close)
 
     def operate(self, asset_id: str, close: bool) -> ControlResult:
         return self.plant.operate(asset_id, close, origin="hmi")

@@ -39,7 +39,7 @@ import os
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NoReturn
 
 from app.field.sim.injections import FAULT_KINDS
 from app.field.sim.plant import PlantSimulator
@@ -89,11 +89,11 @@ def check_bind(host: str, *, token: str | None, allow_remote: bool) -> None:
             f"${TOKEN_ENV})")
 
 
-def _reject_constant(name: str) -> Any:
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _depth_ok(obj: Any, limit: int = MAX_DEPTH) -> bool:
+def _depth_ok(obj: object, limit: int = MAX_DEPTH) -> bool:
     stack = [(obj, 1)]
     while stack:
         o, d = stack.pop()
@@ -128,7 +128,7 @@ def parse_request(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     return req, None
 
 
-def handle_request(plant: PlantSimulator, req: Any) -> dict[str, Any]:
+def handle_request(plant: PlantSimulator, req: object) -> dict[str, Any]:
     """Carry out one request; never raises."""
     try:
         if not isinstance(req, dict):
@@ -358,7 +358,7 @@ class ControlClient:
         self._sock = socket.create_connection((host, port), timeout=timeout_s)
         self._file = self._sock.makefile("rwb")
 
-    def call(self, cmd: str, **fields: Any) -> dict[str, Any]:
+    def call(self, cmd: str, **fields: object) -> dict[str, Any]:
         req = {"cmd": cmd, **fields}
         if self._token:
             req["token"] = self._token
@@ -369,7 +369,7 @@ class ControlClient:
             raise ConnectionError("field-sim closed the control channel")
         return json.loads(line)
 
-    def inject(self, kind: str, **params: Any) -> str:
+    def inject(self, kind: str, **params: object) -> str:
         r = self.call("inject", kind=kind, params=params)
         if not r.get("ok"):
             raise ValueError(r.get("error"))

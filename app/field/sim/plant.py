@@ -311,7 +311,7 @@ class PlantSimulator:
             return self.switchgear.position(asset_id)
 
     # ================================================================== faults
-    def inject(self, kind: str, **params: Any) -> str:
+    def inject(self, kind: str, **params: object) -> str:
         """Inject a fault; returns its id (for :meth:`clear`). The kinds and their
         parameters: :data:`app.field.sim.injections.INJECTIONS`."""
         cls = INJECTIONS.get(kind)
