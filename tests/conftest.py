@@ -56,11 +56,11 @@ def no_thread_left_behind(request):
         time.sleep(0.05)
 
 
-_CLIENTS = (b"app.field.rtu.frontend", b"app.field.iec61850.client")
+_CLIENTS = (b"app.field.rtu.frontend", b"app.field.iec61850.client", b"app.runtime.studyproc")
 
 
 def _client_processes() -> dict[int, str]:
-    """This process's protocol-client children (Modbus front-end, MMS client) still alive."""
+    """This process's helper children (Modbus front-end, MMS client, study process) alive."""
     me, out = os.getpid(), {}
     for d in os.listdir("/proc"):
         if not d.isdigit():

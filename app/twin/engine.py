@@ -22,7 +22,7 @@ import numpy as np
 
 from app.station import clock
 from app.twin.dsslib import CffiApiUtil, DssContext, opendssdirect
-from app.twin.state import Totals, TwinState, frozen
+from app.twin.state import OperatingPoint, Totals, TwinState, frozen
 from app.twin.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -434,9 +434,9 @@ class TwinEngine:
         """Record the measured grid frequency (the network solves at the base frequency)."""
         self.frequency_hz = hz
 
-    def apply_state(self, state: TwinState) -> None:
+    def apply_state(self, state: TwinState | OperatingPoint) -> None:
         """Put this engine in the operating point of ``state`` (solved by this or another
-        engine of the same circuit): every branch's switching state — each terminal and pole
+        engine of the same circuit, or its :class:`OperatingPoint`): every branch's switching state — each terminal and pole
         closed, then those open in ``state`` opened, so pole-by-pole changes are undone too —
         every load, OLTC tap, grid equivalent (in service and voltage) and the frequency.
         Studies on the live station run on a scratch engine set from the solver's newest

@@ -161,3 +161,30 @@ def _index(ix: Mapping[str, int], name: str, what: str) -> int:
         return ix[name.lower()]
     except KeyError:
         raise KeyError(f"no {what} '{name}'") from None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingPoint:
+    """What puts an engine in a state's operating point — switching, load set points, taps,
+    infeeds, frequency — and nothing else: small and picklable, so a study can run on it in
+    another process (:mod:`app.runtime.studyproc`). :meth:`TwinEngine.apply_state` takes it
+    as it takes a :class:`TwinState`."""
+
+    timestamp: dt.datetime
+    frequency_hz: float
+    branch_names: tuple[str, ...]
+    closed: np.ndarray
+    load_names: tuple[str, ...]
+    load_set: np.ndarray
+    transformer_names: tuple[str, ...]
+    tap_pu: np.ndarray
+    source_names: tuple[str, ...]
+    source_in_service: np.ndarray
+    source_pu: np.ndarray
+
+    @classmethod
+    def of(cls, state: TwinState) -> OperatingPoint:
+        return cls(state.timestamp, state.frequency_hz, state.branch_names,
+                   np.array(state.closed), state.load_names, np.array(state.load_set),
+                   state.transformer_names, np.array(state.tap_pu), state.source_names,
+                   np.array(state.source_in_service), np.array(state.source_pu))

@@ -1,9 +1,11 @@
 """Engineering studies on the live station: fault levels and N-1 contingencies, run on the
 twin's newest solved state (today's switching, loads, taps and infeeds), not the base case.
 
-Each study compiles a scratch engine of the same circuit in its own OpenDSS context (~5 ms),
-puts it in the live operating point (:meth:`TwinEngine.apply_state`) and runs the study
-there, so the solver thread's engine is never touched and a study may run beside the scans.
+Each study puts an engine of its own — a scratch one compiled from the same circuit (~5 ms),
+or the ``engine`` given, which the study process reuses — in the live operating point
+(:meth:`TwinEngine.apply_state`, a :class:`TwinState` or its picklable
+:class:`OperatingPoint`) and runs the study there, so the solver thread's engine is never
+touched and a study may run beside the scans.
 Both take a ``progress(done, total)`` callback and a cooperative ``cancel`` flag, as the
 studies they wrap (:func:`app.twin.faults.fault_study`, :func:`app.twin.contingency.
 run_contingencies`). Qt-free.
@@ -18,7 +20,7 @@ from app.station import Station
 from app.twin.contingency import ContingencyResult, run_contingencies
 from app.twin.engine import TwinEngine
 from app.twin.faults import Cancel, FaultResult, FaultType, Progress, fault_study
-from app.twin.state import TwinState
+from app.twin.state import OperatingPoint, TwinState
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,19 +43,22 @@ class BusFaultLevel:
                 "mva_3ph": round(self.mva_3ph(), 1)}
 
 
-def _scratch(circuit: str | Path, state: TwinState, base_frequency_hz: float) -> TwinEngine:
-    engine = TwinEngine(circuit, base_frequency_hz=base_frequency_hz)
+def _scratch(circuit: str | Path, state: TwinState | OperatingPoint, base_frequency_hz: float,
+             engine: TwinEngine | None) -> TwinEngine:
+    engine = engine or TwinEngine(circuit, base_frequency_hz=base_frequency_hz)
     engine.apply_state(state)
     engine.solve()
     return engine
 
 
-def live_fault_levels(station: Station, state: TwinState, *, circuit: str | Path | None = None,
+def live_fault_levels(station: Station, state: TwinState | OperatingPoint, *,
+                      circuit: str | Path | None = None,
                       types: tuple[FaultType, ...] = ("3ph", "LG", "LL", "LLG"),
-                      progress: Progress | None = None,
-                      cancel: Cancel | None = None) -> list[BusFaultLevel]:
+                      progress: Progress | None = None, cancel: Cancel | None = None,
+                      engine: TwinEngine | None = None) -> list[BusFaultLevel]:
     """Fault levels at every busbar of the station in the operating point of ``state``."""
-    engine = _scratch(circuit or station.circuit_path, state, station.station.frequency_hz)
+    engine = _scratch(circuit or station.circuit_path, state, station.station.frequency_hz,
+                      engine)
     bars = [(a.id, a.bus) for a in station.assets_of_type("busbar") if a.bus]
     results = fault_study(engine, [b for _a, b in bars], types=types, progress=progress,
                           cancel=cancel)
@@ -69,9 +74,11 @@ def live_fault_levels(station: Station, state: TwinState, *, circuit: str | Path
     return out
 
 
-def live_contingencies(station: Station, state: TwinState, *, circuit: str | Path | None = None,
-                       progress: Progress | None = None,
-                       cancel: Cancel | None = None) -> list[ContingencyResult]:
+def live_contingencies(station: Station, state: TwinState | OperatingPoint, *,
+                       circuit: str | Path | None = None,
+                       progress: Progress | None = None, cancel: Cancel | None = None,
+                       engine: TwinEngine | None = None) -> list[ContingencyResult]:
     """The base case and every N-1 outage of the station description, from ``state``."""
-    engine = _scratch(circuit or station.circuit_path, state, station.station.frequency_hz)
+    engine = _scratch(circuit or station.circuit_path, state, station.station.frequency_hz,
+                      engine)
     return run_contingencies(engine, station, progress=progress, cancel=cancel)

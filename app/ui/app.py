@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from app.control.users import LockoutPolicy, Session
 from app.historian import HistorianBackend, HistorianOptions
 from app.runtime.compose import FieldSpec, StationRuntime, StoreSpec, compose
+from app.runtime.studyproc import StudyProcess
 from app.station import quality as Q
 
 if TYPE_CHECKING:  # Qt is imported when the HMI starts, never by ``gridtwin solve``
@@ -100,9 +101,10 @@ class Hmi:
 
     def __init__(self, runtime: StationRuntime, pipeline: Pipeline,
                  control: ControlRuntime | None, win: MainWindow, queries: JobRunner,
-                 studies: JobRunner, app: QApplication | None = None) -> None:
+                 studies: JobRunner, study_process: StudyProcess | None = None,
+                 app: QApplication | None = None) -> None:
         self.runtime, self.pipeline, self.control, self.win = runtime, pipeline, control, win
-        self.queries, self.studies = queries, studies
+        self.queries, self.studies, self.study_process = queries, studies, study_process
         self.app = app
         self._started = False
         self._closed = False
@@ -142,6 +144,8 @@ class Hmi:
             self.control.stop()
         self.queries.stop()
         self.studies.stop()
+        if self.study_process is not None:
+            self.study_process.close()
         self.runtime.close()
 
 
@@ -162,10 +166,14 @@ def assemble(runtime: StationRuntime, *, settings: QSettings | None = None, yard
                              confirm_timeout_s=confirm_timeout_s,
                              select_timeout_s=select_timeout_s)
     queries, studies = JobRunner("queries"), JobRunner("studies")
+    # Studies run in a process of their own (started on the first one): a study on a thread
+    # here competed with the GUI for the interpreter (app.runtime.studyproc).
+    study_process = StudyProcess(runtime.station.path, pipeline.circuit_path)
     win = MainWindow(runtime.station, runtime.points, pipeline=pipeline, control=ctl,
                      historian=runtime.historian, queries=queries, studies=studies,
-                     settings=settings, yard3d=yard3d, idle_check_ms=idle_check_ms)
-    hmi = Hmi(runtime, pipeline, ctl, win, queries, studies)
+                     run_study=study_process.run, settings=settings, yard3d=yard3d,
+                     idle_check_ms=idle_check_ms)
+    hmi = Hmi(runtime, pipeline, ctl, win, queries, studies, study_process)
     win.closing.connect(lambda: None)  # the owner closes everything (Hmi.close)
     problems = runtime.rules.problems if runtime.rules is not None else ()
     if problems:

@@ -63,7 +63,7 @@ from app.ui.event_log import EventLogDock
 from app.ui.point_browser import PointBrowser
 from app.ui.session import SessionController
 from app.ui.statusbar import StatusPanel
-from app.ui.studies import StudiesDock
+from app.ui.studies import RunStudy, StudiesDock
 from app.ui.trends import TrendsDock
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
     def __init__(self, station: Station, points: PointTable, *, pipeline: Pipeline | None = None,
                  control: ControlRuntime | None = None, historian: HistorianReader | None = None,
                  queries: JobRunner | None = None, studies: JobRunner | None = None,
+                 run_study: RunStudy | None = None,
                  settings: QSettings | None = None, yard3d: bool = True,
                  idle_check_ms: int = 1000) -> None:
         super().__init__()
@@ -166,6 +167,7 @@ class MainWindow(QMainWindow):
         self.events = EventLogDock()
         self.browser = PointBrowser(station, points)
         self.studies = StudiesDock(station, self._latest_state, studies or JobRunner("studies"),
+                                   run_study=run_study,
                                    circuit=pipeline.circuit_path if pipeline else None)
         if studies is None:  # nobody would run the jobs: say so rather than hang
             self.studies.setEnabled(False)

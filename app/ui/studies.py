@@ -1,9 +1,10 @@
 """Studies for engineers on shift: fault levels and N-1 contingency on the live station.
 
 *Studies ▸ Fault levels* and *Studies ▸ N-1 contingency* run on the twin's newest solved state
-— today's switching, loads, taps and infeeds, not the base case — as background jobs
-(:mod:`app.twin.studies` on the "studies" job runner), with a progress bar and Cancel; the GUI
-never waits for them. The results fill a sortable table (CSV export of what is shown) and are
+— today's switching, loads, taps and infeeds, not the base case — as background jobs on the
+"studies" job runner, with a progress bar and Cancel; in the HMI the job hands the study to
+its own process (:mod:`app.runtime.studyproc`), so the GUI neither waits for it nor competes
+with it for the interpreter. The results fill a sortable table (CSV export of what is shown) and are
 painted on the single-line diagram (:class:`app.ui.sld.overlay.StudyOverlay`): fault kA per
 busbar; the branches an outage would overload and the busbars it would take out of their
 Grid Code band.
@@ -34,8 +35,12 @@ from app.runtime.qt.jobs import JobHandle, JobRunner
 from app.station import Station
 from app.station.timezone import IST
 from app.twin.contingency import ContingencyResult
-from app.twin.state import TwinState
+from app.twin.state import OperatingPoint, TwinState
 from app.twin.studies import BusFaultLevel, live_contingencies, live_fault_levels
+
+#: Runs one study: (kind, operating point, the job's context) → results. The HMI's is
+#: :meth:`app.runtime.studyproc.StudyProcess.run`; :func:`in_this_process` runs it here.
+RunStudy = Callable[[str, OperatingPoint, JobContext], list]
 
 SORT = Qt.ItemDataRole.UserRole + 1
 
@@ -78,6 +83,15 @@ def n1_rows(results: list[ContingencyResult]) -> list[tuple]:
     return out
 
 
+def in_this_process(station: Station, circuit: str | Path | None = None) -> RunStudy:
+    """Run the studies on the job's own thread (tests, a window without a study process)."""
+    def run(kind: str, point: OperatingPoint, ctx: JobContext) -> list:
+        study = live_fault_levels if kind == "fault_levels" else live_contingencies
+        return study(station, point, circuit=circuit, progress=ctx.steps(kind),
+                     cancel=ctx.cancel_flag)
+    return run
+
+
 class StudiesDock(QWidget):
     """Run a study, follow it, cancel it, read and export the result."""
 
@@ -86,11 +100,11 @@ class StudiesDock(QWidget):
     cleared = Signal()
 
     def __init__(self, station: Station, latest_state: Callable[[], TwinState | None],
-                 runner: JobRunner, *, circuit: str | Path | None = None,
-                 parent: QWidget | None = None) -> None:
+                 runner: JobRunner, *, run_study: RunStudy | None = None,
+                 circuit: str | Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.station, self.latest_state, self.runner = station, latest_state, runner
-        self.circuit = circuit
+        self.run_study = run_study or in_this_process(station, circuit)
         self.handle: JobHandle | None = None
         self.kind: str | None = None
         self.results: list = []
@@ -141,16 +155,12 @@ class StudiesDock(QWidget):
         self.export_btn.setEnabled(not busy and bool(self.results))
 
     def run_fault_levels(self) -> JobHandle | None:
-        return self._start("fault levels", lambda st, ctx: live_fault_levels(
-            self.station, st, circuit=self.circuit, progress=ctx.steps("fault"),
-            cancel=ctx.cancel_flag))
+        return self._start("fault levels", "fault_levels")
 
     def run_contingencies(self) -> JobHandle | None:
-        return self._start("N-1", lambda st, ctx: live_contingencies(
-            self.station, st, circuit=self.circuit, progress=ctx.steps("outage"),
-            cancel=ctx.cancel_flag))
+        return self._start("N-1", "contingencies")
 
-    def _start(self, kind: str, fn: Callable[[TwinState, JobContext], list]) -> JobHandle | None:
+    def _start(self, kind: str, study: str) -> JobHandle | None:
         state = self.latest_state()
         if state is None:
             self.status.setText("No solved state yet: wait for the first scan.")
@@ -158,7 +168,9 @@ class StudiesDock(QWidget):
         at = state.timestamp.astimezone(IST).strftime("%H:%M:%S")
         self.status.setText(f"{kind}: running on the live state of {at} IST…")
         self.progress.setValue(0)
-        self.handle = h = self.runner.submit(Job(f"study {kind}", lambda ctx: fn(state, ctx)))
+        point, run = OperatingPoint.of(state), self.run_study
+        self.handle = h = self.runner.submit(Job(f"study {kind}",
+                                                 lambda ctx: run(study, point, ctx)))
         h.progress.connect(lambda f, text: (self.progress.setValue(int(f * 1000)),
                                             self.progress.setFormat(f"{text}  %p%")))
         h.done.connect(lambda res: self._done(kind, at, res))

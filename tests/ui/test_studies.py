@@ -86,3 +86,23 @@ def test_a_study_can_be_cancelled(qtbot, studies):
         pass
     assert "cancelled" in dock.status.text() and dock.fault_btn.isEnabled()
     assert sld.overlay.kind is None
+
+
+def test_the_hmi_runs_its_studies_in_their_own_process(qtbot, make_hmi, station):
+    """As gridtwin run assembles it: the study goes to the study process (the GUI does not
+    compete with it for the interpreter), which the Hmi stops when it closes."""
+    from app.field.sim.plant import PlantSimulator
+    from app.runtime.sources import PlantFrameSource
+
+    from .conftest import T0
+
+    hmi = make_hmi(PlantFrameSource(PlantSimulator(station, seed=2, start=T0)), control=False)
+    win = hmi.win
+    qtbot.waitUntil(lambda: win.last_snapshot is not None, timeout=15_000)
+    with qtbot.waitSignal(win.studies.fault_levels_ready, timeout=60_000):
+        win.studies.run_fault_levels()
+    proc = hmi.study_process.proc
+    assert proc is not None and proc.poll() is None
+    assert "kA" in win.sld.overlay.labels["B400_M1"]
+    hmi.close()
+    assert proc.poll() is not None and hmi.study_process.proc is None
