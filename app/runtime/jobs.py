@@ -15,6 +15,7 @@ and restore their engine before they raise).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -33,10 +34,21 @@ class JobContext:
 
     on_progress: Callable[[float, str], None] = lambda _f, _t: None
     cancel_flag: threading.Event = field(default_factory=threading.Event)
+    #: Reports closer together than this are dropped (the first and the last always pass):
+    #: an N-1 study reports every outage, and each report repaints a progress bar on the GUI
+    #: thread — ten a second is as much as anyone reads.
+    min_interval_s: float = 0.1
+    _last_report_s: float = field(default=-1e9, repr=False)
 
     def progress(self, fraction: float, text: str = "") -> None:
-        """Report how far the job is, 0..1, with an optional line of text."""
-        self.on_progress(min(1.0, max(0.0, float(fraction))), text)
+        """Report how far the job is, 0..1, with an optional line of text (rate-limited to
+        one report per :attr:`min_interval_s`, except the final one)."""
+        f = min(1.0, max(0.0, float(fraction)))
+        now = time.monotonic()
+        if f < 1.0 and now - self._last_report_s < self.min_interval_s:
+            return
+        self._last_report_s = now
+        self.on_progress(f, text)
 
     def steps(self, text: str = "") -> Callable[[int, int], None]:
         """A ``progress(done, total)`` callback (the twin's studies take one)."""

@@ -24,8 +24,18 @@ def counting(n: int, gate: threading.Event | None = None) -> Job:
 
 def test_a_job_runs_without_qt():
     seen = []
-    assert run_job(counting(3), JobContext(on_progress=lambda f, t: seen.append(t))) == 3
+    ctx = JobContext(on_progress=lambda f, t: seen.append(t), min_interval_s=0.0)
+    assert run_job(counting(3), ctx) == 3
     assert seen == ["step 1", "step 2", "step 3"]
+
+
+def test_progress_reports_are_rate_limited_but_the_last_always_arrives():
+    """A study reporting every outage must not repaint a progress bar a thousand times a
+    second: reports inside the interval are dropped, the first and the final one pass."""
+    seen = []
+    ctx = JobContext(on_progress=lambda f, t: seen.append(t), min_interval_s=3600.0)
+    assert run_job(counting(50), ctx) == 50
+    assert seen == ["step 1", "step 50"]
 
 
 @pytest.fixture
