@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -61,6 +62,10 @@ class Transformers:
                                               ambient_c=ambient_c)
             self.dga[a.id] = DgaModel(rng)
         self.tap_moving_until: dict[str, dt.datetime] = {}
+        #: Tap-changer operations since the last overhaul: a start from the unit's name (not
+        #: the random stream, which every other model's start depends on), one per tap move.
+        self.tap_ops = {a.id: 2_000 + zlib.crc32(a.id.encode()) % 40_000
+                        for a in self.transformers}
         self._avr_timer = dict.fromkeys(self.thermal, 0.0)
         #: Whose OLTC is under automatic voltage control (the 220/33 kV transformers').
         self.avr = {a.id: a.type == "transformer" for a in self.transformers}
@@ -95,6 +100,7 @@ class Transformers:
             except ValueError:
                 continue  # at the end stop
             self.tap_moving_until[a.id] = now + dt.timedelta(seconds=TAP_TRAVEL_S)
+            self.tap_ops[a.id] += 1
             changed = True
         return changed
 
@@ -137,6 +143,7 @@ class Transformers:
             ok(v, a.id, "avr_auto", 1.0 if self.avr[a.id] else 0.0)
             moving = self.tap_moving_until.get(a.id)
             ok(v, a.id, "tap_changer_moving", 1.0 if moving and moving > now else 0.0)
+            ok(v, a.id, "tap_operations", float(self.tap_ops[a.id]))
             for gname, ppm in zip(GASES, dg.sampled, strict=True):
                 ok(v, a.id, f"gas_{gname}_ppm", float(ppm))
             ok(v, a.id, "tdcg_ppm", dg.tdcg_ppm())
