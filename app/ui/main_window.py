@@ -60,6 +60,7 @@ from app.ui import theme
 from app.ui.alarm_list import AlarmListDock
 from app.ui.commands import CommandController
 from app.ui.event_log import EventLogDock
+from app.ui.health import HealthDock
 from app.ui.point_browser import PointBrowser
 from app.ui.session import SessionController
 from app.ui.statusbar import StatusPanel
@@ -172,6 +173,7 @@ class MainWindow(QMainWindow):
         if studies is None:  # nobody would run the jobs: say so rather than hang
             self.studies.setEnabled(False)
             self.studies.status.setText("Studies need the HMI's job runner (gridtwin run).")
+        self.health = HealthDock(station, historian, queries)
         self.yard: QWidget | None = None
         if yard3d:
             from app.ui.yard3d import create_yard_view
@@ -208,6 +210,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["Events"], self.docks["Points"])
         self._dock("Studies", self.studies, bottom)
         self.tabifyDockWidget(self.docks["Points"], self.docks["Studies"])
+        self._dock("Health", self.health, bottom)
+        self.tabifyDockWidget(self.docks["Studies"], self.docks["Health"])
         if self.yard is not None:
             self._dock("3D switchyard", self.yard, bottom)
             self.tabifyDockWidget(self.docks["Trends"], self.docks["3D switchyard"])

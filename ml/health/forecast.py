@@ -1,9 +1,15 @@
 """Where an asset's health is heading: a 30-day forecast with a band, and remaining life.
 
-The forecast is the least-squares line through the asset's recent daily indices (at least
-three days over at least two), with the ordinary-least-squares prediction interval at 95 %
-(± t·s·√(1 + 1/n + (x − x̄)²/Sxx), t from the Student table for n − 2 degrees of freedom) and
-a floor of ±2 index points (the scoring's own resolution). Health does not mend itself: the
+The forecast is the Theil–Sen line through the asset's recent daily indices (at least three
+days over at least two): the median of the slopes between every pair of days, through the
+median intercept. An index moves in steps (a DGA status changes, a factor crosses a limit),
+and least squares reads one step as a steep trend that runs to zero within days; the median
+slope of a step is flat, of a steady decline is that decline. The band is the prediction
+interval at 95 % (± t·s·√(1 + 1/n + (x − x̄)²/Sxx), t from the Student table for n − 2
+degrees of freedom) with s the residuals' robust spread (1.4826 × their median absolute
+deviation), and a floor of ±2 index points (the scoring's own resolution). A day-to-day change
+of more than 10 points is a step to a new level: the line is fitted to the days since the
+latest one. Health does not mend itself: the
 forecast never rises above today's index (an improving line means maintenance or a sensor —
 neither a forecast). With too little history the line is the drift that age alone gives
 (the index recomputed a year on with the condition unchanged), and the band is ±5 points.
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -31,6 +38,8 @@ from ml.health.index import (
 HORIZON_DAYS = 30
 MIN_BAND = 2.0
 NO_HISTORY_BAND = 5.0
+#: A day-to-day change of more than this many points is a step, not part of a trend.
+STEP = 10.0
 # Student's t at 97.5 % for 1..30 degrees of freedom; 1.96 beyond.
 _T975 = (12.71, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
          2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
@@ -69,27 +78,35 @@ def forecast(now: HealthIndex, history: Sequence[tuple[dt.datetime, float]],
     at = condition.at
     pts = sorted((t, float(v)) for t, v in history if t <= at and math.isfinite(float(v)))
     pts.append((at, now.index))
+    # A step (a factor crossing a limit) starts a new level: the trend is read after it.
+    cut = max((k for k in range(1, len(pts)) if abs(pts[k][1] - pts[k - 1][1]) > STEP),
+              default=0)
+    stepped = cut > 0
+    pts = pts[cut:]
     x = [(t - at).total_seconds() / 86400 for t, _ in pts]
     y = [v for _, v in pts]
     days = tuple(range(1, horizon_days + 1))
     if len(pts) >= 3 and x[-1] - x[0] >= 2.0:
         n = len(x)
-        mx, my = sum(x) / n, sum(y) / n
+        mx = sum(x) / n
         sxx = sum((a - mx) ** 2 for a in x)
-        slope = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / sxx
-        icpt = my - slope * mx
+        slope = statistics.median((y[j] - y[i]) / (x[j] - x[i]) for i in range(n)
+                                  for j in range(i + 1, n) if x[j] > x[i])
+        icpt = statistics.median(b - slope * a for a, b in zip(x, y, strict=True))
         resid = [b - (icpt + slope * a) for a, b in zip(x, y, strict=True)]
-        s = math.sqrt(sum(r * r for r in resid) / (n - 2)) if n > 2 else 0.0
+        s = 1.4826 * statistics.median(abs(r) for r in resid)
         t = _t(n - 2)
         mean = [icpt + slope * d for d in days]
         half = [max(MIN_BAND, t * s * math.sqrt(1 + 1 / n + (d - mx) ** 2 / sxx)) for d in days]
-        method = f"least squares over {n} daily indices ({x[-1] - x[0]:.0f} days)"
+        method = (f"Theil–Sen over {n} daily indices ({x[-1] - x[0]:.0f} days"
+                  + (", since a step change)" if stepped else ")"))
     else:
         later = health_index(replace(condition, at=at + dt.timedelta(days=365.25)))
         slope = (later.index - now.index) / 365.25
         mean = [now.index + slope * d for d in days]
         half = [NO_HISTORY_BAND] * len(days)
-        method = "age drift (too little history for a trend)"
+        method = ("age drift (a step change too recent for a trend)" if stepped
+                  else "age drift (too little history for a trend)")
     cap = now.index
     mean = [min(cap, max(0.0, m)) for m in mean]
     lo = tuple(max(0.0, m - h) for m, h in zip(mean, half, strict=True))

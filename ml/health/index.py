@@ -172,7 +172,7 @@ def curve(x: float, points: Sequence[tuple[float, float]]) -> float:
 
 
 def _round(v: float) -> float:
-    return float(f"{v:.4g}") if math.isfinite(v) else v
+    return float(f"{v:.4g}") if math.isfinite(v) and abs(v) < 1e4 else round(v, 1)
 
 
 # ---------------------------------------------------------------------------- factors

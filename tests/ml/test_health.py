@@ -105,7 +105,21 @@ def test_the_forecast_follows_the_trend_with_a_band_and_gives_remaining_life(sta
     assert fc.hi[-1] - fc.lo[-1] > fc.hi[0] - fc.lo[0]  # the band widens with the horizon
     expected = (now_hi.index - END_OF_LIFE_INDEX) / 0.5 / 365.25
     assert fc.remaining_life_years == pytest.approx(expected, rel=0.05)
-    assert "least squares" in fc.method
+    assert "Theil–Sen" in fc.method
+
+
+def test_a_step_is_not_a_trend(station):
+    """A DGA status that went from 1 to 3 five days ago drops the index once; the forecast
+    holds it there rather than running the step on to zero."""
+    ict = asset(station, "ICT1")
+    c = Condition(ict, AT, {"ageing_rate": [0.4]},
+                  dga_history=dga_history(dict(CLEAN, C2H2=35.0, C2H4=180.0, H2=300.0)))
+    now_hi = health_index(c)
+    hist = [(AT - k * DAY, 90.0 if k > 5 else now_hi.index) for k in range(10, 0, -1)]
+    fc = forecast(now_hi, hist, c)
+    assert fc.slope_per_year == 0.0
+    assert fc.index[-1] == pytest.approx(now_hi.index)
+    assert fc.remaining_life_years > 1
 
 
 def test_health_does_not_mend_itself_in_a_forecast(station):
