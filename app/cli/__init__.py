@@ -14,6 +14,7 @@
     gridtwin contingency  N-1 outages against the Grid Code voltage bands
     gridtwin assets       the station's assets, nameplates and points
     gridtwin rca dga      DGA interpretation of laboratory results from a CSV file
+    gridtwin ml           anomaly models: train, list (versions), evaluate on unseen faults
     gridtwin forecast     N-BEATS load forecast backtested against seasonal-naive baselines
     gridtwin bench …      benchmarks (figures and ratios)
 
@@ -35,12 +36,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app.cli import alarms, bench, field, forecast, history, rca, run, twin, users
+from app.cli import alarms, bench, field, forecast, history, ml, rca, run, twin, users
 from app.cli.options import EXIT_INPUT
 from app.station import StationFileError
 
 #: Verb groups, in the order ``gridtwin --help`` lists them.
-VERB_GROUPS = (run, field, history, alarms, users, twin, rca, forecast, bench)
+VERB_GROUPS = (run, field, history, alarms, users, twin, rca, ml, forecast, bench)
 
 
 class _Version(argparse.Action):

@@ -240,6 +240,12 @@ class Instruments:
         self._thd_by[key] = (np.asarray(rows, dtype=np.intp), float(thd_pct), float(ramp_s),
                              since)
 
+    @property
+    def effects(self) -> frozenset[str]:
+        """The keys of the plant effects in force (scaled rows, added I2, THD)."""
+        return frozenset(self._scaled_by) | frozenset(self._neg_seq_by) | \
+            frozenset(self._thd_by)
+
     def plant_effects(self, v: np.ndarray, now: dt.datetime) -> None:
         """Apply the injected plant effects to the true values ``v`` in place."""
         for rows, factor in self._scaled_by.values():
