@@ -252,6 +252,7 @@ def load_records(records: Sequence[ModelRecord], station: Station,
     """Read, verify and check the files of ``records`` (one version)."""
     if not records:
         raise RegistryError("no model records to load")
+    records = sorted(records, key=lambda r: (KINDS.index(r.kind) if r.kind in KINDS else 9))
     fx = FeatureExtractor(station, points if points is not None else build_point_table(station))
     models = []
     for r in records:
