@@ -219,18 +219,50 @@ def activate(data_dir: str | Path | None, station: Station, version: int, *,
         return [_record(r) for r in rows]
 
 
-def read_model_file(path: str | Path, expected_sha256: str | None = None) -> AnomalyModel:
+def read_model_file(path: str | Path, expected_sha256: str | None = None, *,
+                    where: str | None = None) -> AnomalyModel:
     """One model file, checked against ``expected_sha256`` when given (one line naming the
-    file when it is missing, unreadable, or does not match)."""
+    file when it is missing, unreadable, or does not match), and its stored feature names
+    and units against this program's (:class:`ModelFeatureMismatch`)."""
     p = Path(path)
     try:
         data = p.read_bytes()
     except OSError as exc:
         raise ModelHashError(f"{p}: cannot read the model file: {exc.strerror}") from None
     try:
-        return AnomalyModel.from_bytes(data, expected_sha256=expected_sha256)
+        model = AnomalyModel.from_bytes(data, expected_sha256=expected_sha256)
     except ModelFileError as exc:
         raise ModelHashError(f"{p}: {exc}") from None
+    _check_stored_features(data, model, where or str(p))
+    return model
+
+
+def _check_stored_features(data: bytes, model: AnomalyModel, where: str) -> None:
+    """The file's own feature names and units per class (its header) against what this
+    program extracts: the detectors read back take today's names, so a file trained on
+    other features is caught here, before its numbers are misread."""
+    import struct
+
+    from ml.anomaly.features import CLASS_FEATURES
+    from ml.anomaly.models import _MAGIC
+
+    (n,) = struct.unpack_from("<Q", data, len(_MAGIC))
+    start = len(_MAGIC) + 8
+    header = json.loads(data[start:start + n].decode())
+    who = f"{where}: anomaly model {model.kind}"
+    for cls_, meta in header.get("classes", {}).items():
+        if cls_ not in CLASS_FEATURES:
+            raise ModelFeatureMismatch(f"{who}: class '{cls_}' is unknown here")
+        names, units = meta.get("features", []), meta.get("units", [])
+        now = CLASS_FEATURES[cls_]
+        if len(names) != len(now):
+            raise ModelFeatureMismatch(f"{who}: class '{cls_}' has {len(names)} features in "
+                                       f"the model, {len(now)} here")
+        for j, (f, name, unit) in enumerate(zip(now, names, units, strict=False)):
+            if (f.name, f.unit) != (name, unit):
+                raise ModelFeatureMismatch(
+                    f"{who}: class '{cls_}' feature {j + 1} is '{name}' [{unit}] in the "
+                    f"model, '{f.name}' [{f.unit}] here")
 
 
 def check_station(model: AnomalyModel, extractor: FeatureExtractor, where: str,
@@ -256,8 +288,9 @@ def load_records(records: Sequence[ModelRecord], station: Station,
     fx = FeatureExtractor(station, points if points is not None else build_point_table(station))
     models = []
     for r in records:
-        m = read_model_file(r.file_path, r.sha256)
-        check_station(m, fx, f"{r.file_path} (v{r.version} {r.kind})", r.feature_fingerprint)
+        where = f"{r.file_path} (v{r.version} {r.kind})"
+        m = read_model_file(r.file_path, r.sha256, where=where)
+        check_station(m, fx, where, r.feature_fingerprint)
         models.append(m)
     return LoadedModel(records[0].version, tuple(models), tuple(records), fx)
 

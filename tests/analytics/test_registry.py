@@ -3,6 +3,7 @@ features do not match is refused in one line; the migration keeps older ml_model
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -99,7 +100,8 @@ def test_a_model_whose_features_do_not_match_is_refused_naming_the_mismatch(tmp_
                 step_s=180.0, kinds=("isolation_forest",), seed=3)
     m = res.models[0]
     det = m.detectors["bay"]
-    det.names = ("voltage_deviation_pct",) + tuple(det.names[1:])
+    det.features = (dataclasses.replace(det.features[0], name="voltage_deviation_pct"),
+                    *det.features[1:])
     bad = tmp_path / "renamed.gtam"
     bad.write_bytes(m.to_bytes())
     with pytest.raises(registry.ModelFeatureMismatch) as exc:
