@@ -37,6 +37,7 @@ import numpy as np
 from app.alarms.engine import AlarmEngine, AlarmState
 from app.alarms.rules import rules_for_station
 from app.analytics.sim import SIM_EPOCH, Cancelled, SolverFactory, plant_scans
+from app.analytics.training import WARMUP_S
 from app.field.sim.injections import FAULT_KINDS
 from app.field.sim.plant import PlantSimulator
 from app.station import Station
@@ -108,7 +109,7 @@ def plan_faults(station: Station, extractor: FeatureExtractor, seed: int, days: 
     busbars = extractor.assets_of("busbar") if "busbar" in extractor.classes else ()
     points = extractor.points
     out: list[PlannedFault] = []
-    t = 3600.0  # the first hour: the windows fill
+    t = WARMUP_S  # the windows fill and the thermal twin settles
     end_s = days * 86_400.0
     round_: list[str] = []
     while True:
@@ -221,9 +222,10 @@ def evaluate(models: Sequence[AnomalyModel], station: Station, *, seed: int, day
                                 solver_factory=solver_factory, start=EVAL_START,
                                 before_step=before, cancelled=cancelled):
         res = det.scan(s.frame, s.residual, s.extra, state)
-        t_list.append(s.t_s)
-        flags.append(np.array(res.flagged_mask))
         el = s.t_s - t0
+        if el > WARMUP_S:
+            t_list.append(s.t_s)
+            flags.append(np.array(res.flagged_mask))
         for tr in alarms.evaluate(s.frame):
             if tr.after not in alarm_on or tr.before in alarm_on:
                 continue
@@ -239,8 +241,11 @@ def evaluate(models: Sequence[AnomalyModel], station: Station, *, seed: int, day
         raise Cancelled("cancelled")
     faults = [FaultInterval(f.assets, f.kind, t0 + f.start_s, t0 + _end(f, days),
                             first_alarm[k]) for k, f in enumerate(plan)]
+    if not t_list:
+        raise ValueError(f"--days {days:g}: the run is shorter than its warm-up "
+                         f"({WARMUP_S / 3600:g} h)")
     ev = evaluate_events(np.array(t_list), np.vstack(flags), det.assets, faults,
-                         grace_s=GRACE_S, duration_s=days * 86_400.0)
+                         grace_s=GRACE_S, duration_s=days * 86_400.0 - WARMUP_S)
     out = ev.as_dict()
     for k, r in out["per_kind"].items():
         r["lead_s"] = ev.per_kind[k].lead_s

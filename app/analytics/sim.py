@@ -29,6 +29,12 @@ from ml.anomaly.features import EXTRA_HOT_SPOT_MODEL, EXTRA_TOP_OIL_MODEL
 
 #: A simulated Monday 00:00 UTC: the default start of simulated runs (meets no wall clock).
 SIM_EPOCH = dt.datetime(2025, 3, 3, tzinfo=dt.UTC)
+#: The seed of the simulated station's *equipment*: what the plant draws once when it is
+#: built — each breaker's SF6 filling, each CT's harmonic baseline, each transformer's oil
+#: moisture and ageing, bushing constants. Training and evaluation runs simulate the same
+#: station on different days: they share this seed and differ in the run's seed (noise,
+#: load variation, faults).
+STATION_SEED = 0
 
 
 class Cancelled(Exception):
@@ -97,17 +103,26 @@ class ThermalTwin:
         return out
 
 
+def simulated_plant(station: Station, *, seed: int, start: dt.datetime,
+                    station_seed: int = STATION_SEED) -> PlantSimulator:
+    """The plant of ``station_seed``'s equipment, its random draws from here on those of
+    run ``seed`` (the generator every part shares is reseeded in place)."""
+    p = PlantSimulator(station, seed=station_seed, start=start)
+    p.rng.bit_generator.state = np.random.default_rng([int(seed), 7]).bit_generator.state
+    return p
+
+
 def plant_scans(station: Station, *, seed: int, hours: float, step_s: float,
                 solver_factory: SolverFactory, start: dt.datetime = SIM_EPOCH,
                 before_step: Callable[[PlantSimulator, dt.datetime], None] | None = None,
                 cancelled: Callable[[], bool] | None = None,
                 plant: PlantSimulator | None = None) -> Iterator[tuple[PlantSimulator, Scan]]:
     """Run the plant for ``hours`` of simulated time in steps of ``step_s`` seconds and
-    yield each scan. ``before_step(plant, t)`` may inject or clear faults before the step
+    yield each scan (the plant: :func:`simulated_plant`). ``before_step(plant, t)`` may inject or clear faults before the step
     that ends at ``t``; ``cancelled()`` is asked every step (:class:`Cancelled`)."""
     if not (hours > 0 and step_s > 0):
         raise ValueError("hours and step_s must be positive")
-    p = plant or PlantSimulator(station, seed=seed, start=start)
+    p = plant or simulated_plant(station, seed=seed, start=start)
     solver = solver_factory(station, p.points)
     thermal = ThermalTwin(station, p.points)
     n = max(1, int(round(hours * 3600.0 / step_s)))

@@ -48,6 +48,10 @@ Progress = Callable[[float, str], None]
 
 #: The share of the progress bar spent collecting scans (the rest: fitting the models).
 _COLLECT_SHARE = 0.6
+#: Scans left out at the start of a run: the rate windows fill and the thermal twin, started
+#: at steady state for the first measured load, settles on the plant's oil temperature
+#: (IEC 60076-7 oil time constant k11·τo = 75 min).
+WARMUP_S = 7200.0
 #: Autoencoder epochs for a registry model.
 AE_EPOCHS = 20
 
@@ -85,7 +89,7 @@ def simulation_start(seed: int) -> dt.datetime:
 
 def collect(scans: Iterator[Scan], extractor: FeatureExtractor, total: int, *,
             progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
-            warmup_s: float = 600.0) -> TrainingSet:
+            warmup_s: float = WARMUP_S) -> TrainingSet:
     """Feature rows of every scan after the first ``warmup_s`` (while the rates' windows
     fill), into a :class:`TrainingSet`."""
     ts = TrainingSet()
@@ -223,7 +227,7 @@ def train(data_dir: str | Path | None, station: Station, *, solver_factory: Solv
         scans, total = historian_scans(reader, station, points, t0.astimezone(dt.UTC),
                                        t1.astimezone(dt.UTC), step_s, solver_factory)
         source = "historian"
-    warm = min(600.0, 0.25 * total * step_s)
+    warm = min(WARMUP_S, 0.25 * total * step_s)
     ts = collect(scans, fx, total, progress=progress, cancelled=cancelled, warmup_s=warm)
     models, secs = fit_models(ts, kinds, seed=seed, progress=progress, cancelled=cancelled,
                               torch_threads=torch_threads, ae_epochs=ae_epochs)
