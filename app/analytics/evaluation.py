@@ -5,6 +5,10 @@
 minute; the features' rate windows and the persistence filter are defined in seconds, so
 they mean the same at either step) with faults injected one after another at random times,
 on random assets, drawn from ``seed`` (training ran a different seed and injected nothing).
+The plant is the same station as in training — its equipment drawn from
+:data:`~app.analytics.sim.STATION_SEED` — on another day: the run's seed moves its noise, its
+loads and the faults. The first :data:`~app.analytics.training.WARMUP_S` (2 h) are not scored:
+the rate windows fill and the thermal twin settles on the plant's oil.
 Every scan goes through the solver, the thermal twin and the detector, and through the alarm
 engine with the station's rules (:mod:`app.alarms`), for the lead time over the first
 threshold alarm. The figures are :func:`ml.anomaly.evaluate_events`'s: precision, recall
