@@ -47,3 +47,15 @@ def test_bench_ml_anomaly_reports_every_figure():
     assert r["assets"] == 56 and r["classes"] == 6 and r["scans"] == 40
     assert r["features"]["transformer"] == 32 and r["features"]["breaker"] == 4
     assert set(r["train_s"]) == {"isolation_forest", "autoencoder"}
+
+
+def test_bench_ml_reports_anomaly_and_rca_figures_with_ratios():
+    from bench.ml import TARGETS
+    from bench.ml import run as run_bench_ml
+
+    r = run_bench_ml(repeat=30, train_hours=1.0, rca_calls=20, live_s=8.0)
+    for key in ("anomaly_scan_ms", "anomaly_scan_p99_ms", "rca_ms", "rca_p99_ms"):
+        assert r[key] > 0, key
+    assert r["targets"] == TARGETS == {"anomaly_scan_ms": 5.0, "rca_ms": 100.0}
+    assert r["ratios"]["rca_ms"] == round(r["rca_ms"] / 100.0, 3)
+    assert r["rca_source"].startswith("ml.rca.")

@@ -15,6 +15,7 @@
     gridtwin assets       the station's assets, nameplates and points
     gridtwin rca dga      DGA interpretation of laboratory results from a CSV file
     gridtwin health       asset health indices, 30-day forecasts, maintenance suggestions
+    gridtwin ml           anomaly models: train, list (versions), evaluate on unseen faults
     gridtwin forecast     N-BEATS load forecast backtested against seasonal-naive baselines
     gridtwin bench …      benchmarks (figures and ratios)
 
@@ -36,12 +37,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app.cli import alarms, bench, field, forecast, health, history, rca, run, twin, users
+from app.cli import alarms, bench, field, forecast, health, history, ml, rca, run, twin, users
 from app.cli.options import EXIT_INPUT
 from app.station import StationFileError
 
 #: Verb groups, in the order ``gridtwin --help`` lists them.
-VERB_GROUPS = (run, field, history, alarms, users, twin, rca, health, forecast, bench)
+VERB_GROUPS = (run, field, history, alarms, users, twin, rca, health, ml, forecast, bench)
 
 
 class _Version(argparse.Action):

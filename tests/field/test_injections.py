@@ -28,13 +28,20 @@ VALID = {
     "comm_lost": {"device": "F1"},
     "dga_fault": {"asset": "ICT2", "code": "T1", "ramp_h": 0},
     "sf6_leak": {"asset": "F2_Q0", "bar_per_h": 1.0},
+    "phase_unbalance": {"bay": "F1", "phase": "B", "pct": 20.0, "voltage_pct": 2.0},
+    "harmonics": {"bay": "F2", "thd_pct": 8.0, "ramp_s": 60.0},
+    "power_factor_drop": {"bay": "F3", "pf": 0.85},
+    "cooling_failure": {"asset": "ICT2", "capacity_pct": 60.0},
 }
 
 #: Every numeric parameter, by kind.
 NUMBERS = [("overvoltage", "pu"), ("transformer_overload", "factor"),
            ("frequency_excursion", "target_hz"), ("frequency_excursion", "ramp_s"),
            ("line_trip", "km"), ("sensor_drift", "rate_per_h"), ("dga_fault", "severity"),
-           ("dga_fault", "ramp_h"), ("sf6_leak", "bar_per_h")]
+           ("dga_fault", "ramp_h"), ("sf6_leak", "bar_per_h"), ("phase_unbalance", "pct"),
+           ("phase_unbalance", "voltage_pct"), ("harmonics", "thd_pct"),
+           ("harmonics", "ramp_s"), ("power_factor_drop", "pf"),
+           ("cooling_failure", "capacity_pct")]
 
 
 @pytest.fixture
@@ -51,13 +58,19 @@ def in_force(plant):
         "dga": {a: len(m.faults) for a, m in plant.dga.items()},
         "leaks": sum(plant.sf6_leak_bar_h.values()),
         "sources": [plant.engine.source_in_service(s) for s in plant.engine.source_names],
+        "effects": plant.instruments.effects,
+        "pf": dict(plant.loads.pf_target),
+        "cooling": dict(plant.transformers.cooling_lost),
+        "rating": {a: m.rating_factor for a, m in plant.thermal.items()},
     }
 
 
 def test_the_registry_holds_every_kind_under_its_own_name():
     assert FAULT_KINDS == ("overvoltage", "transformer_overload", "frequency_excursion",
                            "breaker_stuck", "bus_fault", "line_trip", "sensor_stuck",
-                           "sensor_drift", "sensor_fail", "comm_lost", "dga_fault", "sf6_leak")
+                           "sensor_drift", "sensor_fail", "comm_lost", "dga_fault", "sf6_leak",
+                           "phase_unbalance", "harmonics", "power_factor_drop",
+                           "cooling_failure")
     assert set(VALID) == set(INJECTIONS)
     for kind, cls in INJECTIONS.items():
         assert issubclass(cls, Injection) and cls.kind == kind
@@ -121,6 +134,10 @@ def test_every_number_is_checked_naming_its_parameter(plant, kind, key, bad, mes
     ("sensor_drift", "parameter 'point' (ASSET.POINT) is required"),
     ("sensor_fail", "parameter 'point' (ASSET.POINT) is required"),
     ("comm_lost", "no device '' (devices are bay ids, e.g. F1, ICT1H)"),
+    ("phase_unbalance", "parameter 'bay' is required"),
+    ("harmonics", "parameter 'bay' is required"),
+    ("power_factor_drop", "parameter 'bay' is required"),
+    ("cooling_failure", "parameter 'asset' is required"),
 ])
 def test_a_missing_target_is_named(plant, kind, message):
     with pytest.raises(ValueError) as exc:
