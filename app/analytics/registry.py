@@ -186,7 +186,8 @@ def register(data_dir: str | Path | None, station: Station, models: Sequence[Ano
             rows.append(row)
         s.flush()
         if activate:
-            s.execute(update(MlModel).values(is_active=False))
+            s.execute(update(MlModel).where(MlModel.model_type.in_(KINDS))
+                      .values(is_active=False))
             for r in rows:
                 r.is_active = True
         out = [_record(r) for r in rows]
@@ -200,7 +201,8 @@ def list_models(data_dir: str | Path | None, station: Station, *,
     """Every registered anomaly model, newest version first."""
     eng = engine or open_store(data_dir, station, db_url=db_url)
     with Session(eng) as s:
-        rows = s.scalars(select(MlModel).where(MlModel.version.is_not(None))
+        rows = s.scalars(select(MlModel).where(MlModel.version.is_not(None),
+                                              MlModel.model_type.in_(KINDS))
                          .order_by(MlModel.version.desc(), MlModel.model_type)).all()
         return [_record(r) for r in rows]
 
@@ -210,10 +212,12 @@ def activate(data_dir: str | Path | None, station: Station, version: int, *,
     """Make ``version`` the active one (a KeyError naming it when there is no such)."""
     eng = engine or open_store(data_dir, station, db_url=db_url)
     with Session(eng) as s, s.begin():
-        rows = s.scalars(select(MlModel).where(MlModel.version == version)).all()
+        rows = s.scalars(select(MlModel).where(MlModel.version == version,
+                                              MlModel.model_type.in_(KINDS))).all()
         if not rows:
             raise RegistryError(f"no anomaly model version {version}")
-        s.execute(update(MlModel).values(is_active=False))
+        s.execute(update(MlModel).where(MlModel.model_type.in_(KINDS))
+                  .values(is_active=False))
         for r in rows:
             r.is_active = True
         return [_record(r) for r in rows]
