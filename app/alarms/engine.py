@@ -1015,7 +1015,7 @@ class AlarmEngine:
 
     def performance_report(self, now: dt.datetime, hours: float = 24.0) -> dict:
         """Alarm-system performance per ISA-18.2 from the transitions kept in memory."""
-        rep = performance_report(((t.time, t.key, t.before.value, t.after.value)
+        rep = performance_report(((t.time, t.key, t.before.value, t.after.value, t.user)
                                   for t in self.transitions), now, hours)
         rep["annunciated_now"] = sum(a.state in ANNUNCIATED for a in self.alarms.values())
         return rep
