@@ -24,7 +24,26 @@ State machine (per alarm)::
     any ──remove_from_service──► OUT_OF_SERVICE ──return_to_service──► re-evaluated
     SUPPRESSED (by design) while the point's section is de-energised: the low alarms of an
     electrical point in a dead bay; a trip, a protection operation or a high is never
-    suppressed.
+    suppressed. Also while the link to the point is lost: a device that is LOST raises its
+    one communication alarm (the parent) and every alarm of the points behind it is
+    suppressed ("F4 communication lost"), released with its true state when it is back.
+
+Rationalisation (ISA-18.2 / IEC 62682)
+    * One alarm per measurement: the entries of one rule family on the points of one asset
+      and quantity (a VT's six voltages, a CT's three currents, a relay's three phase trips)
+      are one alarm, ``ASSET.measurement:FAMILY``; its message names the worst phase, the
+      value with its unit and the limit.
+    * Communication lost only when the device is LOST — ``comm_loss_s`` without a good reply
+      (app.field.commstate; configured in alarm_rules.toml ``[communication]``); SUSPECT
+      raises nothing.
+    * Chattering: an alarm whose condition comes back ``CHATTER_COUNT`` times within
+      ``CHATTER_WINDOW`` (3 in 60 s, EEMUA 191) is not annunciated the third time but shelved
+      by the system (user ``system``, reason "chattering") for ``chatter_shelve`` (10 min),
+      then auto-unshelved and re-evaluated; the report lists these shelves.
+    * Priorities from the priority matrix (consequence × time to respond): see
+      :mod:`app.alarms.rules` and circuits/alarm_rules.toml; indications in
+      :data:`INDICATION_PRIORITY`.
+    * One severity vocabulary: :data:`PRIORITY_NAME` (Urgent, High, Medium, Low).
 
 Evaluation is vectorised over the compiled rule set and the digital points: one numpy pass
 per scan, Python work only for the alarms that change (``gridtwin bench alarms``). The engine
