@@ -33,6 +33,9 @@ Rationalisation (ISA-18.2 / IEC 62682)
       and quantity (a VT's six voltages, a CT's three currents, a relay's three phase trips)
       are one alarm, ``ASSET.measurement:FAMILY``; its message names the worst phase, the
       value with its unit and the limit.
+    * Common cause: when no device answers at all, one Urgent ``acquisition:comm`` alarm
+      (the front-end, network, RTU gateway or a stalled host) and the devices' own comm
+      alarms suppressed by design until it is over (and ``COMMON_GRACE`` after).
     * Communication lost only when the device is LOST — ``comm_loss_s`` without a good reply
       (app.field.commstate; configured in alarm_rules.toml ``[communication]``); SUSPECT
       raises nothing.
@@ -83,6 +86,13 @@ CHATTER_WINDOW = dt.timedelta(seconds=60)
 CHATTER_SHELVE = dt.timedelta(minutes=10)
 #: The user the system's own actions (auto-shelving a chattering alarm) are audited as.
 SYSTEM_USER = "system"
+#: The parent alarm when no device answers at all (the acquisition, not the bays).
+ACQUISITION = "acquisition"
+ACQUISITION_KEY = f"{ACQUISITION}:comm"
+COMMON_MIN_DEVICES = 3
+#: After such an episode, how long a device still LOST is not annunciated on its own (the
+#: bays' recovery hysteresis brings them back one by one).
+COMMON_GRACE = dt.timedelta(seconds=10)
 #: Units as an operator reads them (the station file's ASCII spellings on the left).
 UNIT_TEXT = MappingProxyType({"degC": "°C", "W/m2": "W/m²", "deg": "°"})
 #: How long an operator's command explains a breaker movement.
@@ -432,6 +442,8 @@ class AlarmEngine:
                 raise ValueError(f"indication priority {qn}: {p!r} is not 1-4")
         self.chatter_shelve = chatter_shelve
         self._link = np.zeros(len(points), dtype=bool)
+        self._common_at: dt.datetime | None = None
+        self._in_common = False
         self._link_dev: dict[int, str] = {}
         self.asset_types = dict(asset_types or {})
         self.aliases = {k: tuple(v) for k, v in (aliases or {}).items()}
@@ -745,14 +757,39 @@ class AlarmEngine:
         # that is LOST raises the comm alarm; one that is SUSPECT (no good reply for a while,
         # not yet comm_loss_s: app.field.commstate) or still CONNECTING raises none yet. In
         # neither case do its points' quality alarms speak: their quality is the link's.
+        # Common cause: when no device answers at all (every one not OK, some LOST), it is
+        # the acquisition that failed — the front-end, the network, the RTU gateway, a
+        # stalled host — not each bay: ONE parent alarm, and the devices' own alarms are
+        # suppressed by design until it is over and COMMON_GRACE more (the bays' own
+        # hysteresis brings them back one by one).
         lost = {d for d, c in frame.comm.items() if c.state == Comm.LOST}
         not_ok = {d for d, c in frame.comm.items() if c.state != Comm.OK}
+        n_dev = len(frame.comm)
+        common = n_dev >= COMMON_MIN_DEVICES and len(not_ok) == n_dev and bool(lost)
+        if common:
+            self._common_at = now
+        was_common = self._in_common
+        self._in_common = (self._common_at is not None
+                           and now - self._common_at <= COMMON_GRACE)
+        ackey = ACQUISITION_KEY
+        if common or (ackey in self.alarms and self.alarms[ackey].active):
+            protocols = "+".join(sorted({p for c in frame.comm.values()
+                                         for p in c.protocol.split("+") if p}))
+            a = self._alarm(ackey, ACQUISITION, ACQUISITION, "comm", 1,
+                            f"acquisition lost: no good reply from any of the {n_dev} devices "
+                            f"({protocols}) — front-end, network or RTU gateway, not each bay",
+                            -1)
+            out += self._set_active(a, common, float("nan"), now)
         for d, c in frame.comm.items():
             key = f"{d}:comm"
             if d in lost or (key in self.alarms and self.alarms[key].active):
                 a = self._alarm(key, d, d, "comm", 2, f"{d}: communication lost "
                                 f"({c.protocol})", -1)
                 out += self._set_active(a, d in lost, float("nan"), now)
+        if was_common and not self._in_common:
+            for a in self.alarms.values():
+                if a.kind == "comm" and a.state == AlarmState.SUPPRESSED:
+                    out += self._reenter(a, now, None, "released: acquisition restored")
         bad = ~good
         for d in not_ok:
             try:
@@ -852,6 +889,8 @@ class AlarmEngine:
         """Why the alarm is suppressed by design now ("" when it is not): the link to its
         points is lost (any alarm of the points), or — a low alarm or a questionable reading
         of an electrical point — its section is de-energised."""
+        if a.kind == "comm" and a.key != ACQUISITION_KEY and self._in_common:
+            return "acquisition lost (no device answers)"
         for r in a.members:
             if self._link[r]:
                 return f"{self._link_dev.get(r, 'the device')} communication lost"

@@ -488,3 +488,40 @@ def test_one_severity_vocabulary_and_units():
         "Urgent", "Urgent", "High", "Medium", "Low"]
     assert unit_text("degC") == "°C" and unit_text("kV") == "kV"
     assert AlarmRule("X", "ICT1.TOP_OIL", ">", 1.0, "critical").effective_priority == 1
+
+
+def test_no_device_answering_is_one_acquisition_alarm_not_one_per_bay(feed, types):
+    """A stalled acquisition (every device not OK at once, some LOST — a front-end, network
+    or host stall): one urgent parent alarm, the bays' own comm alarms suppressed by design;
+    bays back within the grace raise nothing; one still lost after it is annunciated."""
+    pt = feed.plant.points
+    eng = AlarmEngine(pt, [], asset_types=types)
+    devs = [d.id for d in pt.devices]
+    feed.comm = {d: CommState(d, "modbus", Comm.OK, feed.t) for d in devs}
+    eng.evaluate(feed.frame())
+    feed.quality[:] = Q.QUESTIONABLE | Q.OLD_DATA
+    feed.comm = {d: CommState(d, "modbus", Comm.SUSPECT, feed.t) for d in devs}
+    feed.comm[devs[0]] = CommState(devs[0], "modbus", Comm.LOST, feed.t)
+    tr = eng.evaluate(feed.frame())
+    assert [(t.key, t.priority, t.after) for t in tr if t.after == S.UNACK] == [
+        ("acquisition:comm", 1, S.UNACK)]
+    feed.quality[:] = Q.COMM_LOST
+    feed.comm = {d: CommState(d, "modbus", Comm.LOST, feed.t) for d in devs}
+    tr = eng.evaluate(feed.frame())
+    assert tr and all(t.after == S.SUPPRESSED for t in tr)  # the bays: suppressed by design
+    assert len(eng.annunciated()) == 1
+    # Back, one by one (hysteresis): the first OK ends the common cause; the others within
+    # the grace raise nothing; one still lost 10 s on is a real bay loss.
+    feed.quality[:] = Q.GOOD
+    feed.comm = {d: CommState(d, "modbus", Comm.OK, feed.t) for d in devs}
+    feed.comm[devs[1]] = CommState(devs[1], "modbus", Comm.LOST, feed.t)
+    tr = eng.evaluate(feed.frame(2))
+    assert [t.after for t in tr if t.key == "acquisition:comm"] == [S.RTN_UNACK]
+    assert not [t for t in tr if t.after == S.UNACK]
+    tr = eng.evaluate(feed.frame(5))
+    assert not [t for t in tr if t.after == S.UNACK]
+    tr = eng.evaluate(feed.frame(6))
+    assert [(t.key, t.after) for t in tr if t.after == S.UNACK] == [(f"{devs[1]}:comm",
+                                                                     S.UNACK)]
+    assert all(a.state == S.NORMAL for k, a in eng.alarms.items()
+               if k.endswith(":comm") and k not in ("acquisition:comm", f"{devs[1]}:comm"))
