@@ -297,6 +297,17 @@ def nominal_values(station: Station, points: PointTable) -> np.ndarray:
     return nom
 
 
+def _rationalised(rec: dict, points: PointTable, settings: AlarmSettings) -> dict:
+    """A station-limit rule stored without a priority (a store seeded before the priority
+    matrix) takes the matrix's priority for its quantity; any other record as stored."""
+    rid, tag = str(rec.get("rule_id") or ""), str(rec.get("parameter") or "")
+    if rec.get("priority") is not None or rid not in (f"{tag}:hi", f"{tag}:lo") \
+            or tag not in points.index:
+        return rec
+    prio = settings.limit_priority(points.quantity[points.index[tag]], rid.rsplit(":", 1)[1])
+    return {**rec, "priority": prio}
+
+
 def validate(records: Iterable[Mapping[str, object]], points: PointTable, *,
              asset_types: Mapping[str, str], aliases: Mapping[str, Sequence[str]],
              nominal: np.ndarray, where: str) -> tuple[list[AlarmRule], list[str]]:
@@ -400,6 +411,8 @@ def rules_for_station(station: Station, points: PointTable, db_engine: Engine | 
             db_engine = None
     if db_engine is None:
         records = file_records + station_limit_records(points, settings)
+    else:
+        records = [_rationalised(r, points, settings) for r in records]
     rules, refused = validate(records, points, asset_types=types, aliases=aliases,
                               nominal=nominal, where=source)
     return RuleSet(tuple(rules), MappingProxyType(aliases), nominal,

@@ -203,3 +203,17 @@ def test_bad_settings_are_named_and_defaults_used(tmp_path):
     assert any("communication.comm_loss_s: -1" in p for p in cfg.problems)
     assert cfg.comm_loss_s is None and cfg.limit_priority("loading_pct", "hi") == 2
     assert cfg.indication_priority["sf6_lockout"] == 1
+
+
+def test_a_store_seeded_before_the_matrix_takes_its_priorities(station, points, db):
+    """Station-limit rules stored without a priority (an older store) run with the matrix's;
+    an engineer's explicit priority stays."""
+    rules_for_station(station, points, db)
+    with db.begin() as con:
+        con.execute(update(AlarmRuleRow).where(AlarmRuleRow.rule_id.like("%:hi"))
+                    .values(priority=None, severity="high"))
+        con.execute(update(AlarmRuleRow).where(AlarmRuleRow.rule_id == "ICT2.LOADING:hi")
+                    .values(priority=3))
+    prio = {r.rule_id: r.effective_priority for r in rules_for_station(station, points, db).rules}
+    assert prio["ICT1.LOADING:hi"] == 1 and prio["ICT2.LOADING:hi"] == 3
+    assert prio["ICT1.C2H2:hi"] == 3
