@@ -72,15 +72,18 @@ def eval_figures(station, rules, n: int = 2000) -> dict:  # noqa: ANN001
 
 
 def flood_overrides(points) -> tuple[dict[int, float], dict[int, int]]:  # noqa: ANN001
-    """1,000 alarms in one scan: every station limit exceeded, the rest data-invalid."""
+    """1,000 alarms in one scan: every station limit exceeded (one alarm per measurement: its
+    phases share one), the rest data-invalid."""
     from app.station import quality as Q
 
     hi = np.flatnonzero(np.isfinite(points.hi))
     lo = np.flatnonzero(np.isfinite(points.lo) & ~np.isfinite(points.hi))
     v = {int(i): float(points.hi[i]) * 1.5 + 1 for i in hi}
     v.update({int(i): float(points.lo[i]) * 0.5 for i in lo})
+    n_alarms = len({(points.asset[i], points.quantity[i], "hi") for i in hi}
+                   | {(points.asset[i], points.quantity[i], "lo") for i in lo})
     rest = [i for i in range(len(points)) if i not in v and points.quantity[i] != "position"]
-    return v, {int(i): Q.SENSOR_FAILED for i in rest[:FLOOD - len(v)]}
+    return v, {int(i): Q.SENSOR_FAILED for i in rest[:FLOOD - n_alarms]}
 
 
 class FloodSource(PlantFrameSource):

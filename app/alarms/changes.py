@@ -27,7 +27,7 @@ class Event:
     asset: str
     tag: str
     message: str
-    severity: str  # "low", "medium", "high", "critical"
+    severity: str  # "low", "medium", "high", "urgent" (app.alarms.engine.PRIORITY_NAME)
     before: str
     after: str
 

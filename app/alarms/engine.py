@@ -24,7 +24,29 @@ State machine (per alarm)::
     any ──remove_from_service──► OUT_OF_SERVICE ──return_to_service──► re-evaluated
     SUPPRESSED (by design) while the point's section is de-energised: the low alarms of an
     electrical point in a dead bay; a trip, a protection operation or a high is never
-    suppressed.
+    suppressed. Also while the link to the point is lost: a device that is LOST raises its
+    one communication alarm (the parent) and every alarm of the points behind it is
+    suppressed ("F4 communication lost"), released with its true state when it is back.
+
+Rationalisation (ISA-18.2 / IEC 62682)
+    * One alarm per measurement: the entries of one rule family on the points of one asset
+      and quantity (a VT's six voltages, a CT's three currents, a relay's three phase trips)
+      are one alarm, ``ASSET.measurement:FAMILY``; its message names the worst phase, the
+      value with its unit and the limit.
+    * Common cause: when no device answers at all, one Urgent ``acquisition:comm`` alarm
+      (the front-end, network, RTU gateway or a stalled host) and the devices' own comm
+      alarms suppressed by design until it is over (and ``COMMON_GRACE`` after).
+    * Communication lost only when the device is LOST — ``comm_loss_s`` without a good reply
+      (app.field.commstate; configured in alarm_rules.toml ``[communication]``); SUSPECT
+      raises nothing.
+    * Chattering: an alarm whose condition comes back ``CHATTER_COUNT`` times within
+      ``CHATTER_WINDOW`` (3 in 60 s, EEMUA 191) is not annunciated the third time but shelved
+      by the system (user ``system``, reason "chattering") for ``chatter_shelve`` (10 min),
+      then auto-unshelved and re-evaluated; the report lists these shelves.
+    * Priorities from the priority matrix (consequence × time to respond): see
+      :mod:`app.alarms.rules` and circuits/alarm_rules.toml; indications in
+      :data:`INDICATION_PRIORITY`.
+    * One severity vocabulary: :data:`PRIORITY_NAME` (Urgent, High, Medium, Low).
 
 Evaluation is vectorised over the compiled rule set and the digital points: one numpy pass
 per scan, Python work only for the alarms that change (``gridtwin bench alarms``). The engine
@@ -49,13 +71,30 @@ from app.station import quality as Q
 from app.station.frame import Comm, ScanFrame
 from app.station.points import POS_CLOSED, POS_OPEN, PointTable
 
-SEVERITY_PRIORITY = {"critical": 1, "high": 2, "medium": 3, "low": 4}
+#: The one severity vocabulary (alarm list, event log, report, CLI): priority 1-4 is Urgent,
+#: High, Medium, Low. "critical" is still read (older rule files and stores) as "urgent".
+SEVERITY_PRIORITY = {"urgent": 1, "high": 2, "medium": 3, "low": 4}
+SEVERITY_ALIASES = {"critical": "urgent"}
 PRIORITY_SEVERITY = {p: s for s, p in SEVERITY_PRIORITY.items()}
+PRIORITY_NAME = MappingProxyType({1: "Urgent", 2: "High", 3: "Medium", 4: "Low"})
 CONDITIONS = (">", ">=", "<", "<=", "=", "range")
 FLOOD_COUNT = 10
 FLOOD_WINDOW = dt.timedelta(minutes=10)
 CHATTER_COUNT = 3
 CHATTER_WINDOW = dt.timedelta(seconds=60)
+#: How long a chattering alarm is shelved by the system (then auto-unshelved).
+CHATTER_SHELVE = dt.timedelta(minutes=10)
+#: The user the system's own actions (auto-shelving a chattering alarm) are audited as.
+SYSTEM_USER = "system"
+#: The parent alarm when no device answers at all (the acquisition, not the bays).
+ACQUISITION = "acquisition"
+ACQUISITION_KEY = f"{ACQUISITION}:comm"
+COMMON_MIN_DEVICES = 3
+#: After such an episode, how long a device still LOST is not annunciated on its own (the
+#: bays' recovery hysteresis brings them back one by one).
+COMMON_GRACE = dt.timedelta(seconds=10)
+#: Units as an operator reads them (the station file's ASCII spellings on the left).
+UNIT_TEXT = MappingProxyType({"degC": "°C", "W/m2": "W/m²", "deg": "°"})
 #: How long an operator's command explains a breaker movement.
 COMMAND_WINDOW = dt.timedelta(seconds=30)
 MAX_SHELVE = dt.timedelta(hours=24)
@@ -67,10 +106,42 @@ PROTECTION = frozenset({"operated", "trip", "zone_operated", "breaker_failure_op
 STATUS_ON = frozenset({"sf6_low_alarm", "sf6_lockout", "buchholz_alarm", "pole_discrepancy",
                        "fire_alarm", "dc_earth_fault", "annunciator", "interlock_bypassed",
                        "test_mode"})
+#: Priorities of indications other than the defaults (protection operated 1, others 2), from
+#: the priority matrix (alarm_rules.toml ``[indication_priority]`` adds to or overrides it):
+#: an SF6 lockout blocks the breaker (severe, respond at once); a fire alarm likewise; a
+#: relay in test mode, an annunciator, a lost time sync can wait.
+INDICATION_PRIORITY = MappingProxyType({
+    "sf6_lockout": 1, "fire_alarm": 1, "buchholz_alarm": 2, "sf6_low_alarm": 2,
+    "test_mode": 3, "annunciator": 3, "time_sync_ok": 3, "interlock_bypassed": 2})
 #: Indications whose "0" is abnormal: a supervision lost (priority 2).
 STATUS_OFF = frozenset({"healthy", "trip_circuit_healthy", "spring_charged", "dc_supply_ok",
                         "ac_supply_ok", "time_sync_ok", "vt_mcb_healthy", "charger_healthy",
                         "dc_mcb_healthy", "lt_supply_ok", "motor_supply_ok"})
+
+
+def unit_text(unit: str) -> str:
+    """A station-file unit as shown on screen: one spelling, ``°C`` never ``degC``."""
+    return UNIT_TEXT.get(unit, unit)
+
+
+def severity_name(severity: str) -> str:
+    """``"critical"`` / ``"urgent"`` → ``"Urgent"``, … (the vocabulary shown everywhere)."""
+    s = SEVERITY_ALIASES.get(severity, severity)
+    return PRIORITY_NAME.get(SEVERITY_PRIORITY.get(s, 0), severity.capitalize())
+
+
+#: Measurement names of point quantities (one alarm per measurement, not per phase).
+_QUANTITY_SUFFIXES = ("_kv", "_ka", "_a", "_c", "_pct", "_mw", "_mvar", "_mva", "_hz", "_ppm",
+                      "_pf", "_bar", "_ma", "_kw", "_km", "_h", "_deg")
+
+
+def measurement_name(quantity: str) -> str:
+    """``voltage_kv`` → ``voltage``, ``bushing_tan_delta_pct`` → ``bushing tan delta``."""
+    for suf in _QUANTITY_SUFFIXES:
+        if quantity.endswith(suf) and len(quantity) > len(suf):
+            quantity = quantity[: -len(suf)]
+            break
+    return quantity.replace("_", " ")
 
 
 class AlarmState(enum.Enum):
@@ -127,6 +198,8 @@ class AlarmRule:
         if self.condition not in CONDITIONS:
             raise ValueError(f"rule {rid}: field 'condition': unknown condition "
                              f"{self.condition!r} (use {', '.join(CONDITIONS)})")
+        object.__setattr__(self, "severity",
+                           SEVERITY_ALIASES.get(self.severity, self.severity))
         if self.severity not in SEVERITY_PRIORITY:
             raise ValueError(f"rule {rid}: field 'severity': unknown severity "
                              f"{self.severity!r} (use {', '.join(SEVERITY_PRIORITY)})")
@@ -196,6 +269,15 @@ class Alarm:
     shelve_reason: str = ""
     activations: deque = field(default_factory=lambda: deque(maxlen=64))
     chattering: bool = False
+    unit: str = ""
+    """The value's unit as shown (``°C``)."""
+    members: tuple[int, ...] = ()
+    """The point rows of the measurement (all phases) an analog alarm speaks for."""
+    out_rows: tuple[int, ...] = ()
+    """Of those, the ones out of limit now."""
+    suppressed_by: str = ""
+    """Why it is suppressed by design (the lost link, the dead section); empty otherwise."""
+    shelved_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,11 +317,62 @@ class AlarmRow:
     shelved_until: dt.datetime | None
     shelve_reason: str
     chattering: bool
+    unit: str = ""
+    """The unit of ``value`` as shown (``kV``, ``°C``; empty for indications)."""
+    points: tuple[int, ...] = ()
+    """Point rows out of limit now (an analog alarm's phases beyond the limit)."""
+    suppressed_by: str = ""
+    """Why the alarm is suppressed by design ("F4 communication lost", "section
+    de-energised"); empty when it is not."""
+    shelved_by: str | None = None
+    """Who shelved it (``system`` for a chattering alarm shelved automatically)."""
+
+    @property
+    def priority_name(self) -> str:
+        return PRIORITY_NAME.get(self.priority, str(self.priority))
+
+    @property
+    def value_text(self) -> str:
+        """The value with its unit (``203.1 kV``); empty when there is none."""
+        if self.value != self.value:
+            return ""
+        return f"{self.value:.4g} {self.unit}".rstrip()
+
+
+@dataclass(frozen=True, slots=True)
+class AssetAlarms:
+    """What the diagram needs to mark one object: its alarms summed up (immutable)."""
+
+    asset: str
+    priority: int
+    """Highest (most urgent: lowest number) priority of its annunciated alarms — unacknowledged,
+    acknowledged or returned unacknowledged; 0 when it has none annunciated."""
+    count: int
+    """Annunciated alarms."""
+    unacked: bool
+    """Any of them unacknowledged (blink the marker)."""
+    unacked_priority: int
+    """Highest priority of the unacknowledged ones; 0 when none."""
+    tripped: bool
+    """A breaker trip not yet acknowledged (show the trip flag)."""
+    points: Mapping[int, int]
+    """Point row → priority, for every point out of limit now (draw the value in the
+    priority colour)."""
+    hidden: int
+    """Alarms shelved, suppressed by design or out of service (not in ``count``)."""
+
+
+_NO_ASSETS: Mapping[str, AssetAlarms] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class AlarmView:
-    """Every alarm not in NORMAL, the counts and the flood flag, after one scan or action."""
+    """Every alarm not in NORMAL, the counts and the flood flag, after one scan or action.
+
+    ``assets`` is the per-object summary the diagram draws its alarm markers from: asset id →
+    :class:`AssetAlarms` (highest priority, count, unacknowledged, unacknowledged trip, out-of-
+    limit point rows → priority). A communication alarm's asset is the device (the bay, e.g.
+    ``F4``). Built on the solver thread with the view; on the GUI thread a dict lookup."""
 
     time: dt.datetime
     rows: tuple[AlarmRow, ...]
@@ -251,6 +384,31 @@ class AlarmView:
     flood: bool
     new_in_window: int
     """New alarms in the last 10 minutes (the flood figure)."""
+    assets: Mapping[str, AssetAlarms] = field(default_factory=lambda: _NO_ASSETS)
+    """Per asset id, its alarms summed up (only assets with an alarm not in NORMAL)."""
+
+
+def asset_summary(rows: Iterable[AlarmRow]) -> Mapping[str, AssetAlarms]:
+    """Per asset, its alarms summed up for the diagram's markers (see :class:`AssetAlarms`)."""
+    acc: dict[str, list] = {}
+    for r in rows:
+        e = acc.setdefault(r.asset, [0, 0, False, 0, False, {}, 0])
+        if r.state not in ANNUNCIATED:
+            e[6] += 1
+            continue
+        e[0] = r.priority if not e[0] else min(e[0], r.priority)
+        e[1] += 1
+        if r.state in (AlarmState.UNACK, AlarmState.RTN_UNACK):
+            e[2] = True
+            e[3] = r.priority if not e[3] else min(e[3], r.priority)
+            if r.kind == "trip":
+                e[4] = True
+        if r.active:
+            for p in r.points:
+                e[5][p] = min(e[5].get(p, 9), r.priority)
+    return MappingProxyType({
+        a: AssetAlarms(a, e[0], e[1], e[2], e[3], e[4], MappingProxyType(e[5]), e[6])
+        for a, e in acc.items()})
 
 
 @dataclass(slots=True)
@@ -268,11 +426,25 @@ class AlarmEngine:
     def __init__(self, points: PointTable, rules: Iterable[AlarmRule] = (), *,
                  asset_types: Mapping[str, str] | None = None,
                  aliases: Mapping[str, Sequence[str]] | None = None,
-                 nominal: np.ndarray | None = None) -> None:
+                 nominal: np.ndarray | None = None,
+                 indication_priority: Mapping[str, int] | None = None,
+                 chatter_shelve: dt.timedelta | None = CHATTER_SHELVE) -> None:
         """``asset_types`` maps asset id → type (for rules restricted to a type and to find
         the breakers); ``aliases`` maps a generic parameter to point quantities; ``nominal``
-        is each point's nominal value (NaN where none), for ``range`` rules."""
+        is each point's nominal value (NaN where none), for ``range`` rules;
+        ``indication_priority`` overrides :data:`INDICATION_PRIORITY` (quantity → 1-4);
+        ``chatter_shelve``: how long a chattering alarm is shelved by the system (None: never
+        shelved, only flagged)."""
         self.points = points
+        self.indication_priority = {**INDICATION_PRIORITY, **(indication_priority or {})}
+        for qn, p in self.indication_priority.items():
+            if p not in (1, 2, 3, 4):
+                raise ValueError(f"indication priority {qn}: {p!r} is not 1-4")
+        self.chatter_shelve = chatter_shelve
+        self._link = np.zeros(len(points), dtype=bool)
+        self._common_at: dt.datetime | None = None
+        self._in_common = False
+        self._link_dev: dict[int, str] = {}
         self.asset_types = dict(asset_types or {})
         self.aliases = {k: tuple(v) for k, v in (aliases or {}).items()}
         self.nominal = nominal if nominal is not None else np.full(len(points), np.nan)
@@ -298,13 +470,35 @@ class AlarmEngine:
         self._breaker_pos = np.array(
             [x == "position" and self.asset_types.get(a) == "breaker"
              for x, a in zip(q, points.asset, strict=True)], dtype=bool)
+        # One alarm per indication of an asset, not per phase: TRIP_A, TRIP_B, TRIP_C of a
+        # relay are its one "trip operated" alarm.
+        by_ind: dict[tuple[str, str], list[int]] = {}
+        for i in np.flatnonzero(self._digital):
+            by_ind.setdefault((points.asset[i], q[i]), []).append(int(i))
+        self._dig_key: dict[int, str] = {}
+        self._dig_members: dict[str, tuple[int, ...]] = {}
+        for (asset, qn), rows in by_ind.items():
+            phased = [r for r in rows if points.phase[r]]
+            if len(phased) < 2:
+                continue
+            suffix = "operated" if qn in PROTECTION else "status"
+            key = f"{asset}.{qn}:{suffix}"
+            self._dig_members[key] = tuple(phased)
+            for r in phased:
+                self._dig_key[r] = key
         self.compile(rules)
 
     # ================================================================== rules
     def compile(self, rules: Iterable[AlarmRule]) -> None:
-        """Build the vectorised rule table: one entry per (rule, point, direction)."""
+        """Build the vectorised rule table: one entry per (rule, point, direction), and the
+        alarms they make: one per *measurement* — the entries of one rule family on the
+        points of one asset and quantity (the phases V_A … V_CA of a VT, I_A … I_C of a CT)
+        share one alarm, keyed ``ASSET.measurement:FAMILY`` (``B220_M1_CVT.voltage:lo``); an
+        entry alone in its measurement keeps its own key ``TAG:RULE``. The station limits
+        ``TAG:hi`` / ``TAG:lo`` of one measurement are one family (``hi`` / ``lo``)."""
         pt = self.points
         rows, thr, sign, dbd, on_d, off_d, prio, keys, msgs = ([] for _ in range(9))
+        fams: list[str] = []
         self.rules: tuple[AlarmRule, ...] = tuple(r for r in rules if r.enabled)
         seen: set[str] = set()
         for r in self.rules:
@@ -314,7 +508,8 @@ class AlarmEngine:
             targets = rule_targets(pt, r, asset_types=self.asset_types, aliases=self.aliases,
                                    nominal=self.nominal)
             for i in targets:
-                unit = pt.unit[i]
+                unit = unit_text(pt.unit[i])
+                limit_family = r.rule_id in (f"{pt.tags[i]}:hi", f"{pt.tags[i]}:lo")
                 if r.condition == "range":
                     nom = float(self.nominal[i])
                     band = abs(nom) * r.threshold / 100.0
@@ -327,6 +522,7 @@ class AlarmEngine:
                         off_d.append(r.off_delay_s)
                         prio.append(r.effective_priority)
                         keys.append(_key(pt.tags[i], r.rule_id, suffix))
+                        fams.append(f"{r.rule_id}:{suffix}")
                         msgs.append(r.message or f"{pt.tags[i]} {r.threshold:g} % {word} "
                                                  f"nominal {nom:.4g} {unit}".rstrip())
                     continue
@@ -338,11 +534,33 @@ class AlarmEngine:
                 off_d.append(r.off_delay_s)
                 prio.append(r.effective_priority)
                 keys.append(_key(pt.tags[i], r.rule_id))
+                fams.append(r.rule_id.rsplit(":", 1)[1] if limit_family else r.rule_id)
                 msgs.append(r.message or f"{pt.tags[i]} {r.condition} {r.threshold:g} "
                                          f"{unit}".rstrip())
         dup = len(keys) - len(set(keys))
         if dup:
             raise ValueError(f"{dup} alarm keys defined twice: rule ids must be unique per point")
+        # --- one alarm per measurement
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        for k, i in enumerate(rows):
+            groups.setdefault((pt.asset[i], pt.quantity[i], fams[k]), []).append(k)
+        grp = np.zeros(len(rows), dtype=np.intp)
+        self._g_keys: list[str] = []
+        self._g_members: list[np.ndarray] = []
+        self._g_prio: list[int] = []
+        self._g_single: list[bool] = []
+        for g, ((asset, quantity, fam), ks) in enumerate(groups.items()):
+            grp[ks] = g
+            self._g_members.append(np.asarray(ks, dtype=np.intp))
+            self._g_prio.append(min(prio[k] for k in ks))
+            single = len({rows[k] for k in ks}) == 1 and len(ks) == 1
+            self._g_single.append(single)
+            self._g_keys.append(keys[ks[0]] if single
+                                else f"{asset}.{measurement_name(quantity)}:{fam}")
+        if len(set(self._g_keys)) != len(self._g_keys):
+            raise ValueError("alarm keys of two measurements coincide: rename a rule")
+        self._grp = grp
+        self._g_active = np.zeros(len(groups), dtype=bool)
         self._rows_ix = np.asarray(rows, dtype=np.intp)
         self._thr = np.asarray(thr, dtype=float)
         self._sign = np.asarray(sign, dtype=np.int8)
@@ -356,6 +574,44 @@ class AlarmEngine:
         self._raw_active = np.zeros(n, dtype=bool)  # condition (with deadband) now
         self._active = np.zeros(n, dtype=bool)  # after delays
         self._changed_at = np.zeros(n)  # epoch s when _raw_active last changed
+
+    def _group_change(self, g: int, want: np.ndarray, x: np.ndarray, now: dt.datetime
+                      ) -> list[Transition]:
+        """A measurement whose entries changed: its one alarm, named by the worst entry."""
+        pt = self.points
+        ks = self._g_members[g]
+        on = want[ks]
+        active = bool(on.any())
+        s = self._sign[ks].astype(float)
+        thr = self._thr[ks]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score = np.where(s == 0, 0.0, s * (x[ks] - thr) / np.maximum(np.abs(thr), 1e-9))
+        score = np.where(np.isfinite(score), score, -np.inf)
+        cand = np.flatnonzero(on) if active else np.arange(len(ks))
+        w = int(ks[cand[int(np.argmax(score[cand]))]])
+        i = int(self._rows_ix[w])
+        members = tuple(dict.fromkeys(int(self._rows_ix[k]) for k in ks))
+        if self._g_single[g]:
+            msg = self._msgs[w]
+        else:
+            unit = unit_text(pt.unit[i])
+            word = "high" if self._sign[w] > 0 else "low" if self._sign[w] < 0 else "at"
+            ph = pt.phase[i]
+            which = f"phase {ph}" if ph else pt.tags[i].split(".", 1)[-1]
+            msg = (f"{pt.asset[i]} {measurement_name(pt.quantity[i])} {word}: "
+                   f"{x[w]:.4g} {unit} ({which}), limit {self._thr[w]:.4g} {unit}")
+        a = self._alarm(self._g_keys[g], pt.tags[i] if self._g_single[g] else
+                        f"{pt.asset[i]}.{measurement_name(pt.quantity[i])}", pt.asset[i],
+                        "analog", int(self._g_prio[g]), msg, members[0],
+                        suppressible=bool(self._sign[w] < 0), members=members)
+        a.unit = unit_text(pt.unit[i])
+        out_rows = tuple(dict.fromkeys(int(self._rows_ix[k]) for k in ks[on]))
+        if out_rows != a.out_rows:
+            a.out_rows = out_rows
+            self._dirty.add(a.key)
+        if active and (not a.active or a.state in _HIDDEN):
+            a.message = msg
+        return self._set_active(a, active, float(x[w]), now)
 
     @property
     def rule_count(self) -> int:
@@ -390,9 +646,25 @@ class AlarmEngine:
         sup = self._sup if suppressed is None else np.asarray(suppressed, dtype=bool)
         flipped = np.flatnonzero(sup != self._sup)
         self._sup = sup.copy()
+        # A lost link (a device LOST: its one comm alarm is the parent) suppresses by design
+        # every alarm of the points behind it, until it is back.
+        link = np.zeros(len(pt), dtype=bool)
+        link_dev: dict[int, str] = {}
+        for d, c in frame.comm.items():
+            if c.state == Comm.LOST:
+                try:
+                    rows = pt.device(d).points
+                except KeyError:
+                    continue
+                link[rows] = True
+                for r in np.atleast_1d(rows):
+                    link_dev[int(r)] = d
+        lflip = np.flatnonzero(link != self._link)
+        self._link, self._link_dev = link, link_dev
         # Suppression starts before this scan's alarms are evaluated (a bay that dies
         # raises its lows in the very scan it dies) and ends after (its lows clear first).
-        out += self._apply_suppression(flipped[sup[flipped]], now)
+        out += self._apply_suppression(
+            np.union1d(flipped[sup[flipped]], lflip[link[lflip]]), now)
 
         # --- analog rules, vectorised
         x = v[self._rows_ix]
@@ -415,29 +687,44 @@ class AlarmEngine:
         want = np.where(raw == self._active, self._active, want)
         changes = np.flatnonzero(want != self._active)
         self._active = want
-        for k in changes:
-            i = int(self._rows_ix[k])
-            a = self._alarm(self._keys[k], pt.tags[i], pt.asset[i], "analog",
-                            int(self._prio[k]), self._msgs[k], i,
-                            suppressible=bool(self._sign[k] < 0))
-            out += self._set_active(a, bool(want[k]), float(v[i]), now)
+        for g in np.unique(self._grp[changes]):
+            out += self._group_change(int(g), want, x, now)
 
         # --- protection operated and status indications (bad quality holds)
         with np.errstate(invalid="ignore"):
             on = v >= 0.5
         cond = (self._protection | self._status_on) & on | self._status_off & ~on
         dig = np.where(good & self._digital, cond, self._dig)
+        done: set[str] = set()
         for i in np.flatnonzero(dig != self._dig):
+            i = int(i)
             tag = pt.tags[i]
-            if self._protection[i]:
-                a = self._alarm(f"{tag}:operated", tag, pt.asset[i], "protection", 1,
-                                f"{tag} protection operated", int(i))
-            elif self._status_on[i]:
-                a = self._alarm(f"{tag}:status", tag, pt.asset[i], "status", 2,
-                                f"{tag} active", int(i))
-            else:
-                a = self._alarm(f"{tag}:status", tag, pt.asset[i], "status", 2,
-                                f"{tag} not healthy", int(i))
+            prio = self.indication_priority.get(pt.quantity[i],
+                                                1 if self._protection[i] else 2)
+            kind = "protection" if self._protection[i] else "status"
+            what = ("protection operated" if self._protection[i] else
+                    "active" if self._status_on[i] else "not healthy")
+            gkey = self._dig_key.get(i)
+            if gkey is not None:
+                if gkey in done:
+                    continue
+                done.add(gkey)
+                members = self._dig_members[gkey]
+                on_rows = [r for r in members if dig[r]]
+                phases = ", ".join(str(pt.phase[r]) for r in on_rows)
+                name = f"{pt.asset[i]}.{pt.quantity[i]}"
+                a = self._alarm(gkey, name, pt.asset[i], kind, prio,
+                                f"{name} {what}", members[0], members=members)
+                if on_rows:
+                    a.message = f"{name} {what} (phase {phases})"
+                a.out_rows = tuple(on_rows)
+                self._dirty.add(gkey)
+                out += self._set_active(a, bool(on_rows), float(len(on_rows) > 0), now)
+                continue
+            suffix = "operated" if self._protection[i] else "status"
+            a = self._alarm(f"{tag}:{suffix}", tag, pt.asset[i], kind, prio,
+                            f"{tag} {what}", i)
+            a.out_rows = (i,) if dig[i] else ()
             out += self._set_active(a, bool(dig[i]), float(v[i]), now)
         self._dig = dig
 
@@ -470,14 +757,39 @@ class AlarmEngine:
         # that is LOST raises the comm alarm; one that is SUSPECT (no good reply for a while,
         # not yet comm_loss_s: app.field.commstate) or still CONNECTING raises none yet. In
         # neither case do its points' quality alarms speak: their quality is the link's.
+        # Common cause: when no device answers at all (every one not OK, some LOST), it is
+        # the acquisition that failed — the front-end, the network, the RTU gateway, a
+        # stalled host — not each bay: ONE parent alarm, and the devices' own alarms are
+        # suppressed by design until it is over and COMMON_GRACE more (the bays' own
+        # hysteresis brings them back one by one).
         lost = {d for d, c in frame.comm.items() if c.state == Comm.LOST}
         not_ok = {d for d, c in frame.comm.items() if c.state != Comm.OK}
+        n_dev = len(frame.comm)
+        common = n_dev >= COMMON_MIN_DEVICES and len(not_ok) == n_dev and bool(lost)
+        if common:
+            self._common_at = now
+        was_common = self._in_common
+        self._in_common = (self._common_at is not None
+                           and now - self._common_at <= COMMON_GRACE)
+        ackey = ACQUISITION_KEY
+        if common or (ackey in self.alarms and self.alarms[ackey].active):
+            protocols = "+".join(sorted({p for c in frame.comm.values()
+                                         for p in c.protocol.split("+") if p}))
+            a = self._alarm(ackey, ACQUISITION, ACQUISITION, "comm", 1,
+                            f"acquisition lost: no good reply from any of the {n_dev} devices "
+                            f"({protocols}) — front-end, network or RTU gateway, not each bay",
+                            -1)
+            out += self._set_active(a, common, float("nan"), now)
         for d, c in frame.comm.items():
             key = f"{d}:comm"
             if d in lost or (key in self.alarms and self.alarms[key].active):
                 a = self._alarm(key, d, d, "comm", 2, f"{d}: communication lost "
                                 f"({c.protocol})", -1)
                 out += self._set_active(a, d in lost, float("nan"), now)
+        if was_common and not self._in_common:
+            for a in self.alarms.values():
+                if a.kind == "comm" and a.state == AlarmState.SUPPRESSED:
+                    out += self._reenter(a, now, None, "released: acquisition restored")
         bad = ~good
         for d in not_ok:
             try:
@@ -496,22 +808,31 @@ class AlarmEngine:
             out += self._set_active(a, bool(bad[i]), float(v[i]), now)
         self._bad = bad
 
-        out += self._apply_suppression(flipped[~sup[flipped]], now)
+        out += self._apply_suppression(
+            np.union1d(flipped[~sup[flipped]], lflip[~link[lflip]]), now)
         for key in list(self._shelved):
             a = self.alarms[key]
             if a.shelved_until is not None and now >= a.shelved_until:
-                out += self._reenter(a, now, None, "shelving expired")
+                if a.shelved_by == SYSTEM_USER:
+                    a.activations.clear()
+                    out += self._reenter(a, now, SYSTEM_USER,
+                                         "auto-unshelved: chattering shelve expired")
+                else:
+                    out += self._reenter(a, now, None, "shelving expired")
         self.transitions.extend(out)
         return out
 
     # ------------------------------------------------------------------ state machine
     def _alarm(self, key: str, tag: str, asset: str, kind: str, prio: int, msg: str, row: int,
-               *, suppressible: bool = False) -> Alarm:
+               *, suppressible: bool = False, members: tuple[int, ...] = ()) -> Alarm:
         a = self.alarms.get(key)
         if a is None:
-            a = self.alarms[key] = Alarm(key, tag, asset, kind, prio, msg, row, suppressible)
+            a = self.alarms[key] = Alarm(key, tag, asset, kind, prio, msg, row, suppressible,
+                                         members=members or ((row,) if row >= 0 else ()))
             if row >= 0:
-                self._by_row.setdefault(row, []).append(a)
+                a.unit = unit_text(self.points.unit[row]) if kind == "analog" else ""
+            for r in a.members:
+                self._by_row.setdefault(r, []).append(a)
         return a
 
     def _move(self, a: Alarm, to: AlarmState, now: dt.datetime, user: str | None = None,
@@ -522,7 +843,9 @@ class AlarmEngine:
                         f"{a.message}{' — ' + note if note else ''}", user, a.value)
         if a.state == AlarmState.SHELVED and to != AlarmState.SHELVED:
             self._shelved.discard(a.key)
-            a.shelved_until, a.shelve_reason = None, ""
+            a.shelved_until, a.shelve_reason, a.shelved_by = None, "", None
+        if to != AlarmState.SUPPRESSED:
+            a.suppressed_by = ""
         a.state = to
         self._dirty.add(a.key)
         return [tr]
@@ -548,9 +871,12 @@ class AlarmEngine:
         if a.state in _HIDDEN:
             return []  # the condition is tracked; nothing is annunciated
         if active:
-            if a.suppressible and a.row >= 0 and self._sup[a.row]:
-                return self._move(a, AlarmState.SUPPRESSED, now, None, "suppressed by design")
+            why = self._suppression(a)
+            if why:
+                return self._suppress(a, now, why)
             if a.state in (AlarmState.NORMAL, AlarmState.RTN_UNACK):
+                if a.chattering and self.chatter_shelve is not None:
+                    return self._shelve_chattering(a, now)
                 return self._annunciate(a, now)
             return []
         if a.state == AlarmState.UNACK:
@@ -559,26 +885,74 @@ class AlarmEngine:
             return self._move(a, AlarmState.NORMAL, now)
         return []
 
+    def _suppression(self, a: Alarm) -> str:
+        """Why the alarm is suppressed by design now ("" when it is not): the link to its
+        points is lost (any alarm of the points), or — a low alarm or a questionable reading
+        of an electrical point — its section is de-energised."""
+        if a.kind == "comm" and a.key != ACQUISITION_KEY and self._in_common:
+            return "acquisition lost (no device answers)"
+        for r in a.members:
+            if self._link[r]:
+                return f"{self._link_dev.get(r, 'the device')} communication lost"
+        if a.suppressible and any(self._sup[r] for r in a.members):
+            return "section de-energised"
+        return ""
+
+    def _suppress(self, a: Alarm, now: dt.datetime, why: str, user: str | None = None
+                  ) -> list[Transition]:
+        out = self._move(a, AlarmState.SUPPRESSED, now, user, f"suppressed by design: {why}")
+        a.suppressed_by = why
+        self._dirty.add(a.key)
+        return out
+
+    def _shelve_chattering(self, a: Alarm, now: dt.datetime) -> list[Transition]:
+        """The chattering policy (EEMUA 191 / ISA-18.2 §11): an alarm annunciated
+        ``CHATTER_COUNT`` times within ``CHATTER_WINDOW`` is not annunciated again but shelved
+        by the system for ``chatter_shelve``, then auto-unshelved (re-evaluated: annunciated
+        if still active). Both are audited as ``system``; the report counts them."""
+        assert self.chatter_shelve is not None
+        until = now + self.chatter_shelve
+        n = sum(now - x <= CHATTER_WINDOW for x in a.activations)
+        out = self._move(a, AlarmState.SHELVED, now, SYSTEM_USER,
+                         f"shelved: chattering ({n} annunciations within "
+                         f"{CHATTER_WINDOW.total_seconds():g} s) until "
+                         f"{until.isoformat(timespec='minutes')}, auto-unshelved then")
+        a.shelved_until, a.shelve_reason, a.shelved_by = until, "chattering", SYSTEM_USER
+        self._shelved.add(a.key)
+        self._dirty.add(a.key)
+        return out
+
     def _reenter(self, a: Alarm, now: dt.datetime, user: str | None, note: str
                  ) -> list[Transition]:
         if a.active:
-            if a.suppressible and a.row >= 0 and self._sup[a.row]:
-                return self._move(a, AlarmState.SUPPRESSED, now, user, note)
+            why = self._suppression(a)
+            if why:
+                out = self._move(a, AlarmState.SUPPRESSED, now, user,
+                                 f"{note}; suppressed by design: {why}")
+                a.suppressed_by = why
+                return out
             return self._annunciate(a, now, user, note)
         return self._move(a, AlarmState.NORMAL, now, user, note)
 
     def _apply_suppression(self, rows: np.ndarray, now: dt.datetime) -> list[Transition]:
         out: list[Transition] = []
+        seen: set[str] = set()
         for r in rows:
             for a in self._by_row.get(int(r), ()):
-                if not a.suppressible:
+                if a.key in seen:
                     continue
-                if self._sup[r]:
+                seen.add(a.key)
+                why = self._suppression(a)
+                if why:
                     if a.active and a.state in ANNUNCIATED:
-                        out += self._move(a, AlarmState.SUPPRESSED, now, None,
-                                          "suppressed by design: section de-energised")
+                        out += self._suppress(a, now, why)
+                    elif a.state == AlarmState.SUPPRESSED and why != a.suppressed_by:
+                        a.suppressed_by = why
+                        self._dirty.add(a.key)
                 elif a.state == AlarmState.SUPPRESSED:
-                    out += self._reenter(a, now, None, "suppression ended")
+                    released = ("released: communication restored"
+                                if "communication" in a.suppressed_by else "suppression ended")
+                    out += self._reenter(a, now, None, released)
         return out
 
     # ------------------------------------------------------------------ operator actions
@@ -621,7 +995,7 @@ class AlarmEngine:
             raise ValueError(f"{key} is out of service: return it to service first")
         out = self._move(a, AlarmState.SHELVED, now, user, f"shelved by {user} until "
                          f"{until.isoformat(timespec='minutes')}: {reason}")
-        a.shelved_until, a.shelve_reason = until, reason
+        a.shelved_until, a.shelve_reason, a.shelved_by = until, reason, user
         self._shelved.add(key)
         self._dirty.add(key)
         self.transitions.extend(out)
@@ -682,7 +1056,9 @@ class AlarmEngine:
             else:
                 self._rows[key] = AlarmRow(a.key, a.tag, a.asset, a.kind, a.priority, a.state,
                                            a.message, a.value, a.since, a.active, a.acked_by,
-                                           a.shelved_until, a.shelve_reason, a.chattering)
+                                           a.shelved_until, a.shelve_reason, a.chattering,
+                                           a.unit, a.out_rows if a.active else (),
+                                           a.suppressed_by, a.shelved_by)
         self._dirty.clear()
         rows = tuple(self._rows.values())
         counts = dict.fromkeys((s.value for s in AlarmState if s != AlarmState.NORMAL), 0)
@@ -692,11 +1068,12 @@ class AlarmEngine:
             if r.state in ANNUNCIATED:
                 by_prio[r.priority] = by_prio.get(r.priority, 0) + 1
         return AlarmView(now, rows, tuple(transitions), MappingProxyType(counts),
-                         MappingProxyType(by_prio), flood, len(self._new_times))
+                         MappingProxyType(by_prio), flood, len(self._new_times),
+                         asset_summary(rows))
 
     def performance_report(self, now: dt.datetime, hours: float = 24.0) -> dict:
         """Alarm-system performance per ISA-18.2 from the transitions kept in memory."""
-        rep = performance_report(((t.time, t.key, t.before.value, t.after.value)
+        rep = performance_report(((t.time, t.key, t.before.value, t.after.value, t.user)
                                   for t in self.transitions), now, hours)
         rep["annunciated_now"] = sum(a.state in ANNUNCIATED for a in self.alarms.values())
         return rep

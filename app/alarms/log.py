@@ -6,7 +6,10 @@ columns (what :meth:`app.historian.Historian.submit_events` stores) and a :class
 (what the event log dock shows, live or read back from the historian).
 
 Alarm transitions: ``event_type`` "alarm", ``tag`` the alarm's key (``POINT:RULE``), ``before``
-/ ``after`` / ``state`` the ISA-18.2 states, ``acknowledged_by`` the operator who acknowledged.
+/ ``after`` / ``state`` the ISA-18.2 states, ``acknowledged_by`` who made the transition (the
+operator who acknowledged, shelved, unshelved or took it out of service; ``system`` for the
+chattering policy's shelving; empty for the process), ``acknowledged`` true only for an
+acknowledgement. ``severity`` is the one vocabulary: urgent, high, medium, low (priority 1-4).
 A refused operator action: ``event_type`` "user".
 """
 
@@ -68,7 +71,7 @@ def transition_row(tr: Transition) -> dict:
                                      else ""),
             "time_ms": time_ms(tr.time), "before": tr.before.value, "after": tr.after.value,
             "state": tr.after.value, "value": value, "acknowledged": tr.is_ack,
-            "acknowledged_by": tr.user if tr.is_ack else None}
+            "acknowledged_by": tr.user}
 
 
 def action_row(when: dt.datetime, user: str, action: str, subject: str, message: str) -> dict:

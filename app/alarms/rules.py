@@ -23,14 +23,14 @@ import logging
 import math
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.alarms.engine import AlarmRule, rule_targets
+from app.alarms.engine import INDICATION_PRIORITY, PRIORITY_SEVERITY, AlarmRule, rule_targets
 from app.station import Station, clock
 from app.station.points import KIND_ANALOG, PointTable
 
@@ -47,6 +47,107 @@ FIELDS = ("rule_id", "asset_type", "parameter", "condition", "threshold_value", 
 SLOW_QUANTITIES = ("gas_", "tdcg", "bushing", "oil_moisture", "contact_wear", "loss_of_life")
 
 
+#: The rationalisation's columns: time to respond.
+RESPONSE_TIMES = ("< 5 min", "5-15 min", "15-30 min", "> 30 min")
+#: The default matrix (the rule file's [priority_matrix] replaces it).
+PRIORITY_MATRIX = MappingProxyType({"severe": (1, 1, 2, 3), "major": (1, 2, 3, 3),
+                                    "minor": (2, 3, 4, 4)})
+#: A limit the file does not classify: major, 5-15 min.
+DEFAULT_LIMIT_CLASS = ("major", "5-15 min")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AlarmSettings:
+    """The rule file's settings beside its rules: the priority matrix and the limits'
+    classes, indication priorities, the communication-loss time and the chattering shelve."""
+
+    matrix: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: PRIORITY_MATRIX)
+    limit_class: Mapping[str, tuple[str, str]] = field(
+        default_factory=lambda: MappingProxyType({}))
+    """``quantity:hi`` / ``quantity:lo`` → (consequence, time to respond)."""
+    indication_priority: Mapping[str, int] = field(
+        default_factory=lambda: INDICATION_PRIORITY)
+    stale_s: float | None = None
+    comm_loss_s: float | None = None
+    """A device is annunciated "communication lost" after this long without a good reply
+    (None: the comm-state default, app.field.commstate)."""
+    recover_s: float | None = None
+    chatter_shelve_min: float = 10.0
+    problems: tuple[str, ...] = ()
+
+    def priority(self, consequence: str, respond: str) -> int:
+        return self.matrix[consequence][RESPONSE_TIMES.index(respond)]
+
+    def limit_priority(self, quantity: str, suffix: str) -> int:
+        return self.priority(*self.limit_class.get(f"{quantity}:{suffix}",
+                                                   DEFAULT_LIMIT_CLASS))
+
+
+def read_settings(path: Path) -> AlarmSettings:
+    """The settings tables of the rule file; a bad entry is a problem (named by table and
+    key) and the default is used instead. A missing file: all defaults."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return AlarmSettings()  # read_rule_file reports it
+    problems: list[str] = []
+
+    def table(name: str) -> dict:
+        t = doc.get(name, {})
+        if not isinstance(t, dict):
+            problems.append(f"{path}: [{name}] must be a table")
+            return {}
+        return t
+
+    matrix = dict(PRIORITY_MATRIX)
+    for k, row in table("priority_matrix").items():
+        if (not isinstance(row, list) or len(row) != len(RESPONSE_TIMES)
+                or not all(isinstance(p, int) and 1 <= p <= 4 for p in row)):
+            problems.append(f"{path}: priority_matrix.{k}: must be {len(RESPONSE_TIMES)} "
+                            "priorities 1-4 (one per time to respond)")
+            continue
+        matrix[k] = tuple(row)
+    classes: dict[str, tuple[str, str]] = {}
+    for k, v in table("limit_priority").items():
+        if (not isinstance(v, list) or len(v) != 2 or v[0] not in matrix
+                or v[1] not in RESPONSE_TIMES or ":" not in k
+                or k.rsplit(":", 1)[1] not in ("hi", "lo")):
+            problems.append(f"{path}: limit_priority.{k}: must be \"quantity:hi|lo\" = "
+                            f"[{' | '.join(matrix)}, {' | '.join(RESPONSE_TIMES)}]")
+            continue
+        classes[k] = (v[0], v[1])
+    ind = dict(INDICATION_PRIORITY)
+    for k, p in table("indication_priority").items():
+        if not isinstance(p, int) or isinstance(p, bool) or not 1 <= p <= 4:
+            problems.append(f"{path}: indication_priority.{k}: {p!r} is not a priority 1-4")
+            continue
+        ind[k] = p
+    comm: dict[str, float | None] = {"stale_s": None, "comm_loss_s": None, "recover_s": None}
+    for k, v in table("communication").items():
+        if k not in comm:
+            problems.append(f"{path}: communication.{k}: unknown (use {', '.join(comm)})")
+        elif isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 3600:
+            problems.append(f"{path}: communication.{k}: {v!r} is not a time in seconds "
+                            "(0-3600)")
+        else:
+            comm[k] = float(v)
+    if (comm["stale_s"] and comm["comm_loss_s"] and comm["comm_loss_s"] < comm["stale_s"]):
+        problems.append(f"{path}: communication.comm_loss_s: {comm['comm_loss_s']:g} s is "
+                        f"shorter than stale_s {comm['stale_s']:g} s; using stale_s")
+        comm["comm_loss_s"] = comm["stale_s"]
+    shelve = 10.0
+    ch = table("chattering").get("shelve_min", 10.0)
+    if isinstance(ch, bool) or not isinstance(ch, int | float) or not 0 <= ch <= 24 * 60:
+        problems.append(f"{path}: chattering.shelve_min: {ch!r} is not 0-1440 minutes")
+    else:
+        shelve = float(ch)
+    for p in problems:
+        log.error("alarm rule file: %s", p)
+    return AlarmSettings(MappingProxyType(matrix), MappingProxyType(classes),
+                         MappingProxyType(ind), comm["stale_s"], comm["comm_loss_s"],
+                         comm["recover_s"], shelve, tuple(problems))
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class RuleSet:
     """The rules the engine runs, with what it needs to resolve them."""
@@ -58,6 +159,8 @@ class RuleSet:
     """One message per refused rule (and per unusable part of the rule file)."""
     source: str
     """Where the rules came from: the store's URL or the rule file."""
+    settings: AlarmSettings = field(default_factory=AlarmSettings)
+    """The rule file's settings: indication priorities, communication loss, chattering."""
 
 
 # ----------------------------------------------------------------------------- the file
@@ -151,8 +254,11 @@ def rule_from_record(rec: Mapping[str, object]) -> AlarmRule:
         priority=prio, enabled=bool(enabled))
 
 
-def station_limit_records(points: PointTable) -> list[dict]:
-    """One rule record per ``lo`` / ``hi`` limit of an analog point in the station file."""
+def station_limit_records(points: PointTable, settings: AlarmSettings | None = None
+                          ) -> list[dict]:
+    """One rule record per ``lo`` / ``hi`` limit of an analog point in the station file, its
+    priority from the quantity's class in the priority matrix (``settings``; without: high,
+    medium for the slow monitoring quantities)."""
     out = []
     for i in np.flatnonzero(points.kind == KIND_ANALOG):
         tag, q = points.tags[i], points.quantity[i]
@@ -162,11 +268,15 @@ def station_limit_records(points: PointTable) -> list[dict]:
             if np.isfinite(lim):
                 dbd = min(0.005 * float(rng) if np.isfinite(rng) else 0.0, 0.02 * abs(lim))
                 dbd = float(f"{dbd:.3g}")
+                if settings is not None:
+                    prio = settings.limit_priority(q, suffix)
+                else:
+                    prio = 3 if slow and suffix == "hi" else 2
                 out.append({"rule_id": f"{tag}:{suffix}", "asset_type": None, "parameter": tag,
                             "condition": cond, "threshold_value": float(lim),
-                            "severity": "medium" if slow and suffix == "hi" else "high",
+                            "severity": PRIORITY_SEVERITY[prio],
                             "deadband": dbd, "on_delay_s": 0.0, "off_delay_s": 0.0,
-                            "priority": None, "enabled": True})
+                            "priority": prio, "enabled": True})
     return out
 
 
@@ -185,6 +295,17 @@ def nominal_values(station: Station, points: PointTable) -> np.ndarray:
             nom[i] = station.station.frequency_hz
     nom.setflags(write=False)
     return nom
+
+
+def _rationalised(rec: dict, points: PointTable, settings: AlarmSettings) -> dict:
+    """A station-limit rule stored without a priority (a store seeded before the priority
+    matrix) takes the matrix's priority for its quantity; any other record as stored."""
+    rid, tag = str(rec.get("rule_id") or ""), str(rec.get("parameter") or "")
+    if rec.get("priority") is not None or rid not in (f"{tag}:hi", f"{tag}:lo") \
+            or tag not in points.index:
+        return rec
+    prio = settings.limit_priority(points.quantity[points.index[tag]], rid.rsplit(":", 1)[1])
+    return {**rec, "priority": prio}
 
 
 def validate(records: Iterable[Mapping[str, object]], points: PointTable, *,
@@ -224,10 +345,11 @@ def seed_store(db_engine: Engine, station: Station, points: PointTable) -> tuple
         if con.execute(select(func.count()).select_from(AlarmRuleRow)).scalar():
             return 0, []
         _aliases, file_records, problems = read_rule_file(rule_file(station))
+        settings = read_settings(rule_file(station))
         now = clock.now().isoformat(timespec="seconds")
         rows = []
         ids: set[str] = set()
-        for rec in file_records + station_limit_records(points):
+        for rec in file_records + station_limit_records(points, settings):
             row = {f: rec.get(f) for f in FIELDS}
             rid = str(row["rule_id"] or "").strip()
             if not rid or rid in ids:
@@ -266,6 +388,8 @@ def rules_for_station(station: Station, points: PointTable, db_engine: Engine | 
     aliases, file_records, problems = read_rule_file(path)
     for p in problems:
         log.error("alarm rule file: %s", p)
+    settings = read_settings(path)
+    problems += list(settings.problems)
     types = {a.id: a.type for a in station.assets}
     nominal = nominal_values(station, points)
     records: list[dict] = []
@@ -286,8 +410,10 @@ def rules_for_station(station: Station, points: PointTable, db_engine: Engine | 
             problems.append(msg)
             db_engine = None
     if db_engine is None:
-        records = file_records + station_limit_records(points)
+        records = file_records + station_limit_records(points, settings)
+    else:
+        records = [_rationalised(r, points, settings) for r in records]
     rules, refused = validate(records, points, asset_types=types, aliases=aliases,
                               nominal=nominal, where=source)
     return RuleSet(tuple(rules), MappingProxyType(aliases), nominal,
-                   tuple(problems + refused), source)
+                   tuple(problems + refused), source, settings)

@@ -2,8 +2,11 @@
 
     gridtwin alarms rules     the alarm rules the HMI runs (seeding the store on first open),
                               with any rule refused and why
-    gridtwin alarms report    the ISA-18.2 alarm-performance report from the stored events:
-                              alarms per 10 minutes, standing, top chattering, most frequent
+    gridtwin alarms report    the ISA-18.2 alarm-performance report from the stored events
+                              (times in IST): alarms per 10 minutes, standing, top chattering,
+                              chattering alarms the system shelved, most frequent
+
+Severity is one vocabulary everywhere: Urgent, High, Medium, Low (priority 1-4).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def _store(args: argparse.Namespace) -> tuple[Station, PointTable, Engine]:
 
 
 def cmd_alarms(args: argparse.Namespace) -> int:
-    from app.alarms.engine import rule_targets
+    from app.alarms.engine import PRIORITY_NAME, rule_targets
     from app.alarms.report import format_report
 
     st, pts, engine = _store(args)
@@ -65,10 +68,11 @@ def cmd_alarms(args: argparse.Namespace) -> int:
             print(f"{len(rows)} alarm rules from {rs.source}\n")
             shown = rows if args.all else [r for r in rows if ":" not in r["rule_id"]]
             print(table([(r["rule_id"], r["parameter"], r["asset_type"] or "-",
-                           r["condition"], r["threshold_value"], r["severity"], r["priority"],
+                           r["condition"], r["threshold_value"],
+                           PRIORITY_NAME[r["priority"]], r["priority"],
                            r["deadband"], r["on_delay_s"], r["off_delay_s"],
                            r["enabled"], r["points"]) for r in shown],
-                         ("rule", "parameter", "asset type", "cond", "threshold", "severity",
+                         ("rule", "parameter", "asset type", "cond", "threshold", "priority",
                           "prio", "deadband", "on s", "off s", "enabled", "points")))
             if not args.all:
                 print(f"(and {len(rows) - len(shown)} station-file limits, TAG:hi / TAG:lo; "

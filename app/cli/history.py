@@ -162,7 +162,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     register_map = read_map_file(args.map, pts) if args.map else None
     rt = compose(st, pts,
                  field=FieldSpec(modbus=modbus, mms=mms, period_s=args.period, speed=args.speed,
-                                 station_file=args.station, register_map=register_map),
+                                 station_file=args.station, register_map=register_map,
+                                 comm_loss_s=args.comm_loss_s),
                  store=StoreSpec(data_dir=args.data_dir, db_url=args.db,
                                  historian_options=historian_options(args)))
     hist = rt.historian
@@ -325,6 +326,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "prints, e.g. edited for a real RTU); checked before polling starts")
     sp.add_argument("--duration", type=positive_float, default=60.0, metavar="S",
                     help="how long to record (default 60 s)")
+    sp.add_argument("--comm-loss-s", type=positive_float, default=None, metavar="S",
+                    help="seconds without a good reply before a device's communication-lost "
+                         "alarm (default: alarm_rules.toml [communication], 5)")
     sp.add_argument("--period", type=positive_float, default=0.1, metavar="S",
                     help="scan period")
     sp.add_argument("--speed", type=positive_float, default=1.0,

@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="its IEC 61850 MMS server (with --field; default: none)")
     p.add_argument("--period", type=float, default=0.1, metavar="S",
                    help="scan period in seconds (0.1-5, default 0.1)")
+    p.add_argument("--comm-loss-s", type=positive_float, default=None, metavar="S",
+                   help="seconds without a good reply before a device's communication-lost "
+                        "alarm (default: alarm_rules.toml [communication], 5)")
     p.add_argument("--speed", type=positive_float, default=1.0,
                    help="simulated seconds per wall second for the started simulator")
     p.add_argument("--data-dir", help="where the historian keeps its files "

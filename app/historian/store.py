@@ -840,7 +840,13 @@ class Historian:
         if severities:
             s = s.where(Event.severity.in_(list(severities)))
         if asset:
-            s = s.where(Event.asset_id == asset)
+            # The asset or its bay: "F2" finds F2, F2_21, F2_Q0 (not F20), any case.
+            from sqlalchemy import func, or_
+
+            a = asset.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            low = func.lower(Event.asset_id)
+            s = s.where(or_(low == asset.lower(), low.like(f"{a}\\_%", escape="\\"),
+                            low.like(f"{a}.%", escape="\\")))
         if start:
             s = s.where(Event.time_ms >= int(start.timestamp() * 1000))
         if end:

@@ -69,6 +69,9 @@ class FieldSpec:
     """A Modbus map read from CSV (``app.field.rtu.map.read_map_file``) for a real RTU."""
     source: FrameSource | None = None
     """A ready frame source: an in-process plant, a scripted source (tests)."""
+    comm_loss_s: float | None = None
+    """Seconds without a good reply before a device is LOST (its comm alarm); None: the
+    alarm configuration's ``[communication] comm_loss_s`` (circuits/alarm_rules.toml)."""
 
 
 @dataclass(frozen=True)
@@ -174,11 +177,18 @@ def compose(station: Station, points: PointTable, *, field: FieldSpec,
                 modbus, mms = sim.addresses["modbus"], sim.addresses.get("mms")
             else:
                 modbus, mms = field.modbus, field.mms
+            from app.alarms.rules import read_settings, rule_file
             from app.runtime.sources import ProtocolFrameSource
 
+            # How long without a good reply before "communication lost": the alarm
+            # configuration's [communication] (or FieldSpec.comm_loss_s).
+            comm = read_settings(rule_file(station))
             source = ProtocolFrameSource(points, modbus=modbus, mms=mms,
                                          period_s=field.period_s,
-                                         register_map=field.register_map)
+                                         register_map=field.register_map,
+                                         stale_s=comm.stale_s,
+                                         comm_loss_s=field.comm_loss_s or comm.comm_loss_s,
+                                         recover_s=comm.recover_s)
         circuit: Path | None = None
         hist = historian
         if store is not None:

@@ -92,9 +92,13 @@ class ScanProcessor:
         self.stats = stats or PipelineStats()
         self.rules = rules if rules is not None else rules_for_station(station, points)
         self.solver = SolverService(station, points, circuit_path=circuit_path)
+        cfg = self.rules.settings
         engine = AlarmEngine(points, self.rules.rules,
                              asset_types={a.id: a.type for a in station.assets},
-                             aliases=self.rules.aliases, nominal=self.rules.nominal)
+                             aliases=self.rules.aliases, nominal=self.rules.nominal,
+                             indication_priority=cfg.indication_priority,
+                             chatter_shelve=dt.timedelta(minutes=cfg.chatter_shelve_min)
+                             if cfg.chatter_shelve_min > 0 else None)
         self.alarms = AlarmService(engine, audit=audit, clock=clock)
         self.changes = ChangeDetector(points)
         self._dead: np.ndarray | None = None

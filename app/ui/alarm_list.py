@@ -4,7 +4,10 @@ Rows are the engine's alarms not in NORMAL (:class:`app.alarms.engine.AlarmView`
 scan that changed something), always in the ISA-18.2 order — unacknowledged first, then by
 priority, newest first — with the state in its own column. Colour is for abnormal only (ISA-101): the priority colour
 marks each alarm's priority cell; an unacknowledged alarm is bold and its priority cell
-blinks; a returned-to-normal one waiting for acknowledgement is bold and grey.
+blinks; a returned-to-normal one waiting for acknowledgement is bold and grey. One
+vocabulary: "1 Urgent", "2 High", "3 Medium", "4 Low"; the value with its unit ("203.1 kV",
+"95 °C"); a chattering alarm the system shelved reads "Shelved: chattering", an alarm behind
+a lost link "Suppressed: F4 communication lost".
 
 Actions: acknowledge the selected alarms or the page (the rows in view), shelve (a reason
 and an expiry of at most 24 h), unshelve, and — for engineers — remove from / return to
@@ -51,7 +54,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.alarms.engine import ANNUNCIATED, STATE_ORDER, AlarmRow, AlarmState, AlarmView
+from app.alarms.engine import (
+    ANNUNCIATED,
+    STATE_ORDER,
+    SYSTEM_USER,
+    AlarmRow,
+    AlarmState,
+    AlarmView,
+)
 from app.runtime.alarm_service import AlarmAction
 from app.station.timezone import IST
 from app.ui import theme
@@ -176,10 +186,15 @@ class AlarmModel(QAbstractTableModel):
         R = Qt.ItemDataRole
         if role == R.DisplayRole:
             if col == 0:
-                return f"{r.priority} {theme.PRIORITY_TEXT.get(r.priority, '')}"
+                return f"{r.priority} {r.priority_name}"
             if col == 1:
+                if r.state == S.SHELVED and r.shelve_reason == "chattering" \
+                        and r.shelved_by == SYSTEM_USER:
+                    return "Shelved: chattering"
                 if r.state == S.SHELVED and r.shelved_until:
                     return f"Shelved to {r.shelved_until.astimezone(IST):%H:%M}"
+                if r.state == S.SUPPRESSED and r.suppressed_by:
+                    return f"Suppressed: {r.suppressed_by}"
                 return STATE_TEXT[r.state] + (" (chattering)" if r.chattering else "")
             if col == 2:
                 if r.since is None:
@@ -189,7 +204,7 @@ class AlarmModel(QAbstractTableModel):
                 return r.tag
             if col == 4:
                 return r.message
-            return "" if r.value != r.value else f"{r.value:.4g}"
+            return r.value_text if r.kind == "analog" else ""
         if role == R.BackgroundRole and col == 0 and r.state in (S.UNACK, S.ACKED):
             if r.state == S.UNACK and not self.blink_on:
                 return None  # the blink: the priority colour comes and goes
@@ -207,8 +222,11 @@ class AlarmModel(QAbstractTableModel):
             tip = f"{r.key}\n{r.state.value}"
             if r.acked_by:
                 tip += f" by {r.acked_by}"
+            if r.suppressed_by:
+                tip += f" (suppressed by design: {r.suppressed_by})"
             if r.state == S.SHELVED:
-                tip += (f" until {r.shelved_until.astimezone(IST):%d %b %H:%M} IST: "
+                tip += (f" by {r.shelved_by or '?'} until "
+                        f"{r.shelved_until.astimezone(IST):%d %b %H:%M} IST: "
                         f"{r.shelve_reason}") if r.shelved_until else ""
                 tip += f"\ncondition {'active' if r.active else 'clear'}"
             return tip

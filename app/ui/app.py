@@ -226,7 +226,8 @@ def build(args: RunOptions) -> Hmi:
     runtime = compose(
         station, points,
         field=FieldSpec(modbus=modbus, mms=mms, period_s=args.period, speed=args.speed,
-                        station_file=args.station),
+                        station_file=args.station,
+                        comm_loss_s=getattr(args, "comm_loss_s", None)),
         store=StoreSpec(data_dir=args.data_dir, db_url=args.db,
                         record_history=not args.no_historian,
                         historian_options=args.historian_options),

@@ -2,12 +2,16 @@
 actions, newest first, with millisecond IST times.
 
 The explorer reads the historian: a time range (last 1 h / 8 h / 24 h / 7 days, or a custom
-from / to in IST), event type, severity, asset and full-text filters, paged results. The
+from / to in IST, the "Last …" fields following now), event type, severity (one
+vocabulary: Urgent, High, Medium, Low), asset or bay (``F2`` finds F2_21, F2_Q0) and
+full-text filters, paged results. The
 query runs as a job on the HMI's queries runner (:func:`app.runtime.queries.event_page`);
 the page comes back to the GUI thread. While *Live* is on (page 1 of a "last …" range) every new event
 that passes the filters appears at the top as it happens. Without a historian the log keeps
 the live events in memory and the same filters apply to them. *Export CSV…* writes what is
-shown, in the historian's CSV layout.
+shown, in the historian's CSV layout, and says so (count and path, in the dock and the
+status bar). The *By* column names who made an alarm transition: acknowledged, shelved,
+unshelved, taken out of service (``system`` for the chattering policy's shelving).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import datetime as dt
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from PySide6.QtCore import QAbstractTableModel, QDateTime, QModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QDateTime, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -27,12 +31,14 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMainWindow,
     QPushButton,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
+from app.alarms.engine import severity_name
 from app.alarms.log import LogEntry
 from app.runtime.queries import EventPage, EventQuery
 from app.station import clock as wallclock
@@ -43,12 +49,25 @@ from app.ui.perf import timed
 COLUMNS = ("Time (IST)", "Type", "Severity", "Asset", "Point / alarm", "Event", "By")
 MAX_ROWS = 20_000
 PAGE_SIZE = 500
-_SEV_PRIORITY = {"critical": 1, "high": 2, "medium": 3, "low": None}
+_SEV_PRIORITY = {"urgent": 1, "critical": 1, "high": 2, "medium": 3, "low": None}
 RANGES = {"Last 1 h": dt.timedelta(hours=1), "Last 8 h": dt.timedelta(hours=8),
           "Last 24 h": dt.timedelta(hours=24), "Last 7 days": dt.timedelta(days=7),
           "Custom": None}
 TYPES = ("all types", "alarm", "state", "quality", "comm", "control", "user")
-SEVERITIES = ("all severities", "critical", "high", "medium", "low")
+#: One vocabulary (app.alarms.engine.PRIORITY_NAME); "Urgent" also finds the events stored as
+#: "critical" before it.
+SEVERITIES = ("all severities", "Urgent", "High", "Medium", "Low")
+SEVERITY_STORED = {"Urgent": ("urgent", "critical"), "High": ("high",),
+                   "Medium": ("medium",), "Low": ("low",)}
+
+
+def asset_matches(asset_id: str | None, wanted: str) -> bool:
+    """The asset filter: the id itself or an id of its bay (``F2`` finds F2, F2_21, F2_Q0 —
+    not F20), case-insensitive; as :meth:`app.historian.store.Historian.events` queries."""
+    if not asset_id:
+        return False
+    a, w = asset_id.lower(), wanted.lower()
+    return a == w or a.startswith(w + "_") or a.startswith(w + ".")
 
 
 def ist_text(time_ms: int) -> str:
@@ -102,8 +121,8 @@ class EventModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
                 return ist_text(e.time_ms)
-            return (None, e.event_type, e.severity, e.asset_id or "", e.tag or "", e.message,
-                    e.acknowledged_by or "")[col]
+            return (None, e.event_type, severity_name(e.severity), e.asset_id or "",
+                    e.tag or "", e.message, e.acknowledged_by or "")[col]
         if role == Qt.ItemDataRole.ForegroundRole and col == 2:
             p = _SEV_PRIORITY.get(e.severity)
             return QBrush(theme.PRIORITY[p]) if p else None
@@ -164,7 +183,8 @@ class EventLogDock(QWidget):
         self.severity = QComboBox()
         self.severity.addItems(SEVERITIES)
         self.asset = QLineEdit()
-        self.asset.setPlaceholderText("asset")
+        self.asset.setPlaceholderText("asset or bay")
+        self.asset.setToolTip("An asset id or its bay: F2 finds F2_21, F2_Q0, …")
         self.asset.setClearButtonEnabled(True)
         self.asset.setMaximumWidth(110)
         self.search = QLineEdit()
@@ -203,6 +223,24 @@ class EventLogDock(QWidget):
         lay.addLayout(bar)
         lay.addWidget(self.view)
         self._update_paging()
+        # A "Last …" range follows now: its from / to fields show the window the next query
+        # (and the live rows) cover, not the times of start-up.
+        self._follow = QTimer(self)
+        self._follow.setInterval(1000)
+        self._follow.timeout.connect(self.follow_now)
+        self._follow.start()
+        self.follow_now()
+
+    def follow_now(self) -> None:
+        """Set the from / to fields to the "Last …" window ending now (not for Custom)."""
+        span = RANGES[self.range.currentText()]
+        if span is None:
+            return
+        end = wallclock.now()
+        for w, t in ((self.frm, end - span), (self.to, end)):
+            w.blockSignals(True)
+            w.setDateTime(_to_qdatetime(t))
+            w.blockSignals(False)
 
     # ------------------------------------------------------------------ wiring
     def set_query(self, submit: Callable[[EventQuery, Callable[[EventPage], None]], None]
@@ -234,10 +272,11 @@ class EventLogDock(QWidget):
         else:
             end = wallclock.now()
             start = end - span
+            self.follow_now()
         kind, sev = self.kind.currentText(), self.severity.currentText()
         return EventQuery(self._request, start=start, end=end,
                           types=() if kind == TYPES[0] else (kind,),
-                          severities=() if sev == SEVERITIES[0] else (sev,),
+                          severities=SEVERITY_STORED.get(sev, ()),
                           asset=self.asset.text().strip() or None,
                           text=self.search.text().strip() or None, page=max(0, page),
                           page_size=PAGE_SIZE)
@@ -282,7 +321,7 @@ class EventLogDock(QWidget):
             return False
         if q.severities and e.severity not in q.severities:
             return False
-        if q.asset and e.asset_id != q.asset:
+        if q.asset and not asset_matches(e.asset_id, q.asset):
             return False
         if q.text and q.text.lower() not in e.message.lower():
             return False
@@ -295,6 +334,7 @@ class EventLogDock(QWidget):
         self.frm.setEnabled(custom)
         self.to.setEnabled(custom)
         if not custom:
+            self.follow_now()
             self.run_query(0)
 
     def _update_paging(self) -> None:
@@ -313,6 +353,18 @@ class EventLogDock(QWidget):
         from app.historian.store import Historian
 
         rows = list(self.model.rows)
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            Historian.export_events_csv(rows, fh)
+        try:
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                Historian.export_events_csv(rows, fh)
+        except OSError as exc:
+            self._confirm(f"export failed: {path}: {exc.strerror}")
+            raise
+        self._confirm(f"exported {len(rows)} event{'s' * (len(rows) != 1)} to {path}")
         return len(rows)
+
+    def _confirm(self, message: str) -> None:
+        """Say what an export did, in the dock and in the window's status bar."""
+        self.status.setText(message)
+        win = self.window()
+        if isinstance(win, QMainWindow):
+            win.statusBar().showMessage(message, 15_000)

@@ -187,8 +187,9 @@ def test_out_of_service(feed, types):
 
 
 def test_chattering_and_flood_and_report(feed, types):
+    """Chattering flagged (auto-shelving off: ``chatter_shelve=None``), flood, report."""
     eng = AlarmEngine(feed.plant.points, [rule(deadband=0.0)] + limit_rules(feed.plant.points),
-                      asset_types=types)
+                      asset_types=types, chatter_shelve=None)
     for k in range(8):
         feed.set("ICT1.TOP_OIL", 90.0 if k % 2 == 0 else 70.0)
         eng.evaluate(feed.frame(5))
@@ -296,7 +297,12 @@ def test_flood_of_1000_alarms_loses_nothing(feed, types):
     others = np.setdiff1d(np.arange(len(pt)), np.concatenate([hi, lo]))
     feed.values[hi] = 1e9
     feed.values[lo] = -1e9
-    n_invalid = 1000 - len(hi) - len(lo)
+    # One alarm per measurement: count what the limits raise on their own first.
+    probe = AlarmEngine(pt, limit_rules(pt), asset_types=types)
+    probe.evaluate(feed.frame())
+    n_analog = len(probe.annunciated())
+    assert 0 < n_analog < len(hi) + len(lo)  # the phases of a measurement share one alarm
+    n_invalid = 1000 - n_analog
     feed.quality[others[:n_invalid]] = Q.SENSOR_FAILED
     tr = eng.evaluate(feed.frame())  # 1,000 new alarms in one scan
     raised = [t for t in tr if t.after == S.UNACK]
@@ -327,12 +333,15 @@ def test_range_rule_on_an_alias_with_nominal(feed, types, station):
     feed.set("L1_CVT.V_A", 400 / 3 ** 0.5 * 1.06)  # phase-to-neutral: nominal 230.9 kV
     feed.set("F2_CVT.V_AB", 220 * 0.94)
     tr = {t.key: t for t in eng.evaluate(feed.frame())}
-    assert set(tr) == {"L1_CVT.V_A:V5:hi", "F2_CVT.V_AB:V5:lo"}
-    assert "5 % above nominal 230.9 kV" in tr["L1_CVT.V_A:V5:hi"].message
+    # One alarm per measurement (the VT's six voltages), the worst phase named.
+    assert set(tr) == {"L1_CVT.voltage:V5:hi", "F2_CVT.voltage:V5:lo"}
+    m = tr["L1_CVT.voltage:V5:hi"].message
+    assert m.startswith("L1_CVT voltage high: 244.8 kV (phase A), limit 242.5 kV"), m
+    assert "(phase AB)" in tr["F2_CVT.voltage:V5:lo"].message
     feed.set("L1_CVT.V_A", 400 / 3 ** 0.5 * 1.047)  # inside the 0.5 % deadband: still high
     assert eng.evaluate(feed.frame()) == []
     feed.set("L1_CVT.V_A", 400 / 3 ** 0.5 * 1.04)
-    assert [t.key for t in eng.evaluate(feed.frame())] == ["L1_CVT.V_A:V5:hi"]
+    assert [t.key for t in eng.evaluate(feed.frame())] == ["L1_CVT.voltage:V5:hi"]
     with pytest.raises(ValueError, match="field 'condition': 'range' needs a nominal"):
         AlarmEngine(pt, [AlarmRule("X", "top_oil_c", "range", 5, "high")], asset_types=types,
                     nominal=nominal_values(station, pt))
@@ -360,3 +369,159 @@ def test_indications_and_the_alarm_view(feed, types):
     assert after["L1_Q0.SF6_ALM:status"].acked_by == "op1"
     with pytest.raises(Exception):  # noqa: B017 - frozen
         view2.rows[0].state = S.NORMAL
+
+
+def test_one_alarm_per_measurement_from_station_limits(feed, types, station):
+    """The station limits of a measurement's phases (a transformer's six bushing tan-delta
+    readings, each with its own TAG:hi rule) compile into ONE alarm, named by its worst
+    point, value and unit; its out-of-limit rows are listed for the diagram."""
+    pt = feed.plant.points
+    eng = AlarmEngine(pt, limit_rules(pt), asset_types=types)
+    eng.evaluate(feed.frame())
+    feed.set("ICT1.BTD_H1", 0.9)
+    feed.set("ICT1.BTD_X2", 1.2)
+    tr = eng.evaluate(feed.frame())
+    assert [(t.key, t.after) for t in tr] == [("ICT1.bushing tan delta:hi", S.UNACK)]
+    assert tr[0].message == "ICT1 bushing tan delta high: 1.2 % (phase B), limit 0.7 %"
+    row = eng.take_view(feed.t).rows[0]
+    assert row.value_text == "1.2 %" and row.priority_name in ("High", "Medium")
+    assert set(row.points) == {pt.row("ICT1.BTD_H1"), pt.row("ICT1.BTD_X2")}
+    feed.set("ICT1.BTD_X2", 0.3)  # one phase back: still one alarm, nothing new
+    assert eng.evaluate(feed.frame()) == []
+    assert eng.take_view(feed.t).rows[0].points == (pt.row("ICT1.BTD_H1"),)
+    feed.set("ICT1.BTD_H1", 0.3)
+    assert [t.after for t in eng.evaluate(feed.frame())] == [S.RTN_UNACK]
+
+
+def test_a_relays_phase_trips_are_one_alarm(feed, types):
+    eng = AlarmEngine(feed.plant.points, [], asset_types=types)
+    eng.evaluate(feed.frame())
+    feed.set("F2_21.TRIP_A", 1)
+    feed.set("F2_21.TRIP_C", 1)
+    tr = eng.evaluate(feed.frame())
+    assert [(t.key, t.priority, t.message) for t in tr] == [
+        ("F2_21.trip:operated", 1, "F2_21.trip protection operated (phase A, C)")]
+
+
+def test_a_lost_link_suppresses_the_alarms_behind_it_and_releases_them(feed, types):
+    """One parent alarm per lost device; every alarm of its points goes to "suppressed by
+    design" (visible as such, no per-point flood) and comes back with its true state."""
+    pt = feed.plant.points
+    eng = AlarmEngine(pt, [rule(parameter="ICT1.TOP_OIL", threshold=80.0),
+                           rule(rule_id="R2", parameter="ICT1.WTI", threshold=90.0)],
+                      asset_types=types)
+    eng.evaluate(feed.frame())
+    feed.set("ICT1.TOP_OIL", 90.0)
+    feed.set("ICT1.WTI", 95.0)
+    assert {t.key for t in eng.evaluate(feed.frame())} == {"ICT1.TOP_OIL:R1", "ICT1.WTI:R2"}
+    eng.acknowledge("ICT1.WTI:R2", "op", feed.t)
+    dev = pt.device_of[pt.row("ICT1.TOP_OIL")]
+    rows = pt.device(dev).points
+    feed.quality[rows] = Q.COMM_LOST
+    feed.comm = {dev: CommState(dev, "modbus", Comm.LOST, feed.t, "timeout")}
+    tr = {t.key: t for t in eng.evaluate(feed.frame())}
+    assert tr[f"{dev}:comm"].after == S.UNACK
+    assert tr["ICT1.TOP_OIL:R1"].after == S.SUPPRESSED
+    assert f"{dev} communication lost" in tr["ICT1.TOP_OIL:R1"].message
+    assert len(tr) == 3  # the parent and the two alarms behind it: no data-invalid flood
+    view = eng.take_view(feed.t)
+    sup = {r.key: r.suppressed_by for r in view.rows if r.state == S.SUPPRESSED}
+    assert sup == {"ICT1.TOP_OIL:R1": f"{dev} communication lost",
+                   "ICT1.WTI:R2": f"{dev} communication lost"}
+    assert view.assets["ICT1"].hidden == 2 and view.assets["ICT1"].count == 0
+    # Back: top-oil cooled meanwhile (returns to normal), WTI still high (annunciated anew).
+    feed.quality[rows] = Q.GOOD
+    feed.set("ICT1.TOP_OIL", 60.0)
+    feed.comm = {dev: CommState(dev, "modbus", Comm.OK, feed.t)}
+    tr = {t.key: t for t in eng.evaluate(feed.frame())}
+    assert tr["ICT1.TOP_OIL:R1"].after == S.NORMAL
+    assert tr["ICT1.WTI:R2"].after == S.UNACK
+    assert "communication restored" in tr["ICT1.WTI:R2"].message
+    assert tr[f"{dev}:comm"].after == S.RTN_UNACK
+
+
+def test_a_chattering_alarm_is_shelved_by_the_system_and_auto_unshelved(feed, types):
+    """Policy: the 3rd annunciation within 60 s is not annunciated; the alarm is shelved
+    ("shelved: chattering") by ``system`` for the chatter shelve time, then re-evaluated."""
+    eng = AlarmEngine(feed.plant.points, [rule(deadband=0.0)], asset_types=types,
+                      chatter_shelve=dt.timedelta(minutes=10))
+    eng.evaluate(feed.frame())
+    got = []
+    for k in range(8):
+        feed.set("ICT1.TOP_OIL", 90.0 if k % 2 == 0 else 70.0)
+        got += eng.evaluate(feed.frame(5))
+    unack = [t for t in got if t.after == S.UNACK]
+    shelved = [t for t in got if t.after == S.SHELVED]
+    assert len(unack) == 2 and len(shelved) == 1
+    assert shelved[0].user == "system" and "chattering" in shelved[0].message
+    row = eng.take_view(feed.t).rows[0]
+    assert (row.state, row.shelve_reason, row.shelved_by) == (S.SHELVED, "chattering", "system")
+    feed.set("ICT1.TOP_OIL", 90.0)
+    tr = eng.evaluate(feed.frame(601))
+    assert [(t.after, t.user) for t in tr] == [(S.UNACK, "system")]
+    assert "auto-unshelved" in tr[0].message
+    rep = eng.performance_report(feed.t, hours=1)
+    assert rep["chattering_shelved"] == [("ICT1.TOP_OIL:R1", 1)]
+
+
+def test_asset_summary_for_the_diagram(feed, types):
+    pt = feed.plant.points
+    eng = AlarmEngine(pt, limit_rules(pt), asset_types=types)
+    eng.evaluate(feed.frame())
+    feed.set("F2_Q0.POS", POS_OPEN)  # a trip
+    feed.set("ICT1.TOP_OIL", 95.0)
+    eng.evaluate(feed.frame())
+    v = eng.take_view(feed.t)
+    f2 = v.assets["F2_Q0"]
+    assert (f2.priority, f2.count, f2.unacked, f2.tripped) == (1, 1, True, True)
+    ict = v.assets["ICT1"]
+    assert ict.points == {pt.row("ICT1.TOP_OIL"): ict.priority} and ict.unacked
+    eng.acknowledge("F2_Q0:trip", "op", feed.t)
+    f2 = eng.take_view(feed.t).assets["F2_Q0"]
+    assert (f2.priority, f2.count, f2.unacked, f2.tripped) == (1, 1, False, False)
+
+
+def test_one_severity_vocabulary_and_units():
+    from app.alarms.engine import severity_name, unit_text
+
+    assert [severity_name(s) for s in ("critical", "urgent", "high", "medium", "low")] == [
+        "Urgent", "Urgent", "High", "Medium", "Low"]
+    assert unit_text("degC") == "°C" and unit_text("kV") == "kV"
+    assert AlarmRule("X", "ICT1.TOP_OIL", ">", 1.0, "critical").effective_priority == 1
+
+
+def test_no_device_answering_is_one_acquisition_alarm_not_one_per_bay(feed, types):
+    """A stalled acquisition (every device not OK at once, some LOST — a front-end, network
+    or host stall): one urgent parent alarm, the bays' own comm alarms suppressed by design;
+    bays back within the grace raise nothing; one still lost after it is annunciated."""
+    pt = feed.plant.points
+    eng = AlarmEngine(pt, [], asset_types=types)
+    devs = [d.id for d in pt.devices]
+    feed.comm = {d: CommState(d, "modbus", Comm.OK, feed.t) for d in devs}
+    eng.evaluate(feed.frame())
+    feed.quality[:] = Q.QUESTIONABLE | Q.OLD_DATA
+    feed.comm = {d: CommState(d, "modbus", Comm.SUSPECT, feed.t) for d in devs}
+    feed.comm[devs[0]] = CommState(devs[0], "modbus", Comm.LOST, feed.t)
+    tr = eng.evaluate(feed.frame())
+    assert [(t.key, t.priority, t.after) for t in tr if t.after == S.UNACK] == [
+        ("acquisition:comm", 1, S.UNACK)]
+    feed.quality[:] = Q.COMM_LOST
+    feed.comm = {d: CommState(d, "modbus", Comm.LOST, feed.t) for d in devs}
+    tr = eng.evaluate(feed.frame())
+    assert tr and all(t.after == S.SUPPRESSED for t in tr)  # the bays: suppressed by design
+    assert len(eng.annunciated()) == 1
+    # Back, one by one (hysteresis): the first OK ends the common cause; the others within
+    # the grace raise nothing; one still lost 10 s on is a real bay loss.
+    feed.quality[:] = Q.GOOD
+    feed.comm = {d: CommState(d, "modbus", Comm.OK, feed.t) for d in devs}
+    feed.comm[devs[1]] = CommState(devs[1], "modbus", Comm.LOST, feed.t)
+    tr = eng.evaluate(feed.frame(2))
+    assert [t.after for t in tr if t.key == "acquisition:comm"] == [S.RTN_UNACK]
+    assert not [t for t in tr if t.after == S.UNACK]
+    tr = eng.evaluate(feed.frame(5))
+    assert not [t for t in tr if t.after == S.UNACK]
+    tr = eng.evaluate(feed.frame(6))
+    assert [(t.key, t.after) for t in tr if t.after == S.UNACK] == [(f"{devs[1]}:comm",
+                                                                     S.UNACK)]
+    assert all(a.state == S.NORMAL for k, a in eng.alarms.items()
+               if k.endswith(":comm") and k not in ("acquisition:comm", f"{devs[1]}:comm"))

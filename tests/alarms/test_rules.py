@@ -169,3 +169,51 @@ def test_a_store_that_cannot_be_read_falls_back_to_the_file(station, points, tmp
         eng.dispose()
     assert len(rs.problems) == 1 and "alarm_rules cannot be read" in rs.problems[0]
     assert rs.source.endswith("alarm_rules.toml") and len(rs.rules) > 400
+
+
+def test_priorities_come_from_the_priority_matrix(station, points, db):
+    """Rationalised priorities: ICT loading >= 100 % urgent (90 % high), Grid Code voltage
+    band high, IEC 60076-7 thermal stages, SF6 low high and lockout urgent."""
+    from app.alarms.rules import read_settings
+
+    cfg = read_settings(rule_file(station))
+    assert cfg.problems == ()
+    assert cfg.priority("severe", "5-15 min") == 1 and cfg.priority("minor", "> 30 min") == 4
+    prio = {r.rule_id: r.effective_priority for r in rules_for_station(station, points, db).rules}
+    assert prio["ICT1.LOADING:hi"] == 1 and prio["ICT-LOADING-90"] == 2
+    assert prio["B220_M1.V:lo"] == 2 and prio["B33_A.V:lo"] == 2
+    assert prio["HOT-SPOT-140"] == 1 and prio["HOT-SPOT-120"] == 2 and prio["TOP-OIL-115"] == 1
+    assert prio["ICT1.C2H2:hi"] == 3 and prio["ICT1.TOP_OIL:hi"] == 3
+    assert cfg.indication_priority["sf6_lockout"] == 1
+    assert cfg.indication_priority["sf6_low_alarm"] == 2
+    assert cfg.comm_loss_s == 5.0 and cfg.chatter_shelve_min == 10.0
+    assert stored(db)["ICT1.LOADING:hi"].severity == "urgent"
+
+
+def test_bad_settings_are_named_and_defaults_used(tmp_path):
+    from app.alarms.rules import read_settings
+
+    f = tmp_path / "alarm_rules.toml"
+    f.write_text('[limit_priority]\n"loading_pct:hi" = ["dire", "now"]\n'
+                 '[communication]\ncomm_loss_s = -1\n[indication_priority]\nsf6_lockout = 7\n',
+                 encoding="utf-8")
+    cfg = read_settings(f)
+    assert len(cfg.problems) == 3
+    assert any("limit_priority.loading_pct:hi" in p for p in cfg.problems)
+    assert any("communication.comm_loss_s: -1" in p for p in cfg.problems)
+    assert cfg.comm_loss_s is None and cfg.limit_priority("loading_pct", "hi") == 2
+    assert cfg.indication_priority["sf6_lockout"] == 1
+
+
+def test_a_store_seeded_before_the_matrix_takes_its_priorities(station, points, db):
+    """Station-limit rules stored without a priority (an older store) run with the matrix's;
+    an engineer's explicit priority stays."""
+    rules_for_station(station, points, db)
+    with db.begin() as con:
+        con.execute(update(AlarmRuleRow).where(AlarmRuleRow.rule_id.like("%:hi"))
+                    .values(priority=None, severity="high"))
+        con.execute(update(AlarmRuleRow).where(AlarmRuleRow.rule_id == "ICT2.LOADING:hi")
+                    .values(priority=3))
+    prio = {r.rule_id: r.effective_priority for r in rules_for_station(station, points, db).rules}
+    assert prio["ICT1.LOADING:hi"] == 1 and prio["ICT2.LOADING:hi"] == 3
+    assert prio["ICT1.C2H2:hi"] == 3
