@@ -431,10 +431,17 @@ class MainWindow(QMainWindow):
         for d in self.docks.values():
             d.show()
 
+    def about_text(self) -> str:
+        from app.ui.statusbar import fault_injection_address
+
+        addr = fault_injection_address(self.pipeline)
+        return (f"GridTwin — digital twin HMI\n{self.station.station.name}\n"
+                f"{len(self.station.assets)} assets, {len(self.points)} points\n"
+                + (f"fault injection (trainers): {addr[0]}:{addr[1]}" if addr else
+                   "fault injection: not available (no simulated station of this HMI's)"))
+
     def _about(self) -> None:
-        QMessageBox.about(self, "About GridTwin",
-                          f"GridTwin — digital twin HMI\n{self.station.station.name}\n"
-                          f"{len(self.station.assets)} assets, {len(self.points)} points")
+        QMessageBox.about(self, "About GridTwin", self.about_text())
 
     # ------------------------------------------------------------------ layout persistence
     def _restore_layout(self) -> None:
