@@ -162,7 +162,7 @@ class MainWindow(QMainWindow):
 
         self.sessions = SessionController(control, self, idle_check_ms=idle_check_ms)
         self.commands = CommandController(station, points, control, self.sessions, self)
-        self.trends = TrendsDock(points)
+        self.trends = TrendsDock(points, settings=self.settings)
         self.alarms = AlarmListDock(settings=self.settings)
         self.events = EventLogDock()
         self.browser = PointBrowser(station, points)
@@ -183,6 +183,8 @@ class MainWindow(QMainWindow):
         self._default_state = self.saveState()
         self._restore_layout()
         self._wire()
+        self.trends.message.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        self.trends.restore_saved()  # the points trended when the HMI last closed
 
     # ------------------------------------------------------------------ construction
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
