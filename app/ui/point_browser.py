@@ -39,11 +39,24 @@ def _titled(text: str, unit: str) -> str:
     return f"{text} ({unit})" if unit else text
 
 
+#: Measurements read together, offered as one group (quantity id prefix → group title).
+FAMILIES = (("gas_", "Dissolved gases (DGA)"), ("tdcg_", "Dissolved gases (DGA)"),
+            ("oil_moisture", "Dissolved gases (DGA)"), ("bushing_", "Bushings"),
+            ("energy_", "Energy meters"), ("current_pos_seq", "Sequence currents"),
+            ("current_neg_seq", "Sequence currents"), ("current_zero_seq", "Sequence currents"))
+
+
+def _family(quantity: str) -> str | None:
+    return next((title for prefix, title in FAMILIES if quantity.startswith(prefix)), None)
+
+
 def measurement_groups(points: PointTable, rows: Sequence[int]
                        ) -> list[tuple[str, list[tuple[str, int]]]]:
     """``rows`` (one asset's) grouped by measurement, in the station file's order:
     [(title, [(leaf text, row), …]), …]. A measurement of one point is a group of one whose
-    leaf text is its title; the status points come last, as one "Indications" group."""
+    leaf text is its title; measurements read together (the dissolved gases, the bushings,
+    the energy meters) are one group (:data:`FAMILIES`); the status points come last, as
+    one "Indications" group."""
     groups: dict[tuple[str, str], list[int]] = {}
     states: list[int] = []
     for r in rows:
@@ -52,8 +65,18 @@ def measurement_groups(points: PointTable, rows: Sequence[int]
         else:
             groups.setdefault((_base(points, r), points.unit_text[r]), []).append(r)
     out: list[tuple[str, list[tuple[str, int]]]] = []
+    family_at: dict[str, int] = {}
     for (base, unit), rs in groups.items():
         title = _titled(base, unit)
+        fam = _family(points.quantity[rs[0]])
+        if fam is not None:  # one group of the family's points, each by its full name
+            leaves = [(_titled(points.description[r], points.unit_text[r]), r) for r in rs]
+            if fam in family_at:
+                out[family_at[fam]][1].extend(leaves)
+            else:
+                family_at[fam] = len(out)
+                out.append((fam, leaves))
+            continue
         out.append((title, [(title, rs[0])] if len(rs) == 1 else
                     [(_leaf(points, r), r) for r in rs]))
     if states:
@@ -84,7 +107,7 @@ def fill_trend_menu(menu: QMenu, station: Station, points: PointTable, tags: Seq
             name = station.asset(asset_id).name if station.has_asset(asset_id) else ""
             target = menu.addMenu(f"{asset_id} — {name}" if name else asset_id)
         for title, leaves in measurement_groups(points, rows):
-            if len(leaves) == 1 and title != INDICATIONS:
+            if len(leaves) == 1 and title == leaves[0][0]:
                 action(target, leaves[0][0], leaves[0][1])
             else:
                 sub = target.addMenu(title)
@@ -108,7 +131,7 @@ class _PointModel(QStandardItemModel):
             top = self._node(f"{asset_id} — {names.get(asset_id, '')}", asset_id,
                              [points.tags[r] for r in rows])
             for title, leaves in measurement_groups(points, rows):
-                if len(leaves) == 1 and title != INDICATIONS:
+                if len(leaves) == 1 and title == leaves[0][0]:
                     top[0].appendRow(self._point(leaves[0][0], leaves[0][1]))
                     continue
                 group = self._node(title, "", [points.tags[r] for _t, r in leaves])
