@@ -128,6 +128,8 @@ class PointTable:
             return "—"
         if self.kind[row] == KIND_COUNTER:
             return f"{int(round(value)):,}"
+        if abs(value) < 1e-4:  # a dead feeder's 5e-08 MW is 0 MW to the operator
+            value = 0.0
         return f"{value:,.4g} {self.unit_text[row]}".strip()
 
     def label(self, row: int) -> str:

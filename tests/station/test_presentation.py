@@ -38,7 +38,7 @@ def test_every_point_has_a_description_and_every_status_point_state_texts(statio
     ("ICT1.PRV", 0, "Normal"), ("ICT1.PRV", 1, "Operated"), ("ICT1.OSR", 1, "Operated"),
     ("L1_Q1.MOTOR", 1, "Healthy"), ("L1_Q1.MOTOR", 0, "Failed"),
     ("ICT1.HOT_SPOT", 98.25, "98.25 °C"), ("F1_Q0.OPCNT", 1234, "1,234"),
-    ("F1_Q0.LR", 7, "state 7"),
+    ("F1_Q0.LR", 7, "state 7"), ("F1_CT.P", 4.954e-08, "0 MW"), ("F1_CT.P", -1234.5, "-1,234 MW"),
 ])
 def test_values_read_as_the_operator_says_them(points, tag, value, text):
     assert points.value_text(points.row(tag), value) == text
