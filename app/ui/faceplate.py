@@ -120,7 +120,7 @@ class Faceplate(QDialog):
         self.mini.setTitle(f"{points.label(self.trend_row)} (last 10 minutes)"
                            if self.trend_row is not None else "")
         self._curve = self.mini.plot(pen=pg.mkPen(theme.TREND_PENS[0], width=1.5),
-                                     connect="finite")
+                                     connect="finite", stepMode="left" if status else None)
         if status:  # a state trended as steps against its state texts, not 2.0 on a scale
             from app.ui.trends import state_ticks
 

@@ -78,7 +78,8 @@ def measurement_groups(points: PointTable, rows: Sequence[int]
                 out.append((fam, leaves))
             continue
         out.append((title, [(title, rs[0])] if len(rs) == 1 else
-                    [(_leaf(points, r), r) for r in rs]))
+                    [(_leaf(points, r) if points.phase[r] is not None else "total", r)
+                     for r in rs]))
     if states:
         out.append((INDICATIONS, [(points.description[r], r) for r in states]))
     return out

@@ -165,3 +165,4 @@ def test_a_status_point_is_trended_as_steps_against_its_state_texts(qtbot, stati
     assert fp.points.name[fp.trend_row] == "POS"
     ticks = fp.mini.getAxis("left")._tickLevels[0]
     assert [t for _v, t in ticks] == ["Intermediate", "Open", "Closed", "Invalid"]
+    assert fp._curve.opts["stepMode"] == "left"

@@ -78,11 +78,14 @@ def test_the_trend_menu_is_grouped_by_measurement_with_descriptions(qtbot, stati
     ct = menu.actions()[1].menu()
     entries = [a.text().split("\t")[0] for a in ct.actions()]
     assert "Active power (MW)" in entries and "Reactive power (Mvar)" in entries
+    assert "Dissolved gases (DGA)" not in entries and "Energy meters" in entries
     assert len(entries) < 20
     current = next(a.menu() for a in ct.actions() if a.text() == "Current (A)")
     assert [a.text() for a in current.actions()][:3] == ["phase A\tF1_CT.I_A",
                                                          "phase B\tF1_CT.I_B",
                                                          "phase C\tF1_CT.I_C"]
+    power = next(a.menu() for a in ct.actions() if a.text() == "Active power (MW)")
+    assert [a.text() for a in power.actions()][0] == "total\tF1_CT.P"
     current.actions()[1].trigger()
     assert picked == ["F1_CT.I_B"]
     breaker = menu.actions()[0].menu()
