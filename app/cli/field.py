@@ -12,7 +12,7 @@ import sys
 
 from app.cli.options import positive_float, positive_int
 from app.field.sim.control import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, TOKEN_ENV
-from app.field.sim.runner import FieldSimOptions, parse_addr
+from app.field.sim.runner import DEFAULT_CONTROL_PORT, FieldSimOptions, parse_addr
 
 
 def add_field_sim_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,9 +21,14 @@ def add_field_sim_arguments(p: argparse.ArgumentParser) -> None:
                    help="Modbus TCP server address (default 127.0.0.1:1502; 'off' to disable)")
     p.add_argument("--mms", default="127.0.0.1:10102", metavar="HOST:PORT",
                    help="IEC 61850 MMS server address (default 127.0.0.1:10102; 'off')")
-    p.add_argument("--control", default="127.0.0.1:10199", metavar="HOST:PORT",
-                   help="local fault-injection control channel (default 127.0.0.1:10199; "
-                        "a non-loopback address needs --control-allow-remote and a token)")
+    p.add_argument("--control", default=f"127.0.0.1:{DEFAULT_CONTROL_PORT}",
+                   metavar="HOST:PORT",
+                   help="local fault-injection control channel (default "
+                        f"127.0.0.1:{DEFAULT_CONTROL_PORT}; 'off'; a non-loopback address "
+                        "needs --control-allow-remote and a token)")
+    p.add_argument("--control-fallback", action="store_true",
+                   help="if the control port is taken, listen on a free one instead (the "
+                        "READY line names it) rather than fail")
     p.add_argument("--control-token", metavar="TOKEN",
                    help=f"a token every control request must carry (better: ${TOKEN_ENV}, "
                         "which other users cannot read in the process list)")
@@ -51,7 +56,8 @@ def field_sim_options(args: argparse.Namespace) -> FieldSimOptions:
 
     return FieldSimOptions(
         modbus=addr(args.modbus, "--modbus"), mms=addr(args.mms, "--mms"),
-        control=addr(args.control, "--control"), control_token=args.control_token,
+        control=addr(args.control, "--control"), control_fallback=args.control_fallback,
+        control_token=args.control_token,
         control_allow_remote=args.control_allow_remote,
         control_max_connections=args.control_max_connections,
         control_idle_timeout_s=args.control_idle_timeout, tick_s=args.tick, speed=args.speed,

@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from app.field.childproc import describe_exit
 from app.field.lifeline import child_env
+from app.field.sim.runner import DEFAULT_CONTROL_PORT
 from app.scratch import scratch_file
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,16 @@ class FieldSimError(RuntimeError):
 
 
 class FieldSimProcess:
+    """``control_port``: the fault-injection channel's port — the documented 10199 by
+    default, a free one when that is taken (the READY line says which: :attr:`addresses`
+    after :meth:`wait_ready`); 0 for any free port."""
+
     def __init__(self, *, station: str | Path | None = None, tick_s: float = 0.1,
                  speed: float = 1.0, seed: int | None = None, host: str = "127.0.0.1",
-                 mms: bool = True, log_path: str | Path | None = None) -> None:
+                 mms: bool = True, log_path: str | Path | None = None,
+                 control_port: int = DEFAULT_CONTROL_PORT) -> None:
         self.host = host
+        self.control_port = control_port
         self.with_mms = mms
         self.station, self.tick_s, self.speed, self.seed = station, tick_s, speed, seed
         # Its log goes to this process's scratch folder (removed at exit) unless told where.
@@ -88,12 +95,13 @@ class FieldSimProcess:
             ports = {k: p for k, (_h, p) in self.addresses.items()}
             ports.setdefault("mms", free_port_block(MMS_PORT_BLOCK, self.host))
         else:
-            ports = {k: free_port(self.host) for k in ("modbus", "control")}
+            ports = {"modbus": free_port(self.host), "control": self.control_port}
             ports["mms"] = free_port_block(MMS_PORT_BLOCK, self.host)
         cmd = [sys.executable, "-m", "app.cli", "field-sim",
                "--modbus", f"{self.host}:{ports['modbus']}",
                "--mms", f"{self.host}:{ports['mms']}" if self.with_mms else "off",
-               "--control", f"{self.host}:{ports['control']}", "--tick", str(self.tick_s),
+               "--control", f"{self.host}:{ports['control']}", "--control-fallback",
+               "--tick", str(self.tick_s),
                "--speed", str(self.speed)]
         if self.seed is not None:
             cmd += ["--seed", str(self.seed)]

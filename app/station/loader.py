@@ -14,7 +14,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.station.model import Station, StationFileError, line_of_asset
+from app.station.model import (
+    POSITION_STATES,
+    Quantity,
+    Station,
+    StationFileError,
+    line_of_asset,
+)
 
 
 def default_station_path() -> Path:
@@ -124,6 +130,7 @@ def _check_references(path: Path, st: Station, text: str = "") -> None:
             line = next((no for no, _v, entry in asset_bays if entry == k), None)
             raise StationFileError(path, f"bay '{a.bay}' is not in [[bays]]", asset=a.id,
                                    field="bay", line=line)
+    _check_quantities(path, st, text)
     breakers = {a.id for a in st.assets if a.type == "breaker"}
     cont_lines = _key_lines(text, "contingencies", "asset")
     for k, c in enumerate(st.contingencies):
@@ -136,3 +143,54 @@ def _check_references(path: Path, st: Station, text: str = "") -> None:
                 raise StationFileError(path, f"contingency for '{c.asset}' opens '{b}', "
                                        "which is not a breaker", field="contingencies.open",
                                        line=line)
+
+
+def _check_quantities(path: Path, st: Station, text: str) -> None:
+    """The displays' vocabulary: each quantity listed once; with a quantities table, every
+    point's quantity in it and every status point with state texts; a switch position with
+    a text for each Dbpos code."""
+    q_lines = _key_lines(text, "quantities", "id")
+    by_id: dict[str, Quantity] = {}
+    for k, q in enumerate(st.quantities):
+        if q.id in by_id:
+            line = next((no for no, _v, entry in q_lines if entry == k), None)
+            raise StationFileError(path, f"quantity '{q.id}' is listed twice",
+                                   field="quantities.id", line=line)
+        by_id[q.id] = q
+        if q.id == "position" and q.states is not None and len(q.states) != POSITION_STATES:
+            line = next((no for no, _v, entry in q_lines if entry == k), None)
+            raise StationFileError(path, "a switch position needs 4 state texts (Dbpos 0 "
+                                   "intermediate, 1 open, 2 closed, 3 bad state), got "
+                                   f"{len(q.states)}", field="quantities.states", line=line)
+    for a in st.assets:
+        for p in a.points:
+            q = by_id.get(p.quantity)
+            problem = None
+            if by_id and q is None and p.description is None:
+                problem = (f"quantity '{p.quantity}' is not in [[quantities]] (give it a "
+                           "description there, or the point one)")
+            elif p.kind == "status":
+                states = p.states or (q.states if q is not None else None)
+                if by_id and states is None:
+                    problem = (f"a status point needs state texts (states = [...] on the "
+                               f"point or on quantity '{p.quantity}')")
+                elif (p.quantity == "position" and p.states is not None
+                      and len(p.states) != POSITION_STATES):
+                    problem = "a switch position needs 4 state texts (Dbpos 0…3)"
+            if problem is not None:
+                raise StationFileError(path, problem, asset=a.id, field=f"points[{p.name}]",
+                                       line=_line_of_point(text, a.id, p.name))
+
+
+def _line_of_point(text: str, asset_id: str, point: str) -> int | None:
+    """The line of point ``point`` of asset ``asset_id`` (else the asset's own line)."""
+    start = line_of_asset(text, asset_id)
+    if start is None:
+        return None
+    lines = text.splitlines()
+    for no in range(start, len(lines)):
+        if no > start and lines[no].strip() == "[[assets]]":
+            break
+        if re.search(rf'\bname\s*=\s*"{re.escape(point)}"', lines[no]):
+            return no + 1
+    return start

@@ -117,6 +117,16 @@ class Point(_Frozen):
     hi: float | None = None
     #: Instrument range (engineering units) used for scaling and sanity checks.
     range: tuple[float, float] | None = None
+    #: What the point is called on screen, when its quantity's description does not say
+    #: (two trip circuits, three distance zones, an annunciator's window).
+    description: str | None = Field(default=None, min_length=1)
+    #: A status point's state texts (value 0, 1, …), when not its quantity's.
+    states: tuple[str, ...] | None = None
+
+    @field_validator("states")
+    @classmethod
+    def _states_texts(cls, states: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _check_states(states)
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> Point:
@@ -126,7 +136,37 @@ class Point(_Frozen):
             raise ValueError(f"range {self.range} must be increasing")
         if self.kind != "analog" and (self.lo is not None or self.hi is not None):
             raise ValueError(f"a {self.kind} point has no analog limits")
+        if self.states is not None and self.kind != "status":
+            raise ValueError(f"a {self.kind} point has no state texts (only status points)")
         return self
+
+
+def _check_states(states: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if states is None:
+        return None
+    if len(states) < 2:
+        raise ValueError("states needs a text for each value, at least two (0 and 1)")
+    if any(not s.strip() for s in states):
+        raise ValueError("a state text is empty")
+    return tuple(s.strip() for s in states)
+
+
+#: A switch position's state texts are indexed by the IEC 61850 Dbpos code (0 intermediate,
+#: 1 open, 2 closed, 3 bad state): it needs all four.
+POSITION_STATES = 4
+
+
+class Quantity(_Frozen):
+    """What a measured quantity is called on screen, and a status quantity's state texts."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = Field(min_length=1)
+    states: tuple[str, ...] | None = None
+
+    @field_validator("states")
+    @classmethod
+    def _states_texts(cls, states: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _check_states(states)
 
 
 class Nameplate(_Frozen):
@@ -280,6 +320,9 @@ class Station(_Frozen):
     station: StationInfo
     voltage_levels: tuple[VoltageLevel, ...] = Field(min_length=1)
     bays: tuple[Bay, ...] = Field(min_length=1)
+    #: Descriptions and state texts per quantity (the displays' vocabulary); when given,
+    #: every quantity a point uses is listed and every status point has state texts.
+    quantities: tuple[Quantity, ...] = ()
     contingencies: tuple[Contingency, ...] = ()
     assets: tuple[Asset, ...] = Field(min_length=1)
 
@@ -325,6 +368,9 @@ class Station(_Frozen):
         """The voltage band of the level nearest ``base_kv`` (within 5 %), if any."""
         best = min(self.voltage_levels, key=lambda v: abs(v.nominal_kv - base_kv))
         return best if abs(best.nominal_kv - base_kv) <= 0.05 * best.nominal_kv else None
+
+    def quantity(self, quantity_id: str) -> Quantity | None:
+        return next((q for q in self.quantities if q.id == quantity_id), None)
 
     def point_count(self) -> int:
         return sum(len(a.points) for a in self.assets)

@@ -11,6 +11,13 @@ Modbus (as a station gateway does), so third-party clients can read the whole st
 
 Status values are encoded as numbers: a switch position is the IEC 61850 ``Dbpos`` code
 (0 intermediate, 1 open, 2 closed, 3 bad state); other indications are 0 or 1.
+
+For the displays each point also has a description (its own, or its quantity's with the
+phase: "Voltage, phase A"), its state texts (status points: "Local"/"Remote", "Open"/
+"Closed" …, from the station file) and its unit as shown on screen — one spelling ("°C",
+"Mvar"), while the stored unit codes ("degC", "MVAr") stay what the historian and the Modbus
+map have always carried (:data:`UNIT_TEXT`). :meth:`PointTable.value_text` and
+:meth:`PointTable.label` are what every display shows.
 """
 
 from __future__ import annotations
@@ -31,6 +38,22 @@ _KIND_CODE = {"analog": KIND_ANALOG, "status": KIND_STATUS, "counter": KIND_COUN
 POS_INTERMEDIATE, POS_OPEN, POS_CLOSED, POS_BAD = 0, 1, 2, 3
 
 Protocol = Literal["mms", "modbus"]
+
+#: Stored unit code → its one spelling on screen (codes not listed are shown as stored).
+UNIT_TEXT: dict[str, str] = {"degC": "°C", "deg": "°", "MVAr": "Mvar", "MVArh": "Mvarh",
+                             "W/m2": "W/m²", "step": ""}
+
+_PHASE_TEXT = {"A": "phase A", "B": "phase B", "C": "phase C", "N": "neutral",
+               "AB": "A–B", "BC": "B–C", "CA": "C–A"}
+
+#: Fallback state texts of a station file without them.
+_POSITION_STATES = ("Intermediate", "Open", "Closed", "Invalid")
+_BINARY_STATES = ("Off", "On")
+
+
+def unit_text(code: str) -> str:
+    """A stored unit code as shown on screen."""
+    return UNIT_TEXT.get(code, code)
 
 #: Bays at or above this voltage have IEC 61850 bay IEDs; the rest are behind the RTU.
 MMS_MIN_KV = 220.0
@@ -63,6 +86,12 @@ class PointTable:
     """Device (bay id) of each point."""
     devices: tuple[Device, ...]
     index: MappingProxyType  # tag → row
+    description: tuple[str, ...] = ()
+    """What each point is, on screen ("Active power", "Voltage, phase A")."""
+    states: tuple[tuple[str, ...] | None, ...] = ()
+    """A status point's state texts by value (None for analogs and counters)."""
+    unit_text: tuple[str, ...] = ()
+    """Each point's unit as shown on screen (one spelling: "°C", "Mvar")."""
 
     def __len__(self) -> int:
         return len(self.tags)
@@ -78,6 +107,35 @@ class PointTable:
             return self.index[tag]
         except KeyError:
             raise KeyError(f"no point '{tag}'") from None
+
+    def state_text(self, row: int, value: float) -> str | None:
+        """A status point's value as its state text (None: not a status point); a value
+        with no text reads as itself ("state 5")."""
+        texts = self.states[row]
+        if texts is None:
+            return None
+        if value != value:  # NaN
+            return "—"
+        k = int(round(value))
+        return texts[k] if 0 <= k < len(texts) else f"state {value:g}"
+
+    def value_text(self, row: int, value: float) -> str:
+        """The value as every display shows it: a state text, or number and unit."""
+        state = self.state_text(row, value)
+        if state is not None:
+            return state
+        if value != value:
+            return "—"
+        if self.kind[row] == KIND_COUNTER:
+            return f"{int(round(value)):,}"
+        if abs(value) < 1e-4:  # a dead feeder's 5e-08 MW is 0 MW to the operator
+            value = 0.0
+        return f"{value:,.4g} {self.unit_text[row]}".strip()
+
+    def label(self, row: int) -> str:
+        """``F1_Q0 — Position``, ``ICT1 — Hot-spot temperature (°C)``."""
+        u = self.unit_text[row]
+        return f"{self.asset[row]} — {self.description[row]}" + (f" ({u})" if u else "")
 
     def rows_of_asset(self, asset_id: str) -> list[int]:
         return [i for i, a in enumerate(self.asset) if a == asset_id]
@@ -102,9 +160,24 @@ def _unpickle_point_table(state: dict) -> PointTable:
 def build_point_table(station: Station) -> PointTable:
     tags, asset, name, kind, quantity, phase, unit = [], [], [], [], [], [], []
     lo, hi, rlo, rhi, device = [], [], [], [], []
+    descr: list[str] = []
+    states: list[tuple[str, ...] | None] = []
     nan = float("nan")
+    vocab = {q.id: q for q in station.quantities}
     for a in station.assets:
         for p in a.points:
+            q = vocab.get(p.quantity)
+            text = p.description or (q.description if q is not None else
+                                     p.quantity.replace("_", " ").capitalize())
+            if p.phase is not None:
+                text += f", {_PHASE_TEXT[p.phase]}"
+            descr.append(text)
+            if p.kind == "status":
+                states.append(p.states or (q.states if q is not None else None)
+                              or (_POSITION_STATES if p.quantity == "position"
+                                  else _BINARY_STATES))
+            else:
+                states.append(None)
             tags.append(f"{a.id}.{p.name}")
             asset.append(a.id)
             name.append(p.name)
@@ -135,4 +208,6 @@ def build_point_table(station: Station) -> PointTable:
         lo=ro(lo, float), hi=ro(hi, float), range_lo=ro(rlo, float), range_hi=ro(rhi, float),
         device_of=tuple(device), devices=tuple(devs),
         index=MappingProxyType({t: i for i, t in enumerate(tags)}),
+        description=tuple(descr), states=tuple(states),
+        unit_text=tuple(unit_text(u) for u in unit),
     )

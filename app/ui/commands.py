@@ -44,6 +44,8 @@ class CommandController(QObject):
         self.bypass_dialog: BypassDialog | None = None
         self.last_snapshot: LiveSnapshot | None = None
         sessions.session_changed.connect(self._session_changed)
+        # A lock is known only after the session went (state_changed): the faceplates say so.
+        sessions.state_changed.connect(lambda: self._session_changed(sessions.session))
 
     # ------------------------------------------------------------------ faceplates
     def faceplate(self, asset_id: str) -> Faceplate:
@@ -60,7 +62,8 @@ class CommandController(QObject):
                 fp.operate_requested.connect(self.operate)
                 fp.cancel_requested.connect(self.cancel)
                 fp.bypass_requested.connect(self.bypass)
-                fp.set_access(self.sessions.role, self._path(asset_id))
+                fp.set_access(self.sessions.role, self._path(asset_id),
+                              locked=self.sessions.locked is not None)
         if self.last_snapshot is not None:
             fp.update_snapshot(self.last_snapshot)
         return fp
@@ -81,7 +84,8 @@ class CommandController(QObject):
         role = self.sessions.role
         for asset_id, fp in self.faceplates.items():
             if fp.buttons:
-                fp.set_access(role if self.control is not None else None, self._path(asset_id))
+                fp.set_access(role if self.control is not None else None, self._path(asset_id),
+                              locked=self.sessions.locked is not None)
 
     def close(self) -> None:
         for fp in self.faceplates.values():

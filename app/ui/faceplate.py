@@ -12,7 +12,13 @@ Switching devices have select-before-operate controls: *Select open* / *Select c
 service on its own thread) answers with :meth:`selection_confirmed` / :meth:`show_result`.
 Buttons are enabled by the user's role (operator or above; *Bypass…* for engineers, after an
 interlock refused a select) and by the device's state: its position must be of good quality
-and its device communicating. The service checks the role again, whatever the buttons showed.
+and its device communicating. A disabled button looks disabled (greyed, flat) and the reason
+is written in the control box itself ("Viewer: operating needs an operator login", "Bay F1
+communication lost", "Session locked: …"), not only in a tooltip. The service checks the role
+again, whatever the buttons showed.
+
+Values read as the station file says them: state texts for status points ("Remote",
+"Charged", "Closed"), one unit spelling ("°C", "Mvar"), each point by its description.
 """
 
 from __future__ import annotations
@@ -42,10 +48,14 @@ from app.runtime.snapshot import LiveSnapshot
 from app.station import Asset
 from app.station import quality as Q
 from app.station.frame import Comm
-from app.station.points import POS_CLOSED, POS_INTERMEDIATE, POS_OPEN, PointTable
+from app.station.points import KIND_STATUS, POS_CLOSED, POS_OPEN, PointTable
 from app.ui import theme
 
-_POS = {POS_OPEN: "OPEN", POS_CLOSED: "CLOSED", POS_INTERMEDIATE: "INTERMEDIATE", 3: "BAD"}
+#: Disabled controls look disabled: grey text on a flat grey face, no raised edge.
+DISABLED_STYLE = (
+    "QPushButton:disabled { color: #8C8C8C; background: #CFCFCF; border: 1px dashed #A6A6A6;"
+    " border-radius: 2px; padding: 3px 8px; }"
+    "QPushButton:enabled { padding: 3px 8px; }")
 _PRIMARY = ("LOADING", "P", "HOT_SPOT", "V", "Q", "TOP_OIL", "SF6", "POS", "LEAK", "OP")
 
 
@@ -74,7 +84,11 @@ class Faceplate(QDialog):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         for k, r in enumerate(self.rows):
-            self.table.setItem(k, 0, QTableWidgetItem(points.name[r]))
+            item = QTableWidgetItem(points.description[r] if points.description else
+                                    points.name[r])
+            u = points.unit_text[r] if points.unit_text else ""
+            item.setToolTip(f"{points.tags[r]}" + (f" [{u}]" if u else ""))
+            self.table.setItem(k, 0, item)
             self.table.setItem(k, 1, QTableWidgetItem("—"))
             self.table.setItem(k, 2, QTableWidgetItem("—"))
         self.table.cellDoubleClicked.connect(
@@ -102,9 +116,18 @@ class Faceplate(QDialog):
         self.mini = pg.PlotWidget(axisItems={"bottom": IstAxis(orientation="bottom")})
         self.mini.setMaximumHeight(150)
         self.mini.setBackground(theme.PANEL)
-        self.mini.setTitle(f"{primary} (last 10 minutes)" if primary else "")
+        status = self.trend_row is not None and points.kind[self.trend_row] == KIND_STATUS
+        self.mini.setTitle(f"{points.label(self.trend_row)} (last 10 minutes)"
+                           if self.trend_row is not None else "")
         self._curve = self.mini.plot(pen=pg.mkPen(theme.TREND_PENS[0], width=1.5),
-                                     connect="finite")
+                                     connect="finite", stepMode="left" if status else None)
+        if status:  # a state trended as steps against its state texts, not 2.0 on a scale
+            from app.ui.trends import state_ticks
+
+            texts = points.states[self.trend_row]
+            self.mini.getAxis("left").setTicks(state_ticks(texts))
+            self.mini.setYRange(-0.3, len(texts) - 0.7, padding=0)
+            self.mini.getPlotItem().vb.setMouseEnabled(y=False)
         self._t: deque[float] = deque(maxlen=6000)
         self._v: deque[float] = deque(maxlen=6000)
 
@@ -121,9 +144,17 @@ class Faceplate(QDialog):
         self._refused: tuple[bool, str] | None = None  # (close, interlocks) of a refusal
         self._device_ok, self._device_why = False, "no scan yet"
         self._pos_row = points.index.get(f"{asset.id}.POS")
+        self._locked = False
         if asset.is_switch:
             box = QGroupBox("Control (select before operate)")
+            box.setStyleSheet(DISABLED_STYLE)
+            self.control_box = box
             col = QVBoxLayout(box)
+            # Why the controls are off, in words in the box itself (ISA-101: not a tooltip).
+            self.why_label = QLabel("")
+            self.why_label.setObjectName("controlWhy")
+            self.why_label.setWordWrap(True)
+            col.addWidget(self.why_label)
             row = QHBoxLayout()
             col.addLayout(row)
             for name in ("Select open", "Select close", "Operate", "Cancel", "Bypass…"):
@@ -147,10 +178,13 @@ class Faceplate(QDialog):
             self._refresh()
 
     # ------------------------------------------------------------------ controls
-    def set_access(self, role: str | None, path: str | None = None) -> None:
+    def set_access(self, role: str | None, path: str | None = None, *,
+                   locked: bool = False) -> None:
         """The logged-in user's role (``"viewer"`` when nobody is; None: no control service)
-        and how this device is commanded."""
+        and how this device is commanded; ``locked``: a session is locked (viewer rights
+        until it is unlocked)."""
         self.role = role
+        self._locked = locked
         if path is not None:
             self.path = path
             self.path_label.setText({"iec61850": "via the bay IED: IEC 61850 select-before-"
@@ -174,21 +208,34 @@ class Faceplate(QDialog):
                 b.setToolTip(why)
 
     def _why_not(self) -> str | None:
+        """Why this device cannot be operated from here now, in the operator's words."""
         if self.role is None:
-            return "no control service"
+            return "No control service: this HMI cannot operate"
         if not role_at_least(self.role, "operator"):
-            return ("log in as an operator to operate" if self.role == "viewer" else
-                    f"{self.role}s may not operate")
+            if self._locked:
+                return "Session locked: unlock it (File ▸ Log in) to operate"
+            return ("Viewer: operating needs an operator login" if self.role == "viewer" else
+                    f"{self.role.capitalize()}: may not operate (operators and above)")
         if self.path == "none":
-            return "no command path to this device"
+            return f"No command path to {self.asset.id}"
         if not self._device_ok:
             return self._device_why
         return None
+
+    def why_disabled(self) -> str:
+        """The reason written in the control box ("" while the controls are usable)."""
+        return self.why_label.text() if self.buttons else ""
 
     def _refresh(self) -> None:
         why = self._why_not()
         idle = self.state == "idle"
         b = self.buttons
+        self.why_label.setText(why or "")
+        self.why_label.setVisible(why is not None)
+        self.why_label.setStyleSheet(
+            f"color: {theme.TEXT.name()}; background: {theme.BACKGROUND.name()}; "
+            f"border-left: 4px solid {theme.TEXT_MUTED.name()}; padding: 3px 6px; "
+            "font-weight: bold;")
         for name in ("Select open", "Select close"):
             b[name].setEnabled(why is None and idle)
             b[name].setToolTip(why or "")
@@ -271,12 +318,16 @@ class Faceplate(QDialog):
         c = f.comm.get(self.points.device_of[r])
         if c is not None and c.state != Comm.OK:
             self._device_ok = False
-            self._device_why = f"{c.device} communication {c.state.value}"
+            self._device_why = f"Bay {c.device} communication {c.state.value}"
         elif not Q.is_good(int(f.quality[r])):
             self._device_ok = False
-            self._device_why = f"position {Q.describe(int(f.quality[r]))}"
+            self._device_why = (f"{self.asset.id} position {Q.describe(int(f.quality[r]))} — "
+                                "not commanded")
         elif int(round(float(f.values[r]))) not in (POS_OPEN, POS_CLOSED):
-            self._device_ok, self._device_why = False, "the device is moving"
+            self._device_ok = False
+            self._device_why = (f"{self.asset.id} "
+                                f"{self.points.value_text(r, float(f.values[r])).lower()} "
+                                "(moving) — wait for an end position")
         else:
             self._device_ok, self._device_why = True, ""
 
@@ -291,12 +342,7 @@ class Faceplate(QDialog):
                 self._refresh()
         for k, r in enumerate(self.rows):
             v, q = float(f.values[r]), int(f.quality[r])
-            if self.points.quantity[r] == "position":
-                text = _POS.get(int(round(v)), f"{v:g}")
-            elif self.points.kind[r] == 0:
-                text = f"{v:,.4g} {self.points.unit[r]}".strip()
-            else:
-                text = f"{int(round(v))}"
+            text = self.points.value_text(r, v)
             vi, qi = self.table.item(k, 1), self.table.item(k, 2)
             vi.setText(text)
             qi.setText(Q.describe(q))

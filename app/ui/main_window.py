@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
 
         self.sessions = SessionController(control, self, idle_check_ms=idle_check_ms)
         self.commands = CommandController(station, points, control, self.sessions, self)
-        self.trends = TrendsDock(points)
+        self.trends = TrendsDock(points, settings=self.settings)
         self.alarms = AlarmListDock(settings=self.settings)
         self.events = EventLogDock()
         self.browser = PointBrowser(station, points)
@@ -185,6 +185,8 @@ class MainWindow(QMainWindow):
         self._default_state = self.saveState()
         self._restore_layout()
         self._wire()
+        self.trends.message.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        self.trends.restore_saved()  # the points trended when the HMI last closed
 
     # ------------------------------------------------------------------ construction
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -435,10 +437,17 @@ class MainWindow(QMainWindow):
         for d in self.docks.values():
             d.show()
 
+    def about_text(self) -> str:
+        from app.ui.statusbar import fault_injection_address
+
+        addr = fault_injection_address(self.pipeline)
+        return (f"GridTwin — digital twin HMI\n{self.station.station.name}\n"
+                f"{len(self.station.assets)} assets, {len(self.points)} points\n"
+                + (f"fault injection (trainers): {addr[0]}:{addr[1]}" if addr else
+                   "fault injection: not available (no simulated station of this HMI's)"))
+
     def _about(self) -> None:
-        QMessageBox.about(self, "About GridTwin",
-                          f"GridTwin — digital twin HMI\n{self.station.station.name}\n"
-                          f"{len(self.station.assets)} assets, {len(self.points)} points")
+        QMessageBox.about(self, "About GridTwin", self.about_text())
 
     # ------------------------------------------------------------------ layout persistence
     def _restore_layout(self) -> None:

@@ -1,5 +1,6 @@
 """The status bar: each device's communication, scan rate, scan-to-screen latency, the
-historian's state, who is logged in, and the clock in IST.
+historian's state, who is logged in, where trainers inject faults (the HMI's own field-sim's
+control channel, when it started one), and the clock in IST.
 
 It subscribes to the pipeline's snapshots (communication, latency) and refreshes the rest
 once a second from plain reads of the services' status objects — no SQL, no protocol I/O.
@@ -25,6 +26,13 @@ from app.ui.perf import timed
 from app.ui.session import SessionController
 
 
+def fault_injection_address(pipeline: Pipeline | None) -> tuple[str, int] | None:
+    """The control channel of the field-sim the HMI started (None: it polls a station it did
+    not start, or none): a plain read of the runtime's addresses."""
+    sim = pipeline.runtime.sim if pipeline is not None else None
+    return sim.addresses.get("control") if sim is not None else None
+
+
 def _flag(label: QLabel, colour: QColor | None) -> None:
     label.setStyleSheet("" if colour is None else
                         f"color: white; background: {colour.name()}; padding: 0 6px;")
@@ -41,10 +49,14 @@ class StatusPanel(QObject):
         self.latency_label = QLabel("latency — ms")
         self.historian_label = QLabel("")
         self.user_label = QLabel("")
+        self.fault_label = QLabel("")
+        self.fault_label.setObjectName("faultInjection")
+        self.fault_label.hide()
         self.clock_label = QLabel()
         for w in (self.comm_label, self.rate_label, self.latency_label, self.historian_label,
                   self.user_label):
             bar.addWidget(w)
+        bar.addPermanentWidget(self.fault_label)
         bar.addPermanentWidget(self.clock_label)
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.tick)
@@ -64,6 +76,20 @@ class StatusPanel(QObject):
         if self.pipeline is not None:
             self.rate_label.setText(f"scan {self.pipeline.stats.scan_hz():.1f} Hz")
             self._show_historian()
+            self.show_fault_injection(fault_injection_address(self.pipeline))
+
+    def show_fault_injection(self, address: tuple[str, int] | None) -> None:
+        """Where trainers inject faults (None: no field-sim of ours, nothing shown)."""
+        if address is None:
+            self.fault_label.hide()
+            return
+        text = f"fault injection: {address[0]}:{address[1]}"
+        if self.fault_label.text() != text:
+            self.fault_label.setText(text)
+            self.fault_label.setToolTip(
+                "the simulated station's control channel (JSON lines; app.field.sim.control."
+                "ControlClient, or e.g. nc): inject and clear faults for drills")
+        self.fault_label.show()
 
     def _show_historian(self) -> None:
         """The historian writer's state (a plain read of its status: no SQL here)."""

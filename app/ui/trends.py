@@ -7,7 +7,15 @@ which the runtime answers from a worker thread (no SQL on the GUI thread) by cal
 :meth:`TrendsDock.add_history`. Samples with bad quality are gaps, never plotted as values.
 
 Ranges from 10 minutes to 30 days; pan and zoom with the mouse (live follow stops while you
-look back; "Live" resumes); a crosshair reads every curve at the cursor; export PNG and CSV.
+look back; "Live" resumes); a crosshair reads every curve at the cursor; export PNG and CSV
+(confirmed with the path and the number of rows).
+
+A status point is drawn as steps on an axis of its state texts ("Open", "Closed"), never as
+2.0 on a numeric scale; units are spelt as on every display ("°C", "Mvar"); the legend and
+the readout say what each point is ("F1_CT — Active power (MW)").
+
+The trended points and the range are kept (QSettings) and restored at the next start, and
+named *trend groups* can be saved and loaded ("Groups ▸").
 """
 
 from __future__ import annotations
@@ -20,15 +28,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QMimeData, Qt, Signal, Slot
+from PySide6.QtCore import QMimeData, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -38,7 +48,7 @@ from PySide6.QtWidgets import (
 from app.runtime.snapshot import LiveSnapshot
 from app.station import clock
 from app.station import quality as Q
-from app.station.points import PointTable
+from app.station.points import KIND_STATUS, PointTable
 from app.station.timezone import IST
 from app.ui import theme
 from app.ui.perf import timed
@@ -50,7 +60,17 @@ RANGES_S = {"10 min": 600, "1 h": 3600, "8 h": 8 * 3600, "24 h": 86400, "7 days"
 LIVE_CAPACITY = 36_000  # samples per point kept live (1 h at 10 Hz)
 MAX_CURVES = 20
 SEAM_GAP_S = 5.0  # history → live: longer than this is drawn as a gap
+SETTINGS_KEY = "trends"
 
+
+def state_ticks(states: tuple[str, ...]) -> list[list[tuple[float, str]]]:
+    """A status point's axis ticks: each value at its state text."""
+    return [[(float(k), text) for k, text in enumerate(states)], []]
+
+
+def state_axis_key(states: tuple[str, ...]) -> str:
+    """Status points share an axis only with points of the same state texts."""
+    return "states: " + " / ".join(states)
 
 
 class _Plot(pg.PlotWidget):
@@ -158,9 +178,15 @@ class TrendsDock(QWidget):
     #: (tags, t0 epoch s, t1 epoch s, max points per tag): please fetch history.
     backfill_requested = Signal(list, float, float, int)
 
-    def __init__(self, points: PointTable, parent: QWidget | None = None) -> None:
+    #: A message for the operator (an export's path and rows): the window's status bar.
+    message = Signal(str)
+
+    def __init__(self, points: PointTable, parent: QWidget | None = None, *,
+                 settings: QSettings | None = None) -> None:
         super().__init__(parent)
         self.points = points
+        self.settings = settings
+        self._restoring = False
         self.setAcceptDrops(True)
         self.series: dict[str, _Series] = {}
         self._axes: dict[str, tuple[pg.ViewBox, pg.AxisItem | None]] = {}
@@ -195,6 +221,12 @@ class TrendsDock(QWidget):
         self.csv_button.clicked.connect(lambda: self._ask_export("csv"))
         self.remove_button = QPushButton("Remove")
         self.remove_button.clicked.connect(self._remove_selected)
+        self.groups_button = QPushButton("Groups")
+        self.groups_button.setToolTip("save the trended points and range as a named group, "
+                                      "or load one")
+        self.groups_menu = QMenu(self)
+        self.groups_menu.aboutToShow.connect(self._fill_groups_menu)
+        self.groups_button.setMenu(self.groups_menu)
         # While nothing is trended: the last ten minutes and a hint, not an empty 0-1 axis.
         self._hint = pg.TextItem("no points trended\nright-click a device on the diagram,\n"
                                  "drag one here, or use the point browser",
@@ -213,6 +245,7 @@ class TrendsDock(QWidget):
         bar.addWidget(self.live_button)
         bar.addStretch(1)
         bar.addWidget(self.remove_button)
+        bar.addWidget(self.groups_button)
         bar.addWidget(self.png_button)
         bar.addWidget(self.csv_button)
         split = QSplitter()
@@ -249,22 +282,27 @@ class TrendsDock(QWidget):
             self.readout.setText(f"at most {MAX_CURVES} curves: remove one first")
             return False
         row = self.points.index[tag]
-        unit = self.points.unit[row] or "(state)"
+        states = self.points.states[row] if self.points.kind[row] == KIND_STATUS else None
+        unit = state_axis_key(states) if states else (self.points.unit_text[row] or "(value)")
         pen = QColor(theme.TREND_PENS[len(self.series) % len(theme.TREND_PENS)])
         s = _Series(tag, row, unit, pen)
-        vb = self._viewbox_for(unit)
-        s.curve = pg.PlotDataItem(pen=pg.mkPen(pen, width=1), connect="finite",
-                                  name=tag)
+        vb = self._viewbox_for(unit, states)
+        # A state holds until the next sample: drawn as steps, never as a slope.
+        s.curve = pg.PlotDataItem(pen=pg.mkPen(pen, width=1.5 if states else 1),
+                                  connect="finite", name=tag,
+                                  stepMode="left" if states else None)
         vb.addItem(s.curve)
         self.series[tag] = s
         self._hint.setVisible(False)
-        item = QListWidgetItem(f"{tag}  [{unit}]")
+        item = QListWidgetItem(self.points.label(row))
+        item.setToolTip(tag + (f" — states: {' / '.join(states)}" if states else ""))
         item.setData(Qt.ItemDataRole.UserRole, tag)
         item.setForeground(pen)
         self.legend.addItem(item)
         now = clock.time()
         self.backfill_requested.emit([tag], now - self._range_s, now, 2000)
         self._redraw(force=True)
+        self._save_current()
         return True
 
     def remove_tag(self, tag: str) -> None:
@@ -281,21 +319,29 @@ class TrendsDock(QWidget):
         self._prune_axes()
         if not self.series:
             self._show_empty()
+        self._save_current()
 
     def _remove_selected(self) -> None:
         for item in self.legend.selectedItems():
             self.remove_tag(item.data(Qt.ItemDataRole.UserRole))
 
-    def _viewbox_for(self, unit: str) -> pg.ViewBox:
+    def _viewbox_for(self, unit: str, states: tuple[str, ...] | None = None) -> pg.ViewBox:
         if unit in self._axes:
             return self._axes[unit][0]
+        label = "state" if states else unit
         if not self._axes:
-            self.plot_item.setLabel("left", unit)
+            self.plot_item.setLabel("left", label)
+            self.plot_item.getAxis("left").setTicks(state_ticks(states) if states else None)
             self._axes[unit] = (self.plot_item.vb, None)
+            if states:
+                self._fix_state_range(self.plot_item.vb, states)
             return self.plot_item.vb
         vb = pg.ViewBox()
         axis = pg.AxisItem("right")
-        axis.setLabel(unit)
+        axis.setLabel(label)
+        if states:
+            axis.setTicks(state_ticks(states))
+            self._fix_state_range(vb, states)
         col = 2 + len(self._axes)
         self.plot_item.layout.addItem(axis, 2, col)
         self.plot_item.scene().addItem(vb)
@@ -305,8 +351,20 @@ class TrendsDock(QWidget):
         self._sync_views()
         return vb
 
+    @staticmethod
+    def _fix_state_range(vb: pg.ViewBox, states: tuple[str, ...]) -> None:
+        vb.setYRange(-0.3, len(states) - 0.7, padding=0)
+        vb.setMouseEnabled(y=False)
+
     def _prune_axes(self) -> None:
         used = {s.unit for s in self.series.values()}
+        if not used:  # nothing trended: the main axis is free for whatever comes next
+            for unit, (_vb, axis) in list(self._axes.items()):
+                if axis is None:
+                    del self._axes[unit]
+            self.plot_item.getAxis("left").setTicks(None)
+            self.plot_item.setLabel("left", "")
+            self.plot_item.vb.setMouseEnabled(y=True)
         for unit in [u for u in self._axes if u not in used]:
             vb, axis = self._axes[unit]
             if axis is None:
@@ -381,7 +439,7 @@ class TrendsDock(QWidget):
         if self._live_follow and tmax:
             self.plot_item.setXRange(x0, x1, padding=0)
             for unit, (vb, _) in self._axes.items():
-                if unit in extent:
+                if unit in extent and not unit.startswith("states: "):
                     fit_y(vb, *extent[unit])
 
     def _view_moved(self, *_: object) -> None:
@@ -403,6 +461,106 @@ class TrendsDock(QWidget):
         if self.series:
             self.backfill_requested.emit(list(self.series), now - self._range_s, now, 2000)
         self._set_live(True)
+        self._save_current()
+
+    # ------------------------------------------------------------------ groups
+    def _state(self) -> dict:
+        return {"tags": list(self.series), "range": self.range_box.currentText()}
+
+    def _apply(self, tags: list[str], range_name: str) -> list[str]:
+        """Trend exactly ``tags`` over ``range_name``; returns the tags that could not be
+        (a station file without them)."""
+        self._restoring = True
+        try:
+            for tag in list(self.series):
+                if tag not in tags:
+                    self.remove_tag(tag)
+            missing = [t for t in tags if not self.add_tag(t)]
+            if range_name in RANGES_S:
+                self.set_range(range_name)
+        finally:
+            self._restoring = False
+        self._save_current()
+        return missing
+
+    def _save_current(self) -> None:
+        if self.settings is None or self._restoring:
+            return
+        st = self._state()
+        self.settings.setValue(f"{SETTINGS_KEY}/current/tags", " ".join(st["tags"]))
+        self.settings.setValue(f"{SETTINGS_KEY}/current/range", st["range"])
+
+    def restore_saved(self) -> list[str]:
+        """At start: the points and range trended when the HMI last closed (the points this
+        station no longer has are skipped, and returned)."""
+        if self.settings is None:
+            return []
+        tags = str(self.settings.value(f"{SETTINGS_KEY}/current/tags", "") or "").split()
+        rng = str(self.settings.value(f"{SETTINGS_KEY}/current/range", "") or "")
+        if not tags and not rng:
+            return []
+        missing = self._apply(tags, rng or self.range_box.currentText())
+        if missing:
+            self.message.emit(f"trends: {len(missing)} saved point(s) no longer exist: "
+                              + ", ".join(missing[:5]))
+        return missing
+
+    def groups(self) -> list[str]:
+        if self.settings is None:
+            return []
+        self.settings.beginGroup(f"{SETTINGS_KEY}/groups")
+        try:
+            return sorted(self.settings.childGroups())
+        finally:
+            self.settings.endGroup()
+
+    def save_group(self, name: str) -> None:
+        """Keep the trended points and range as the group ``name`` (replacing one)."""
+        name = name.strip().replace("/", "-")
+        if self.settings is None or not name:
+            return
+        st = self._state()
+        self.settings.setValue(f"{SETTINGS_KEY}/groups/{name}/tags", " ".join(st["tags"]))
+        self.settings.setValue(f"{SETTINGS_KEY}/groups/{name}/range", st["range"])
+        self.settings.sync()
+        self.message.emit(f"trend group '{name}' saved: {len(st['tags'])} point(s), "
+                          f"{st['range']}")
+
+    def load_group(self, name: str) -> bool:
+        if self.settings is None or name not in self.groups():
+            return False
+        tags = str(self.settings.value(f"{SETTINGS_KEY}/groups/{name}/tags", "")).split()
+        rng = str(self.settings.value(f"{SETTINGS_KEY}/groups/{name}/range", ""))
+        missing = self._apply(tags, rng)
+        self.message.emit(f"trend group '{name}' loaded: {len(tags) - len(missing)} point(s)"
+                          + (f", {len(missing)} no longer exist" if missing else ""))
+        return True
+
+    def delete_group(self, name: str) -> None:
+        if self.settings is not None:
+            self.settings.remove(f"{SETTINGS_KEY}/groups/{name}")
+
+    def _fill_groups_menu(self) -> None:
+        m = self.groups_menu
+        m.clear()
+        save = m.addAction("Save current as group…")
+        save.setEnabled(self.settings is not None and bool(self.series))
+        save.triggered.connect(self._ask_group_name)
+        names = self.groups()
+        if names:
+            m.addSeparator()
+            for name in names:
+                m.addAction(f"Load '{name}'").triggered.connect(
+                    lambda _=False, n=name: self.load_group(n))
+            rm = m.addMenu("Delete")
+            for name in names:
+                rm.addAction(name).triggered.connect(
+                    lambda _=False, n=name: self.delete_group(n))
+
+    def _ask_group_name(self) -> None:
+        name, ok = QInputDialog.getText(self, "Save trend group", "Group name:")
+        if ok and name.strip():
+            self.save_group(name)
 
     def _set_live(self, on: bool) -> None:
         self._live_follow = on
@@ -429,9 +587,13 @@ class TrendsDock(QWidget):
             if not len(ts):
                 continue
             i = int(np.clip(np.searchsorted(ts, t), 1, len(ts) - 1))
-            i = i if abs(ts[i] - t) < abs(ts[i - 1] - t) else i - 1
-            val = "bad quality" if np.isnan(vs[i]) else f"{vs[i]:.4g} {s.unit}"
-            lines.append(f"{s.tag}: {val}")
+            if self.points.kind[s.row] == KIND_STATUS:
+                i = max(0, int(np.searchsorted(ts, t, side="right")) - 1)  # the step held
+            else:
+                i = i if abs(ts[i] - t) < abs(ts[i - 1] - t) else i - 1
+            val = ("bad quality" if np.isnan(vs[i]) else
+                   self.points.value_text(s.row, float(vs[i])))
+            lines.append(f"{self.points.label(s.row)} [{s.tag}]: {val}")
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ export
@@ -441,24 +603,47 @@ class TrendsDock(QWidget):
         if path:
             (self.export_png if kind == "png" else self.export_csv)(path)
 
-    def export_png(self, path: str) -> None:
-        self.plot.grab().save(path)
+    def _confirm(self, text: str) -> None:
+        self.readout.setText(text)
+        self.message.emit(text)
 
-    def export_csv(self, path: str) -> None:
-        """Every trended sample in the visible time range, one row per sample."""
+    def export_png(self, path: str) -> bool:
+        ok = self.plot.grab().save(path)
+        self._confirm(f"trend exported as PNG: {path}" if ok else
+                      f"trend NOT exported: cannot write {path}")
+        return ok
+
+    def export_csv(self, path: str) -> int:
+        """Every trended sample in the visible time range, one row per sample; returns the
+        rows written (-1: the file could not be written). Confirmed to the operator."""
         (x0, x1), _ = self.plot_item.vb.viewRange()
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["time_utc", "time_ist", "point", "value", "unit", "quality"])
-            for s in self.series.values():
-                t, v = s.data()
-                sel = (t >= x0) & (t <= x1)
-                for ti, vi in zip(t[sel], v[sel], strict=True):
-                    utc = dt.datetime.fromtimestamp(ti, dt.UTC)
-                    w.writerow([utc.isoformat(timespec="milliseconds"),
-                                utc.astimezone(IST).isoformat(timespec="milliseconds"),
-                                s.tag, "" if np.isnan(vi) else repr(float(vi)), s.unit,
-                                "bad" if np.isnan(vi) else "good"])
+        n = 0
+        try:
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh)
+                w.writerow(["time_utc", "time_ist", "point", "value", "unit", "quality",
+                            "description", "state"])
+                for s in self.series.values():
+                    t, v = s.data()
+                    sel = (t >= x0) & (t <= x1)
+                    r = s.row
+                    status = self.points.kind[r] == KIND_STATUS
+                    for ti, vi in zip(t[sel], v[sel], strict=True):
+                        utc = dt.datetime.fromtimestamp(ti, dt.UTC)
+                        bad = np.isnan(vi)
+                        w.writerow([utc.isoformat(timespec="milliseconds"),
+                                    utc.astimezone(IST).isoformat(timespec="milliseconds"),
+                                    s.tag, "" if bad else repr(float(vi)),
+                                    self.points.unit_text[r], "bad" if bad else "good",
+                                    self.points.description[r],
+                                    self.points.value_text(r, float(vi))
+                                    if status and not bad else ""])
+                        n += 1
+        except OSError as exc:
+            self._confirm(f"trend NOT exported: {path}: {exc.strerror or exc}")
+            return -1
+        self._confirm(f"trend exported as CSV: {n:,} rows to {path}")
+        return n
 
     # ------------------------------------------------------------------ drag and drop
     def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802 - Qt API

@@ -12,7 +12,8 @@ def test_breaker_faceplate(qtbot, station, plant):
     fp = Faceplate(station.asset("F1_Q0"), plant.points)
     qtbot.addWidget(fp)
     fp.update_snapshot(snapshot_of(plant))
-    assert fp.value_text("POS") == ("CLOSED", "good")
+    assert fp.value_text("POS") == ("Closed", "good")
+    assert fp.value_text("LR")[0] == "Remote" and fp.value_text("SPRING")[0] == "Charged"
     assert fp.value_text("SF6")[0].endswith("bar")
     s = plant.step(0.1)
     q = s.quality.copy()
@@ -41,7 +42,8 @@ def test_buttons_follow_the_role_and_the_device_state(qtbot, station, plant):
     fp.update_snapshot(snapshot_of(plant))
     fp.set_access("viewer", "iec61850")
     assert _enabled(fp) == set()
-    assert "log in as an operator" in fp.buttons["Select open"].toolTip()
+    assert fp.why_disabled() == "Viewer: operating needs an operator login"
+    assert fp.buttons["Select open"].toolTip() == fp.why_disabled()
     assert "IEC 61850" in fp.path_label.text()
     fp.set_access("operator")
     assert _enabled(fp) == {"Select open", "Select close"}
@@ -53,13 +55,14 @@ def test_buttons_follow_the_role_and_the_device_state(qtbot, station, plant):
     lost = {"F1": CommState("F1", "iec61850", Comm.LOST, s.timestamp, "timeout")}
     fp.update_snapshot(snapshot_of(plant, s, comm=lost))
     assert _enabled(fp) == set()
-    assert fp.buttons["Select open"].toolTip() == "F1 communication lost"
+    assert fp.why_disabled() == "Bay F1 communication lost"
     q = s.quality.copy()
     q[plant.points.row("F1_Q0.POS")] = Q.SENSOR_FAILED
     fp.update_snapshot(snapshot_of(plant, s, quality=q))
-    assert fp.buttons["Select open"].toolTip() == "position invalid|failure"
+    assert fp.why_disabled() == "F1_Q0 position invalid|failure — not commanded"
     fp.update_snapshot(snapshot_of(plant))
     assert _enabled(fp) == {"Select open", "Select close"}
+    assert fp.why_disabled() == "" and not fp.why_label.isVisibleTo(fp)
 
 
 def test_select_operate_result_and_an_interlock_bypass_for_engineers(qtbot, station, plant):
@@ -102,3 +105,64 @@ def test_transformer_faceplate_has_nameplate_and_mini_trend(qtbot, station, plan
     x, y = fp._curve.getData()
     assert len(x) == 5
     assert "%" in fp.value_text("LOADING")[0] and not fp.buttons
+
+
+def test_disabled_controls_look_disabled_and_say_why_in_the_box(qtbot, station, plant):
+    """A viewer's *Select open* is greyed (not just a tooltip) and the reason is text in the
+    control group; an operator's is a normal button."""
+    from PySide6.QtGui import QColor
+
+    fp = Faceplate(station.asset("F1_Q0"), plant.points)
+    qtbot.addWidget(fp)
+    fp.show()
+    fp.update_snapshot(snapshot_of(plant))
+
+    def face(b):  # the button as painted: its mean colour and text colour
+        img = b.grab().toImage()
+        cols = [QColor(img.pixel(x, y)) for x in range(2, img.width() - 2, 3)
+                for y in range(2, img.height() - 2, 3)]
+        return sum(c.lightness() for c in cols) / len(cols), b
+
+    fp.set_access("viewer", "iec61850")
+    assert fp.why_label.isVisibleTo(fp) and fp.why_label.parent() is fp.control_box
+    assert fp.why_label.text() == "Viewer: operating needs an operator login"
+    viewer_face, _ = face(fp.buttons["Select open"])
+    fp.set_access("operator")
+    operator_face, _ = face(fp.buttons["Select open"])
+    assert fp.buttons["Select open"].isEnabled()
+    assert abs(viewer_face - operator_face) > 5, (viewer_face, operator_face)
+    # Locked: said as such, not as "viewer".
+    fp.set_access("viewer", locked=True)
+    assert fp.why_disabled().startswith("Session locked")
+    fp.set_access(None)
+    assert fp.why_disabled().startswith("No control service")
+    fp.set_access("operator", "none")
+    assert fp.why_disabled() == "No command path to F1_Q0"
+
+
+def test_a_moving_disconnector_says_so(qtbot, station, plant):
+    from app.station.points import POS_INTERMEDIATE
+
+    fp = Faceplate(station.asset("F1_Q9"), plant.points)
+    qtbot.addWidget(fp)
+    fp.set_access("operator", "iec61850")
+    s = plant.step(0.1)
+    v = s.values.copy()
+    v[plant.points.row("F1_Q9.POS")] = POS_INTERMEDIATE
+    snap = snapshot_of(plant, s)
+    import dataclasses
+
+    frame = dataclasses.replace(snap.frame, values=v)
+    fp.update_snapshot(dataclasses.replace(snap, frame=frame))
+    assert fp.why_disabled() == "F1_Q9 intermediate (moving) — wait for an end position"
+    assert fp.value_text("POS")[0] == "Intermediate"
+
+
+def test_a_status_point_is_trended_as_steps_against_its_state_texts(qtbot, station, plant):
+    fp = Faceplate(station.asset("F1_Q9"), plant.points)  # a disconnector: its position
+    qtbot.addWidget(fp)
+    fp.update_snapshot(snapshot_of(plant))
+    assert fp.points.name[fp.trend_row] == "POS"
+    ticks = fp.mini.getAxis("left")._tickLevels[0]
+    assert [t for _v, t in ticks] == ["Intermediate", "Open", "Closed", "Invalid"]
+    assert fp._curve.opts["stepMode"] == "left"

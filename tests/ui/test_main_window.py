@@ -58,7 +58,7 @@ def test_trends_faceplate_and_layout_persistence(make_hmi_window, qtbot, tmp_pat
                     timeout=15_000)
     win.open_faceplate("F1_Q0")
     fp = win.commands.faceplates["F1_Q0"]
-    qtbot.waitUntil(lambda: fp.value_text("POS")[0] == "CLOSED", timeout=15_000)
+    qtbot.waitUntil(lambda: fp.value_text("POS")[0] == "Closed", timeout=15_000)
     win.save_layout()
     s = QSettings(str(tmp_path / "hmi0.ini"), QSettings.Format.IniFormat)
     assert s.value("main/state") is not None

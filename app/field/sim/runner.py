@@ -11,6 +11,10 @@ printed on stdout::
 
     READY modbus=127.0.0.1:1502 mms=127.0.0.1:10102 control=127.0.0.1:10199
 
+The control channel listens on 10199 unless told otherwise (the trainers' documented port);
+with ``--control-fallback`` a taken port is not an error: it listens on a free one instead
+and the READY line names it (``gridtwin run`` starts its field-sim so).
+
 SIGTERM or SIGINT stops it cleanly.
 """
 
@@ -38,6 +42,9 @@ from app.station import Station, load_station
 
 log = logging.getLogger(__name__)
 
+#: The fault-injection control channel's documented port.
+DEFAULT_CONTROL_PORT = 10199
+
 
 class AddressError(argparse.ArgumentTypeError, ValueError):
     """A HOST:PORT that is not one (one line naming the option; exit status 2)."""
@@ -64,10 +71,11 @@ class FieldSim:
     def __init__(self, station: Station, *, modbus: tuple[str, int] | None,
                  mms: tuple[str, int] | None, control: tuple[str, int] | None,
                  tick_s: float = 0.1, speed: float = 1.0, seed: int | None = None,
-                 control_options: dict | None = None) -> None:
+                 control_options: dict | None = None, control_fallback: bool = False) -> None:
         self.plant = PlantSimulator(station, tick_s=tick_s, speed=speed, seed=seed)
         self.control_options = control_options or {}
         self.modbus_addr, self.mms_addr, self.control_addr = modbus, mms, control
+        self.control_fallback = control_fallback
         self._stop = threading.Event()
         self._servers: list = []
         self._control: ControlChannel | None = None
@@ -96,8 +104,9 @@ class FieldSim:
             self._servers.append(srv)
             self.addresses["mms"] = f"{self.mms_addr[0]}:{srv.port}"
         if self.control_addr is not None:
-            self._control = ControlChannel(self.plant, *self.control_addr,
-                                           **self.control_options).start()
+            self._control = open_control_channel(
+                self.plant, *self.control_addr, fallback=self.control_fallback,
+                **self.control_options).start()
             self.addresses["control"] = f"{self._control.host}:{self._control.port}"
         self._publish(self.plant.snapshot())
         self._plant_thread = threading.Thread(target=self.plant.run,
@@ -133,13 +142,31 @@ class FieldSim:
             self._loop.close()
 
 
+def open_control_channel(plant: PlantSimulator, host: str, port: int, *, fallback: bool = False,
+                         **options: object) -> ControlChannel:
+    """The control channel on ``host:port``; with ``fallback``, on a free port of ``host``
+    when that one is taken (logged: the trainer finds the port in the READY line, the HMI's
+    status bar and Help ▸ About)."""
+    try:
+        return ControlChannel(plant, host, port, **options)
+    except OSError as exc:
+        if not fallback or port == 0:
+            raise
+        chan = ControlChannel(plant, host, 0, **options)
+        log.warning("control port %s:%d is taken (%s): the control channel listens on %s:%d",
+                    host, port, exc.strerror or exc, chan.host, chan.port)
+        return chan
+
+
 @dataclass(frozen=True)
 class FieldSimOptions:
     """What ``gridtwin field-sim`` serves (its command line, :mod:`app.cli.field`)."""
 
     modbus: tuple[str, int] | None = ("127.0.0.1", 1502)
     mms: tuple[str, int] | None = ("127.0.0.1", 10102)
-    control: tuple[str, int] | None = ("127.0.0.1", 10199)
+    control: tuple[str, int] | None = ("127.0.0.1", DEFAULT_CONTROL_PORT)
+    control_fallback: bool = False
+    """A taken control port: listen on a free one (named in the READY line) instead."""
     control_token: str | None = None
     control_allow_remote: bool = False
     control_max_connections: int = DEFAULT_MAX_CONNECTIONS
@@ -165,7 +192,7 @@ def serve(opts: FieldSimOptions) -> int:
                "idle_timeout_s": opts.control_idle_timeout_s}
     sim = FieldSim(station, modbus=opts.modbus, mms=opts.mms, control=opts.control,
                    tick_s=opts.tick_s, speed=opts.speed, seed=opts.seed,
-                   control_options=options)
+                   control_options=options, control_fallback=opts.control_fallback)
     done = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -14,7 +14,6 @@ import time
 import numpy as np
 from PySide6.QtCore import QMimeData, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
-    QAction,
     QContextMenuEvent,
     QMouseEvent,
     QPainter,
@@ -316,11 +315,10 @@ class SldView(QGraphicsView):
         menu = QMenu(self)
         menu.addAction(f"{item.asset_id} faceplate…",
                        lambda: self.device_selected.emit(item.asset_id))
-        sub = menu.addMenu("Trend")
-        for tag in self.points_of(item.asset_id):
-            act = QAction(tag, sub)
-            act.triggered.connect(lambda _=False, t=tag: self.trend_requested.emit(t))
-            sub.addAction(act)
+        from app.ui.point_browser import fill_trend_menu
+
+        fill_trend_menu(menu.addMenu("Trend"), self.station, self.points,
+                        self.points_of(item.asset_id), self.trend_requested.emit)
         menu.exec(e.globalPos())
 
     def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
