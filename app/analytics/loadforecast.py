@@ -141,7 +141,8 @@ def historian_series(reader: HistorianReader, station: Station, end: dt.datetime
 
 def available_hours(reader: HistorianReader, station: Station, end: dt.datetime,
                     max_days: float = 84) -> int:
-    """How many whole hours of unbroken station load end at ``end`` (up to ``max_days``)."""
+    """How many whole hours of station load end at ``end`` without a gap longer than the
+    bridgeable (up to ``max_days``): what :func:`historian_series` can read."""
     tags = station_load_tags(station)
     t1 = _floor_hour(end)
     n = int(max_days * 24)
@@ -150,10 +151,23 @@ def available_hours(reader: HistorianReader, station: Station, end: dt.datetime,
     for tag in tags:
         total += _hourly_means(reader, tag, t0, n)
     ok = np.isfinite(total)
-    k = n
-    while k > 0 and ok[k - 1]:
+    if not ok.any():
+        return 0
+    # Back from the end to the first gap longer than the bridgeable (or to the data's start).
+    last = int(np.flatnonzero(ok)[-1])
+    if n - 1 - last > 0:
+        return 0  # the latest hours are missing: nothing ends at ``end``
+    k, run = last, 0
+    start = last
+    while k >= 0:
+        if ok[k]:
+            start, run = k, 0
+        else:
+            run += 1
+            if run > MAX_GAP_H:
+                break
         k -= 1
-    return n - k
+    return n - start
 
 
 def simulated_series(station: Station, end: dt.datetime, days: float, *, seed: int = 0,

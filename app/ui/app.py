@@ -123,6 +123,8 @@ class Hmi:
         freeze_heap()
         self.queries.start()
         self.studies.start()
+        if self.win.analytics_jobs is not None:
+            self.win.analytics_jobs.start()
         if self.control is not None:
             self.control.start()
         if show:
@@ -144,6 +146,8 @@ class Hmi:
             self.control.stop()
         self.queries.stop()
         self.studies.stop()
+        if self.win.analytics_jobs is not None:
+            self.win.analytics_jobs.stop()
         if self.study_process is not None:
             self.study_process.close()
         self.runtime.close()
@@ -151,9 +155,11 @@ class Hmi:
 
 def assemble(runtime: StationRuntime, *, settings: QSettings | None = None, yard3d: bool = True,
              control: bool = True, confirm_timeout_s: float = 20.0,
-             select_timeout_s: float = 30.0, idle_check_ms: int = 1000) -> Hmi:
+             select_timeout_s: float = 30.0, idle_check_ms: int = 1000,
+             data_dir: str | None = None) -> Hmi:
     """The HMI on a composed station runtime, built, not started (:meth:`Hmi.start`).
-    ``control`` needs the runtime's accounts (compose(..., accounts={...}))."""
+    ``control`` needs the runtime's accounts (compose(..., accounts={...})); ``data_dir``:
+    where models trained from the HMI are kept (default the user's data folder)."""
     from app.runtime.qt.control import ControlRuntime
     from app.runtime.qt.jobs import JobRunner
     from app.runtime.qt.pipeline import Pipeline
@@ -172,7 +178,7 @@ def assemble(runtime: StationRuntime, *, settings: QSettings | None = None, yard
     win = MainWindow(runtime.station, runtime.points, pipeline=pipeline, control=ctl,
                      historian=runtime.historian, queries=queries, studies=studies,
                      run_study=study_process.run, settings=settings, yard3d=yard3d,
-                     idle_check_ms=idle_check_ms)
+                     idle_check_ms=idle_check_ms, data_dir=data_dir)
     hmi = Hmi(runtime, pipeline, ctl, win, queries, studies, study_process)
     win.closing.connect(lambda: None)  # the owner closes everything (Hmi.close)
     problems = runtime.rules.problems if runtime.rules is not None else ()
@@ -233,7 +239,8 @@ def build(args: RunOptions) -> Hmi:
                         historian_options=args.historian_options),
         accounts={"session_timeout_min": args.session_timeout, "lockout": args.lockout})
     try:
-        hmi = assemble(runtime, settings=settings, yard3d=not args.no_3d)
+        hmi = assemble(runtime, settings=settings, yard3d=not args.no_3d,
+                       data_dir=args.data_dir)
     except BaseException:
         runtime.close()
         raise

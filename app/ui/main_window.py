@@ -61,6 +61,7 @@ from app.ui.alarm_list import AlarmListDock
 from app.ui.commands import CommandController
 from app.ui.event_log import EventLogDock
 from app.ui.health import HealthDock
+from app.ui.loadforecast import LoadForecastDock
 from app.ui.point_browser import PointBrowser
 from app.ui.session import SessionController
 from app.ui.statusbar import StatusPanel
@@ -129,7 +130,7 @@ class MainWindow(QMainWindow):
                  queries: JobRunner | None = None, studies: JobRunner | None = None,
                  run_study: RunStudy | None = None,
                  settings: QSettings | None = None, yard3d: bool = True,
-                 idle_check_ms: int = 1000) -> None:
+                 idle_check_ms: int = 1000, data_dir: str | None = None) -> None:
         super().__init__()
         self.station, self.points = station, points
         self.pipeline, self.control, self.historian = pipeline, control, historian
@@ -173,7 +174,12 @@ class MainWindow(QMainWindow):
         if studies is None:  # nobody would run the jobs: say so rather than hang
             self.studies.setEnabled(False)
             self.studies.status.setText("Studies need the HMI's job runner (gridtwin run).")
-        self.health = HealthDock(station, historian, queries)
+        # Health and the load forecast run their long jobs (minutes of training, a station's
+        # assessment) on a runner of their own, so trend backfills and event queries never
+        # wait behind them; the Hmi starts and stops it with the others.
+        self.analytics_jobs = JobRunner("analytics") if queries is not None else None
+        self.health = HealthDock(station, historian, self.analytics_jobs)
+        self.load_forecast = LoadForecastDock(station, historian, self.analytics_jobs, data_dir)
         self.yard: QWidget | None = None
         if yard3d:
             from app.ui.yard3d import create_yard_view
@@ -214,6 +220,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["Points"], self.docks["Studies"])
         self._dock("Health", self.health, bottom)
         self.tabifyDockWidget(self.docks["Studies"], self.docks["Health"])
+        self._dock("Load forecast", self.load_forecast, bottom)
+        self.tabifyDockWidget(self.docks["Health"], self.docks["Load forecast"])
         if self.yard is not None:
             self._dock("3D switchyard", self.yard, bottom)
             self.tabifyDockWidget(self.docks["Trends"], self.docks["3D switchyard"])

@@ -73,7 +73,7 @@ def test_hourly_station_load_is_read_from_the_historian(station, tmp_path):
         want = [np.mean(expected[k]) for k in range(6)]
         # The historian stores samples through its swinging-door compression (a deadband per
         # point), so the mean of what it holds is within a few per cent of the raw mean.
-        assert s.mw == pytest.approx(want, rel=0.03)
+        assert s.mw == pytest.approx(want, rel=0.05)
     finally:
         h.close()
 
