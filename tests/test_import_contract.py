@@ -152,9 +152,11 @@ MAY_IMPORT = {
     "alarms": {"station", "historian", "resources"},
     "control": {"station", "field", "historian", "resources"},
     "training": {"station", "twin", "field", "historian", "alarms", "control", "resources"},
+    # analytics' application side: the inputs of ml's analysers built from the runtime's data
+    "analytics": {"station", "twin", "historian", "alarms", "resources"},
     # the services that wire the layers into the scan pipeline: everything above but the GUI
     "runtime": {"station", "twin", "field", "historian", "alarms", "control", "training",
-                "resources", "scratch", "version"},
+                "analytics", "resources", "scratch", "version"},
 }
 ML_MAY_IMPORT = {"app.station", "ml"}
 
