@@ -119,11 +119,16 @@ def nearest(signature: Signature, incidents: Sequence[Incident], *, k: int = DEF
 
 
 def historical_hypotheses(trigger: Trigger, matches: Sequence[Match]) -> list[RcaHypothesis]:
-    """One hypothesis per match: "like <asset> on <date>: <finding>", its confidence the
-    similarity scaled by :data:`HISTORY_CONFIDENCE_SCALE`, its cause the one recorded then
-    (``history:match`` when none was), on the trigger's asset."""
+    """One hypothesis per recorded cause (``history:match`` when none was), from its most
+    similar match: "like <asset> on <date>: <finding>", its confidence that match's
+    similarity scaled by :data:`HISTORY_CONFIDENCE_SCALE`, on the trigger's asset. Several
+    resemblances to the same cause do not add up to more confidence than the best one."""
     out = []
-    for m in matches:
+    seen: set[str] = set()
+    for m in sorted(matches, key=lambda m: -m.similarity):
+        if (m.incident.cause or "history:match") in seen:
+            continue
+        seen.add(m.incident.cause or "history:match")
         inc = m.incident
         cause = inc.cause if inc.cause else "history:match"
         when = inc.time.date().isoformat()

@@ -122,3 +122,16 @@ def test_bad_inputs_name_the_field() -> None:
                             good.top_oil_c, good.hot_spot_c)
     with pytest.raises(RcaInputError, match="load_pu has no valid sample"):
         analyse_thermal("ICT1", no_load)
+
+
+def test_model_agrees_with_the_plant_simulators_model() -> None:
+    """The analyser's exact per-interval solution against the plant's sub-stepped difference
+    equations, over load steps up and down."""
+    from ml.rca.thermal import expected_temperatures
+
+    loads = [0.5] * 120 + [1.2] * 180 + [0.3] * 180
+    top, hot = run_plant(loads)
+    t = [STEP_S * i for i in range(len(loads))]
+    m_top, m_hot = expected_temperatures(t, loads, [32.0] * len(loads))
+    assert max(abs(a - b) for a, b in zip(top, m_top, strict=True)) < 0.5
+    assert max(abs(a - b) for a, b in zip(hot, m_hot, strict=True)) < 1.0
