@@ -32,6 +32,7 @@ from ml.rca.dga_hypotheses import Hypothesis, rank_hypotheses
 from ml.rca.events import (
     DEFAULT_WINDOW_AFTER_S,
     DEFAULT_WINDOW_BEFORE_S,
+    QUALITY_ALARMS,
     StationEvent,
     Topology,
     correlate,
@@ -89,7 +90,9 @@ def analyse(trigger: Trigger, context: RcaContext, *,
     found: list[RcaHypothesis] = []
     ran: list[str] = []
     failures: dict[str, str] = {}
-    xf = _transformer_of(trigger, context)
+    # a communication or data-quality alarm is about the measurement chain: the transformer's
+    # gases and temperatures do not explain it
+    xf = None if trigger.alarm_kind in QUALITY_ALARMS else _transformer_of(trigger, context)
     plan: list[tuple[str, Callable[[], list[RcaHypothesis]]]] = []
     if xf is not None and context.dga.get(xf):
         plan.append(("dga", lambda: dga_hypotheses(xf, context.dga[xf],

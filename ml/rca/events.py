@@ -195,6 +195,8 @@ INSTRUMENT_DISAGREE_PU = 0.03
 #: The share of a device's points bad at once that means the device, not its sensors.
 DEVICE_BAD_SHARE = 0.8
 FROZEN_MIN_SAMPLES = 5
+#: Alarm kinds about the measurement chain (no protection or plant hypothesis for them).
+QUALITY_ALARMS = frozenset({"comm", "invalid"})
 
 
 def topology_from_station(station: Station, *,
@@ -274,7 +276,9 @@ def correlate(trigger: Trigger, events: Sequence[StationEvent], topology: Topolo
                           or topology.relation(trigger.asset, e.asset) is not None)),
                     key=lambda e: e.time)
     c = _Correlator(trigger, window, topology, values or {})
-    out = c.protection() + c.devices() + c.voltage()
+    # a communication or data-quality alarm is about the measurement chain, not the plant
+    quality_only = trigger.alarm_kind in QUALITY_ALARMS
+    out = ([] if quality_only else c.protection()) + c.devices() + c.voltage()
     out.sort(key=lambda h: -h.confidence)
     return out
 
@@ -483,8 +487,14 @@ class _Correlator:
         if bay is None:
             return []
         points = self.topo.device_points(bay.id)
-        lost = [e for e in self.window if e.kind == "comm_lost" and e.asset == bay.id]
-        bad = {e.tag for e in self.window if e.kind in ("invalid", "frozen") and e.tag
+        # a communication loss the device has recovered from before the trigger is over:
+        # only what happened since its last recovery counts
+        restored = [e.time for e in self.window if e.kind == "comm_restored"
+                    and e.asset == bay.id and e.time <= t.time]
+        since = max(restored) if restored else None
+        recent = [e for e in self.window if since is None or e.time > since]
+        lost = [e for e in recent if e.kind == "comm_lost" and e.asset == bay.id]
+        bad = {e.tag for e in recent if e.kind in ("invalid", "frozen") and e.tag
                and e.tag in points}
         frozen = self._frozen(t.tag)
         if frozen is not None:
