@@ -152,9 +152,12 @@ MAY_IMPORT = {
     "alarms": {"station", "historian", "resources"},
     "control": {"station", "field", "historian", "resources"},
     "training": {"station", "twin", "field", "historian", "alarms", "control", "resources"},
+    # analytics drivers around ml: the model registry, training and evaluation on the plant
+    # simulator (the runtime's solver is passed in, so the runtime may import this layer)
+    "analytics": {"station", "twin", "field", "historian", "alarms", "resources", "version"},
     # the services that wire the layers into the scan pipeline: everything above but the GUI
     "runtime": {"station", "twin", "field", "historian", "alarms", "control", "training",
-                "resources", "scratch", "version"},
+                "analytics", "resources", "scratch", "version"},
 }
 ML_MAY_IMPORT = {"app.station", "ml"}
 

@@ -146,6 +146,7 @@ class DssVersion(Base):
 
 class MlModel(Base):
     __tablename__ = "ml_models"
+    __table_args__ = (Index("ix_ml_models_version", "version"),)
     model_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     model_type: Mapped[str] = mapped_column(String(32))
     asset_type: Mapped[str | None] = mapped_column(String(32))
@@ -153,6 +154,20 @@ class MlModel(Base):
     training_date: Mapped[str | None] = mapped_column(String(32))
     accuracy_score: Mapped[float | None] = mapped_column(Float)
     feature_importance: Mapped[str | None] = mapped_column(Text)  # JSON
+    # The model registry (app.analytics.registry, migration 0005): a version groups the
+    # models trained together (one row per model kind); the file lives in the data folder
+    # and is checked against its SHA-256 before it is loaded.
+    version: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(String(64))  # "simulate 6h seed 0", "historian"
+    window_start: Mapped[str | None] = mapped_column(String(40))  # ISO, UTC
+    window_end: Mapped[str | None] = mapped_column(String(40))
+    feature_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    features: Mapped[str | None] = mapped_column(Text)  # JSON: class -> [feature name]
+    metrics: Mapped[str | None] = mapped_column(Text)  # JSON
+    file_path: Mapped[str | None] = mapped_column(Text)
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[str | None] = mapped_column(String(40))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class AuditLog(Base):

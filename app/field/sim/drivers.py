@@ -13,6 +13,7 @@ numbers every run.
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 
@@ -34,6 +35,8 @@ class Loads:
         self._noise = [profiles.OrnsteinUhlenbeck(0.0, 0.01, 300.0, rng) for _ in self.names]
         #: Each load's factor from the overloads injected now (1: none).
         self.overload = np.ones(len(self.names))
+        #: Loads held at a degraded power factor (``power_factor_drop``): load index → pf.
+        self.pf_target: dict[int, float] = {}
 
     def drive(self, now: dt.datetime, dts: float) -> None:
         """Set every load for time ``now``, ``dts`` seconds after the last call."""
@@ -44,6 +47,9 @@ class Loads:
             f = profiles.shape(self._category[k], now) * (1.0 + self._noise[k].step(dts))
             f *= self.overload[k]
             p[k], q[k] = p0 * f, q0 * f
+            pf = self.pf_target.get(k)
+            if pf is not None:  # the load draws reactive power for this power factor
+                q[k] = max(q[k], p[k] * math.tan(math.acos(pf)))
         self.engine.set_loads_array(p, q)
 
     def factors(self, overloads: list[tuple[list[int], float]]) -> np.ndarray:
@@ -53,6 +59,11 @@ class Loads:
         for loads, factor in overloads:
             f[loads] *= factor
         return f
+
+    def of_bay(self, bay: str) -> int | None:
+        """The load a feeder bay serves (the load named after the bay), or None."""
+        name = f"load.{bay.lower()}_load"
+        return next((k for k, n in enumerate(self.names) if n.lower() == name), None)
 
     def fed_by(self, station: Station, transformer: Asset) -> list[int]:
         """The loads that ``transformer`` feeds: those its N-1 outage would lose (all, when

@@ -12,6 +12,15 @@ Each kind knows
   the kinds without a magnitude (a breaker is stuck or not, a sensor failed or not) stack
   harmlessly, and each holds on its own: clearing one leaves the others in force.
 
+The kinds, by what they show: the grid — ``overvoltage`` (also an undervoltage with
+``pu`` < 1: voltage deviation beyond ±5 % of nominal), ``frequency_excursion``; loading and
+heat — ``transformer_overload``, ``cooling_failure`` (a lost cooling stage: overheating for
+the actual load); power quality — ``phase_unbalance`` (current imbalance > 10 %),
+``harmonics`` (THD > 5 %), ``power_factor_drop`` (PF < 0.9); switchgear and network faults —
+``breaker_stuck``, ``sf6_leak``, ``line_trip``, ``bus_fault``; health degradation —
+``dga_fault`` (gases developing in the oil), ``sf6_leak``; instruments and communication —
+``sensor_stuck``, ``sensor_drift``, ``sensor_fail``, ``comm_lost``.
+
 :data:`INJECTIONS` is the registry :meth:`PlantSimulator.inject` looks a kind up in;
 :data:`FAULT_KINDS` its names, in order.
 """
@@ -25,6 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from app.station import Asset
+from app.station.points import KIND_ANALOG
 from app.twin.faults import fault_study
 
 if TYPE_CHECKING:
@@ -308,6 +318,156 @@ class DgaFault(Injection):
         plant.transformers.dga[str(self.params["asset"])].clear(self.id)
 
 
+# ====================================================================== power quality
+class PhaseUnbalance(Injection):
+    """On bay ``bay``, phase ``phase`` (A, B or C; default A) carries ``pct`` % more current
+    than the others (−90 < pct ≤ 100, not 0; default 20: a current imbalance of 12.5 % by
+    the largest-deviation-from-mean measure, above the 10 % the seed flags), and its phase
+    voltage reads ``voltage_pct`` % off (−20 … 20, default 0). The bay's negative-sequence
+    current rises by pct/3 % of the positive-sequence one (one phase off by d: I2 ≈ d/3 · I1).
+    Each stacks harmlessly; clearing one leaves the others."""
+
+    kind = "phase_unbalance"
+
+    def apply(self, plant: PlantSimulator) -> None:
+        bay = str(self.params.get("bay", ""))
+        if not bay:
+            raise ValueError("parameter 'bay' is required")
+        try:
+            plant.station.bay(bay)
+        except KeyError as exc:
+            raise ValueError(str(exc.args[0])) from None
+        phase = str(self.params.setdefault("phase", "A")).upper()
+        if phase not in ("A", "B", "C"):
+            raise ValueError(f"parameter 'phase' must be A, B or C, not {phase!r}")
+        self.params["phase"] = phase
+        pct = self.number("pct", 20.0)
+        if not -90.0 < pct <= 100.0 or pct == 0:
+            raise ValueError(f"parameter 'pct' {pct:g} must be in (-90, 100] and not 0")
+        v_pct = self.number("voltage_pct", 0.0)
+        if not -20.0 <= v_pct <= 20.0:
+            raise ValueError(f"parameter 'voltage_pct' {v_pct:g} must be within ±20")
+        i_rows, v_rows, neg, pos = self._rows(plant, bay, phase)
+        if not len(i_rows):
+            raise ValueError(f"bay {bay} has no per-phase current point")
+        ins = plant.instruments
+        ins.scale(self.id, i_rows, 1.0 + pct / 100.0)
+        if v_pct and len(v_rows):
+            ins.scale(self.id + "/v", v_rows, 1.0 + v_pct / 100.0)
+        if len(neg):
+            ins.add_neg_seq(self.id + "/i2", neg, pos, abs(pct) / 300.0)
+
+    @staticmethod
+    def _rows(plant: PlantSimulator, bay: str, phase: str
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        pt = plant.points
+        in_bay = {a.id for a in plant.station.assets if a.bay == bay}
+        ph = phase.upper()
+
+        def rows(q: str, phased: bool) -> np.ndarray:
+            return np.array([i for i, (a, qq, p) in enumerate(zip(pt.asset, pt.quantity,
+                                                                   pt.phase, strict=True))
+                             if a in in_bay and qq == q and pt.kind[i] == KIND_ANALOG
+                             and ((p or "").upper() == ph if phased else True)], dtype=np.intp)
+
+        return (rows("current_a", True), rows("voltage_kv", True),
+                rows("current_neg_seq_a", False), rows("current_pos_seq_a", False))
+
+    def clear(self, plant: PlantSimulator) -> None:
+        for k in (self.id, self.id + "/v", self.id + "/i2"):
+            plant.instruments.repair(k)
+
+
+class Harmonics(Injection):
+    """The current THD of bay ``bay``'s instruments (its ``current_thd_pct`` points, where
+    current flows) rises to ``thd_pct`` (0 < thd ≤ 50, default 8: above the 5 % of IEEE 519
+    the seed flags) over ``ramp_s`` (default 300). A bay with several in force reads the
+    highest."""
+
+    kind = "harmonics"
+
+    def apply(self, plant: PlantSimulator) -> None:
+        bay = str(self.params.get("bay", ""))
+        if not bay:
+            raise ValueError("parameter 'bay' is required")
+        try:
+            plant.station.bay(bay)
+        except KeyError as exc:
+            raise ValueError(str(exc.args[0])) from None
+        thd = self.number("thd_pct", 8.0)
+        if not 0.0 < thd <= 50.0:
+            raise ValueError(f"parameter 'thd_pct' {thd:g} must be in (0, 50]")
+        ramp = self.number("ramp_s", 300.0)
+        if ramp < 0:
+            raise ValueError("parameter 'ramp_s' must be >= 0")
+        in_bay = {a.id for a in plant.station.assets if a.bay == bay}
+        pt = plant.points
+        rows = np.array([i for i, (a, q) in enumerate(zip(pt.asset, pt.quantity, strict=True))
+                         if a in in_bay and q == "current_thd_pct"], dtype=np.intp)
+        if not len(rows):
+            raise ValueError(f"bay {bay} has no current_thd_pct point")
+        plant.instruments.harmonics(self.id, rows, thd, ramp, self.started)
+
+    def clear(self, plant: PlantSimulator) -> None:
+        plant.instruments.repair(self.id)
+
+
+class PowerFactorDrop(Injection):
+    """The load of feeder bay ``bay`` draws reactive power for a power factor of ``pf``
+    (0.5 ≤ pf < 1, default 0.85: below the 0.9 the seed flags) — the flow, its meters and
+    the twin all see it. One per load: a second on the same load is refused."""
+
+    kind = "power_factor_drop"
+
+    def apply(self, plant: PlantSimulator) -> None:
+        bay = str(self.params.get("bay", ""))
+        if not bay:
+            raise ValueError("parameter 'bay' is required")
+        pf = self.number("pf", 0.85)
+        if not 0.5 <= pf < 1.0:
+            raise ValueError(f"parameter 'pf' {pf:g} must be in [0.5, 1)")
+        k = plant.loads.of_bay(bay)
+        if k is None:
+            raise ValueError(f"bay {bay} feeds no load of the circuit (a feeder bay: "
+                             f"{', '.join(n.split('.')[-1][:-5].upper() for n in plant.loads.names)})")
+        held = [i.id for i in plant.active(self.kind) if i.state.get("load") == k]
+        if held:
+            raise ValueError(f"power_factor_drop refused: {held[0]} already holds the load of "
+                             f"bay {bay}; clear it first")
+        self.state["load"] = k
+        plant.loads.pf_target[k] = pf
+
+    def clear(self, plant: PlantSimulator) -> None:
+        plant.loads.pf_target.pop(self.state.get("load", -1), None)
+
+
+# ====================================================================== cooling
+class CoolingFailure(Injection):
+    """Transformer ``asset`` (an ICT or transformer) loses a cooling stage (its fans/pumps:
+    ONAF → ONAN): the IEC 60076-7 model runs with ONAN time constants and the rating down to
+    ``capacity_pct`` % (20 ≤ … < 100, default 60: a usual ONAN/ONAF ratio), so top-oil and
+    hot-spot rise for the actual load; its ``cooler_running`` point reads stopped. One per
+    transformer: a second on the same one is refused."""
+
+    kind = "cooling_failure"
+
+    def apply(self, plant: PlantSimulator) -> None:
+        a = self.asset(plant, "ict", "transformer")
+        cap = self.number("capacity_pct", 60.0)
+        if not 20.0 <= cap < 100.0:
+            raise ValueError(f"parameter 'capacity_pct' {cap:g} must be in [20, 100)")
+        held = plant.transformers.cooling_lost.get(a.id)
+        if held is not None:
+            raise ValueError(f"cooling_failure refused: {held} already holds the cooling of "
+                             f"{a.id}; clear it first")
+        plant.transformers.lose_cooling(self.id, a.id, cap)
+
+    def clear(self, plant: PlantSimulator) -> None:
+        aid = str(self.params.get("asset"))
+        if plant.transformers.cooling_lost.get(aid) == self.id:
+            plant.transformers.restore_cooling(aid)
+
+
 # ====================================================================== instruments and comms
 class SensorStuck(Injection):
     """Point ``point`` (ASSET.POINT) frozen at its last value and time (questionable | old
@@ -375,6 +535,7 @@ class CommLost(Injection):
 #: Every kind of fault, by name (the order is the one the control channel lists them in).
 INJECTIONS: dict[str, type[Injection]] = {cls.kind: cls for cls in (
     Overvoltage, TransformerOverload, FrequencyExcursion, BreakerStuck, BusFault, LineTrip,
-    SensorStuck, SensorDrift, SensorFail, CommLost, DgaFault, Sf6Leak)}
+    SensorStuck, SensorDrift, SensorFail, CommLost, DgaFault, Sf6Leak, PhaseUnbalance,
+    Harmonics, PowerFactorDrop, CoolingFailure)}
 
 FAULT_KINDS: tuple[str, ...] = tuple(INJECTIONS)

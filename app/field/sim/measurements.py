@@ -107,6 +107,11 @@ class Instruments:
         self._frozen_by: dict[str, tuple[int, float, int]] = {}  # key → (row, value, t_ns)
         self._drift_by: dict[str, tuple[int, float, dt.datetime]] = {}  # key → (row, /h, since)
         self._failed_by: dict[str, int] = {}  # key → row
+        # Injected plant effects on true values (before noise): scaled readings (a phase
+        # off: ``phase_unbalance``), added negative-sequence current, rising THD.
+        self._scaled_by: dict[str, tuple[np.ndarray, float]] = {}  # key → (rows, factor)
+        self._neg_seq_by: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+        self._thd_by: dict[str, tuple[np.ndarray, float, float, dt.datetime]] = {}
 
     # ------------------------------------------------------------------ look-ups
     def rows(self, asset_id: str, quantity: str) -> list[int]:
@@ -218,6 +223,36 @@ class Instruments:
         if len(r):
             v[r] = self._bushing_td[r]
 
+    # ------------------------------------------------------------------ plant effects
+    def scale(self, key: str, rows: np.ndarray, factor: float) -> None:
+        """Multiply the true values of ``rows`` by ``factor`` (one phase's reading off)."""
+        self._scaled_by[key] = (np.asarray(rows, dtype=np.intp), float(factor))
+
+    def add_neg_seq(self, key: str, neg_rows: np.ndarray, pos_rows: np.ndarray,
+                    share: float) -> None:
+        """Add ``share`` × the positive-sequence current to the negative-sequence rows."""
+        self._neg_seq_by[key] = (np.asarray(neg_rows, dtype=np.intp),
+                                 np.asarray(pos_rows, dtype=np.intp), float(share))
+
+    def harmonics(self, key: str, rows: np.ndarray, thd_pct: float, ramp_s: float,
+                  since: dt.datetime) -> None:
+        """Raise the THD of ``rows`` (where current flows) to ``thd_pct`` over ``ramp_s``."""
+        self._thd_by[key] = (np.asarray(rows, dtype=np.intp), float(thd_pct), float(ramp_s),
+                             since)
+
+    def plant_effects(self, v: np.ndarray, now: dt.datetime) -> None:
+        """Apply the injected plant effects to the true values ``v`` in place."""
+        for rows, factor in self._scaled_by.values():
+            v[rows] *= factor
+        for neg, pos, share in self._neg_seq_by.values():
+            if len(neg) and len(pos):
+                v[neg] += share * float(np.mean(np.abs(v[pos])))
+        for rows, target, ramp_s, since in self._thd_by.values():
+            el = (now - since).total_seconds()
+            frac = min(1.0, max(0.0, el / ramp_s)) if ramp_s > 0 else 1.0
+            base = v[rows]
+            v[rows] = np.where(base > 0, np.maximum(base, base + (target - base) * frac), 0.0)
+
     # ------------------------------------------------------------------ measuring
     def measure(self, v: np.ndarray, now: dt.datetime, now_ns: int,
                 latched: dict[int, float], sample_times: Callable[[np.ndarray], None]
@@ -278,10 +313,12 @@ class Instruments:
 
     def repair(self, key: str) -> None:
         """End one sensor fault (stuck, drifting or failed), by its key."""
-        for held in (self._frozen_by, self._drift_by, self._failed_by):
+        for held in (self._frozen_by, self._drift_by, self._failed_by, self._scaled_by,
+                     self._neg_seq_by, self._thd_by):
             held.pop(key, None)
 
     def forget_injections(self) -> None:
-        """No sensor fault at all stays in force."""
-        for held in (self._frozen_by, self._drift_by, self._failed_by):
+        """No sensor fault or plant effect at all stays in force."""
+        for held in (self._frozen_by, self._drift_by, self._failed_by, self._scaled_by,
+                     self._neg_seq_by, self._thd_by):
             held.clear()

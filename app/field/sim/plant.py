@@ -223,6 +223,7 @@ class PlantSimulator:
         self.transformers.write(v, ins.set_scalar, s, amb, now)
         self.switchgear.write(v, ins.set_scalar)
         ins.station_values(v, amb, now)
+        ins.plant_effects(v, now)
         return ins.measure(v, now, now_ns, self.protection.latched,
                            lambda t_ns: self.transformers.write_sample_times(t_ns, ins.rows))
 
@@ -349,6 +350,9 @@ class PlantSimulator:
         self.switchgear.forget_injections()
         self.instruments.forget_injections()
         self.transformers.forget_dga_faults()
+        self.loads.pf_target.clear()
+        for aid in list(self.transformers.cooling_lost):
+            self.transformers.restore_cooling(aid)
         for src in self.engine.source_names:
             self.engine.set_source_in_service(src, True)
 

@@ -55,6 +55,10 @@ class ThermalModel:
     def __init__(self, params: ThermalParams | None = None, *, k: float = 0.6,
                  ambient_c: float = 30.0) -> None:
         self.p = params or ThermalParams()
+        #: The transformer's rating with its cooling as it is now, as a share of the rating
+        #: the parameters are for (1.0; a lost cooling stage — ``cooling_failure`` — lowers
+        #: it, so the same load is a larger load factor).
+        self.rating_factor = 1.0
         self.reset_steady_state(k, ambient_c)
         self.loss_of_life_h = 0.0
 
@@ -90,7 +94,7 @@ class ThermalModel:
         if not math.isfinite(ambient_c):
             return "ambient_c"
         p = self.p
-        kk = min(max(0.0, k), K_MAX)
+        kk = min(max(0.0, k / self.rating_factor), K_MAX)
         dhr = p.H * p.gr_k
         max_step_min = p.tau_w_min / p.k22 / 10.0
         remaining = dt_s / 60.0

@@ -10,6 +10,7 @@ voltage control. :meth:`Transformers.write` turns their state into the points th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable
@@ -64,6 +65,10 @@ class Transformers:
         self._avr_timer = dict.fromkeys(self.thermal, 0.0)
         #: Whose OLTC is under automatic voltage control (the 220/33 kV transformers').
         self.avr = {a.id: a.type == "transformer" for a in self.transformers}
+        #: Transformers whose cooling stage is lost (``cooling_failure``): injection id by
+        #: transformer; their fans/pumps read stopped.
+        self.cooling_lost: dict[str, str] = {}
+        self._cooling_params: dict[str, ThermalParams] = {}
 
     # ------------------------------------------------------------------ stepping
     def avr_step(self, state: TwinState, dts: float, now: dt.datetime) -> bool:
@@ -109,6 +114,23 @@ class Transformers:
             guard(a.id, self.thermal[a.id].step(dts, self._reactor_k(a, state), ambient_c))
             guard(a.id, self.dga[a.id].step(dts, self.thermal[a.id].hot_spot_c, now_ns), "dga")
 
+    def lose_cooling(self, key: str, asset_id: str, capacity_pct: float) -> None:
+        """A cooling stage of ``asset_id`` lost: the thermal model runs at ONAN time
+        constants (IEC 60076-7 Table 4: oil 210 min, winding 10 min) with its rating down
+        to ``capacity_pct`` % of the full-cooling rating; its fans/pumps read stopped."""
+        th = self.thermal[asset_id]
+        self._cooling_params[asset_id] = th.p
+        th.p = dataclasses.replace(th.p, tau_o_min=210.0, tau_w_min=10.0)
+        th.rating_factor = capacity_pct / 100.0
+        self.cooling_lost[asset_id] = key
+
+    def restore_cooling(self, asset_id: str) -> None:
+        """The cooling of ``asset_id`` back in service."""
+        th = self.thermal[asset_id]
+        th.p = self._cooling_params.pop(asset_id, th.p)
+        th.rating_factor = 1.0
+        self.cooling_lost.pop(asset_id, None)
+
     def forget_dga_faults(self) -> None:
         """Stop every injected fault's gas generation (the gas already made stays)."""
         for model in self.dga.values():
@@ -133,7 +155,8 @@ class Transformers:
             tap = float(s.tap_pu[ti])
             steps = 32 if (a.nameplate.rated_mva or 0) > 100 else 16
             ok(v, a.id, "tap_position", round((tap - 0.9) / (0.2 / steps)) + 1)
-            ok(v, a.id, "cooler_running", 1.0 if th.top_oil_c > 60 else 0.0)
+            running = th.top_oil_c > 60 and a.id not in self.cooling_lost
+            ok(v, a.id, "cooler_running", 1.0 if running else 0.0)
             ok(v, a.id, "avr_auto", 1.0 if self.avr[a.id] else 0.0)
             moving = self.tap_moving_until.get(a.id)
             ok(v, a.id, "tap_changer_moving", 1.0 if moving and moving > now else 0.0)

@@ -1,0 +1,14 @@
+"""Analytics drivers around :mod:`ml.anomaly` that need the station's other layers (Qt-free).
+
+* :mod:`app.analytics.registry` — models are data: versioned files plus ``ml_models`` rows;
+  :func:`~app.analytics.registry.load_active` is what the inference worker calls at start.
+* :mod:`app.analytics.sim` — scans from the plant simulator at speed, with the twin's
+  residuals and the IEC 60076-7 model temperatures, as the worker sees them live.
+* :mod:`app.analytics.training` — :func:`~app.analytics.training.train` from the simulator or a
+  historian window, with progress and cooperative cancel (the HMI's background job).
+* :mod:`app.analytics.evaluation` — event-level evaluation on faults the models never saw.
+
+This layer may import the station, twin, field, historian and alarm layers and :mod:`ml`;
+never the runtime (the runtime's solver is passed in as a factory) nor the GUI, so the
+runtime (the inference worker) may import it.
+"""
