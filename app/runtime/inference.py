@@ -38,10 +38,12 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.alarms.engine import AlarmState, AlarmView
+from app.runtime.jobs import Cancelled, Job, JobContext
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
 from app.station.points import PointTable
@@ -54,6 +56,9 @@ from ml.anomaly.features import (
     usable_mask,
 )
 from ml.anomaly.models import AnomalyModel, FeatureContribution, FeatureMismatchError
+
+if TYPE_CHECKING:
+    from app.analytics.training import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -583,3 +588,35 @@ class InferenceEngine:
                                       err, (time.perf_counter() - t0) * 1000)
         while len(self._rca) > RCA_KEEP:
             self._rca.pop(next(iter(self._rca)))
+
+
+# ====================================================================== training from the HMI
+#: Simulated hours the HMI's "Train model…" trains on (as the untrained text advises).
+TRAIN_HOURS = 6.0
+
+
+def training_job(station: Station, *, data_dir: str | None, db_url: str | None = None,
+                 hours: float = TRAIN_HOURS, seed: int = 0, step_s: float = 60.0,
+                 kinds: Sequence[str] | None = None) -> Job[TrainResult]:
+    """``gridtwin ml train anomaly --simulate HOURS`` as a job (progress, cooperative
+    cancel): the models are registered as the next active version and returned, for the
+    worker to pick up (:meth:`InferenceEngine.set_models`)."""
+    from app.analytics import registry, training
+    from app.analytics.sim import Cancelled as SimCancelled
+    from app.runtime.solver import SolverService
+
+    def run(ctx: JobContext) -> TrainResult:
+        try:
+            return training.train(data_dir, station, solver_factory=SolverService,
+                                  simulate_hours=hours, seed=seed, step_s=step_s,
+                                  kinds=tuple(kinds or registry.KINDS), progress=ctx.progress,
+                                  cancelled=lambda: ctx.cancelled, db_url=db_url,
+                                  torch_threads=1)
+        except SimCancelled:
+            raise Cancelled("training cancelled") from None
+
+    return Job("train anomaly model", run)
+
+
+def trained_names(result: TrainResult) -> tuple[str, ...]:
+    return tuple(f"{r.kind} v{r.version}" for r in result.records)
