@@ -1,4 +1,5 @@
-"""Analytics drivers around :mod:`ml.anomaly` that need the station's other layers (Qt-free).
+"""Analytics drivers around :mod:`ml.anomaly` and :mod:`ml.rca` that need the station's other
+layers (Qt-free).
 
 * :mod:`app.analytics.registry` — models are data: versioned files plus ``ml_models`` rows;
   :func:`~app.analytics.registry.load_active` is what the inference worker calls at start.
@@ -7,6 +8,9 @@
 * :mod:`app.analytics.training` — :func:`~app.analytics.training.train` from the simulator or a
   historian window, with progress and cooperative cancel (the HMI's background job).
 * :mod:`app.analytics.evaluation` — event-level evaluation on faults the models never saw.
+* :mod:`app.analytics.rca_context` — the root-cause analysis's context (topology, events,
+  thermal and DGA histories, past incidents) built from the station, the alarm engine's
+  views, the scan frames and the historian, for :func:`ml.rca.engine.analyse`.
 
 This layer may import the station, twin, field, historian and alarm layers and :mod:`ml`;
 never the runtime (the runtime's solver is passed in as a factory) nor the GUI, so the
