@@ -19,12 +19,15 @@ swaps them between scans (a model whose features do not match the station is ref
 one line naming the mismatch, :class:`ModelStatus`), so a model trained while the HMI runs
 is picked up without a restart.
 
-Root-cause analysis is a function of an :class:`RcaRequest` (``rca=``): by default
-:func:`default_rca` — the DGA diagnosis (:func:`ml.rca.dga_hypotheses.rank_hypotheses`:
-IEC 60599 ratios, Duval Triangle 1 and Pentagon 1, IEEE C57.104-2019 status) for a
-transformer or reactor with a DGA history, and for a flagged asset the anomaly's own
-explanation read against the seed's anomaly limits. A failing RCA is one log line and an
-:class:`RcaResult` with ``error`` set; the scan's anomalies are still published.
+Root-cause analysis is a function of an :class:`RcaRequest` (``rca=``). By default it is
+the station's: :func:`ml.rca.engine.analyse` on the context an
+:class:`app.analytics.rca_context.RcaContextBuilder` keeps from every processed scan and
+alarm view (DGA — IEC 60599, Duval Triangle 1 and Pentagon 1, IEEE C57.104-2019 —, thermal
+against IEC 60076-7, event correlation over the twin's topology, historical matching);
+when it has nothing to say about an anomaly, :func:`explanation_rca` reads the anomaly's
+own explanation against the seed's anomaly types (and a transformer's DGA history). A
+failing RCA is one log line and an :class:`RcaResult` with ``error`` set; the scan's
+anomalies are still published.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.alarms.engine import AlarmState, AlarmView
+from app.alarms.engine import AlarmRow, AlarmState, AlarmView
 from app.runtime.jobs import Cancelled, Job, JobContext
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
@@ -59,6 +62,8 @@ from ml.anomaly.models import AnomalyModel, FeatureContribution, FeatureMismatch
 
 if TYPE_CHECKING:
     from app.analytics.training import TrainResult
+    from app.historian.api import HistorianReader
+    from ml.rca.result import RcaHypothesis as MlHypothesis
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +196,8 @@ class RcaRequest:
     asset_type: str
     time: dt.datetime
     anomaly: AnomalyItem | None
+    alarm: AlarmRow | None
+    """The alarm's row (kind, tag, value, priority) for an alarm trigger."""
     alarm_message: str
     dga: tuple[DgaSample, ...]
     snapshot: LiveSnapshot
@@ -275,10 +282,9 @@ def _anomaly_rca(req: RcaRequest) -> tuple[tuple[RcaHypothesis, ...], str] | Non
     return tuple(ranked), f"anomaly explanation ({a.model})"
 
 
-def default_rca(req: RcaRequest) -> tuple[tuple[RcaHypothesis, ...], str]:
-    """DGA for a transformer or reactor with analyses (when the trigger concerns its gases,
-    its temperatures or it is an anomaly of the asset), merged with the anomaly's own
-    explanation; the alarm's message when nothing else applies."""
+def explanation_rca(req: RcaRequest) -> tuple[tuple[RcaHypothesis, ...], str]:
+    """The anomaly's own explanation read against the seed's anomaly types, merged with
+    the DGA diagnosis of a transformer or reactor with analyses."""
     parts: list[tuple[tuple[RcaHypothesis, ...], str]] = []
     a = _anomaly_rca(req)
     if a is not None:
@@ -362,10 +368,12 @@ class _Trigger:
     key: str
     kind: str
     asset: str
-    time: dt.datetime
+    time: dt.datetime | None
+    """None: the scan's time."""
     message: str = ""
     again: bool = True
     """Analyse even when the key was analysed before (a new raise of the alarm)."""
+    row: AlarmRow | None = None
 
 
 @dataclass
@@ -381,11 +389,17 @@ class InferenceEngine:
 
     def __init__(self, station: Station, points: PointTable,
                  models: Sequence[AnomalyModel] = (), *, names: Sequence[str] | None = None,
-                 rca: RcaFn | None = None, untrained_text: str = UNTRAINED_TEXT) -> None:
+                 rca: RcaFn | None = None, reader: HistorianReader | None = None,
+                 untrained_text: str = UNTRAINED_TEXT) -> None:
+        """``rca``: the root-cause analysis (default :meth:`station_rca`); ``reader``: the
+        historian, for past incidents (historical matching)."""
+        from app.analytics.rca_context import RcaContextBuilder
+
         self.station, self.points = station, points
         self.extractor = FeatureExtractor(station, points)
         self.thermal = ThermalExtras(station, points)
-        self.rca_fn: RcaFn = rca or default_rca
+        self.context = RcaContextBuilder(station, points=points, reader=reader)
+        self.rca_fn: RcaFn = rca or self.station_rca
         self.untrained_text = untrained_text
         self._asset_type = {a.id: a.type for a in station.assets}
         self._history: FeatureHistory = self.extractor.new_history()
@@ -394,6 +408,7 @@ class InferenceEngine:
         self._lock = threading.Lock()
         self._pending_models: tuple[list[_Scorer], list[ModelStatus]] | None = None
         self._pending_alarms: list[_Trigger] = []
+        self._pending_views: list[AlarmView] = []
         self._recent_alarms: deque = deque(maxlen=200)
         self._flag_since: dict[str, float] = {}
         self._rca: dict[str, RcaResult] = {}
@@ -438,21 +453,22 @@ class InferenceEngine:
 
     # ------------------------------------------------------------------ alarms
     def note_alarms(self, view: AlarmView) -> None:
-        """Any thread: alarms newly raised in ``view`` become RCA triggers at the next scan."""
-        new = []
-        for tr in view.transitions:
-            if tr.before == AlarmState.NORMAL and tr.after != AlarmState.NORMAL:
-                new.append(_Trigger(f"alarm:{tr.key}", "alarm", tr.asset, tr.time,
-                                    tr.message))
-        if new:
-            with self._lock:
-                self._pending_alarms.extend(new)
-
-    def request_rca(self, key: str, asset: str, when: dt.datetime, message: str = "") -> None:
-        """Any thread: analyse an alarm the operator asked about (if not analysed yet)."""
+        """Any thread: every alarm view, in order (the RCA's event history); the alarms
+        newly raised in it become RCA triggers at the next processed scan."""
+        rows = {r.key: r for r in view.rows}
+        new = [_Trigger(f"alarm:{tr.key}", "alarm", tr.asset, tr.time, tr.message,
+                        row=rows.get(tr.key))
+               for tr in view.transitions
+               if tr.before == AlarmState.NORMAL and tr.after != AlarmState.NORMAL]
         with self._lock:
-            self._pending_alarms.append(_Trigger(f"alarm:{key}", "alarm", asset, when,
-                                                 message, again=False))
+            self._pending_views.append(view)
+            self._pending_alarms.extend(new)
+
+    def request_rca(self, row: AlarmRow) -> None:
+        """Any thread: analyse an alarm the operator asked about (unless it was already)."""
+        with self._lock:
+            self._pending_alarms.append(_Trigger(f"alarm:{row.key}", "alarm", row.asset,
+                                                 row.since, row.message, again=False, row=row))
 
     # ------------------------------------------------------------------ DGA
     def _dga_tracks(self) -> dict[str, _DgaTrack]:
@@ -485,6 +501,7 @@ class InferenceEngine:
         with self._lock:
             pending, self._pending_models = self._pending_models, None
             alarms, self._pending_alarms = self._pending_alarms, []
+            views, self._pending_views = self._pending_views, []
         if pending is not None:
             self._install(*pending)
         self.skipped += skipped
@@ -492,6 +509,13 @@ class InferenceEngine:
         frame = snap.frame
         ok = usable_mask(frame.quality)
         self._update_dga(snap, ok)
+        try:
+            for v in views:
+                self.context.note_alarms(v)
+            self.context.note_frame(frame)
+        except Exception:
+            log.exception("analytics: the root-cause context could not take scan %d",
+                          frame.seq)
         t_s = frame.t_acquired.timestamp()
         extra = self.thermal.step(t_s, frame.values, frame.quality)
         items: dict[str, AnomalyItem] = {}
@@ -560,6 +584,8 @@ class InferenceEngine:
                 key = f"anomaly:{a.asset}@{a.since.isoformat()}"
                 todo.append((_Trigger(key, "anomaly", a.asset, a.since), a))
         for tr in alarms:
+            if tr.time is None:
+                tr.time = now
             self._recent_alarms.append((tr.time, tr.key.removeprefix("alarm:"), tr.asset,
                                         tr.message))
             if not tr.again and tr.key in self._rca:
@@ -575,7 +601,7 @@ class InferenceEngine:
         t0 = time.perf_counter()
         dga = tuple(self._dga[tr.asset].samples) if tr.asset in self._dga else ()
         req = RcaRequest(tr.key, tr.kind, tr.asset, self._asset_type.get(tr.asset, ""),
-                         tr.time, anomaly, tr.message, dga, snap, recent)
+                         tr.time, anomaly, tr.row, tr.message, dga, snap, recent)
         try:
             hyps, method = self.rca_fn(req)
             err = None
@@ -588,6 +614,50 @@ class InferenceEngine:
                                       err, (time.perf_counter() - t0) * 1000)
         while len(self._rca) > RCA_KEEP:
             self._rca.pop(next(iter(self._rca)))
+
+
+    # ------------------------------------------------------------------ the station's RCA
+    def station_rca(self, req: RcaRequest) -> tuple[tuple[RcaHypothesis, ...], str]:
+        """:func:`ml.rca.engine.analyse` on this station's context (the default); an
+        anomaly it has nothing to say about is read from its explanation
+        (:func:`explanation_rca`)."""
+        from ml.rca.result import Trigger
+
+        c = self.context
+        if req.alarm is not None:
+            trig = c.trigger_for_alarm(req.alarm)
+        elif req.kind == "alarm":
+            trig = Trigger("alarm", req.asset, req.time, asset_type=req.asset_type,
+                           message=req.alarm_message, key=req.trigger.removeprefix("alarm:"))
+        else:
+            a = req.anomaly
+            trig = c.trigger_for_anomaly(
+                req.asset, req.time,
+                features={x.name: x.value for x in a.explanation} if a else None,
+                severity=a.severity if a else None, score=a.score if a else None,
+                key=req.trigger)
+        res = c.analyse(trig)
+        hyps = tuple(_from_ml(h) for h in res.hypotheses)
+        method = "root-cause analysis: " + (", ".join(res.analysers) or "no analyser applied")
+        if res.failures:
+            method += " (failed: " + ", ".join(f"{k}: {v}" for k, v in res.failures.items()) \
+                + ")"
+        if not hyps and req.anomaly is not None:
+            more, how = explanation_rca(req)
+            if more:
+                return more, f"{method}; {how}"
+        return hyps, method
+
+
+def _from_ml(h: MlHypothesis) -> RcaHypothesis:
+    """An :class:`ml.rca.result.RcaHypothesis` as the dock shows it."""
+    order = {IMMEDIATE: 0, INVESTIGATE: 1, MAINTAIN: 2}
+    acts = sorted(h.actions, key=lambda a: order.get(a.kind, 3))
+    evidence = tuple(f.text if f.supports else f"against: {f.text}" for f in h.evidence)
+    if h.related:
+        evidence += (f"also explains: {', '.join(h.related)}",)
+    return RcaHypothesis(h.title, h.confidence, acts[0].kind if acts else INVESTIGATE,
+                         evidence, "; ".join(f"{a.kind}: {a.text}" for a in acts))
 
 
 # ====================================================================== training from the HMI

@@ -23,7 +23,6 @@ is active. Nothing here computes analytics: the dock only paints snapshots.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +50,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.alarms.engine import AlarmRow
 from app.runtime.inference import (
     AnalyticsSnapshot,
     AnomalyItem,
@@ -216,8 +216,8 @@ class AnalyticsDock(QWidget):
 
     train_requested = Signal()
     cancel_training = Signal()
-    #: (alarm key, asset, time, message): analyse this alarm if it was not yet.
-    rca_requested = Signal(str, str, object, str)
+    #: AlarmRow: analyse this alarm if it was not yet.
+    rca_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -482,10 +482,10 @@ class AnalyticsDock(QWidget):
         self.tabs.setCurrentIndex(1)
         return r
 
-    def show_rca_for_alarm(self, key: str, asset: str, when: dt.datetime | None,
-                           message: str = "") -> RcaResult | None:
+    def show_rca_for_alarm(self, row: AlarmRow) -> RcaResult | None:
         """Open the RCA of an alarm (the alarm list's context menu): shown at once when it
         was analysed, else asked of the worker and shown when it arrives."""
+        key = row.key
         self._rca_key = f"alarm:{key}"
         self.tabs.setCurrentIndex(1)
         r = self.snapshot.rca.get(self._rca_key)
@@ -495,7 +495,7 @@ class AnalyticsDock(QWidget):
         self.rca_title.setText(f"{key}: analysis under way…")
         self.rca_tree.clear()
         self._waiting_alarm = self._rca_key
-        self.rca_requested.emit(key, asset, when, message)
+        self.rca_requested.emit(row)
         return None
 
     def _open_alarm_result(self) -> None:
@@ -634,10 +634,9 @@ class AnalyticsController(QObject):
         if self.marks is not None:
             self.marks.update(snap.anomalies, snap.time.timestamp())
 
-    @Slot(str, str, object, str)
-    def _rca_requested(self, key: str, asset: str, when: object, message: str) -> None:
-        t = when if isinstance(when, dt.datetime) else self.dock.snapshot.time
-        self.worker.engine.request_rca(key, asset, t, message)
+    @Slot(object)
+    def _rca_requested(self, row: AlarmRow) -> None:
+        self.worker.engine.request_rca(row)
 
     def train(self) -> JobHandle | None:
         if self.runner is None or self.make_job is None or self.handle is not None:

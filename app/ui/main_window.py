@@ -358,7 +358,7 @@ class MainWindow(QMainWindow):
     def show_alarm_rca(self, row: AlarmRow) -> None:
         """The alarm list asked for an alarm's root-cause analysis."""
         self.show_analytics()
-        self.analytics.show_rca_for_alarm(row.key, row.asset, row.since, row.message)
+        self.analytics.show_rca_for_alarm(row)
 
     def _run_study(self, fn: Callable[[], object]) -> None:
         self.docks["Studies"].show()

@@ -11,13 +11,12 @@ import threading
 import numpy as np
 import pytest
 
-from app.alarms.engine import AlarmState, AlarmView, Transition
+from app.alarms.engine import AlarmRow, AlarmState, AlarmView, Transition
 from app.analytics.training import simulation_start
 from app.runtime.inference import (
     UNTRAINED_TEXT,
     AnalyticsSnapshot,
     InferenceEngine,
-    default_rca,
 )
 from app.runtime.snapshot import LiveSnapshot
 from app.station import quality as Q
@@ -171,10 +170,17 @@ def test_a_model_whose_features_do_not_match_is_refused_in_one_line(station, str
     assert out.state == "ok" and out.models[0].name == "isolation_forest v10"
 
 
-def _alarm_view(when: dt.datetime, key: str, asset: str, message: str) -> AlarmView:
+def _row(key: str, asset: str, when: dt.datetime, kind: str = "analog",
+         message: str = "") -> AlarmRow:
+    return AlarmRow(key, key.split(":")[0], asset, kind, 2, AlarmState.UNACK, message,
+                    float("nan"), when, True, None, None, "", False)
+
+
+def _alarm_view(when: dt.datetime, key: str, asset: str, message: str,
+                kind: str = "analog") -> AlarmView:
     tr = Transition(when, key, key.split(":")[0], asset, 2, AlarmState.NORMAL,
                     AlarmState.UNACK, message)
-    return AlarmView(when, (), (tr,), {}, {}, False, 1)
+    return AlarmView(when, (_row(key, asset, when, kind, message),), (tr,), {}, {}, False, 1)
 
 
 def test_a_new_alarm_gets_a_root_cause_analysis_with_the_dga(station, stream, model):
@@ -189,13 +195,13 @@ def test_a_new_alarm_gets_a_root_cause_analysis_with_the_dga(station, stream, mo
     assert len(out.dga["ICT1"]) == 2  # two distinct analyses
     r = out.rca["alarm:ICT1.C2H4:hi"]
     assert r.kind == "alarm" and r.asset == "ICT1" and r.error is None
-    dga = [h for h in r.hypotheses if "(DGA)" in h.cause]
-    assert dga and dga[0].cause.startswith("T3"), [h.cause for h in r.hypotheses]
+    dga = [h for h in r.hypotheses if "T3" in h.cause or "thermal fault" in h.cause.lower()]
+    assert dga, [h.cause for h in r.hypotheses]
     assert dga[0].action in ("immediate", "investigate", "maintain")
     assert any("Duval" in e or "IEEE" in e or "IEC" in e for e in dga[0].evidence)
     assert r.took_ms < 10_000  # recorded (the benchmark reports the figure)
     # The same alarm asked for again is not re-analysed; a new raise is.
-    eng.request_rca("ICT1.C2H4:hi", "ICT1", snap.t_acquired)
+    eng.request_rca(_row("ICT1.C2H4:hi", "ICT1", snap.t_acquired))
     again = eng.process(stream.next(values=hot))
     assert again.rca["alarm:ICT1.C2H4:hi"] is r
 
@@ -207,7 +213,7 @@ def test_a_failing_rca_is_one_line_and_the_scan_is_still_published(station, stre
 
     eng = InferenceEngine(station, stream.points, [model], rca=broken_rca)
     snap = stream.next()
-    eng.note_alarms(_alarm_view(snap.t_acquired, "L1_Q0.POS:trip", "L1_Q0", "trip"))
+    eng.note_alarms(_alarm_view(snap.t_acquired, "L1_Q0.POS:trip", "L1_Q0", "trip", "trip"))
     with caplog.at_level(logging.ERROR):
         out = eng.process(snap)
     r = out.rca["alarm:L1_Q0.POS:trip"]
@@ -227,7 +233,7 @@ def test_an_unbalanced_phase_on_a_feeder_is_explained_as_current_imbalance(stati
     assert flagged, [a.asset for a in out.anomalies]
     causes = [h.cause for r in out.rca_for_asset(flagged[0].asset) for h in r.hypotheses]
     assert causes and "current imbalance" in causes[0], causes
-    assert default_rca is eng.rca_fn  # the engine's default is the public function
+    assert eng.rca_fn == eng.station_rca  # the station's RCA by default
 
 
 # ====================================================================== the worker thread
