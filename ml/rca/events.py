@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from app.station.model import Station
@@ -349,14 +349,27 @@ class _Correlator:
         seen_bays: set[str] = set()
         for p in bay_trips:
             bay = self.topo.bay_of(p.asset)
-            if bay is None or bay.breaker is None or bay.id in seen_bays:
+            if bay is None or bay.id in seen_bays:
                 continue
-            seen_bays.add(bay.id)
-            h = self._bay_trip(p, bay, bf)
-            if h is not None:
-                out.append(h)
-                if h.cause == "stuck_breaker":
-                    stuck_zones.add(bay.zone)
+            group = self._linked(bay)
+            seen_bays.update(b.id for b in group)
+            results = [(b, self._bay_trip(p, b, bf)) for b in group if b.breaker is not None]
+            stuck = [(b, h) for b, h in results if h is not None and h.cause == "stuck_breaker"]
+            if stuck:
+                out += [h for _, h in stuck]
+                stuck_zones.update(b.zone for b, _ in stuck)
+                continue
+            cleared = [h for _, h in results if h is not None]
+            if not cleared:
+                continue
+            missing = [b.breaker for b, h in results if h is None and b.breaker is not None]
+            first = cleared[0]
+            evidence = list(first.evidence) + [f for h in cleared[1:] for f in h.evidence[1:]]
+            evidence += [Fact(f"{m} did not open", {}, supports=False) for m in missing]
+            out.append(replace(
+                first, confidence=_conf(first.confidence - 0.3 * bool(missing)),
+                evidence=tuple(evidence),
+                related=tuple(dict.fromkeys(r for h in cleared for r in h.related))))
         for p in bus_trips:
             zone = self.topo.zone_of(p.asset)
             if zone is None or any(h.cause == "busbar_fault" and h.asset == zone for h in out):
@@ -364,6 +377,14 @@ class _Correlator:
             out.append(self._busbar(p, zone, bf, zone in stuck_zones))
         out += self._unexplained(prot)
         return out
+
+    def _linked(self, bay: TopoBay) -> list[TopoBay]:
+        """The bay and, for a transformer's bay, its other windings' bays: one protection
+        trips them all."""
+        if bay.transformer is None:
+            return [bay]
+        return [bay] + [b for b in self.topo.bays.values()
+                        if b.transformer == bay.transformer and b.id != bay.id]
 
     def _bay_trip(self, p: StationEvent, bay: TopoBay, bf: list[StationEvent]
                   ) -> RcaHypothesis | None:
@@ -375,8 +396,8 @@ class _Correlator:
                     and e.asset in self._zone_breakers(bay.zone, but=bay.id)]
         first_adjacent = adjacent[0].time if adjacent else None
         my_bf = [e for e in bf if e.time >= p.time
-                 and (self.topo.bay_of(e.asset) is bay or self._is_bus_relay(e.asset)
-                      and self.topo.zone_of(e.asset) == bay.zone)]
+                 and (self.topo.bay_of(e.asset) in (bay, self.topo.bay_of(p.asset))
+                      or self._is_bus_relay(e.asset) and self.topo.zone_of(e.asset) == bay.zone)]
         opened_first = bool(opens) and (first_adjacent is None or opens[0].time < first_adjacent)
         ev = [Fact(f"{p.asset} operated ({p.quantity}) at {p.time.isoformat()}",
                    {"t_s": 0.0})]
@@ -462,9 +483,10 @@ class _Correlator:
         if t.alarm_kind != "trip" or bay is None:
             return []
         late = t.time + dt.timedelta(seconds=1)
+        linked = {b.id for b in self._linked(bay)}
         explained = [p for p in prot if p.time <= late
-                     and (self.topo.bay_of(p.asset) is bay
-                          or self.topo.zone_of(p.asset) == bay.zone)]
+                     and (self.topo.zone_of(p.asset) == bay.zone
+                          or (self.topo.bay_of(p.asset) or bay).id in linked)]
         if explained:
             return []
         commands = [e for e in self.window if e.asset == t.asset and e.kind == "open"]

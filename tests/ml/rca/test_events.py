@@ -137,3 +137,23 @@ def test_bad_event_kind_is_named() -> None:
         StationEvent(T0, "L1_Q0", "tripped")
     with pytest.raises(RcaInputError, match="no timezone"):
         StationEvent(T0.replace(tzinfo=None), "L1_Q0", "trip")
+
+
+def test_transformer_protection_explains_both_windings_breakers(topology: Topology) -> None:
+    seq = [ev(0.0, "ICT1_87T", "protection", quantity="trip"), ev(0.06, "ICT1H_Q0", "trip"),
+           ev(0.06, "ICT1L_Q0", "trip")]
+    trigger = Trigger("alarm", "ICT1L_Q0", at(0.06), alarm_kind="trip")
+    hyps = correlate(trigger, seq, topology)
+    assert hyps[0].cause == "protection_trip" and hyps[0].asset == "ICT1"
+    assert {"ICT1H_Q0", "ICT1L_Q0"} <= set(hyps[0].related)
+    assert all(h.cause != "unexplained_trip" for h in hyps)
+
+
+def test_stuck_lv_breaker_of_a_transformer(topology: Topology) -> None:
+    seq = [ev(0.0, "ICT1_87T", "protection", quantity="trip"), ev(0.06, "ICT1H_Q0", "trip"),
+           ev(0.2, "ICT1_87T", "protection", quantity="breaker_failure_operated")]
+    seq += [ev(0.3, b, "trip") for b in ("ICT2L_Q0", "F1_Q0", "F2_Q0", "BC2_Q0")]
+    trigger = Trigger("alarm", "F1_Q0", at(0.3), alarm_kind="trip")
+    top = correlate(trigger, seq, topology)[0]
+    assert (top.cause, top.asset) == ("stuck_breaker", "ICT1L_Q0")
+    assert "F1_Q0" in top.related
