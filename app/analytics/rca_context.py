@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 DEFAULT_KEEP_S = 24 * 3600.0
 #: A quiet gap this long ends one stored incident and starts the next.
 INCIDENT_GAP_S = 600.0
+#: Past incidents are read again from the historian after this long (seconds).
+INCIDENT_REFRESH_S = 3600.0
+#: How far back past incidents are read.
+INCIDENT_DAYS = 3 * 365
 #: A note or recorded RCA belongs to an incident that started at most this long before it.
 FINDING_HORIZON_S = 30 * 86400.0
 #: Recent samples kept per point for the frozen-instrument and zone checks.
@@ -118,6 +122,8 @@ class RcaContextBuilder:
                 self._gas_rows[a.id] = gases
         self._dga: dict[str, deque] = {a: deque(maxlen=DGA_KEEP) for a in self._gas_rows}
         self._incidents: tuple[Incident, ...] = ()
+        self._incidents_at: dt.datetime | None = None
+        self._incidents_failed = False
         self._last_time: dt.datetime | None = None
 
     @property
@@ -296,7 +302,25 @@ class RcaContextBuilder:
 
     # ------------------------------------------------------------------ the context
     def context(self, trigger: Trigger) -> RcaContext:
-        """Everything the analysers may use for ``trigger``, from what was noted so far."""
+        """Everything the analysers may use for ``trigger``, from what was noted so far.
+
+        With a historian reader, the past incidents are read on the first call and again when
+        the trigger is :data:`INCIDENT_REFRESH_S` past the last read (a query on the caller's
+        thread; one that fails is logged once and the analysis goes on without them)."""
+        if self.reader is not None and (
+                self._incidents_at is None
+                or (trigger.time - self._incidents_at).total_seconds() > INCIDENT_REFRESH_S):
+            self._incidents_at = trigger.time
+            try:
+                self.load_incidents(start=trigger.time - dt.timedelta(days=INCIDENT_DAYS),
+                                    end=trigger.time)
+            except Exception as exc:  # noqa: BLE001 — history is optional, never fatal
+                if not self._incidents_failed:
+                    log.warning("RCA: past incidents could not be read from the historian: "
+                                "%s: %s", type(exc).__name__, exc)
+                self._incidents_failed = True
+        # the historian already holds this incident's first alarms: it is not a past one
+        current = trigger.time - dt.timedelta(seconds=INCIDENT_GAP_S)
         xf = self._transformer_for(trigger.asset)
         thermal = {}
         dga = {}
@@ -310,7 +334,7 @@ class RcaContextBuilder:
                           values=MappingProxyType(self._values_for(trigger)),
                           thermal=MappingProxyType(thermal), dga=MappingProxyType(dga),
                           age_years=MappingProxyType(self._ages(trigger.time)),
-                          incidents=self._incidents)
+                          incidents=tuple(i for i in self._incidents if i.time < current))
 
     def analyse(self, trigger: Trigger) -> RcaResult:
         """:func:`ml.rca.engine.analyse` on this builder's context."""

@@ -78,7 +78,8 @@ class RcaContext:
     age_years: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     """Transformer asset → age, for the IEEE C57.104 tables."""
     incidents: tuple[Incident, ...] = ()
-    """Past incidents for historical matching."""
+    """Past incidents for historical matching (those within ``before_s`` of the trigger are
+    this incident, not past ones, and are left out)."""
     before_s: float = DEFAULT_WINDOW_BEFORE_S
     after_s: float = DEFAULT_WINDOW_AFTER_S
 
@@ -113,12 +114,14 @@ def analyse(trigger: Trigger, context: RcaContext, *,
             failures[name] = f"{type(exc).__name__}: {exc}"
             log.warning("RCA analyser %s failed on %s %s: %s", name, trigger.kind,
                         trigger.asset, failures[name])
-    if context.incidents:
+    past = tuple(i for i in context.incidents
+                 if i.time < trigger.time - dt.timedelta(seconds=context.before_s))
+    if past:
         try:
             window = _window(trigger, context)
             sig = signature_of(trigger, window, context.topology)
             found = _fold_history(found, historical_hypotheses(
-                trigger, nearest(sig, context.incidents)))
+                trigger, nearest(sig, past)))
             ran.append("history")
         except Exception as exc:  # noqa: BLE001
             failures["history"] = f"{type(exc).__name__}: {exc}"

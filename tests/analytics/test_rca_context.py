@@ -154,15 +154,15 @@ def test_past_incident_found_in_the_historian(station: Station, tmp_path: object
         stored = h.events(start=past - dt.timedelta(days=2), end=past + dt.timedelta(days=1))
         assert [e.kind for e in events_from_stored(stored, station)] == [
             "limit", "protection", "protection"]
-        rig.builder.reader = h
-        assert rig.builder.load_incidents(start=past - dt.timedelta(days=2),
-                                          end=past + dt.timedelta(days=1)) == 2
+        assert RcaContextBuilder(station, reader=h).load_incidents(
+            start=past - dt.timedelta(days=2), end=past + dt.timedelta(days=1)) == 2
+        rig.builder.reader = h  # read lazily, at the first analysis
         rig.plant.inject("breaker_stuck", asset="L1_Q0")
         rig.plant.inject("line_trip", asset="L1_LINE")
         rig.run(30)
         b = rig.builder
         result = b.analyse(b.trigger_for_alarm(rig.row("L1_21M1.TRIP_A:operated")))
-        assert "history" in result.analysers
+        assert "history" in result.analysers and len(rig.builder.incidents) >= 2
         found = [f for hyp in result.hypotheses for f in hyp.evidence
                  if "trip coil 1 open circuit" in f.text]
         assert found and found[0].values["similarity"] > 0.5
