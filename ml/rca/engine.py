@@ -161,23 +161,28 @@ def merge(hypotheses: Sequence[RcaHypothesis]) -> list[RcaHypothesis]:
 def dga_hypotheses(asset: str, history: DgaHistory, age_years: float | None = None
                    ) -> list[RcaHypothesis]:
     """The combined DGA diagnosis's ranked faults (:func:`ml.rca.dga_hypotheses.
-    rank_hypotheses`) as RCA hypotheses. When no gas is above its typical value the
-    interpretation is not warranted and each confidence is scaled by
-    :data:`UNWARRANTED_SCALE`."""
+    rank_hypotheses`) as RCA hypotheses — none when no gas is above its IEC 60599 typical
+    value: interpretation is then not warranted, and a fault class voted from background
+    gases is no cause of anything."""
     ranked = _ranked_dga(_dga_key(history), age_years)
     out = []
     for h in ranked:
-        warranted = all(e.values.get("warranted", 1.0) > 0 for e in h.evidence)
-        conf = h.probability * (1.0 if warranted else UNWARRANTED_SCALE)
+        if any(e.values.get("warranted", 1.0) <= 0 for e in h.evidence):
+            return []
         facts = tuple(Fact(e.text, e.values) for e in h.evidence)
         out.append(RcaHypothesis(
             f"dga:{h.fault}", f"{asset}: {h.fault_name} (DGA)", asset, "dga",
-            min(0.99, max(0.01, conf)), facts,
+            min(0.99, max(0.01, h.probability)), facts,
             (Action(h.action, _DGA_ACTIONS[h.action].format(asset=asset)),)))
     return out
 
 
-UNWARRANTED_SCALE = 0.2
+_DGA_ACTIONS = {
+    IMMEDIATE: "{asset}: reduce load or take it out of service; resample the oil at once",
+    INVESTIGATE: "{asset}: resample the oil to confirm, find the gas source (thermal image, "
+                 "electrical tests)",
+    MAINTAIN: "{asset}: routine oil sampling",
+}
 DgaKey = tuple[tuple[dt.datetime, tuple[tuple[str, float], ...]], ...]
 
 
