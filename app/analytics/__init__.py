@@ -1,5 +1,5 @@
-"""Analytics on the station's data, Qt-free: what joins the models of :mod:`ml` to the
-station, the historian and the configuration store.
+"""Analytics on the station's data, Qt-free: what joins the models of :mod:`ml` (anomaly,
+RCA, health, forecast) to the station, the historian and the configuration store.
 
 * :mod:`app.analytics.registry` — models are data: versioned files plus ``ml_models`` rows;
   :func:`~app.analytics.registry.load_active` is what the inference worker calls at start.
@@ -12,6 +12,9 @@ station, the historian and the configuration store.
   from the historian (``gridtwin health``, the HMI's Health view).
 * :mod:`app.analytics.loadforecast` — the station-load series (historian or simulator) and
   the day-ahead N-BEATS forecaster trained on it.
+* :mod:`app.analytics.rca_context` — the root-cause analysis's context (topology, events,
+  thermal and DGA histories, past incidents) built from the station, the alarm engine's
+  views, the scan frames and the historian, for :func:`ml.rca.engine.analyse`.
 
 This layer may import the station, twin, field, historian and alarm layers and :mod:`ml`;
 never the runtime (the runtime's solver is passed in as a factory) nor the GUI, so the

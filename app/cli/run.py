@@ -37,6 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL", help="configuration store URL (postgresql://…)")
     p.add_argument("--no-historian", action="store_true", help="do not record history")
     p.add_argument("--no-3d", action="store_true", help="no 3D switchyard view")
+    p.add_argument("--no-analytics", action="store_true",
+                   help="do not run the inference worker (anomalies, root-cause analysis)")
+    p.add_argument("--model", metavar="FILE",
+                   help="anomaly model file to load instead of the registry's active version")
     p.add_argument("--headless", action="store_true",
                    help="run offscreen (no display) for --duration seconds")
     p.add_argument("--duration", type=positive_float, default=10.0, metavar="S",
@@ -78,7 +82,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         no_3d=args.no_3d, headless=args.headless, duration=args.duration,
         screenshot=args.screenshot, settings=args.settings, trend=tuple(args.trend),
         user=args.user, session_timeout=args.session_timeout, lockout=args.lockout,
-        historian_options=historian_options(args))
+        historian_options=historian_options(args), analytics=not args.no_analytics,
+        model=args.model)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -47,6 +47,7 @@ from app.station.points import PointTable
 if TYPE_CHECKING:
     from app.field.rtu.map import RegisterMap
     from app.runtime.fieldsim import FieldSimProcess
+    from ml.anomaly.models import AnomalyModel
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,57 @@ class _AuditWithoutEventCopy:
                           after=after, result=result, detail=detail, mirror=False)
 
 
+@dataclass(frozen=True)
+class AnalyticsSpec:
+    """Analytics on the live scan (the inference worker): which anomaly model to load."""
+
+    model_file: str | None = None
+    """One model file (``--model``), instead of the registry's active version."""
+    data_dir: str | None = None
+    """Where the registry's files live (and a model trained from the HMI is registered);
+    default the store's."""
+    db_url: str | None = None
+
+
+@dataclass(frozen=True)
+class AnalyticsModels:
+    """The anomaly models loaded at start: none (analytics untrained), or the registry's
+    active version (or one file), or a refusal in one line (``problem``)."""
+
+    models: tuple[AnomalyModel, ...] = ()
+    names: tuple[str, ...] = ()
+    """Per model, what the status bar calls it (``isolation_forest v3``)."""
+    description: str = ""
+    problem: str | None = None
+    spec: AnalyticsSpec = field(default_factory=AnalyticsSpec)
+
+
+def load_analytics(station: Station, points: PointTable, spec: AnalyticsSpec, *,
+                   engine: Engine | None = None) -> AnalyticsModels:
+    """The active anomaly model of the registry (``engine``: the configuration store, when
+    open; else the one under ``spec.data_dir``) or ``spec.model_file``. Never raises for a
+    model it refuses (hash, features): that is ``problem``, one line naming the mismatch,
+    and the HMI runs with analytics off."""
+    from app.analytics import registry
+
+    try:
+        if spec.model_file:
+            loaded = registry.load_file(spec.model_file, station, points)
+        elif engine is None and spec.data_dir is None and spec.db_url is None:
+            return AnalyticsModels(spec=spec)  # no store to look in
+        else:
+            loaded = registry.load_active(spec.data_dir, station, points, db_url=spec.db_url,
+                                          engine=engine)
+    except (registry.RegistryError, OSError, ValueError) as exc:
+        log.error("analytics: anomaly model refused: %s", exc)
+        return AnalyticsModels(problem=f"analytics: model refused — {exc}", spec=spec)
+    if loaded is None:
+        return AnalyticsModels(spec=spec)
+    names = tuple(f"{r.kind} v{r.version}" if r.version else f"{r.kind} ({r.model_id})"
+                  for r in loaded.records)
+    return AnalyticsModels(loaded.models, names, loaded.describe(), spec=spec)
+
+
 class AccountOptions(TypedDict, total=False):
     """How the users service is built for the HMI (``compose(..., accounts={...})``)."""
 
@@ -120,6 +172,8 @@ class StationRuntime:
     audit_log: DbAudit | None = None
     """The audit log this runtime opened (the store's), closed with it; an ``audit`` given
     to :func:`compose` is its giver's."""
+    analytics: AnalyticsModels | None = None
+    """The anomaly models to start the inference worker with (None: no analytics)."""
     _closed: bool = False
 
     def wait_field(self, timeout_s: float = 60.0) -> None:
@@ -153,11 +207,13 @@ def compose(station: Station, points: PointTable, *, field: FieldSpec,
             store: StoreSpec | None = None, historian: HistorianBackend | None = None,
             rules: RuleSet | None = None, audit: AuditSink | None = None,
             accounts: AccountOptions | None = None,
-            clock: Callable[[], dt.datetime] = wallclock.now) -> StationRuntime:
+            clock: Callable[[], dt.datetime] = wallclock.now,
+            analytics: AnalyticsSpec | None = None) -> StationRuntime:
     """Build (not start) a station runtime. ``store`` None: no configuration store — the
     rules from the station's files, no audit unless ``audit`` is given (tests, benches).
     ``historian``, ``rules`` and ``audit`` given override what the store would provide.
-    ``accounts``: build the users service with these keyword arguments (the HMI)."""
+    ``accounts``: build the users service with these keyword arguments (the HMI).
+    ``analytics``: load the active anomaly model (:func:`load_analytics`)."""
     from app.runtime.fieldsim import FieldSimProcess
 
     sim: FieldSimProcess | None = None
@@ -223,6 +279,12 @@ def compose(station: Station, points: PointTable, *, field: FieldSpec,
             station, points, sink=hist, rules=rules,
             audit=_AuditWithoutEventCopy(db_audit) if db_audit is not None else audit,
             clock=clock, circuit_path=circuit)
+        models = None
+        if analytics is not None:
+            if analytics.data_dir is None and store is not None:
+                analytics = AnalyticsSpec(analytics.model_file, store.data_dir,
+                                          analytics.db_url or store.db_url)
+            models = load_analytics(station, points, analytics, engine=engine)
     except BaseException:
         for part in (db_audit, hist if historian is None else None):
             if part is not None:
@@ -235,7 +297,7 @@ def compose(station: Station, points: PointTable, *, field: FieldSpec,
             sim.stop()
         raise
     return StationRuntime(station, points, source, processor, hist, engine, audit, acc, sim,
-                          processor.rules, db_audit)
+                          processor.rules, db_audit, models)
 
 
 def _accounts(station: Station, engine: Engine, *, session_timeout_min: float = 15.0,

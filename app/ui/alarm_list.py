@@ -28,6 +28,7 @@ import logging
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QPoint,
     QSettings,
     QSortFilterProxyModel,
     Qt,
@@ -285,6 +286,7 @@ class ShelveDialog(QDialog):
 class AlarmListDock(QWidget):
     alarm_selected = Signal(str)  # asset id
     action_requested = Signal(object)  # AlarmAction (session filled in by the window)
+    rca_requested = Signal(object)  # AlarmRow: open its root-cause analysis (analytics dock)
 
     def __init__(self, parent: QWidget | None = None, *,
                  settings: QSettings | None = None) -> None:
@@ -307,6 +309,8 @@ class AlarmListDock(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.setWordWrap(False)
         self.view.clicked.connect(self._clicked)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("filter alarms")
@@ -495,6 +499,15 @@ class AlarmListDock(QWidget):
     def _set_audible(self, on: bool) -> None:
         if self.settings is not None:
             self.settings.setValue(SETTING_AUDIBLE, bool(on))
+
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return
+        row = self.model.rows[self.proxy.mapToSource(index).row()]
+        menu = QMenu(self.view)
+        menu.addAction("Root-cause analysis…", lambda: self.rca_requested.emit(row))
+        menu.popup(self.view.viewport().mapToGlobal(pos))
 
     def _clicked(self, index: QModelIndex) -> None:
         src = self.proxy.mapToSource(index)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from app.control.users import LockoutPolicy, Session
 from app.historian import HistorianBackend, HistorianOptions
-from app.runtime.compose import FieldSpec, StationRuntime, StoreSpec, compose
+from app.runtime.compose import AnalyticsSpec, FieldSpec, StationRuntime, StoreSpec, compose
 from app.runtime.studyproc import StudyProcess
 from app.station import quality as Q
 
@@ -42,8 +42,11 @@ if TYPE_CHECKING:  # Qt is imported when the HMI starts, never by ``gridtwin sol
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from app.analytics.training import TrainResult
     from app.runtime.fieldsim import FieldSimProcess
+    from app.runtime.jobs import Job
     from app.runtime.qt.control import ControlRuntime
+    from app.runtime.qt.inference import InferenceWorker
     from app.runtime.qt.jobs import JobRunner
     from app.runtime.qt.pipeline import Pipeline
     from app.ui.main_window import MainWindow
@@ -76,6 +79,10 @@ class RunOptions:
     """None: the default lock-out policy."""
     historian_options: HistorianOptions = dc_field(default_factory=HistorianOptions)
     """:func:`app.historian.open_historian` keyword arguments (retention, InfluxDB)."""
+    analytics: bool = True
+    """Run the inference worker (anomalies, root-cause analysis) on the live scans."""
+    model: str | None = None
+    """An anomaly model file instead of the registry's active version."""
 
 
 class StartError(RuntimeError):
@@ -102,9 +109,11 @@ class Hmi:
     def __init__(self, runtime: StationRuntime, pipeline: Pipeline,
                  control: ControlRuntime | None, win: MainWindow, queries: JobRunner,
                  studies: JobRunner, study_process: StudyProcess | None = None,
-                 app: QApplication | None = None) -> None:
+                 app: QApplication | None = None, inference: InferenceWorker | None = None,
+                 training: JobRunner | None = None) -> None:
         self.runtime, self.pipeline, self.control, self.win = runtime, pipeline, control, win
         self.queries, self.studies, self.study_process = queries, studies, study_process
+        self.inference, self.training = inference, training
         self.app = app
         self._started = False
         self._closed = False
@@ -125,6 +134,10 @@ class Hmi:
         self.studies.start()
         if self.win.analytics_jobs is not None:
             self.win.analytics_jobs.start()
+        if self.training is not None:
+            self.training.start()
+        if self.inference is not None:
+            self.inference.start()
         if self.control is not None:
             self.control.start()
         if show:
@@ -142,12 +155,16 @@ class Hmi:
         self._closed = True
         self.win.close()
         self.pipeline.stop()
+        if self.inference is not None:
+            self.inference.stop()
         if self.control is not None:
             self.control.stop()
         self.queries.stop()
         self.studies.stop()
         if self.win.analytics_jobs is not None:
             self.win.analytics_jobs.stop()
+        if self.training is not None:
+            self.training.stop()
         if self.study_process is not None:
             self.study_process.close()
         self.runtime.close()
@@ -175,11 +192,35 @@ def assemble(runtime: StationRuntime, *, settings: QSettings | None = None, yard
     # Studies run in a process of their own (started on the first one): a study on a thread
     # here competed with the GUI for the interpreter (app.runtime.studyproc).
     study_process = StudyProcess(runtime.station.path, pipeline.circuit_path)
+    inference = training = train_job = None
+    models = runtime.analytics
+    if models is not None:  # the inference worker, on its own thread (app.runtime.qt.inference)
+        from app.runtime.inference import InferenceEngine, training_job
+        from app.runtime.qt.inference import InferenceWorker
+
+        engine = InferenceEngine(runtime.station, runtime.points, models.models,
+                                 names=models.names, reader=runtime.historian)
+        inference = InferenceWorker(engine)
+        inference.attach(pipeline)
+        training = JobRunner("training")
+        spec, station = models.spec, runtime.station
+
+        def train_job() -> Job[TrainResult]:
+            return training_job(station, data_dir=spec.data_dir, db_url=spec.db_url)
+
+    if data_dir is None and models is not None:
+        data_dir = models.spec.data_dir
     win = MainWindow(runtime.station, runtime.points, pipeline=pipeline, control=ctl,
                      historian=runtime.historian, queries=queries, studies=studies,
                      run_study=study_process.run, settings=settings, yard3d=yard3d,
-                     idle_check_ms=idle_check_ms, data_dir=data_dir)
-    hmi = Hmi(runtime, pipeline, ctl, win, queries, studies, study_process)
+                     idle_check_ms=idle_check_ms, data_dir=data_dir, inference=inference,
+                     training=training,
+                     train_job=train_job)
+    hmi = Hmi(runtime, pipeline, ctl, win, queries, studies, study_process,
+              inference=inference, training=training)
+    if models is not None and models.problem:
+        win.analytics.state_label.setText(models.problem)
+        win.status.analytics_label.setText(models.problem)
     win.closing.connect(lambda: None)  # the owner closes everything (Hmi.close)
     problems = runtime.rules.problems if runtime.rules is not None else ()
     if problems:
@@ -237,7 +278,8 @@ def build(args: RunOptions) -> Hmi:
         store=StoreSpec(data_dir=args.data_dir, db_url=args.db,
                         record_history=not args.no_historian,
                         historian_options=args.historian_options),
-        accounts={"session_timeout_min": args.session_timeout, "lockout": args.lockout})
+        accounts={"session_timeout_min": args.session_timeout, "lockout": args.lockout},
+        analytics=AnalyticsSpec(model_file=args.model) if args.analytics else None)
     try:
         hmi = assemble(runtime, settings=settings, yard3d=not args.no_3d,
                        data_dir=args.data_dir)

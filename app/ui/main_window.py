@@ -43,13 +43,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.alarms.engine import AlarmView
+from app.alarms.engine import AlarmRow, AlarmView
 from app.alarms.log import LogEntry
 from app.alarms.report import format_report
 from app.control.users import Session
 from app.historian.api import HistorianReader
 from app.runtime.alarm_service import ActionResult, AlarmAction
+from app.runtime.jobs import Job
 from app.runtime.qt.control import ControlRuntime
+from app.runtime.qt.inference import InferenceWorker
 from app.runtime.qt.jobs import JobRunner
 from app.runtime.qt.pipeline import Pipeline
 from app.runtime.queries import EventPage, EventQuery
@@ -58,6 +60,7 @@ from app.station import Station
 from app.station.points import PointTable
 from app.ui import theme
 from app.ui.alarm_list import AlarmListDock
+from app.ui.analytics import AnalyticsController, AnalyticsDock, TrendMarks
 from app.ui.commands import CommandController
 from app.ui.event_log import EventLogDock
 from app.ui.health import HealthDock
@@ -69,13 +72,14 @@ from app.ui.studies import RunStudy, StudiesDock
 from app.ui.trends import TrendsDock
 
 if TYPE_CHECKING:
+    from app.analytics.training import TrainResult
     from app.twin.state import TwinState
     from app.ui.faceplate import Faceplate
 
 log = logging.getLogger(__name__)
 #: Bump when the set or arrangement of docks changes: a layout saved by an older version is
 #: then ignored instead of being forced onto docks it does not know.
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 
 
 class AlarmReportDialog(QDialog):
@@ -130,7 +134,10 @@ class MainWindow(QMainWindow):
                  queries: JobRunner | None = None, studies: JobRunner | None = None,
                  run_study: RunStudy | None = None,
                  settings: QSettings | None = None, yard3d: bool = True,
-                 idle_check_ms: int = 1000, data_dir: str | None = None) -> None:
+                 idle_check_ms: int = 1000, data_dir: str | None = None,
+                 inference: InferenceWorker | None = None,
+                 training: JobRunner | None = None,
+                 train_job: Callable[[], Job[TrainResult]] | None = None) -> None:
         super().__init__()
         self.station, self.points = station, points
         self.pipeline, self.control, self.historian = pipeline, control, historian
@@ -180,6 +187,9 @@ class MainWindow(QMainWindow):
         self.analytics_jobs = JobRunner("analytics") if queries is not None else None
         self.health = HealthDock(station, historian, self.analytics_jobs)
         self.load_forecast = LoadForecastDock(station, historian, self.analytics_jobs, data_dir)
+        # Analytics: the dock paints the inference worker's snapshots (None: not running).
+        self.inference = inference
+        self.analytics = AnalyticsDock()
         self.yard: QWidget | None = None
         if yard3d:
             from app.ui.yard3d import create_yard_view
@@ -188,6 +198,15 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_menus()
         self.status = StatusPanel(self.statusBar(), self.sessions, pipeline)
+        self.analytics_ctl: AnalyticsController | None = None
+        if inference is not None:
+            self.analytics_ctl = AnalyticsController(
+                self.analytics, inference, runner=training, make_job=train_job,
+                marks=TrendMarks(self.trends, lambda tag: points.asset[points.row(tag)]),
+                show_status=self.status.show_analytics, parent=self)
+        else:
+            self.analytics.setEnabled(False)
+            self.analytics.state_label.setText("Analytics are not running in this window.")
         self._default_state = self.saveState()
         self._restore_layout()
         self._wire()
@@ -222,6 +241,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["Studies"], self.docks["Health"])
         self._dock("Load forecast", self.load_forecast, bottom)
         self.tabifyDockWidget(self.docks["Health"], self.docks["Load forecast"])
+        self._dock("Analytics", self.analytics, bottom)
+        self.tabifyDockWidget(self.docks["Studies"], self.docks["Analytics"])
         if self.yard is not None:
             self._dock("3D switchyard", self.yard, bottom)
             self.tabifyDockWidget(self.docks["Trends"], self.docks["3D switchyard"])
@@ -239,6 +260,7 @@ class MainWindow(QMainWindow):
         self.commands.trend_requested.connect(self.trend)
         self.alarms.alarm_selected.connect(self.sld.select_device)
         self.alarms.action_requested.connect(self.request_alarm_action)
+        self.alarms.rca_requested.connect(self.show_alarm_rca)
         self.sessions.session_changed.connect(self._session_changed)
         self.sessions.state_changed.connect(self._show_actions)
         self.studies.fault_levels_ready.connect(self.sld.overlay.show_fault_levels)
@@ -324,10 +346,34 @@ class MainWindow(QMainWindow):
         clear = QAction("&Clear study from diagram", self)
         clear.triggered.connect(self.sld.overlay.clear)
         st.addAction(clear)
+        an = self.menuBar().addMenu("A&nalytics")
+        self.train_action = QAction("&Train model…", self)
+        self.train_action.setToolTip("Train the anomaly models on simulated hours of the "
+                                     "station (a background job); picked up without restart")
+        self.train_action.triggered.connect(self.train_analytics)
+        an.addAction(self.train_action)
+        show = QAction("Show &analytics", self)
+        show.triggered.connect(self.show_analytics)
+        an.addAction(show)
         h = self.menuBar().addMenu("&Help")
         about = QAction("&About GridTwin", self)
         about.triggered.connect(self._about)
         h.addAction(about)
+
+    def show_analytics(self) -> None:
+        self.docks["Analytics"].show()
+        self.docks["Analytics"].raise_()
+
+    def train_analytics(self) -> None:
+        self.show_analytics()
+        if self.analytics_ctl is not None:
+            self.analytics_ctl.train()
+
+    @Slot(object)
+    def show_alarm_rca(self, row: AlarmRow) -> None:
+        """The alarm list asked for an alarm's root-cause analysis."""
+        self.show_analytics()
+        self.analytics.show_rca_for_alarm(row)
 
     def _run_study(self, fn: Callable[[], object]) -> None:
         self.docks["Studies"].show()
@@ -478,6 +524,7 @@ class MainWindow(QMainWindow):
         self.commands.close()
         self.sessions.close()
         self.status.stop()
+        self.analytics.stop()
         if self.yard is not None:
             self.yard.close()
         self.closing.emit()

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from app.runtime.inference import AnalyticsSnapshot
 from app.runtime.qt.pipeline import Pipeline
 from app.runtime.snapshot import LiveSnapshot
 from app.station import clock as wallclock
@@ -52,9 +53,10 @@ class StatusPanel(QObject):
         self.fault_label = QLabel("")
         self.fault_label.setObjectName("faultInjection")
         self.fault_label.hide()
+        self.analytics_label = QLabel("")
         self.clock_label = QLabel()
         for w in (self.comm_label, self.rate_label, self.latency_label, self.historian_label,
-                  self.user_label):
+                  self.analytics_label, self.user_label):
             bar.addWidget(w)
         bar.addPermanentWidget(self.fault_label)
         bar.addPermanentWidget(self.clock_label)
@@ -116,6 +118,19 @@ class StatusPanel(QObject):
         text, abnormal = self.sessions.describe()
         self.user_label.setText(text)
         _flag(self.user_label, theme.ABNORMAL if abnormal else None)
+
+    @Slot(object)
+    def show_analytics(self, snap: AnalyticsSnapshot) -> None:
+        """The inference worker's state in one line: untrained (and how to train), a model
+        failed or refused (abnormal colour), or the count of anomalies."""
+        if snap.message == self.analytics_label.text():
+            return
+        self.analytics_label.setText(snap.message)
+        _flag(self.analytics_label,
+              theme.ABNORMAL if snap.state in ("failed", "degraded") else None)
+        self.analytics_label.setToolTip("\n".join(
+            f"{m.name}: {m.state}{' — ' + m.reason if m.reason else ''}" for m in snap.models)
+            or snap.message)
 
     # ------------------------------------------------------------------ every scan
     @Slot(object)

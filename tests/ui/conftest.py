@@ -114,7 +114,8 @@ def make_hmi(qtbot, station, tmp_path):
     :func:`app.ui.app.assemble` — on a frame source of the test's choosing; everything is
     closed afterwards (:meth:`Hmi.close`, the one owner of its threads) and no thread may be
     left running. ``store=True`` puts the configuration store (users, audit, rules) in a
-    temporary folder; ``accounts`` builds the users service (needs the store)."""
+    temporary folder; ``accounts`` builds the users service (needs the store); ``analytics``
+    (an AnalyticsSpec) runs the inference worker."""
     from PySide6.QtCore import QSettings
 
     from app.runtime.compose import FieldSpec, StoreSpec, compose
@@ -125,12 +126,12 @@ def make_hmi(qtbot, station, tmp_path):
 
     def make(source, *, store: bool = False, historian=None, rules=None, audit=None,
              accounts: dict | None = None, clock=None, yard3d: bool = False,
-             size: tuple[int, int] | None = None, start: bool = True, **kw):
+             size: tuple[int, int] | None = None, start: bool = True, analytics=None, **kw):
         settings = QSettings(str(tmp_path / f"hmi{len(made)}.ini"), QSettings.Format.IniFormat)
         rt = compose(station, source.plant.points, field=FieldSpec(source=source),
                      store=StoreSpec(data_dir=str(tmp_path / "data"), record_history=False)
                      if store else None, historian=historian, rules=rules, audit=audit,
-                     accounts=accounts, clock=clock or clock_now)
+                     accounts=accounts, clock=clock or clock_now, analytics=analytics)
         hmi = assemble(rt, settings=settings, yard3d=yard3d, **kw)
         qtbot.addWidget(hmi.win)
         if size is not None:
