@@ -243,6 +243,7 @@ class MainWindow(QMainWindow):
             if self.yard is not None:
                 p.snapshot_ready.connect(self.yard.update_snapshot)
             p.alarms_ready.connect(self.on_alarms)
+            p.alarms_ready.connect(self.sld.apply_alarms)
             p.events_ready.connect(self.events.add_entries)
             p.alarm_action_done.connect(self.on_alarm_action_done)
             p.alarm_report_ready.connect(self._on_report)
