@@ -86,11 +86,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.bay:
                 QTimer.singleShot(int(args.settle * 1000) - 1500,
                                   lambda: hmi.win.open_bay(args.bay, f"{args.bay}_Q0"))
-            QTimer.singleShot(int(args.settle * 1000), app.quit)
+            saved: list[Path] = []
+
+            def shoot() -> None:  # before quitting: quit() closes the windows first
+                saved.append(capture(hmi.win, args.out))
+                app.quit()
+
+            QTimer.singleShot(int(args.settle * 1000), shoot)
             app.exec()
-            out = capture(hmi.win, args.out)
-            print(f"screenshot saved to {out} ({hmi.win.grab().width()}×"
-                  f"{hmi.win.grab().height()} px)")
+            size = hmi.win.size() * hmi.win.devicePixelRatio()
+            print(f"screenshot saved to {saved[0]} ({size.width()}×{size.height()} px)")
         finally:
             hmi.close()
     return 0

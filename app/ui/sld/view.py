@@ -79,6 +79,7 @@ def _value_text(v: float, unit: str) -> str:
 class SldView(QGraphicsView):
     device_selected = Signal(str)
     trend_requested = Signal(str)
+    bay_requested = Signal(str)  # a device double-clicked: open its bay display
 
     def __init__(self, station: Station, points: PointTable, layout: Layout | None = None,
                  parent: QWidget | None = None) -> None:
@@ -533,6 +534,8 @@ class SldView(QGraphicsView):
         menu = QMenu(self)
         menu.addAction(f"{item.asset_id} faceplate…",
                        lambda: self.device_selected.emit(item.asset_id))
+        bay = self.station.asset(item.asset_id).bay
+        menu.addAction(f"Bay {bay} display", lambda: self.bay_requested.emit(bay))
         sub = menu.addMenu("Trend")
         for tag in self.points_of(item.asset_id):
             act = QAction(tag, sub)
@@ -570,10 +573,13 @@ class SldView(QGraphicsView):
         self._declutter()
 
     def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:  # noqa: N802
-        if self.itemAt(e.position().toPoint()) is None:
+        item = self.itemAt(e.position().toPoint())
+        while item is not None and not isinstance(item, I.DeviceItem):
+            item = item.parentItem()
+        if item is None:
             self.fit()
         else:
-            super().mouseDoubleClickEvent(e)
+            self.bay_requested.emit(self.station.asset(item.asset_id).bay)
 
     def fit(self) -> None:
         """The whole station in view (double-click on empty space, or Ctrl+0)."""
