@@ -2,8 +2,8 @@
 
 ``python -m app.ui.screenshots OUT.png --size 1366x768`` builds the HMI as ``gridtwin run``
 does (compose, then assemble) on the plant simulator in-process, stages the faults an
-operator must see at a glance — an ICT overload, a breaker that opened without a command
-(a trip), a bay whose communication is lost — lets the alarms settle and saves the window.
+operator must see at a glance — a breaker that opened without a command (a trip), the ICT
+overload it leaves behind, a bay whose communication is lost — lets the alarms settle and saves the window.
 For a 4K screen run it with ``QT_SCALE_FACTOR=2`` and ``--size 1920x1080`` (the window is
 then 3840×2160 device pixels, as a 4K monitor at 200 % shows it). The README's screenshots
 are made this way; the tests call :func:`capture` on their own HMI.
@@ -26,14 +26,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: The faults staged: (what, how). Each must be obvious on the overview without reading.
-FAULTS = ("ICT1 overloaded (load ×2)", "TR2H_Q0 opened without a command (trip)",
+FAULTS = ("ICT2H_Q0 opened without a command (a trip)",
+          "ICT1 overloaded: it carries both ICTs' load, doubled",
           "bay F3 communication lost")
 
 
 def stage_faults(plant: PlantSimulator) -> None:
-    """An ICT overload, a trip and a lost bay, on an in-process plant."""
+    """A trip, the overload it leaves on the other ICT, and a lost bay (in-process plant)."""
     plant.inject("transformer_overload", asset="ICT1", factor=2.0)
-    plant.operate("TR2H_Q0", False)
+    plant.operate("ICT2H_Q0", False)
     plant.inject("comm_lost", device="F3")
 
 

@@ -156,3 +156,12 @@ def test_text_declutters_as_the_view_zooms_out_and_is_never_unreadable(sld):
     assert all(i.isVisible() for i in sld.items_by_asset.values())
     assert not any(f.label.isVisible() for f, *_ in sld._flows)
     assert all(isinstance(i, I.DeviceItem) for i in sld.items_by_asset.values())
+
+
+def test_a_vt_voltage_alarm_colours_its_busbar_not_the_bays_power(sld):
+    sld.apply_alarms(view(row("B220_M1_CVT.V_AB:lo", "B220_M1_CVT", prio=2),
+                          row("F1_CVT.V_A:lo", "F1_CVT", prio=2)))
+    assert sld._bus_bg["B220_M1"].isVisible() and not sld._bus_bg["B220_M2"].isVisible()
+    flows = dict(zip(sld._flow_bay, [f for f, *_ in sld._flows], strict=True))
+    assert flows["F1"].label.priority == 0  # its MW are not what is out of limits
+    assert "F1_CVT" in sld.markers  # the feeder's VT carries the marker

@@ -28,9 +28,11 @@ STATE_UNKNOWN = -1  # no data yet
 
 
 def font(points: float, scale: float = 1.0, bold: bool = False) -> QFont:
-    """The diagram's font at ``points`` × the layout's text scale."""
+    """The diagram's font at ``points`` × the layout's text scale, in the diagram's own
+    units: the same size beside the symbols at any DPI (a larger font DPI would otherwise
+    grow the text and not the drawing); the view keeps it readable when zoomed out."""
     f = QFont("DejaVu Sans")
-    f.setPointSizeF(points * scale)
+    f.setPointSizeF(points * scale / theme.ui_scale())
     if bold:
         f.setWeight(QFont.Weight.Bold)
     return f

@@ -58,6 +58,8 @@ VALUES_S = 0.5
 #: would be smaller is enlarged a little (up to MAX_BOOST) or hidden — secondary numbers
 #: first (MW / Mvar, transformer readings), then labels. States and alarm markers stay.
 MIN_TEXT_PT = 8.0
+#: The points whose alarms colour a bay's MW / Mvar (its loading, not its voltage).
+FLOW_POINTS = frozenset({"P", "Q", "S", "I", "I_A", "I_B", "I_C", "I_N", "LOADING"})
 MAX_BOOST = 1.5
 BLINK_MS = 500
 
@@ -121,6 +123,7 @@ class SldView(QGraphicsView):
         self._blink.timeout.connect(self._toggle_blink)
         self.declutter_level = 0
         self._last_scale = -1.0
+        self._dpi_scale = theme.ui_scale()
 
     # ------------------------------------------------------------------ build
     def _build(self) -> None:
@@ -323,7 +326,7 @@ class SldView(QGraphicsView):
             return asset_id, self._marker_pos(item)
         if asset_id in self._busbar_spec:
             b = self._busbar_spec[asset_id]
-            return asset_id, QPointF(b["x2"] - 14, b["y"] - 16)
+            return asset_id, QPointF(b["x2"] - 70, b["y"] - 16)
         if not self.station.has_asset(asset_id):
             bay = asset_id if any(b.id == asset_id for b in self.station.bays) else None
         else:
@@ -390,15 +393,23 @@ class SldView(QGraphicsView):
             f.setToolTip(f"{key} tripped (opened without a command): acknowledge the alarm")
             self.scene_.addItem(f)
         self._ool = ool
+        # A bay's MW / Mvar take the colour of its power and current alarms (not of its
+        # voltage's: that is the busbar's); a busbar's kV that of its own or its VT's.
         bay_ool: dict[str, int] = {}
+        bus_ool: dict[str, int] = {}
         for tag, p in ool.items():
-            asset = tag.split(".")[0]
-            if self.station.has_asset(asset):
-                bay = self.station.asset(asset).bay
-                bay_ool[bay] = min(p, bay_ool.get(bay, 5))
+            asset, _, name = tag.partition(".")
+            if not self.station.has_asset(asset):
+                continue
+            a = self.station.asset(asset)
+            if name in FLOW_POINTS and a.type in ("ct", "line", "feeder"):
+                bay_ool[a.bay] = min(p, bay_ool.get(a.bay, 5))
+            bus = a.id if a.type == "busbar" else (a.bus if a.type == "cvt" else None)
+            if bus is not None and name.startswith("V"):
+                bus_ool[bus] = min(p, bus_ool.get(bus, 5))
         self._bay_ool = bay_ool
-        for asset, spec in self._busbar_spec.items():
-            prio = ool.get(spec.get("tag", ""), 0)
+        for asset in self._busbar_spec:
+            prio = bus_ool.get(asset, 0)
             if prio != self._bus_prio.get(asset, 0):
                 self._bus_prio[asset] = prio
                 self._paint_bus_label(asset, self._bus_label[asset].brush().color()
@@ -428,8 +439,9 @@ class SldView(QGraphicsView):
 
     # ------------------------------------------------------------------ declutter
     def text_pt(self, size_pt: float) -> float:
-        """The size at which a diagram text of ``size_pt`` is seen at the current zoom."""
-        return size_pt * self.layout_.text_scale * self.transform().m11()
+        """The size (points at this display's DPI) at which a diagram text of ``size_pt`` is
+        seen at the current zoom."""
+        return size_pt * self.layout_.text_scale * self.transform().m11() / self._dpi_scale
 
     def _declutter(self) -> None:
         """Decide what text is drawn at this zoom (called when the zoom changes)."""
