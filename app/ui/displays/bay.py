@@ -19,6 +19,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import (
+    QGraphicsItem,
     QGraphicsLineItem,
     QGraphicsScene,
     QGraphicsSimpleTextItem,
@@ -164,6 +165,7 @@ class BaySwitchgear(QGraphicsView):
         self.switch_rows: list[tuple[I.SwitchItem, int]] = []
         self.markers: dict[str, AlarmMarker] = {}
         self.trip_flags: dict[str, TripFlag] = {}
+        self.label_font = QFont(self.font())
         self.scene_.selectionChanged.connect(self._selected)
         self._blink_on = True
         self._blink = QTimer(self)
@@ -205,7 +207,8 @@ class BaySwitchgear(QGraphicsView):
             if isinstance(item, I.SwitchItem) and row is not None:
                 self.switch_rows.append((item, row))
             t = QGraphicsSimpleTextItem(asset_id)
-            t.setFont(I.font(7))
+            t.setFont(self.label_font)  # the application's size at any zoom: readable
+            t.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
             t.setBrush(theme.TEXT)
             t.setPos(x + 18, y - 8)
             t.setZValue(20)
@@ -216,8 +219,9 @@ class BaySwitchgear(QGraphicsView):
             ln.setPen(QPen(kv_col, 6, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
             self.scene_.addItem(ln)
             t = QGraphicsSimpleTextItem(text)
-            t.setFont(I.font(7, bold=True))
-            t.setPos(x1 - 8 - t.boundingRect().width(), y - 8)
+            t.setFont(self.label_font)
+            t.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+            t.setPos(x2 + 8, y - 8)
             self.scene_.addItem(t)
 
         if b.kind == "busbar":

@@ -139,6 +139,7 @@ class SldView(QGraphicsView):
         self._bus_bg: dict[str, QGraphicsRectItem] = {}
         self._bus_gauge: dict[str, BandGauge] = {}
         self._bus_prio: dict[str, int] = {}
+        self._bus_painted: dict[str, tuple[bool, int, str]] = {}
         self._busbar_spec = {}
         for b in lay.busbars:
             item = I.BusbarItem(b["asset"], b["x1"], b["x2"], b["y"], b["kv"])
@@ -304,6 +305,10 @@ class SldView(QGraphicsView):
         """A bus kV label: on its voltage alarm's priority colour, magenta when bad."""
         t, bg = self._bus_label[asset], self._bus_bg[asset]
         prio = self._bus_prio.get(asset, 0)
+        state = (good, prio, t.text())
+        if self._bus_painted.get(asset) == state:
+            return  # nothing to redraw
+        self._bus_painted[asset] = state
         if not good:
             t.setBrush(theme.INVALID)
             bg.hide()
