@@ -527,7 +527,7 @@ class BayDisplay(QWidget):
     def _fmt(self, row: int, value: float) -> str:
         if self.points.kind[row] == KIND_STATUS or self.points.unit[row] == "step":
             return f"{value:.0f}"
-        return f"{value:.1f}" if abs(value) >= 10 or value == 0 else f"{value:.3g}"
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
 
     def _relay_state(self, rid: str, v: np.ndarray, good: np.ndarray) -> str:
         def on(name: str) -> bool | None:
