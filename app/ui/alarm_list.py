@@ -285,8 +285,10 @@ class ShelveDialog(QDialog):
 
 class AlarmListDock(QWidget):
     alarm_selected = Signal(str)  # asset id
+    alarm_activated = Signal(str)  # asset id: a row double-clicked (opens its bay display)
     action_requested = Signal(object)  # AlarmAction (session filled in by the window)
     rca_requested = Signal(object)  # AlarmRow: open its root-cause analysis (analytics dock)
+    horn_changed = Signal(bool)  # the audible cue sounds (True) / was silenced (False)
 
     def __init__(self, parent: QWidget | None = None, *,
                  settings: QSettings | None = None) -> None:
@@ -311,6 +313,10 @@ class AlarmListDock(QWidget):
         self.view.clicked.connect(self._clicked)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.doubleClicked.connect(
+            lambda i: self.alarm_activated.emit(self.model.rows[self.proxy.mapToSource(i).row()]
+                                                .asset))
+        self.horn = False  # sounding until silenced (the banner's Silence button)
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("filter alarms")
@@ -394,7 +400,16 @@ class AlarmListDock(QWidget):
                                             for t in view.transitions):
             self._beep()
 
+    def silence_horn(self) -> None:
+        """Stop the audible cue until the next new priority 1-2 alarm."""
+        if self.horn:
+            self.horn = False
+            self.horn_changed.emit(False)
+
     def _beep(self) -> None:
+        if not self.horn:
+            self.horn = True
+            self.horn_changed.emit(True)
         self.beeps += 1
         try:
             QApplication.beep()  # a no-op where there is no audio device or bell
@@ -403,6 +418,8 @@ class AlarmListDock(QWidget):
 
     def _toggle_blink(self) -> None:
         self.model.blink_on = not self.model.blink_on
+        if self.horn and self.model.blink_on:  # the horn repeats until silenced
+            self._beep()
         if any(r.state == S.UNACK for r in self.model.rows):
             self.view.viewport().update()  # repaint only: no model signal, no re-sort
 
@@ -497,6 +514,8 @@ class AlarmListDock(QWidget):
         refilter(self.proxy, lambda: setattr(self.proxy, "max_priority", (4, 1, 2, 3)[i]))
 
     def _set_audible(self, on: bool) -> None:
+        if not on:
+            self.silence_horn()
         if self.settings is not None:
             self.settings.setValue(SETTING_AUDIBLE, bool(on))
 

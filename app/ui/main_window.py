@@ -1,9 +1,15 @@
-"""The operator's main window: the single-line diagram and the docks around it.
+"""The operator's main window: the displays and the docks around them.
 
-The live single-line diagram is the centre, under the alarm-flood banner (shown while more
-than 10 new alarms arrived in 10 minutes); the alarm list, trends, the event log, the point
+The centre is a display hierarchy (ISA-101): the station overview (the live single-line
+diagram) and one display per bay (:mod:`app.ui.displays`), with back / forward navigation
+(Alt+Left / Alt+Right), display keys (F2 overview, F3 alarms, F4 trends, Ctrl+B a bay), a
+breadcrumb, and above them the banner of the newest unacknowledged alarms with the horn's
+*Silence* button and, in a flood, the flood message. The selected device's faceplate is docked
+on the right, beside the display and never over it; an alarm row (double-click) or a banner
+line opens its bay display and faceplate. The alarm list, trends, the event log, the point
 browser, the engineering studies and the 3D switchyard are dock widgets whose layout is kept
-with QSettings. The window is composed of parts, each with one job:
+with QSettings; the window never restores larger than its screen and sizes its docks by the
+display's DPI. The window is composed of parts, each with one job:
 
 * :class:`~app.ui.session.SessionController` — who is logged in, login / lock / idle;
 * :class:`~app.ui.commands.CommandController` — faceplates and select-before-operate;
@@ -27,7 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtCore import QRect, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -39,6 +45,9 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
+    QStackedWidget,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -62,6 +71,7 @@ from app.ui import theme
 from app.ui.alarm_list import AlarmListDock
 from app.ui.analytics import AnalyticsController, AnalyticsDock, TrendMarks
 from app.ui.commands import CommandController
+from app.ui.displays import OVERVIEW, AlarmBanner, BayDisplay, Navigator, bay_of, breadcrumb
 from app.ui.event_log import EventLogDock
 from app.ui.health import HealthDock
 from app.ui.loadforecast import LoadForecastDock
@@ -80,6 +90,17 @@ log = logging.getLogger(__name__)
 #: Bump when the set or arrangement of docks changes: a layout saved by an older version is
 #: then ignored instead of being forced onto docks it does not know.
 LAYOUT_VERSION = 4
+#: The alarm list shows about this many rows at any DPI (docks sized in rows, not pixels).
+ALARM_ROWS = 8
+
+
+def clamp_to_screen(geo: QRect, avail: QRect) -> QRect:
+    """``geo`` made to fit inside ``avail`` (a screen's available geometry): never larger,
+    moved back on screen if it hangs off it."""
+    w, h = min(geo.width(), avail.width()), min(geo.height(), avail.height())
+    x = min(max(geo.x(), avail.x()), avail.x() + avail.width() - w)
+    y = min(max(geo.y(), avail.y()), avail.y() + avail.height() - h)
+    return QRect(x, y, w, h)
 
 
 class AlarmReportDialog(QDialog):
@@ -161,12 +182,19 @@ class MainWindow(QMainWindow):
         self.flood_banner.setStyleSheet(f"background: {theme.PRIORITY[1].name()}; color: white;"
                                         " font-weight: bold; padding: 4px;")
         self.flood_banner.hide()
+        self.banner = AlarmBanner(points, self.flood_banner)
+        self.bay_display = BayDisplay(station, points)
+        self.displays = QStackedWidget()
+        self.displays.addWidget(self.sld)
+        # A bay display scrolls rather than forcing the window taller than a small screen.
+        self.displays.addWidget(self._scrolled(self.bay_display))
+        self.nav = Navigator(self)
         centre = QWidget()
         cl = QVBoxLayout(centre)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
-        cl.addWidget(self.flood_banner)
-        cl.addWidget(self.sld, 1)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.displays, 1)
         self.setCentralWidget(centre)
 
         self.sessions = SessionController(control, self, idle_check_ms=idle_check_ms)
@@ -196,6 +224,7 @@ class MainWindow(QMainWindow):
 
             self.yard = create_yard_view(station, points)
         self._build_docks()
+        self._build_navigation()
         self._build_menus()
         self.status = StatusPanel(self.statusBar(), self.sessions, pipeline)
         self.analytics_ctl: AnalyticsController | None = None
@@ -248,13 +277,145 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(self.docks["Trends"], self.docks["3D switchyard"])
         self.docks["Alarms"].raise_()
         self.docks["Trends"].raise_()
-        self.resizeDocks([self.docks["Alarms"]], [260], Qt.Orientation.Vertical)
+        # The faceplate of the selected device, docked beside the display (never over it).
+        self.faceplate_stack = QStackedWidget()
+        hint = QLabel("Click a device on a display (or an alarm) for its faceplate")
+        hint.setWordWrap(True)
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.faceplate_stack.addWidget(hint)
+        fd = self._dock("Faceplate", self._scrolled(self.faceplate_stack),
+                        Qt.DockWidgetArea.RightDockWidgetArea)
+        fd.setMinimumWidth(theme.px(300))
+        fd.hide()  # until a device is selected: the displays get the width meanwhile
+        self._size_docks()
+
+    @staticmethod
+    def _scrolled(w: QWidget) -> QScrollArea:
+        area = QScrollArea()
+        area.setWidget(w)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QScrollArea.Shape.NoFrame)
+        return area
+
+    def _size_docks(self) -> None:
+        """Dock sizes from the display's font and DPI: the alarm list shows ALARM_ROWS rows
+        and its tool rows on any screen, the faceplate a readable column."""
+        alarm_h = theme.row_px(self.alarm_rows() + 4)
+        self.alarms.view.verticalHeader().setDefaultSectionSize(theme.row_px())
+        self.resizeDocks([self.docks["Alarms"]], [alarm_h], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["Alarms"], self.docks["Trends"]], [800, 800],
                          Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["Faceplate"]], [theme.px(380)], Qt.Orientation.Horizontal)
+
+    def alarm_rows(self) -> int:
+        """Alarm rows the list shows: about a quarter of the screen's height in rows of the
+        application font (5 on a laptop, ~9 at 1080p, 14 on a 4K screen at 100 %)."""
+        avail = self._available()
+        if avail is None:
+            return ALARM_ROWS
+        return max(5, min(14, int(0.28 * avail.height() / theme.row_px()) - 4))
+
+    def _build_navigation(self) -> None:
+        """Back / forward, the overview, a bay picker and the breadcrumb, in a tool bar."""
+        bar = QToolBar("Navigation", self)
+        bar.setObjectName("navigation")
+        bar.setMovable(False)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.back_action = QAction("◀ Back", self, shortcut=QKeySequence("Alt+Left"))
+        self.back_action.setToolTip("Previous display (Alt+Left)")
+        self.back_action.triggered.connect(self.nav.back)
+        self.forward_action = QAction("Forward ▶", self, shortcut=QKeySequence("Alt+Right"))
+        self.forward_action.setToolTip("Next display (Alt+Right)")
+        self.forward_action.triggered.connect(self.nav.forward)
+        self.overview_action = QAction("Overview", self, shortcut=QKeySequence("F2"))
+        self.overview_action.setToolTip("Station overview (F2)")
+        self.overview_action.triggered.connect(lambda: self.nav.go(OVERVIEW))
+        self.alarms_action = QAction("Alarms", self, shortcut=QKeySequence("F3"))
+        self.alarms_action.setToolTip("The alarm list (F3)")
+        self.alarms_action.triggered.connect(lambda: self._raise_dock("Alarms"))
+        self.trends_action = QAction("Trends", self, shortcut=QKeySequence("F4"))
+        self.trends_action.setToolTip("Trends (F4)")
+        self.trends_action.triggered.connect(lambda: self._raise_dock("Trends"))
+        for a in (self.back_action, self.forward_action, self.overview_action,
+                  self.alarms_action, self.trends_action):
+            bar.addAction(a)
+        self.bay_picker = QComboBox()
+        self.bay_picker.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.bay_picker.setMinimumContentsLength(22)
+        self.bay_picker.setToolTip("Open a bay's display (Ctrl+B)")
+        self.bay_picker.addItem("Bay…", None)
+        for b in sorted(self.station.bays, key=lambda b: -b.voltage_kv):
+            kv = f"{b.voltage_kv:g} kV" if b.voltage_kv >= 1 else "LV"
+            self.bay_picker.addItem(f"{kv} ▸ {b.id} — {b.name}", b.id)
+        self.bay_picker.activated.connect(self._pick_bay)
+        bar.addWidget(self.bay_picker)
+        pick = QAction("Pick a bay", self, shortcut=QKeySequence("Ctrl+B"))
+        pick.triggered.connect(lambda: (self.bay_picker.setFocus(),
+                                        self.bay_picker.showPopup()))
+        self.addAction(pick)
+        self.crumb = QLabel()
+        self.crumb.setObjectName("breadcrumb")
+        self.crumb.setContentsMargins(theme.px(12), 0, 0, 0)
+        bar.addWidget(self.crumb)
+        self.nav.changed.connect(self._show_display)
+        self._show_display(self.nav.current)
+
+    def _pick_bay(self, index: int) -> None:
+        bay = self.bay_picker.itemData(index)
+        if bay:
+            self.open_bay(bay)
+
+    def _raise_dock(self, title: str) -> None:
+        d = self.docks[title]
+        d.show()
+        d.raise_()
+        d.widget().setFocus()
+
+    @Slot(str)
+    def _show_display(self, display: str) -> None:
+        if display == OVERVIEW:
+            self.displays.setCurrentWidget(self.sld)
+        else:
+            self.bay_display.set_bay(display[4:])
+            self.displays.setCurrentIndex(1)
+        self.crumb.setText(breadcrumb(self.station, display))
+        self.back_action.setEnabled(self.nav.can_back())
+        self.forward_action.setEnabled(self.nav.can_forward())
+
+    @property
+    def display(self) -> str:
+        """The display shown: ``"overview"`` or ``"bay:<id>"``."""
+        return self.nav.current
+
+    @Slot(str)
+    def open_bay(self, bay: str, asset_id: str | None = None) -> None:
+        """Show a bay's display (and ``asset_id``'s faceplate beside it)."""
+        self.nav.go(f"bay:{bay}")
+        if asset_id is not None:
+            self.open_faceplate(asset_id)
+
+    @Slot(str)
+    def activate_alarm(self, asset: str) -> None:
+        """An alarm row or banner line: its bay display and the faceplate of its object
+        (of the bay's breaker when the alarm is on the bay's communication)."""
+        bay = bay_of(self.station, asset)
+        if bay is None:
+            return
+        target = asset if self.station.has_asset(asset) else f"{bay}_Q0"
+        self.open_bay(bay, target if self.station.has_asset(target) else None)
+        self.sld.select_device(asset)
 
     def _wire(self) -> None:
         """Each part subscribes to what it shows; the window fans nothing out itself."""
         self.sld.device_selected.connect(self.open_faceplate)
+        self.sld.bay_requested.connect(self.open_bay)
+        self.bay_display.device_selected.connect(self.open_faceplate)
+        self.bay_display.trend_requested.connect(self.trend)
+        self.alarms.alarm_activated.connect(self.activate_alarm)
+        self.alarms.horn_changed.connect(self.banner.set_horn)
+        self.banner.activated.connect(self.activate_alarm)
+        self.banner.silence_requested.connect(self.alarms.silence_horn)
         self.sld.trend_requested.connect(self.trend)
         self.browser.trend_requested.connect(self.trend)
         self.commands.trend_requested.connect(self.trend)
@@ -273,12 +434,16 @@ class MainWindow(QMainWindow):
         if p is not None:
             p.snapshot_ready.connect(self._remember)
             p.snapshot_ready.connect(self.sld.update_snapshot)
+            p.snapshot_ready.connect(self.bay_display.update_snapshot)
             p.snapshot_ready.connect(self.trends.update_snapshot)
             p.snapshot_ready.connect(self.commands.update_snapshot)
             p.snapshot_ready.connect(self.status.update_snapshot)
             if self.yard is not None:
                 p.snapshot_ready.connect(self.yard.update_snapshot)
             p.alarms_ready.connect(self.on_alarms)
+            p.alarms_ready.connect(self.sld.apply_alarms)
+            p.alarms_ready.connect(self.banner.apply)
+            p.alarms_ready.connect(self.bay_display.apply_alarms)
             p.events_ready.connect(self.events.add_entries)
             p.alarm_action_done.connect(self.on_alarm_action_done)
             p.alarm_report_ready.connect(self._on_report)
@@ -481,15 +646,25 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def open_faceplate(self, asset_id: str) -> Faceplate:
+        """The device's faceplate in the faceplate dock, beside the display."""
         fp = self.commands.faceplate(asset_id)
+        if self.faceplate_stack.indexOf(fp) < 0:
+            self.faceplate_stack.addWidget(fp)
+            fp.setWindowFlags(Qt.WindowType.Widget)
+        self.faceplate_stack.setCurrentWidget(fp)
+        self.docks["Faceplate"].setWindowTitle(f"Faceplate — {asset_id}")
+        self.docks["Faceplate"].show()
+        self.docks["Faceplate"].raise_()
         fp.show()
-        fp.raise_()
+        if self.last_snapshot is not None:
+            fp.update_snapshot(self.last_snapshot)
         return fp
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state)
         for d in self.docks.values():
             d.show()
+        self._size_docks()
 
     def about_text(self) -> str:
         from app.ui.statusbar import fault_injection_address
@@ -509,10 +684,34 @@ class MainWindow(QMainWindow):
         state = self.settings.value("main/state")
         if geo is not None:
             self.restoreGeometry(geo)
-        else:
-            self.resize(1600, 950)
+        else:  # first start: most of the screen it opens on
+            avail = self._available()
+            if avail is not None:
+                self.resize(int(avail.width() * 0.92), int(avail.height() * 0.9))
+            else:
+                self.resize(1600, 950)
+        self.fit_to_screen()
         if state is not None:
             self.restoreState(state, LAYOUT_VERSION)
+
+    def _available(self) -> QRect | None:
+        screen = self.screen()
+        return screen.availableGeometry() if screen is not None else None
+
+    def fit_to_screen(self) -> None:
+        """Never larger than the screen's available area, never off it (a layout saved on
+        a bigger monitor, or a first start on a small one)."""
+        avail = self._available()
+        if avail is None or avail.isEmpty():
+            return
+        frame = self.frameGeometry()
+        extra_w = max(0, frame.width() - self.width())
+        extra_h = max(0, frame.height() - self.height())
+        inner = QRect(avail.x(), avail.y(), avail.width() - extra_w,
+                      avail.height() - extra_h)
+        fitted = clamp_to_screen(self.geometry(), inner)
+        if fitted != self.geometry():
+            self.setGeometry(fitted)
 
     def save_layout(self) -> None:
         self.settings.setValue("main/geometry", self.saveGeometry())

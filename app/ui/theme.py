@@ -38,6 +38,31 @@ TREND_PENS = ["#1F4E9E", "#B3541E", "#2E7D32", "#6A1B9A", "#00838F", "#8D6E00", 
               "#EF6C00", "#283593", "#6D4C41", "#00897B", "#7B1FA2", "#9E9D24"]
 
 
+def ui_scale() -> float:
+    """How much larger than a 96-dpi screen the UI draws: the primary screen's logical DPI
+    over 96 (``QT_FONT_DPI`` and the desktop's text scaling raise it; ``QT_SCALE_FACTOR``
+    and a HiDPI devicePixelRatio already scale logical pixels and leave it at 1)."""
+    app = QApplication.instance()
+    screen = app.primaryScreen() if app is not None else None
+    if screen is None:
+        return 1.0
+    return max(1.0, screen.logicalDotsPerInch() / 96.0)
+
+
+def px(n: float) -> int:
+    """``n`` pixels at 96 dpi, in this display's logical pixels."""
+    return int(round(n * ui_scale()))
+
+
+def row_px(rows: float = 1.0) -> int:
+    """The height of ``rows`` table rows in the application font, in logical pixels."""
+    from PySide6.QtGui import QFontMetrics
+
+    app = QApplication.instance()
+    h = QFontMetrics(app.font()).height() if app is not None else 14
+    return int(round(rows * (h + 8)))
+
+
 def voltage_colour(nominal_kv: float) -> QColor:
     best = min(VOLTAGE, key=lambda k: abs(k - nominal_kv))
     return VOLTAGE[best]

@@ -28,9 +28,11 @@ STATE_UNKNOWN = -1  # no data yet
 
 
 def font(points: float, scale: float = 1.0, bold: bool = False) -> QFont:
-    """The diagram's font at ``points`` × the layout's text scale."""
+    """The diagram's font at ``points`` × the layout's text scale, in the diagram's own
+    units: the same size beside the symbols at any DPI (a larger font DPI would otherwise
+    grow the text and not the drawing); the view keeps it readable when zoomed out."""
     f = QFont("DejaVu Sans")
-    f.setPointSizeF(points * scale)
+    f.setPointSizeF(points * scale / theme.ui_scale())
     if bold:
         f.setWeight(QFont.Weight.Bold)
     return f
@@ -184,7 +186,9 @@ class EarthSwitchItem(IsolatorItem):
 
 
 class TransformerItem(DeviceItem):
-    """Two-winding transformer: two overlapping circles, each coloured by its side."""
+    """Two-winding transformer: two overlapping circles, each coloured by its side, a loading
+    bar beside them (ticks at 90 and 100 %; grey, or the loading alarm's priority colour) and
+    its readings, each line on its alarm's priority colour when out of limits."""
 
     SIZE = 40.0
 
@@ -194,16 +198,50 @@ class TransformerItem(DeviceItem):
         self.hv = QColor(DARK)
         self.lv = QColor(DARK)
         self.text = ""
+        self.priorities: tuple[int, ...] = ()
+        self.loading_pct = float("nan")
+        self.loading_priority = 0
         self.font = font(8, text_scale)
         self.text_left = text_left
+        self.show_text = True
         w, h = 235 * text_scale, 80 * text_scale
-        self._text_rect = QRectF(-28 - w, -h / 2, w, h) if text_left else \
+        self._text_rect = QRectF(-36 - w, -h / 2, w, h) if text_left else \
             QRectF(28, -h / 2, w, h)
+        self._text_rect0 = QRectF(self._text_rect)
+        self._base_pt = self.font.pointSizeF()
+        self._bar = QRectF(-31, -30, 6, 60) if not text_left else QRectF(25, -30, 6, 60)
         self._rect = QRectF(-40, -40, 80, 80).united(self._text_rect)
 
-    def set_sides(self, hv: QColor, lv: QColor, text: str) -> None:
-        if hv != self.hv or lv != self.lv or text != self.text:
-            self.hv, self.lv, self.text = hv, lv, text
+    def set_sides(self, hv: QColor, lv: QColor, text: str,
+                  priorities: tuple[int, ...] = ()) -> None:
+        if hv != self.hv or lv != self.lv or text != self.text or priorities != self.priorities:
+            self.hv, self.lv, self.text, self.priorities = hv, lv, text, priorities
+            self.update()
+
+    def set_loading(self, pct: float, priority: int) -> None:
+        """The loading bar: redrawn when it moves by a visible step or changes colour."""
+        old = self.loading_pct
+        moved = (old != old) != (pct != pct) or (pct == pct and abs(pct - old) >= 1.0)
+        if moved or priority != self.loading_priority:
+            self.loading_pct, self.loading_priority = pct, priority
+            self.update()
+
+    def set_text_visible(self, on: bool) -> None:
+        if on != self.show_text:
+            self.show_text = on
+            self.update()
+
+    def set_text_boost(self, boost: float) -> None:
+        """Draw the readings ``boost`` times larger (zoomed out: kept readable)."""
+        pt = self._base_pt * boost
+        if abs(self.font.pointSizeF() - pt) > 0.05:
+            self.prepareGeometryChange()
+            self.font.setPointSizeF(pt)
+            r = self._text_rect0
+            w, h = r.width() * boost, r.height() * boost
+            self._text_rect = QRectF(r.right() - w, -h / 2, w, h) if self.text_left else \
+                QRectF(r.left(), -h / 2, w, h)
+            self._rect = QRectF(-40, -40, 80, 80).united(self._text_rect)
             self.update()
 
     def boundingRect(self) -> QRectF:  # noqa: N802
@@ -217,15 +255,68 @@ class TransformerItem(DeviceItem):
         p.drawEllipse(QPointF(0, -12), 20, 20)
         p.setPen(QPen(self.lv, 3))
         p.drawEllipse(QPointF(0, 12), 20, 20)
-        if self.text:
-            p.setPen(theme.TEXT)
-            p.setFont(self.font)
-            align = Qt.AlignmentFlag.AlignRight if self.text_left else Qt.AlignmentFlag.AlignLeft
-            p.drawText(self._text_rect, Qt.AlignmentFlag.AlignVCenter | align, self.text)
+        paint_loading_bar(p, self._bar, self.loading_pct, self.loading_priority, vertical=True)
+        if self.text and self.show_text:
+            paint_lines(p, self._text_rect, self.text.split("\n"), self.priorities, self.font,
+                        right=self.text_left)
         if self.isSelected():
             p.setPen(QPen(theme.SELECTION, 2, Qt.PenStyle.DashLine))
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(QRectF(-36, -36, 72, 72))
+
+
+def paint_loading_bar(p: QPainter, r: QRectF, pct: float, priority: int, *,
+                      vertical: bool) -> None:
+    """A loading bar over 0–120 %: the fill grey, or the alarm's priority colour; ticks at
+    90 and 100 % so an overload is seen without reading a number."""
+    if pct != pct:
+        return
+    full = 120.0
+    f = max(0.0, min(pct, full)) / full
+    p.setPen(QPen(theme.TEXT_MUTED, 1))
+    p.setBrush(theme.PANEL)
+    p.drawRect(r)
+    col = theme.PRIORITY.get(priority, theme.EQUIPMENT)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(col)
+    if vertical:
+        p.drawRect(QRectF(r.left(), r.bottom() - f * r.height(), r.width(), f * r.height()))
+    else:
+        p.drawRect(QRectF(r.left(), r.top(), f * r.width(), r.height()))
+    p.setPen(QPen(theme.TEXT, 1.2))
+    for tick in (90.0, 100.0):
+        t = tick / full
+        if vertical:
+            y = r.bottom() - t * r.height()
+            p.drawLine(QPointF(r.left() - 2, y), QPointF(r.right() + 2, y))
+        else:
+            x = r.left() + t * r.width()
+            p.drawLine(QPointF(x, r.top() - 2), QPointF(x, r.bottom() + 2))
+
+
+def paint_lines(p: QPainter, rect: QRectF, lines: list[str], priorities: tuple[int, ...],
+                f: QFont, *, right: bool = False) -> None:
+    """Lines of text centred vertically in ``rect``; a line whose priority is set is drawn on
+    its priority colour (ISA-101: the value itself is abnormal, not just a list row)."""
+    from PySide6.QtGui import QFontMetricsF
+
+    fm = QFontMetricsF(f)
+    lh = fm.height()
+    y = rect.center().y() - lh * len(lines) / 2
+    p.setFont(f)
+    for k, line in enumerate(lines):
+        prio = priorities[k] if k < len(priorities) else 0
+        w = fm.horizontalAdvance(line)
+        x = rect.right() - w if right else rect.left()
+        if prio:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(theme.PRIORITY.get(prio, theme.PRIORITY[4]))
+            p.drawRect(QRectF(x - 3, y, w + 6, lh))
+            p.setPen(QColor("white") if prio in (1, 4) else theme.TEXT)
+        else:
+            p.setPen(theme.TEXT)
+        p.drawText(QRectF(x, y, w + 1, lh), Qt.AlignmentFlag.AlignLeft, line)
+        y += lh
 
 
 class CtItem(DeviceItem):
@@ -372,35 +463,51 @@ class WireItem(QGraphicsPathItem):
 
 
 class FlowLabel(QGraphicsItem):
-    """A bay's MW and Mvar as text, beside its flow arrow. A separate item so the arrow's
-    20 Hz animation never repaints the text; the text repaints only when a value changes."""
+    """A bay's MW and Mvar as text, beside its flow arrow, with a thin loading bar (|S| over
+    the bay's rating; ticks at 90 and 100 %). A separate item so the arrow's 20 Hz animation
+    never repaints the text; the text repaints only when a value changes. The text sits on
+    its alarm's priority colour while the bay's measurement is out of limits."""
 
     def __init__(self, parent: QGraphicsItem, text_scale: float) -> None:
         super().__init__(parent)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.font = font(8, text_scale)
         self.line_h = 13 * text_scale
-        self._rect = QRectF(14, -self.line_h - 2, 80 * text_scale, 2 * self.line_h + 4)
+        self._rect = QRectF(14, -self.line_h - 2, 80 * text_scale, 2 * self.line_h + 10)
+        self._bar = QRectF(16, self.line_h + 3, 60 * text_scale, 4)
         self.lines = ("— MW", "")
         self.invalid = False
+        self.priority = 0
+        self.loading_pct = float("nan")
 
     def boundingRect(self) -> QRectF:  # noqa: N802
         return self._rect
 
-    def set_text(self, lines: tuple[str, str], invalid: bool) -> None:
-        if lines != self.lines or invalid != self.invalid:
-            self.lines, self.invalid = lines, invalid
+    def set_text(self, lines: tuple[str, str], invalid: bool, priority: int = 0,
+                 loading_pct: float = float("nan")) -> None:
+        if lines != self.lines or invalid != self.invalid or priority != self.priority or \
+                (loading_pct == loading_pct) != (self.loading_pct == self.loading_pct) or \
+                abs(loading_pct - self.loading_pct) >= 1.0:
+            self.lines, self.invalid, self.priority = lines, invalid, priority
+            self.loading_pct = loading_pct
             self.update()
 
     def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
               _w: QWidget | None = None) -> None:
-        p.setFont(self.font)
-        p.setPen(theme.INVALID if self.invalid else theme.TEXT)
         r = self._rect
-        p.drawText(QRectF(r.x(), r.y(), r.width(), self.line_h + 2),
-                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, self.lines[0])
-        p.drawText(QRectF(r.x(), r.y() + self.line_h + 2, r.width(), self.line_h + 2),
-                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, self.lines[1])
+        if self.invalid:
+            p.setFont(self.font)
+            p.setPen(theme.INVALID)
+            p.drawText(QRectF(r.x(), r.y(), r.width(), self.line_h + 2),
+                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, self.lines[0])
+            p.drawText(QRectF(r.x(), r.y() + self.line_h + 2, r.width(), self.line_h + 2),
+                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, self.lines[1])
+            return
+        text = QRectF(r.x(), r.y(), r.width(), 2 * self.line_h + 4)
+        lines = [x for x in self.lines if x]
+        paint_lines(p, text, lines, (self.priority,) * len(lines), self.font)
+        if self.loading_pct == self.loading_pct:
+            paint_loading_bar(p, self._bar, self.loading_pct, self.priority, vertical=False)
 
 
 class FlowItem(QGraphicsItem):
@@ -422,17 +529,20 @@ class FlowItem(QGraphicsItem):
         return QRectF(-12, -26, 24, 52)
 
     def set_flow(self, p: float, q: float, invalid: bool, rating_mw: float,
-                 text: bool = True) -> None:
-        """The arrow follows every call; the MW/Mvar text only when ``text``."""
+                 text: bool = True, priority: int = 0) -> None:
+        """The arrow follows every call; the MW/Mvar text (on ``priority``'s colour when
+        the bay is out of limits) and the loading bar only when ``text``."""
         changed = invalid != self.invalid or (p != p) != (self.p != self.p)
         self.p, self.q, self.invalid = p, q, invalid
         self.rate = 0.0 if invalid or p != p else min(1.0, abs(p) / max(rating_mw, 1.0))
         if not text:
             pass
         elif p == p:
-            self.label.set_text((f"{p:,.1f} MW", f"{q:,.1f} Mvar"), invalid)
+            s_mva = math.hypot(p, q) if q == q else abs(p)
+            self.label.set_text((f"{p:,.1f} MW", f"{q:,.1f} Mvar"), invalid, priority,
+                                100.0 * s_mva / max(rating_mw, 1.0))
         else:
-            self.label.set_text(("— MW", ""), invalid)
+            self.label.set_text(("— MW", ""), invalid, priority)
         if changed:
             self.update()
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PySide6.QtCore import QMimeData, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
+    QColor,
     QContextMenuEvent,
     QMouseEvent,
     QPainter,
@@ -24,6 +25,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QGraphicsItem,
+    QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsSimpleTextItem,
     QGraphicsView,
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.alarms.engine import AlarmView
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
 from app.station import quality as Q
@@ -40,6 +43,7 @@ from app.ui import theme
 from app.ui.perf import timed
 from app.ui.sld import items as I
 from app.ui.sld.layout import Layout, load_layout
+from app.ui.sld.markers import AlarmMarker, AssetAlarms, BandGauge, TripFlag, summarise
 
 TAG_MIME = "application/x-gridtwin-tag"
 ANIM_S = 0.15  # flow arrows step at least this often when scans are slower
@@ -49,6 +53,14 @@ ANIM_S = 0.15  # flow arrows step at least this often when scans are slower
 #: times a second cannot be read, only flicker; and re-rendering ~40 labels a scan was most
 #: of the diagram's paint time.
 VALUES_S = 0.5
+#: Text on the diagram is never drawn smaller than this (points at the current zoom): what
+#: would be smaller is enlarged a little (up to MAX_BOOST) or hidden — secondary numbers
+#: first (MW / Mvar, transformer readings), then labels. States and alarm markers stay.
+MIN_TEXT_PT = 8.0
+#: The points whose alarms colour a bay's MW / Mvar (its loading, not its voltage).
+FLOW_POINTS = frozenset({"P", "Q", "S", "I", "I_A", "I_B", "I_C", "I_N", "LOADING"})
+MAX_BOOST = 1.5
+BLINK_MS = 500
 
 _ITEM = {"breaker": I.BreakerItem, "isolator": I.IsolatorItem,
          "earth_switch": I.EarthSwitchItem, "transformer": I.TransformerItem, "ct": I.CtItem,
@@ -68,6 +80,7 @@ def _value_text(v: float, unit: str) -> str:
 class SldView(QGraphicsView):
     device_selected = Signal(str)
     trend_requested = Signal(str)
+    bay_requested = Signal(str)  # a device double-clicked: open its bay display
 
     def __init__(self, station: Station, points: PointTable, layout: Layout | None = None,
                  parent: QWidget | None = None) -> None:
@@ -98,6 +111,18 @@ class SldView(QGraphicsView):
         self._last_anim = time.monotonic()
         self._label_at: dict[int, float] = {}  # per label: when its text was last written
         self._label_good: dict[int, bool] = {}  # per label: was its reading good
+        # Alarms: one marker per drawn object with annunciated alarms, trip flags at breakers.
+        self.alarm_summary: dict[str, AssetAlarms] = {}
+        self.markers: dict[str, AlarmMarker] = {}  # anchor asset → marker
+        self.trip_flags: dict[str, TripFlag] = {}  # breaker → flag
+        self._ool: dict[str, int] = {}  # out-of-limit tag → priority
+        self._bay_ool: dict[str, int] = {}  # bay → highest out-of-limit priority
+        self._blink_on = True
+        self._blink = QTimer(self)
+        self._blink.timeout.connect(self._toggle_blink)
+        self.declutter_level = 0
+        self._last_scale = -1.0
+        self._dpi_scale = theme.ui_scale()
 
     # ------------------------------------------------------------------ build
     def _build(self) -> None:
@@ -110,6 +135,10 @@ class SldView(QGraphicsView):
             self.scene_.addItem(item)
             self._wires.append((item, w["bus"]))
         self._bus_label: dict[str, QGraphicsSimpleTextItem] = {}
+        self._bus_bg: dict[str, QGraphicsRectItem] = {}
+        self._bus_gauge: dict[str, BandGauge] = {}
+        self._bus_prio: dict[str, int] = {}
+        self._bus_painted: dict[str, tuple[bool, int, str]] = {}
         self._busbar_spec = {}
         for b in lay.busbars:
             item = I.BusbarItem(b["asset"], b["x1"], b["x2"], b["y"], b["kv"])
@@ -126,8 +155,23 @@ class SldView(QGraphicsView):
             self.scene_.addItem(t)
             self._bus_label[b["asset"]] = t
             self._busbar_spec[b["asset"]] = b
+            bg = QGraphicsRectItem(t)  # the label's alarm colour, behind its text
+            bg.setFlag(QGraphicsItem.GraphicsItemFlag.ItemStacksBehindParent, True)
+            bg.setPen(Qt.PenStyle.NoPen)
+            bg.hide()
+            self._bus_bg[b["asset"]] = bg
+            band = self.station.band_for(float(b["kv"]))
+            if band is not None:
+                h = t.boundingRect().height()
+                g = BandGauge(band.min_kv, band.nominal_kv, band.max_kv, 60 * ts, 5 * ts)
+                g.setParentItem(t)
+                g.setPos(0, h + 1)
+                g.setToolTip(f"Grid Code band {band.min_kv:g}–{band.max_kv:g} kV")
+                self._bus_gauge[b["asset"]] = g
         self._switch_rows: list[tuple[I.SwitchItem, int]] = []
         self._flows: list[tuple[I.FlowItem, int, int, float]] = []
+        self._flow_bay: list[str] = []
+        self._labels: list[tuple[QGraphicsSimpleTextItem, float]] = []
         self._dev_bus: list[tuple[I.DeviceItem, str]] = []
         self._transformers: list[tuple[I.TransformerItem, dict]] = []
         self._tx_extra: dict[int, list[tuple[str, str]]] = {}
@@ -160,6 +204,7 @@ class SldView(QGraphicsView):
                 self.scene_.addItem(flow)
                 rating = (a.nameplate.rated_kv * (a.nameplate.rated_a or 1000) * 1.732 / 1000)
                 self._flows.append((flow, pts.index[d["p"]], pts.index[d["q"]], rating))
+                self._flow_bay.append(a.bay)
         for lab in lay.labels:
             t = QGraphicsSimpleTextItem(lab["text"])
             size = float(lab.get("size", 11))
@@ -171,6 +216,7 @@ class SldView(QGraphicsView):
             t.setPos(x, lab["y"])
             t.setZValue(20)
             self.scene_.addItem(t)
+            self._labels.append((t, size))
         # Everything but the moving arrows is drawn once into a pixmap and blitted until it
         # changes: repainting the whole diagram (antialiased paths and text) for every arrow
         # step cost ~16 ms a frame on a software-rendered screen.
@@ -218,31 +264,220 @@ class SldView(QGraphicsView):
             for (item, d), (hv, lv) in zip(self._transformers, self._tx_ix, strict=True):
                 hvc = theme.voltage_colour(float(tw.bus_base_kv[hv])) if live[hv] else theme.DEAD
                 lvc = theme.voltage_colour(float(tw.bus_base_kv[lv])) if live[lv] else theme.DEAD
-                rows = [self.points.index[tag] for tag, _ in self._tx_extra[id(item)]]
+                extra = self._tx_extra[id(item)]
+                rows = [self.points.index[tag] for tag, _ in extra]
+                prios = (0, *(self._ool.get(tag, 0) for tag, _ in extra))
                 if self._due(id(item), now, bool(good[rows].all()) if rows else True):
                     txt = [d.get("label", "")]
-                    for (_tag, name), r in zip(self._tx_extra[id(item)], rows, strict=True):
+                    for (_tag, name), r in zip(extra, rows, strict=True):
                         txt.append(f"{name} {_value_text(v[r], self.points.unit[r])}"
                                    if good[r] else f"{name}: {Q.describe(int(q[r]))}")
-                    item.set_sides(hvc, lvc, "\n".join(txt))
+                    item.set_sides(hvc, lvc, "\n".join(txt), prios)
+                    lr = self.points.index.get(f"{item.asset_id}.LOADING")
+                    if lr is not None:
+                        item.set_loading(float(v[lr]) if good[lr] else float("nan"),
+                                         self._ool.get(f"{item.asset_id}.LOADING", 0))
                 else:
-                    item.set_sides(hvc, lvc, item.text)
+                    item.set_sides(hvc, lvc, item.text, prios)
         for asset, t in self._bus_label.items():
             row = self.points.index.get(self._busbar_spec[asset]["tag"])
             if row is None or not self._due(id(t), now, bool(good[row])):
                 continue
             if good[row]:
                 t.setText(f"{v[row]:.1f} kV")
-                t.setBrush(theme.TEXT)
             else:
                 t.setText(f"{Q.describe(int(q[row]))}")
-                t.setBrush(theme.INVALID)
-        for flow, pr, qr, rating in self._flows:
+            gauge = self._bus_gauge.get(asset)
+            if gauge is not None:
+                gauge.set_value(float(v[row]) if good[row] else float("nan"),
+                                self._bus_prio.get(asset, 0))
+            self._paint_bus_label(asset, bool(good[row]))
+        for (flow, pr, qr, rating), bay in zip(self._flows, self._flow_bay, strict=True):
             ok = bool(good[pr] and good[qr])
             flow.set_flow(float(v[pr]), float(v[qr]), not ok, rating,
-                          text=self._due(id(flow), now, ok))
+                          text=self._due(id(flow), now, ok),
+                          priority=self._bay_ool.get(bay, 0))
         self._animate()
         self._anim.start(int(ANIM_S * 1000))  # restart: no second repaint between scans
+
+    def _paint_bus_label(self, asset: str, good: bool) -> None:
+        """A bus kV label: on its voltage alarm's priority colour, magenta when bad."""
+        t, bg = self._bus_label[asset], self._bus_bg[asset]
+        prio = self._bus_prio.get(asset, 0)
+        state = (good, prio, t.text())
+        if self._bus_painted.get(asset) == state:
+            return  # nothing to redraw
+        self._bus_painted[asset] = state
+        if not good:
+            t.setBrush(theme.INVALID)
+            bg.hide()
+        elif prio:
+            t.setBrush(QColor("white") if prio in (1, 4) else theme.TEXT)
+            bg.setBrush(theme.PRIORITY[prio])
+            bg.setRect(t.boundingRect().adjusted(-4, -1, 4, 1))
+            bg.show()
+        else:
+            t.setBrush(theme.TEXT)
+            bg.hide()
+
+    # ------------------------------------------------------------------ alarms
+    def _anchor(self, asset_id: str) -> tuple[str, QPointF] | None:
+        """Where an asset's alarm marker goes: beside its own symbol when it is drawn, at its
+        busbar's right end, else beside its bay's breaker (relays, bay controllers, a bay's
+        communication); None for what the diagram does not show."""
+        item = self.items_by_asset.get(asset_id)
+        if item is not None:
+            return asset_id, self._marker_pos(item)
+        if asset_id in self._busbar_spec:
+            b = self._busbar_spec[asset_id]
+            return asset_id, QPointF(b["x2"] - 70, b["y"] - 16)
+        if not self.station.has_asset(asset_id):
+            bay = asset_id if any(b.id == asset_id for b in self.station.bays) else None
+        else:
+            bay = self.station.asset(asset_id).bay
+        if bay is None:
+            return None
+        brk = next((a for a in self.items_by_asset
+                    if isinstance(self.items_by_asset[a], I.BreakerItem)
+                    and self.station.asset(a).bay == bay), None)
+        if brk is not None:
+            return brk, self._marker_pos(self.items_by_asset[brk])
+        bar = next((a for a, s in self._busbar_spec.items()
+                    if self.station.asset(a).bay == bay), None)
+        if bar is not None:
+            return self._anchor(bar)
+        return None
+
+    @staticmethod
+    def _marker_pos(item: I.DeviceItem) -> QPointF:
+        r = 30.0 if isinstance(item, I.TransformerItem) else min(item.SIZE, 16.0)
+        return item.pos() + QPointF(r + 4, -r - 2)
+
+    @Slot(object)
+    @timed("diagram alarms")
+    def apply_alarms(self, view: AlarmView) -> None:
+        """Markers, trip flags and out-of-limit colours from the alarm engine's view; only
+        what changed is touched."""
+        summary = summarise(view.rows)
+        if summary == self.alarm_summary:
+            return
+        self.alarm_summary = summary
+        per_anchor: dict[str, AssetAlarms] = {}
+        pos: dict[str, QPointF] = {}
+        ool: dict[str, int] = {}
+        trips: set[str] = set()
+        for asset, s in summary.items():
+            ool.update({t: min(p, ool.get(t, 5)) for t, p in s.out_of_limit.items()})
+            if s.tripped and asset in self.items_by_asset:
+                trips.add(asset)
+            where = self._anchor(asset)
+            if where is None:
+                continue
+            key, at = where
+            pos[key] = at
+            old = per_anchor.get(key)
+            per_anchor[key] = s if old is None else AssetAlarms(
+                key, min(old.priority, s.priority), old.count + s.count,
+                old.unacked + s.unacked, old.tripped or s.tripped, {})
+        for key in set(self.markers) - set(per_anchor):
+            self.scene_.removeItem(self.markers.pop(key))
+        size = theme.px(18)
+        for key, s in per_anchor.items():
+            m = self.markers.get(key)
+            if m is None:
+                m = self.markers[key] = AlarmMarker(pos[key], size)
+                m.setToolTip(f"{key}: alarms — see the alarm list")
+                self.scene_.addItem(m)
+            m.set_alarms(s)
+        for key in set(self.trip_flags) - trips:
+            self.scene_.removeItem(self.trip_flags.pop(key))
+        for key in trips - set(self.trip_flags):
+            item = self.items_by_asset[key]
+            f = self.trip_flags[key] = TripFlag(item.pos() + QPointF(0, -item.SIZE * 0.8), size)
+            f.setToolTip(f"{key} tripped (opened without a command): acknowledge the alarm")
+            self.scene_.addItem(f)
+        self._ool = ool
+        # A bay's MW / Mvar take the colour of its power and current alarms (not of its
+        # voltage's: that is the busbar's); a busbar's kV that of its own or its VT's.
+        bay_ool: dict[str, int] = {}
+        bus_ool: dict[str, int] = {}
+        for tag, p in ool.items():
+            asset, _, name = tag.partition(".")
+            if not self.station.has_asset(asset):
+                continue
+            a = self.station.asset(asset)
+            if name in FLOW_POINTS and a.type in ("ct", "line", "feeder"):
+                bay_ool[a.bay] = min(p, bay_ool.get(a.bay, 5))
+            bus = a.id if a.type == "busbar" else (a.bus if a.type == "cvt" else None)
+            if bus is not None and name.startswith("V"):
+                bus_ool[bus] = min(p, bus_ool.get(bus, 5))
+        self._bay_ool = bay_ool
+        for asset in self._busbar_spec:
+            prio = bus_ool.get(asset, 0)
+            if prio != self._bus_prio.get(asset, 0):
+                self._bus_prio[asset] = prio
+                self._paint_bus_label(asset, self._bus_label[asset].brush().color()
+                                      != theme.INVALID)
+                g = self._bus_gauge.get(asset)
+                if g is not None:
+                    g.set_value(g.kv, prio)
+        for (flow, *_), bay in zip(self._flows, self._flow_bay, strict=True):
+            lab = flow.label
+            lab.set_text(lab.lines, lab.invalid, bay_ool.get(bay, 0), lab.loading_pct)
+        for item, _d in self._transformers:
+            lt = f"{item.asset_id}.LOADING"
+            item.set_loading(item.loading_pct, ool.get(lt, 0))
+            extra = self._tx_extra[id(item)]
+            item.set_sides(item.hv, item.lv, item.text,
+                           (0, *(ool.get(tag, 0) for tag, _ in extra)))
+        blinking = any(m.unacked for m in self.markers.values())
+        if blinking and not self._blink.isActive():
+            self._blink.start(BLINK_MS)
+        elif not blinking:
+            self._blink.stop()
+
+    def _toggle_blink(self) -> None:
+        self._blink_on = not self._blink_on
+        for m in self.markers.values():
+            m.blink(self._blink_on)
+
+    # ------------------------------------------------------------------ declutter
+    def text_pt(self, size_pt: float) -> float:
+        """The size (points at this display's DPI) at which a diagram text of ``size_pt`` is
+        seen at the current zoom."""
+        return size_pt * self.layout_.text_scale * self.transform().m11() / self._dpi_scale
+
+    def _declutter(self) -> None:
+        """Decide what text is drawn at this zoom (called when the zoom changes)."""
+        scale = self.transform().m11()
+        if abs(scale - self._last_scale) < 1e-6:
+            return
+        self._last_scale = scale
+        sec = self.text_pt(8.0)
+        if sec * MAX_BOOST >= MIN_TEXT_PT:
+            level = 0
+        elif self.text_pt(12.0) * MAX_BOOST >= MIN_TEXT_PT:
+            level = 1
+        else:
+            level = 2
+        self.declutter_level = level
+        boost_sec = max(1.0, MIN_TEXT_PT / sec) if sec > 0 else 1.0
+        for flow, *_ in self._flows:
+            flow.label.setVisible(level == 0)
+            flow.label.setScale(boost_sec if level == 0 else 1.0)
+        for item, _d in self._transformers:
+            item.set_text_visible(level == 0)
+            item.set_text_boost(boost_sec if level == 0 else 1.0)
+        for t, size in self._labels:
+            pt = self.text_pt(size)
+            show = level < 2 and pt * MAX_BOOST >= MIN_TEXT_PT and (level == 0 or size >= 12)
+            t.setVisible(show)
+            t.setScale(max(1.0, MIN_TEXT_PT / pt) if show and pt > 0 else 1.0)
+        bus_pt = self.text_pt(10.0)
+        for t in self._bus_label.values():
+            show = level < 2
+            t.setVisible(show)
+            t.setScale(max(1.0, MIN_TEXT_PT / bus_pt) if show and bus_pt > 0 else 1.0)
 
     def _due(self, key: int, now: float, good: bool) -> bool:
         """Whether a label's text is written now: every VALUES_S (the labels staggered over
@@ -315,6 +550,8 @@ class SldView(QGraphicsView):
         menu = QMenu(self)
         menu.addAction(f"{item.asset_id} faceplate…",
                        lambda: self.device_selected.emit(item.asset_id))
+        bay = self.station.asset(item.asset_id).bay
+        menu.addAction(f"Bay {bay} display", lambda: self.bay_requested.emit(bay))
         from app.ui.point_browser import fill_trend_menu
 
         fill_trend_menu(menu.addMenu("Trend"), self.station, self.points,
@@ -348,20 +585,32 @@ class SldView(QGraphicsView):
         self._user_zoomed = True
         factor = 1.15 if e.angleDelta().y() > 0 else 1 / 1.15
         self.scale(factor, factor)
+        self._declutter()
 
     def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:  # noqa: N802
-        if self.itemAt(e.position().toPoint()) is None:
+        item = self.itemAt(e.position().toPoint())
+        while item is not None and not isinstance(item, I.DeviceItem):
+            item = item.parentItem()
+        if item is None:
             self.fit()
         else:
-            super().mouseDoubleClickEvent(e)
+            self.bay_requested.emit(self.station.asset(item.asset_id).bay)
 
     def fit(self) -> None:
         """The whole station in view (double-click on empty space, or Ctrl+0)."""
         self._user_zoomed = False
         self.fitInView(self.scene_.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        self._declutter()
+
+    def zoom(self, factor: float) -> None:
+        """Zoom by ``factor`` about the view's centre (keys, tests)."""
+        self._user_zoomed = True
+        self.scale(factor, factor)
+        self._declutter()
 
     def zoom_reset(self) -> None:
         self.resetTransform()
+        self._declutter()
 
     def showEvent(self, e: QShowEvent) -> None:  # noqa: N802
         super().showEvent(e)
