@@ -34,6 +34,8 @@ class Loads:
         self._noise = [profiles.OrnsteinUhlenbeck(0.0, 0.01, 300.0, rng) for _ in self.names]
         #: Each load's factor from the overloads injected now (1: none).
         self.overload = np.ones(len(self.names))
+        #: Every load's share of its daily profile (a drill scenario's load level; 1: as is).
+        self.level = 1.0
 
     def drive(self, now: dt.datetime, dts: float) -> None:
         """Set every load for time ``now``, ``dts`` seconds after the last call."""
@@ -42,7 +44,7 @@ class Loads:
         for k, name in enumerate(self.names):
             p0, q0 = self._base[name]
             f = profiles.shape(self._category[k], now) * (1.0 + self._noise[k].step(dts))
-            f *= self.overload[k]
+            f *= self.overload[k] * self.level
             p[k], q[k] = p0 * f, q0 * f
         self.engine.set_loads_array(p, q)
 
