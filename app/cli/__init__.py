@@ -15,6 +15,7 @@
     gridtwin assets       the station's assets, nameplates and points
     gridtwin rca dga      DGA interpretation of laboratory results from a CSV file
     gridtwin forecast     N-BEATS load forecast backtested against seasonal-naive baselines
+    gridtwin drill        trainer's drills: list scenarios, run one headless, score, debrief
     gridtwin bench …      benchmarks (figures and ratios)
 
 Every verb prints a readable table; ``--json`` prints the same for scripts. Errors in the
@@ -35,12 +36,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app.cli import alarms, bench, field, forecast, history, rca, run, twin, users
+from app.cli import alarms, bench, drill, field, forecast, history, rca, run, twin, users
 from app.cli.options import EXIT_INPUT
 from app.station import StationFileError
 
 #: Verb groups, in the order ``gridtwin --help`` lists them.
-VERB_GROUPS = (run, field, history, alarms, users, twin, rca, forecast, bench)
+VERB_GROUPS = (run, field, history, alarms, users, twin, rca, forecast, drill, bench)
 
 
 class _Version(argparse.Action):
