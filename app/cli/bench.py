@@ -14,7 +14,7 @@ from app.cli.options import (
     station_and_json,
 )
 
-BENCHES = ("twin", "field", "historian", "alarms", "hmi", "reliability")
+BENCHES = ("twin", "field", "historian", "alarms", "hmi", "reliability", "drill")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -39,6 +39,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bench.reliability import main as bench_reliability
 
         return bench_reliability(json_out=args.json, runs=max(1, min(args.repeat, 5)))
+    if args.what == "drill":
+        from bench.drill import main as bench_drill
+
+        return bench_drill(json_out=args.json)
     if args.what == "hmi":
         from bench.hmi import main as bench_hmi
 

@@ -455,6 +455,13 @@ class DrillEngine:
         elif pe.kind == "breaker_stuck":
             for r in prot.relays_of_bay(self.station.asset(pe.breaker).bay):
                 prot.latch(r.id, "breaker_failure_operated", 1)
+        elif pe.kind in ("remote_open", "remote_close") and pe.source in self._assets:
+            # The far end of a line (the grid behind it): out when all three poles opened.
+            if pe.kind == "remote_close" or set(pe.phases or "ABC") >= set("ABC"):
+                element = self.station.asset(pe.source).element
+                src = self.plant.engine.line_source(element) if element else None
+                if src:
+                    self.plant.engine.set_source_in_service(src, pe.kind == "remote_close")
         elif pe.kind == "breaker_open" and pe.breaker:
             poles = self._open_poles.setdefault(pe.breaker, set())
             poles |= set(pe.phases or "ABC") & set("ABC") or set("ABC")
