@@ -26,6 +26,7 @@ caller gives the day the drill is set on (nothing here reads the wall clock).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import heapq
 import itertools
@@ -70,8 +71,6 @@ log = logging.getLogger(__name__)
 _PROTECTION, _EVENT, _ACTION, _SCAN = range(4)
 #: Protection events that latch a relay's flags in the station's points.
 _TRIPS = ("trip", "retrip", "bf_backup_trip", "transfer_trip")
-#: What a queued work item carries.
-Payload = ScenarioEvent | TraineeAction | tuple[ProtectionEvent, float]
 #: Points always traced for the debrief's timeline plot (when the station has them).
 WATCH = ("B400_M1.V", "B220_M1.V", "B220_M1.HZ")
 
@@ -89,6 +88,28 @@ class SoeEntry:
     def as_dict(self) -> dict[str, Any]:
         return {"time": self.time.isoformat(timespec="milliseconds"), "t_s": round(self.t_s, 3),
                 "source": self.source, "kind": self.kind, "text": self.text}
+
+
+@dataclass(frozen=True, slots=True)
+class Malfunction:
+    """A fault the instructor injects live (any kind of the plant's injections)."""
+
+    kind: str
+    params: tuple[tuple[str, object], ...] = ()
+
+
+#: What a queued work item carries.
+Payload = ScenarioEvent | TraineeAction | Malfunction | tuple[ProtectionEvent, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A point of the drill to go back to: its time and everything done live before it (the
+    drill is deterministic, so replaying the scenario with these reaches the same state)."""
+
+    t_s: float
+    label: str
+    live: tuple[tuple[float, TraineeAction | Malfunction], ...]
 
 
 @dataclass(slots=True)
@@ -172,9 +193,11 @@ class DrillEngine:
 
     def __init__(self, station: Station, scenario: Scenario, *, day: dt.date,
                  out_dir: str | Path, script: ActionScript | None = None,
-                 settings: ProtectionSettings | None = None, watch: tuple[str, ...] = ()
-                 ) -> None:
+                 settings: ProtectionSettings | None = None, watch: tuple[str, ...] = (),
+                 snapshot_every_s: float | None = None,
+                 replay: tuple[tuple[float, TraineeAction | Malfunction], ...] = ()) -> None:
         self.station = station
+        self.day = day
         self.scenario = scenario
         self.script = script or ActionScript()
         self.out_dir = Path(out_dir)
@@ -224,6 +247,7 @@ class DrillEngine:
         self._t = 0.0
         self._seq = 0
         self._operating: str | None = None
+        self._last_scan_t = -1.0
         self._fired: dict[str, float] = {}
         self._injected: dict[str, str] = {}
         self._pending_when = [e for e in scenario.events if e.when is not None]
@@ -239,9 +263,18 @@ class DrillEngine:
         self._pos_rows = np.array([i for i, q in enumerate(self.points.quantity)
                                    if q == "position"], dtype=int)
 
+        self.snapshot_every_s = snapshot_every_s
+        self._next_auto = snapshot_every_s or 0.0
+        self.snapshots: list[Snapshot] = []
+        self._live: list[tuple[float, TraineeAction | Malfunction]] = []
+        self.frozen = False
+        self.speed = 1.0
         for e in scenario.events:
             if e.timed:
                 self._push(e.at_s, _EVENT, "event", e)
+        for t_s, item in replay:
+            self._push(t_s, _ACTION, "action" if isinstance(item, TraineeAction)
+                       else "malfunction", item)
         for a in self.script.actions:
             self._push(a.at_s, _ACTION, "action", a)
         self._scan()
@@ -271,7 +304,8 @@ class DrillEngine:
         wall0 = time.perf_counter()
         end = self.scenario.duration_s
         scan = self.scenario.scan_s
-        next_scan = scan
+        next_scan = self._t + scan
+        t_from = self._t
         while True:
             nxt = min(next_scan, end)
             self.run_until(nxt)
@@ -281,7 +315,7 @@ class DrillEngine:
             if progress is not None:
                 progress(self._t / end)
             if speed is not None:
-                ahead = self._t / speed - (time.perf_counter() - wall0)
+                ahead = (self._t - t_from) / speed - (time.perf_counter() - wall0)
                 if ahead > 0:
                     time.sleep(ahead)
         wall = time.perf_counter() - wall0
@@ -302,11 +336,16 @@ class DrillEngine:
             elif kind == "event":
                 self._fire(payload)
             elif kind == "action":
+                if self._last_scan_t != self._t:
+                    self._scan()  # the trainee acts on the scan of this instant
                 self._act(payload)
+            elif kind == "malfunction":
+                self._malfunction(payload)
         for item in deferred:
             heapq.heappush(self._queue, item)
         self._advance(t_end)
-        self._scan()
+        if self._last_scan_t != self._t:  # (an operate may have scanned past t_end already)
+            self._scan()
 
     def result(self, wall_s: float) -> DrillResult:
         score = self.scorer.result(self._fired)
@@ -336,8 +375,13 @@ class DrillEngine:
         return ScanFrame(self._seq, now, self.points, snap.values, q, snap.t_source_ns, comm)
 
     def _scan(self) -> None:
+        every = self.snapshot_every_s
+        if every and self._t >= self._next_auto - 1e-9:
+            self.snapshot(f"auto {self._t:.0f} s")
+            self._next_auto += every
         frame = self._frame()
         self.frame = frame
+        self._last_scan_t = self._t
         for tr in self.alarm_engine.evaluate(frame):
             self._note_alarm(tr)
         self._note_positions(frame)
@@ -517,3 +561,72 @@ class DrillEngine:
         log.info("drill action at %.1f s: %s → %s (%s)", t0, a.verb, verdict.verdict, message)
         if ok:
             self._after(a.verb)
+
+    # ------------------------------------------------------------------ the instructor
+    def advance_wall(self, wall_s: float) -> float:
+        """The instructor's clock: ``wall_s`` of wall time at :attr:`speed` (nothing while
+        :attr:`frozen`), scan by scan, never past the scenario's end; the simulated time."""
+        if self.frozen or wall_s <= 0:
+            return self._t
+        target = min(self.scenario.duration_s, self._t + wall_s * self.speed)
+        scan = self.scenario.scan_s
+        while self._t < target - 1e-9:
+            self.run_until(min(target, self._t + scan))
+        return self._t
+
+    def set_speed(self, factor: float) -> None:
+        """0.5×–20× real time (the instructor station's range)."""
+        if not 0.5 <= factor <= 20.0:
+            raise ValueError(f"drill speed {factor:g}x outside 0.5x-20x")
+        self.speed = float(factor)
+
+    def freeze(self) -> None:
+        self.frozen = True
+        self._soe("instructor", "freeze", f"frozen at {self._t:.1f} s")
+
+    def resume(self) -> None:
+        self.frozen = False
+        self._soe("instructor", "resume", f"resumed at {self._t:.1f} s")
+
+    def inject(self, kind: str, **params: object) -> None:
+        """A malfunction injected live, now (refused with a ValueError naming the parameter,
+        as the plant refuses it)."""
+        m = Malfunction(kind, tuple(sorted(params.items())))
+        self._malfunction(m)
+        self._live.append((self._t, m))
+
+    def trainee_does(self, action: TraineeAction) -> ActionVerdict:
+        """A trainee's action taken now (from a window rather than a script), judged."""
+        a = dataclasses.replace(action, at_s=self._t)
+        self._live.append((self._t, a))
+        self._act(a)
+        return self.scorer.actions[-1]
+
+    def _malfunction(self, m: Malfunction) -> None:
+        inj = self.plant.inject(m.kind, **dict(m.params))
+        self._injected[f"instructor:{inj}"] = inj
+        self._soe("instructor", "inject", f"{inj}: {m.kind} {dict(m.params)}")
+
+    def snapshot(self, label: str = "") -> Snapshot:
+        """Mark this instant to come back to (on demand, or every ``snapshot_every_s``)."""
+        snap = Snapshot(self._t, label or f"{self._t:.0f} s", tuple(self._live))
+        self.snapshots.append(snap)
+        return snap
+
+    def backtrack(self, snap: Snapshot) -> DrillEngine:
+        """A new engine at ``snap``: the scenario replayed with what was done live before it
+        (the same seed, so the same plant); the snapshots up to it carried over."""
+        eng = DrillEngine(self.station, self.scenario, day=self.day, out_dir=self.out_dir,
+                          script=dataclasses.replace(
+                              self.script,
+                              actions=tuple(a for a in self.script.actions
+                                            if a.at_s < snap.t_s)),
+                          settings=self.settings, watch=self.watch,
+                          snapshot_every_s=self.snapshot_every_s, replay=snap.live)
+        while eng.t_s < snap.t_s - 1e-9:  # scan by scan, as the first run went
+            eng.run_until(min(snap.t_s, eng.t_s + self.scenario.scan_s))
+        eng.snapshots = [x for x in self.snapshots if x.t_s <= snap.t_s]
+        eng._live = list(snap.live)
+        eng.speed = self.speed
+        eng._soe("instructor", "backtrack", f"back to {snap.label}")
+        return eng
