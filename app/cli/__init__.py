@@ -17,6 +17,7 @@
     gridtwin health       asset health indices, 30-day forecasts, maintenance suggestions
     gridtwin ml           anomaly models: train, list (versions), evaluate on unseen faults
     gridtwin forecast     N-BEATS load forecast backtested against seasonal-naive baselines
+    gridtwin drill        trainer's drills: list scenarios, run one headless, score, debrief
     gridtwin bench …      benchmarks (figures and ratios)
 
 Every verb prints a readable table; ``--json`` prints the same for scripts. Errors in the
@@ -37,12 +38,26 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app.cli import alarms, bench, field, forecast, health, history, ml, rca, run, twin, users
+from app.cli import (
+    alarms,
+    bench,
+    drill,
+    field,
+    forecast,
+    health,
+    history,
+    ml,
+    rca,
+    run,
+    twin,
+    users,
+)
 from app.cli.options import EXIT_INPUT
 from app.station import StationFileError
 
 #: Verb groups, in the order ``gridtwin --help`` lists them.
-VERB_GROUPS = (run, field, history, alarms, users, twin, rca, health, ml, forecast, bench)
+VERB_GROUPS = (run, field, history, alarms, users, twin, rca, health, ml, forecast, drill,
+               bench)
 
 
 class _Version(argparse.Action):

@@ -14,7 +14,7 @@ from app.cli.options import (
     station_and_json,
 )
 
-BENCHES = ("twin", "field", "historian", "alarms", "hmi", "reliability", "ml")
+BENCHES = ("twin", "field", "historian", "alarms", "hmi", "reliability", "ml", "drill")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -43,6 +43,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bench.ml import main as bench_ml
 
         return bench_ml(json_out=args.json, repeat=args.repeat, station=args.station)
+    if args.what == "drill":
+        from bench.drill import main as bench_drill
+
+        return bench_drill(json_out=args.json)
     if args.what == "hmi":
         from bench.hmi import main as bench_hmi
 

@@ -37,6 +37,8 @@ class Loads:
         self.overload = np.ones(len(self.names))
         #: Loads held at a degraded power factor (``power_factor_drop``): load index → pf.
         self.pf_target: dict[int, float] = {}
+        #: Every load's share of its daily profile (a drill scenario's load level; 1: as is).
+        self.level = 1.0
 
     def drive(self, now: dt.datetime, dts: float) -> None:
         """Set every load for time ``now``, ``dts`` seconds after the last call."""
@@ -45,7 +47,7 @@ class Loads:
         for k, name in enumerate(self.names):
             p0, q0 = self._base[name]
             f = profiles.shape(self._category[k], now) * (1.0 + self._noise[k].step(dts))
-            f *= self.overload[k]
+            f *= self.overload[k] * self.level
             p[k], q[k] = p0 * f, q0 * f
             pf = self.pf_target.get(k)
             if pf is not None:  # the load draws reactive power for this power factor

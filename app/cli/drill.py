@@ -1,0 +1,124 @@
+"""CLI verbs for the trainer's drills.
+
+    gridtwin drill list [--json]
+        the scenarios in scenarios/ (id, title, duration, events, expected actions)
+    gridtwin drill run SCENARIO --headless [--speed N] [--actions FILE] [--report DIR]
+                       [--date YYYY-MM-DD] [--data-dir D] [--json]
+        play a scenario on the in-process plant simulator, on simulated time (as fast as it
+        goes, or N times real time), the trainee's actions from FILE; write the COMTRADE
+        records, result.json and the debrief (report.html, report.pdf) into DIR (default:
+        DATA_DIR/drills/TRAINEE/SCENARIO-TIME) and add the score to the trainee's results
+        (DATA_DIR/drills/TRAINEE/results.jsonl). Nothing reaches the live historian.
+
+SCENARIO is a scenario id, or a path to a scenario file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import sys
+from pathlib import Path
+
+from app.cli.options import EXIT_INPUT, positive_float
+from app.cli.output import table
+from app.station import clock
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from app.training.scenario import list_scenarios
+
+    scs = list_scenarios(args.folder)
+    rows = [{"id": s.id, "title": s.title, "duration_s": s.duration_s,
+             "events": len(s.events), "expected_actions": len(s.expect),
+             "file": str(s.path)} for s in scs]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(table([(r["id"], r["title"], r["duration_s"], r["events"], r["expected_actions"])
+                 for r in rows], ("id", "title", "duration s", "events", "expected")))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if not args.headless:
+        print("gridtwin: the drill HMI and instructor window are not built yet; use "
+              "`gridtwin drill run SCENARIO --headless`", file=sys.stderr)
+        return EXIT_INPUT
+    from app.historian.db import data_dir
+    from app.station import load_station
+    from app.training.debrief import store_result, write_report
+    from app.training.drill import DrillEngine
+    from app.training.scenario import ActionScript, find_scenario, load_actions, load_scenario
+
+    station = load_station(args.station)
+    sc = load_scenario(find_scenario(args.scenario, args.folder), station)
+    script = load_actions(args.actions) if args.actions else ActionScript()
+    now = clock.now()
+    day = args.date or now.date()
+    root = data_dir(args.data_dir) / "drills"
+    stamp = re.sub(r"[^0-9T]", "", now.strftime("%Y%m%dT%H%M%S"))
+    out = Path(args.report) if args.report else root / script.trainee / f"{sc.id}-{stamp}"
+    engine = DrillEngine(station, sc, day=day, out_dir=out, script=script)
+    result = engine.run(speed=args.speed)
+    write_report(result, out, tz=station.station.timezone)
+    store_result(result, root)
+    d = result.as_dict()
+    if args.json:
+        d.pop("soe")
+        d.pop("alarms")
+        d["soe_count"] = len(result.soe)
+        d["alarm_count"] = len(result.alarms)
+        print(json.dumps(d, indent=2))
+        return 0
+    print(f"{sc.title} — trainee {script.trainee}: score {d['score']:g} / 100")
+    print(f"{result.sim_s:.0f} simulated s in {result.wall_s:.1f} s "
+          f"({result.speed_factor:.0f}x)\n")
+    if d["actions"]:
+        print(table([(a["at_s"], a["action"], a["asset"] or "-", a["verdict"],
+                      a["reason"] or "-") for a in d["actions"]],
+                    ("t s", "action", "asset", "verdict", "why")))
+    missed = [e for e in d["expectations"] if e["verdict"] == "missed"]
+    for e in missed:
+        print(f"missed: {e['action']} {e['asset']} ({e['text']})")
+    for r in d["records"]:
+        print(f"record: {r['fault_type']} at {r['bus']} → {r['cfg']}")
+    print(f"report: {d['report']}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sp = sub.add_parser("drill", help="the trainer's drills: scenarios, headless runs, scores",
+                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = sp.add_subparsers(dest="drill_verb", metavar="list|run", required=True)
+
+    ls = verbs.add_parser("list", help="the scenarios")
+    ls.add_argument("--folder", metavar="DIR", help="scenario folder (default: scenarios/)")
+    ls.add_argument("--json", action="store_true", help="print JSON for scripts")
+    ls.set_defaults(func=cmd_list)
+
+    run = verbs.add_parser("run", help="play a scenario (headless)")
+    run.add_argument("scenario", help="scenario id or file")
+    run.add_argument("--headless", action="store_true", help="no window: simulated time, "
+                                                              "scripted trainee")
+    run.add_argument("--speed", type=positive_float, metavar="N",
+                     help="simulated seconds per wall second (default: as fast as it goes)")
+    run.add_argument("--actions", metavar="FILE", help="the trainee's actions (TOML)")
+    run.add_argument("--report", metavar="DIR", help="where the records and debrief go")
+    run.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
+                     help="the simulated day (default: today)")
+    run.add_argument("--folder", metavar="DIR", help="scenario folder (default: scenarios/)")
+    run.add_argument("--station", metavar="FILE", help="station file")
+    run.add_argument("--data-dir", help="where drills are stored (default: $GRIDTWIN_DATA_DIR "
+                                        "or the user's data folder)/drills")
+    run.add_argument("--json", action="store_true", help="print JSON for scripts")
+    run.set_defaults(func=cmd_run)
