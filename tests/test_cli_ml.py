@@ -74,3 +74,28 @@ def test_a_model_file_that_is_not_one_is_one_line(tmp_path, capsys):
                  str(f)]) == 2
     err = capsys.readouterr().err
     assert err == f"gridtwin: {f}: not a GridTwin anomaly model file (bad magic)\n"
+
+
+def test_train_forecast_from_the_simulator_then_list(tmp_path, capsys):
+    """A forecaster from 16 simulated days (the least it trains on, plus a day), listed
+    after the anomaly versions with its held-out MAPE beside the naive ones."""
+    d = str(tmp_path)
+    assert main(["ml", "train", "forecast", "--simulate", "384", "--steps", "5", "--seed",
+                 "2", "--data-dir", d, "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["version"] == 1 and res["source"] == "simulate 16 d seed 2"
+    assert {"nbeats_mape_pct", "naive_day_mape_pct", "naive_week_mape_pct"} <= \
+        set(res["metrics"])
+    assert main(["ml", "list", "--data-dir", d, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(m["kind"], m["active"]) for m in listed] == [("nbeats_load", True)]
+    assert main(["ml", "list", "--data-dir", d]) == 0
+    out = capsys.readouterr().out
+    assert "no anomaly model" in out and "forecaster" in out and "simulate 16 d" in out
+
+
+def test_too_short_a_simulated_history_is_one_line(tmp_path, capsys):
+    assert main(["ml", "train", "forecast", "--simulate", "48", "--data-dir",
+                 str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "48 h of history; the forecaster needs 360 h" in err[0]

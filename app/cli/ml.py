@@ -1,8 +1,10 @@
-"""CLI verbs for the anomaly models: models are data.
+"""CLI verbs for the anomaly models and the load forecaster: models are data.
 
     gridtwin ml train anomaly [--simulate HOURS | --from ISO --to ISO] [--kind iforest|autoencoder|both]
                               [--seed N] [--data-dir DIR] [--json]
-    gridtwin ml list [--json]
+    gridtwin ml train forecast [--simulate HOURS | --from ISO --to ISO] [--steps N] [--seed N]
+                               [--data-dir DIR] [--json]
+    gridtwin ml list [--json]       anomaly versions, then the forecaster's with held-out MAPEs
     gridtwin ml evaluate anomaly --seed N --days D [--model FILE | --data-dir DIR] [--json]
 
 Training and the registry are :mod:`app.analytics.training` and :mod:`app.analytics.registry`;
@@ -49,8 +51,9 @@ def _station(args: argparse.Namespace):  # noqa: ANN202 — Station, imported la
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    sp = subparsers.add_parser("ml", help="anomaly models: train, list, evaluate",
-                               description="Train, list and evaluate the anomaly models "
+    sp = subparsers.add_parser("ml", help="anomaly models and the load forecaster",
+                               description="Train, list and evaluate the anomaly models and "
+                                           "train the day-ahead station-load forecaster "
                                            "(versioned in the station's ml_models table).")
     sub = sp.add_subparsers(dest="ml_what", metavar="WHAT", required=True)
 
@@ -58,7 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         description="Train the anomaly models from HOURS of the healthy plant "
                                     "simulator at speed, or from a historian window, and "
                                     "register them as the next, active version.")
-    tr.add_argument("what", choices=("anomaly",))
+    tr.add_argument("what", choices=("anomaly", "forecast"),
+                    help="anomaly: the detectors; forecast: the day-ahead station-load "
+                         "forecaster (N-BEATS, 168 h -> 24 h; needs at least 360 h of load)")
     src = tr.add_mutually_exclusive_group(required=True)
     src.add_argument("--simulate", type=positive_float, metavar="HOURS",
                      help="simulated hours of the healthy plant to train on")
@@ -70,6 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--step", type=positive_float, default=60.0, metavar="S",
                     help="seconds between training scans (default 60)")
     tr.add_argument("--epochs", type=_int, default=20, help="autoencoder epochs (default 20)")
+    tr.add_argument("--steps", type=_int, default=None,
+                    help="forecast: training steps (default the forecaster's, 1000)")
     tr.add_argument("--data-dir", help="data folder (default: $GRIDTWIN_DATA_DIR or the user's)")
     tr.add_argument("--db", help="configuration store URL (default: SQLite in the data folder)")
     station_and_json(tr)
@@ -114,7 +121,57 @@ def _progress(quiet: bool):  # noqa: ANN202
     return show
 
 
+def cmd_train_forecast(args: argparse.Namespace) -> int:
+    """``ml train forecast``: the station-load forecaster from the historian's load over
+    --from/--to, or --simulate HOURS of the plant simulator's; a new version in ml_models."""
+    from app.analytics.forecast_models import register_forecast
+    from app.analytics.loadforecast import historian_series, simulated_series, train
+    from app.station import clock
+
+    st = _station(args)
+    show = _progress(args.json)
+    if args.t_from is not None:
+        from app.historian import open_historian
+        from app.station.points import build_point_table
+
+        if args.t_to <= args.t_from:
+            print("gridtwin: --to must be after --from", file=sys.stderr)
+            return EXIT_INPUT
+        reader = open_historian(st, build_point_table(st), data_dir=args.data_dir,
+                                db_url=args.db, start_writer=False)
+        try:
+            series = historian_series(reader, st, args.t_to,
+                                      (args.t_to - args.t_from).total_seconds() / 86400)
+        finally:
+            reader.close()
+    else:
+        series = simulated_series(st, clock.now(), args.simulate / 24, seed=args.seed,
+                                  progress=lambda f: show(0.5 * f, "simulating the load"))
+    trained = train(series, seed=args.seed, steps=args.steps,
+                    progress=lambda f: show(0.5 + 0.5 * f, "training N-BEATS"))
+    rec = register_forecast(args.data_dir, st, trained)
+    if sys.stderr.isatty() and not args.json:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps({"version": rec.version, "source": rec.source,
+                          "window": [rec.window_start, rec.window_end],
+                          "metrics": rec.metrics, "file": rec.file_path,
+                          "sha256": rec.sha256}, indent=2, default=str))
+        return 0
+    m = rec.metrics
+    print(f"load forecaster v{rec.version} ({rec.source}), window {rec.window_start} – "
+          f"{rec.window_end}")
+    print(f"  held-out day-ahead MAPE: N-BEATS {m['nbeats_mape_pct']:.2f} %, last week's "
+          f"{m['naive_week_mape_pct']:.2f} % (ratio "
+          f"{m['nbeats_mape_pct'] / m['naive_week_mape_pct']:.2f}), yesterday's "
+          f"{m['naive_day_mape_pct']:.2f} %")
+    print(f"  {rec.file_path} sha256 {rec.sha256[:16]}…")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.what == "forecast":
+        return cmd_train_forecast(args)
     from app.analytics import registry
     from app.analytics.training import train
     from app.runtime.solver import SolverService
@@ -153,19 +210,41 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from app.analytics import registry
+    from app.analytics.forecast_models import MODEL_TYPE, list_forecasts
 
-    recs = registry.list_models(args.data_dir, _station(args), db_url=args.db)
+    st = _station(args)
+    engine = registry.open_store(args.data_dir, st, db_url=args.db)
+    recs = registry.list_models(args.data_dir, st, engine=engine)
+    fcs = list_forecasts(args.data_dir, st, engine=engine)
     if args.json:
-        print(json.dumps([r.as_dict() for r in recs], indent=2, default=str))
+        print(json.dumps([r.as_dict() for r in recs]
+                         + [{"version": f.version, "kind": MODEL_TYPE, "source": f.source,
+                             "window_start": f.window_start, "window_end": f.window_end,
+                             "metrics": f.metrics, "file_path": f.file_path,
+                             "sha256": f.sha256, "created_at": f.created_at,
+                             "active": k == 0} for k, f in enumerate(fcs)],
+                         indent=2, default=str))
         return 0
     if not recs:
         print(f"no anomaly model: {registry.HOW_TO_TRAIN}")
+    else:
+        print(table([[r.version, r.kind, "yes" if r.active else "", r.source,
+                      f"{r.window_start or ''} – {r.window_end or ''}", r.sha256[:12],
+                      r.created_at[:19]] for r in recs],
+                    ["version", "kind", "active", "source", "training window", "sha256",
+                     "created"]))
+    if not fcs:
+        print("no load forecaster: train one with `gridtwin ml train forecast --simulate "
+              "2016` (12 weeks) or on the historian's load (--from/--to)")
         return 0
-    print(table([[r.version, r.kind, "yes" if r.active else "", r.source,
-                  f"{r.window_start or ''} – {r.window_end or ''}", r.sha256[:12],
-                  r.created_at[:19]] for r in recs],
-                ["version", "kind", "active", "source", "training window", "sha256",
-                 "created"]))
+    print()
+    print(table([[f.version, "yes" if k == 0 else "", f.source,
+                  f"{f.metrics.get('nbeats_mape_pct', float('nan')):.2f}",
+                  f"{f.metrics.get('naive_week_mape_pct', float('nan')):.2f}",
+                  f"{f.metrics.get('naive_day_mape_pct', float('nan')):.2f}",
+                  f.sha256[:12], f.created_at[:19]] for k, f in enumerate(fcs)],
+                ["forecaster", "in use", "source", "MAPE %", "last week %", "yesterday %",
+                 "sha256", "created"]))
     return 0
 
 
