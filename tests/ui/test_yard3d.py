@@ -172,7 +172,7 @@ def test_static_render_shows_alarm_markers(plant, scene, tmp_path):
         env = dict(os.environ, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow")
         r = subprocess.run([sys.executable, "-m", "app.ui.yard3d.render", str(out),
                             str(tmp_path / f"{name}.npz"), "800x500"], cwd=ROOT, env=env,
-                           capture_output=True, timeout=120)
+                           capture_output=True, timeout=600)
         if r.returncode != 0:
             pytest.skip(f"no off-screen OpenGL here (render exit {r.returncode})")
         img = pv.read(out)

@@ -58,14 +58,14 @@ def _scaled(name: str, make: object, scale: npt.ArrayLike, center: npt.ArrayLike
 
 
 def sphere(radius: float, center: npt.ArrayLike) -> pv.PolyData:
-    return _scaled("sphere", lambda: pv.Sphere(radius=1.0, theta_resolution=12,
-                                               phi_resolution=8), radius, center)
+    return _scaled("sphere", lambda: pv.Sphere(radius=1.0, theta_resolution=8,
+                                               phi_resolution=6), radius, center)
 
 
 def ring(radius: float, center: npt.ArrayLike) -> pv.PolyData:
     """A grading ring (a torus lying flat)."""
     return _scaled("ring", lambda: pv.ParametricTorus(ringradius=1.0, crosssectionradius=0.12,
-                                                      u_res=16, v_res=6, w_res=6),
+                                                      u_res=10, v_res=4, w_res=4),
                    radius, center)
 
 
@@ -75,11 +75,13 @@ def box(x0: float, x1: float, y0: float, y1: float, z0: float, z1: float) -> pv.
 
 def insulator(x: float, y: float, z0: float, h: float, r: float, sheds: int = 5
               ) -> list[pv.PolyData]:
-    """A porcelain column: a core with sheds, so it reads as an insulator, not a stick."""
-    out = [cyl((x, y, z0 + h / 2), (0, 0, 1), r, h, resolution=10)]
-    for k in range(sheds):
-        z = z0 + h * (k + 0.6) / (sheds + 0.2)
-        out.append(cyl((x, y, z), (0, 0, 1), r * 1.9, h * 0.035 + 0.03, resolution=12))
+    """A porcelain column: a core with sheds, so it reads as an insulator, not a stick
+    (hexagonal and few sheds: software GL draws ~100k triangles a frame at best)."""
+    out = [cyl((x, y, z0 + h / 2), (0, 0, 1), r, h, resolution=6)]
+    n = max(2, (sheds + 1) // 2)
+    for k in range(n):
+        z = z0 + h * (k + 0.6) / (n + 0.2)
+        out.append(cyl((x, y, z), (0, 0, 1), r * 2.0, h * 0.05 + 0.04, resolution=6))
     return out
 
 
@@ -105,8 +107,8 @@ def unit(kind: str, x: float, y: float, s: float, big: float = 1.0
         m.append((box(x - 0.5 * s, x + 0.5 * s, y - 0.7 * s, y - 0.2 * s, 0.8 * s, 1.8 * s),
                   body))
         m += [(p, body) for p in insulator(x, y, 2.5 * s, 3.0 * s, 0.28 * s)]
-        m.append((cyl((x, y, 6.0 * s), (0, 1, 0), 0.55 * s, 3.2 * s, resolution=12), PART))
-        m.append((cyl((x, y, 5.7 * s), (0, 0, 1), 0.45 * s, 0.8 * s, resolution=12), PART))
+        m.append((cyl((x, y, 6.0 * s), (0, 1, 0), 0.55 * s, 3.2 * s, resolution=8), PART))
+        m.append((cyl((x, y, 5.7 * s), (0, 0, 1), 0.45 * s, 0.8 * s, resolution=8), PART))
     elif kind == "isolator":
         # Vertical-break disconnector: two insulators on a common base, a blade from one to
         # the other, swung up when open.
@@ -126,7 +128,7 @@ def unit(kind: str, x: float, y: float, s: float, big: float = 1.0
     elif kind == "ct":
         m.append((support(x, y, s), body))
         m += [(p, body) for p in insulator(x, y, 2.5 * s, 2.6 * s, 0.3 * s)]
-        m.append((cyl((x, y, 5.6 * s), (0, 1, 0), 0.6 * s, 1.4 * s, resolution=12), body))
+        m.append((cyl((x, y, 5.6 * s), (0, 1, 0), 0.6 * s, 1.4 * s, resolution=8), body))
         m.append((sphere(0.55 * s, (x, y, 5.6 * s)), body))
     elif kind == "cvt":
         m.append((support(x, y, s), body))
@@ -157,7 +159,7 @@ def unit(kind: str, x: float, y: float, s: float, big: float = 1.0
         m.append((box(x - 5 * b, x - 4.6 * b, y + 2.0 * b, y + 2.4 * b, 5.5 * b, 7.4 * b),
                   body))
     elif kind == "reactor":
-        m.append((cyl((x, y, 2.8 * s), (0, 0, 1), 2.6 * s, 5.6 * s, resolution=20), body))
+        m.append((cyl((x, y, 2.8 * s), (0, 0, 1), 2.6 * s, 5.6 * s, resolution=12), body))
         for k in range(6):
             ang = k * np.pi / 3
             m.append((box(x + 2.6 * s * np.cos(ang) - 0.4 * s, x + 2.6 * s * np.cos(ang)
@@ -453,9 +455,10 @@ def decorate(pl: pv.Plotter, sc: YardScene, st: YardState) -> None:
     priority), trip flags, the selection box and the selected bay's device ids."""
     from app.ui import theme
 
+    # pyvista names a label set's actor "<name>-labels"
     for p in theme.PRIORITY:
-        pl.remove_actor(f"markers{p}", render=False)
-    pl.remove_actor("trips", render=False)
+        pl.remove_actor(f"markers{p}-labels", render=False)
+    pl.remove_actor("trips-labels", render=False)
     by_p: dict[int, tuple[list[tuple[float, float, float]], list[str]]] = {}
     trips: list[tuple[float, float, float]] = []
     for m in st.markers:
@@ -480,7 +483,7 @@ def decorate(pl: pv.Plotter, sc: YardScene, st: YardState) -> None:
                             shape_opacity=1.0, margin=4, show_points=False,
                             always_visible=True, name="trips", pickable=False)
     pl.remove_actor("selection", render=False)
-    pl.remove_actor("sel_labels", render=False)
+    pl.remove_actor("sel_labels-labels", render=False)
     if st.selected >= 0:
         k = st.selected
         pl.add_mesh(pv.Box(sc.device_bounds(k)).outline(), color=theme.SELECTION.name(),

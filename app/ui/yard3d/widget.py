@@ -40,7 +40,7 @@ from app.ui.yard3d.state import YardState, yard_state
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[3]
-PROBE_TIMEOUT_MS = 60_000
+PROBE_TIMEOUT_MS = 120_000  # a loaded machine takes a minute to start VTK
 PYTHON = sys.executable  # the interpreter that runs the probes and renders
 _PROBE: tuple[str, str] | None = None  # decided once per process
 
@@ -201,9 +201,10 @@ class Yard3DView(QWidget):
             from app.ui.yard3d.scene import YardScene, add
 
             pv.global_theme.multi_samples = 0
-            self.scene = YardScene(self.station)
-            self.plotter = QtInteractor(self)
-            add(self.plotter, self.scene)
+            scene = YardScene(self.station)
+            self.plotter = QtInteractor(self)  # shows itself: the scene must not be set yet
+            add(self.plotter, scene)
+            self.scene = scene
             self.plotter.enable_point_picking(self._picked, show_message=False,
                                               show_point=False, left_clicking=True)
             lay.addWidget(self.plotter.interactor, 1)
