@@ -410,8 +410,10 @@ class YardScene(YardModel):
 def add(pl: pv.Plotter, sc: YardScene) -> None:
     """The static actors, and the camera on the whole yard."""
     pl.set_background(L.BACKGROUND)
+    # Only equipment is pickable: a click goes through conductors, busbar posts and the
+    # ground to the device behind them.
     pl.add_mesh(sc.ground, color=tuple(int(c) for c in L.GROUND), lighting=False,
-                pickable=True, name="ground")
+                pickable=False, name="ground")
     # Some ambient light: lit from one side only, grey porcelain read as black sticks.
     pl.add_mesh(sc.devices, scalars="rgb", rgb=True, smooth_shading=False, ambient=0.35,
                 diffuse=0.7, name="devices")
@@ -419,12 +421,12 @@ def add(pl: pv.Plotter, sc: YardScene) -> None:
         pl.add_mesh(sc.blades, scalars="rgb", rgb=True, ambient=0.35, diffuse=0.7,
                     name="blades")
     if sc.buses.n_cells:
-        pl.add_mesh(sc.buses, scalars="rgb", rgb=True, name="buses")
+        pl.add_mesh(sc.buses, scalars="rgb", rgb=True, pickable=False, name="buses")
     if sc.wires.n_cells:
-        pl.add_mesh(sc.wires, scalars="rgb", rgb=True, name="wires")
+        pl.add_mesh(sc.wires, scalars="rgb", rgb=True, pickable=False, name="wires")
     if sc.structures.n_cells:
         pl.add_mesh(sc.structures, color=tuple(int(c) for c in L.BODY), ambient=0.35,
-                    diffuse=0.7, name="structures")
+                    diffuse=0.7, pickable=False, name="structures")
     bays = list(sc.bays)
     pl.add_point_labels(np.array([sc.bay_anchor(b) for b in bays]),
                         [sc.bays[b].label for b in bays], font_size=13, bold=True,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -155,7 +156,7 @@ class Yard3DView(QWidget):
     device_selected = Signal(str)
     #: the view has been built (live, static or none) after the probe
     ready = Signal(str)
-    FLY_STEPS = 8
+    FLY_S = 0.4
     FLY_STEP_MS = 30
 
     def __init__(self, station: Station, points: PointTable, mode: str | None = None,
@@ -172,7 +173,8 @@ class Yard3DView(QWidget):
         self._last: LiveSnapshot | None = None
         self._alarms: AlarmView | None = None
         self._proc: QProcess | None = None
-        self._fly: list[tuple[tuple[float, ...], tuple[float, ...]]] = []
+        self._fly: list[tuple[tuple[float, ...], tuple[float, ...]]] = []  # from, to
+        self._fly_t0 = 0.0
         self._fly_timer = QTimer(self)
         self._fly_timer.timeout.connect(self._fly_step)
         self._lay = QVBoxLayout(self)
@@ -205,8 +207,11 @@ class Yard3DView(QWidget):
             self.plotter = QtInteractor(self)  # shows itself: the scene must not be set yet
             add(self.plotter, scene)
             self.scene = scene
+            # A cell picker: the first surface the click's ray meets (a point picker takes the
+            # mesh vertex nearest the ray, often a dense insulator in front of a big tank).
             self.plotter.enable_point_picking(self._picked, show_message=False,
-                                              show_point=False, left_clicking=True)
+                                              show_point=False, left_clicking=True,
+                                              picker="cell", tolerance=0.001)
             lay.addWidget(self.plotter.interactor, 1)
             self.caption.setText("3D switchyard — drag to orbit, wheel to zoom, click a device"
                                  " to select it; selecting on the diagram flies here")
@@ -395,14 +400,11 @@ class Yard3DView(QWidget):
         return tuple(c.focal_point), tuple(c.position)
 
     def _glide(self, focal: Sequence[float], pos: Sequence[float]) -> None:
+        """Move the camera over FLY_S seconds (by the clock, not by frames: on a slow software
+        renderer it takes fewer, bigger steps and still arrives on time)."""
         f0, p0 = self.camera()  # type: ignore[misc]
-        f1, p1 = np.asarray(focal, float), np.asarray(pos, float)
-        n = self.FLY_STEPS
-        self._fly = []
-        for i in range(1, n + 1):
-            t = 0.5 - 0.5 * np.cos(np.pi * i / n)  # ease in and out
-            self._fly.append((tuple(np.asarray(f0) * (1 - t) + f1 * t),
-                              tuple(np.asarray(p0) * (1 - t) + p1 * t)))
+        self._fly = [(tuple(f0), tuple(p0)), (tuple(focal), tuple(pos))]
+        self._fly_t0 = time.monotonic()
         self._fly_timer.start(self.FLY_STEP_MS)
 
     def _fly_step(self) -> None:
@@ -412,11 +414,15 @@ class Yard3DView(QWidget):
             self._fly_timer.stop()
             self._fly = []
             return
-        focal, pos = self._fly.pop(0)
-        set_camera(self.plotter, focal, pos)
+        (f0, p0), (f1, p1) = self._fly
+        u = min(1.0, (time.monotonic() - self._fly_t0) / self.FLY_S)
+        t = 0.5 - 0.5 * np.cos(np.pi * u)  # ease in and out
+        set_camera(self.plotter, tuple(np.add(np.multiply(f0, 1 - t), np.multiply(f1, t))),
+                   tuple(np.add(np.multiply(p0, 1 - t), np.multiply(p1, t))))
         self.plotter.render()
-        if not self._fly:
+        if u >= 1.0:
             self._fly_timer.stop()
+            self._fly = []
 
     def showEvent(self, e: QShowEvent) -> None:  # noqa: N802 - Qt API
         super().showEvent(e)
