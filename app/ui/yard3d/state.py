@@ -7,7 +7,7 @@ meshes in place; the static view ships it to the render child as an .npz.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,19 +77,6 @@ def blank_state(model: YardModel) -> YardState:
                      np.ones(len(model.bus_assets), bool), np.ones(len(model.segments), bool))
 
 
-def _live_any(snap: LiveSnapshot | None, names: Iterable[str]) -> bool:
-    """Whether the first of ``names`` the solved circuit knows is energised (True when none
-    is known or there is no solution yet: no reason to draw it dead)."""
-    tw = snap.twin if snap is not None else None
-    if tw is None:
-        return True
-    for n in names:
-        i = tw.bus_ix.get(n.lower())
-        if i is not None:
-            return bool(tw.energised[i])
-    return True
-
-
 def alarm_markers(model: YardModel, alarms: AlarmView | Iterable[AlarmRow] | None
                   ) -> tuple[Marker, ...]:
     """One marker per alarmed device (or bay, for alarms of devices the yard does not draw:
@@ -116,39 +103,89 @@ def alarm_markers(model: YardModel, alarms: AlarmView | Iterable[AlarmRow] | Non
     return tuple(sorted(best.values(), key=lambda m: (m.priority, m.device, m.bay)))
 
 
+class _Plan:
+    """Per model and point table: each device's position row, its other rows, its circuit
+    node candidates; per solved circuit (its bus index, shared by every state of one
+    compiled circuit) each device's and conductor's bus row — so a snapshot costs a few
+    numpy gathers, not a walk over the station (it arrives ten times a second)."""
+
+    def __init__(self, model: YardModel, points: PointTable) -> None:
+        n = len(model.placed)
+        self.pos_row = np.full(n, -1)
+        rows: list[list[int]] = []
+        for k, p in enumerate(model.placed):
+            self.pos_row[k] = points.index.get(f"{p.asset}.POS", -1)
+            rows.append([] if self.pos_row[k] >= 0 else
+                        [points.index[f"{p.asset}.{pt.name}"]
+                         for pt in model.station.asset(p.asset).points
+                         if f"{p.asset}.{pt.name}" in points.index])
+        width = max((len(r) for r in rows), default=0) or 1
+        self.rows = np.full((n, width), -1)
+        for k, r in enumerate(rows):
+            self.rows[k, :len(r)] = r
+        self.has_rows = (self.rows >= 0).any(axis=1)
+        self.nodes = [model.nodes_of(k) for k in range(n)]
+        self.bus_nodes = [[(model.station.asset(a).bus or a).lower()]
+                          for a, _kv in model.bus_assets]
+        self.seg_nodes = [[f"{bay}_{s}".lower() for s in names]
+                          for bay, _y0, _y1, names, _kv in model.segments]
+        self._bus_key: int | None = None
+
+    def bus_rows(self, bus_ix: Mapping[str, int]) -> tuple[np.ndarray, ...]:
+        if self._bus_key != id(bus_ix):
+            def first(names: list[str]) -> int:
+                return next((bus_ix[x] for x in names if x in bus_ix), -1)
+
+            self._dev_bus = np.array([first(n) for n in self.nodes], int)
+            self._bus_bus = np.array([first(n) for n in self.bus_nodes], int)
+            self._seg_bus = np.array([first(n) for n in self.seg_nodes], int)
+            self._bus_key = id(bus_ix)
+        return self._dev_bus, self._bus_bus, self._seg_bus
+
+
+def _plan(model: YardModel, points: PointTable) -> _Plan:
+    plans: dict[int, _Plan] = model.__dict__.setdefault("_plans", {})
+    if id(points) not in plans:
+        plans[id(points)] = _Plan(model, points)
+    return plans[id(points)]
+
+
+def _live(energised: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Energised per row (a bus row, or -1: unknown, drawn live)."""
+    return np.where(rows >= 0, energised[np.maximum(rows, 0)], True)
+
+
 def yard_state(model: YardModel, points: PointTable, snap: LiveSnapshot | None,
-               alarms: AlarmView | None = None, selected: str | None = None,
-               focus_bay: str = "") -> YardState:
+               alarms: AlarmView | Iterable[AlarmRow] | None = None,
+               selected: str | None = None, focus_bay: str = "") -> YardState:
     """The yard's state for a snapshot and the alarm view (either may be missing)."""
     st = blank_state(model)
     if snap is not None:
+        pl = _plan(model, points)
         f = snap.frame
         good = (f.quality & Q.VALIDITY_MASK) == Q.GOOD
-        for k, p in enumerate(model.placed):
-            live = _live_any(snap, model.nodes_of(k))
-            st.body[k] = L.BODY if live else L.DEAD
-            row = points.index.get(f"{p.asset}.POS")
-            if row is not None:
-                v = float(f.values[row])
-                pos = int(round(v)) if np.isfinite(v) else -1
-                st.blade_open[k] = {POS_CLOSED: 0.0, POS_OPEN: 1.0}.get(pos, 0.5)
-                if not good[row]:
-                    st.part[k] = L.INVALID
-                else:
-                    st.part[k] = {POS_CLOSED: L.CLOSED, POS_OPEN: L.OPEN,
-                                  POS_INTERMEDIATE: L.TRAVEL}.get(pos, L.TRAVEL)
-            else:
-                rows = [points.index[f"{p.asset}.{pt.name}"]
-                        for pt in model.station.asset(p.asset).points
-                        if f"{p.asset}.{pt.name}" in points.index]
-                if rows and not good[rows].any():
-                    st.body[k] = L.INVALID  # every reading of it bad: magenta, as on the diagram
-                st.part[k] = st.body[k]
-        for i, (asset, _kv) in enumerate(model.bus_assets):
-            a = model.station.asset(asset)
-            st.bus_live[i] = _live_any(snap, [a.bus or asset])
-        for i, (bay, _y0, _y1, names, _kv) in enumerate(model.segments):
-            st.seg_live[i] = _live_any(snap, [f"{bay}_{s}" for s in names])
+        tw = snap.twin
+        if tw is not None:
+            dev_bus, bus_bus, seg_bus = pl.bus_rows(tw.bus_ix)
+            live = _live(tw.energised, dev_bus)
+            st.bus_live = _live(tw.energised, bus_bus)
+            st.seg_live = _live(tw.energised, seg_bus)
+            st.body[~live] = L.DEAD
+        sw = pl.pos_row >= 0
+        pr = pl.pos_row[sw]
+        v = f.values[pr]
+        pos = np.where(np.isfinite(v), np.rint(np.nan_to_num(v)), -1).astype(int)
+        st.blade_open[sw] = np.select([pos == POS_CLOSED, pos == POS_OPEN], [0.0, 1.0], 0.5)
+        part = np.tile(L.TRAVEL, (len(pr), 1))
+        part[pos == POS_CLOSED] = L.CLOSED
+        part[pos == POS_OPEN] = L.OPEN
+        part[pos == POS_INTERMEDIATE] = L.TRAVEL
+        part[~good[pr]] = L.INVALID
+        st.part[sw] = part
+        # A device without a position whose every reading is bad: magenta, as on the diagram.
+        any_good = (np.where(pl.rows >= 0, good[np.maximum(pl.rows, 0)], False)).any(axis=1)
+        st.body[~sw & pl.has_rows & ~any_good] = L.INVALID
+        st.part[~sw] = st.body[~sw]
     st.markers = alarm_markers(model, alarms)
     for m in st.markers:
         if m.device >= 0 and m.active:
