@@ -430,6 +430,9 @@ class MainWindow(QMainWindow):
         if self.yard is not None:
             self.yard.device_selected.connect(self.sld.select_device)
             self.sld.device_selected.connect(self.yard.select_device)
+            self.alarms.alarm_selected.connect(self.yard.select_device)
+            if self.pipeline is not None:
+                self.pipeline.alarms_ready.connect(self.yard.alarm_markers)
         p = self.pipeline
         if p is not None:
             p.snapshot_ready.connect(self._remember)

@@ -69,19 +69,35 @@ def test_3d_view_falls_back_cleanly_offscreen(make_hmi_window, qtbot):
     assert win.yard is not None
     # The probe runs in child processes; the window is up (and live) meanwhile.
     qtbot.waitUntil(lambda: win.last_snapshot is not None, timeout=15_000)
-    qtbot.waitUntil(lambda: win.yard.mode != "probing", timeout=90_000)
+    qtbot.waitUntil(lambda: win.yard.mode != "probing", timeout=240_000)
     assert win.yard.mode in ("static", "none")
     assert ("Static render" in win.yard.caption.text()
             or "unavailable" in win.yard.caption.text())
     qtbot.waitUntil(lambda: win.last_snapshot is not None, timeout=15_000)
     win.docks["3D switchyard"].show()
+    win.docks["3D switchyard"].raise_()
     win.yard.update_snapshot(win.last_snapshot)
     if win.yard.mode == "static":
         # Rendered once the states are in (not first without them and again at once), and
         # then settled: the newest states shown, no render due.
-        qtbot.waitUntil(win.yard.settled, timeout=60_000)
+        qtbot.waitUntil(win.yard.settled, timeout=300_000)
         assert not win.yard.image.pixmap().isNull()
-        assert win.yard.colours is not None
+        assert win.yard.state is not None
+        # A relay's alarm row selects its bay's breaker; the next render frames that bay
+        # and carries the alarm's marker.
+        from app.alarms.engine import AlarmView
+        from app.station import clock
+
+        from .test_yard3d import row
+
+        win.yard.alarm_markers(AlarmView(clock.now(), (row("F3_21", "protection", 2),), (),
+                                         {}, {}, False, 0))
+        win.alarms.alarm_selected.emit("F3_21")
+        assert win.yard.highlighted == "F3_Q0" and win.yard.state.focus_bay == "F3"
+        assert [(m.bay, m.priority) for m in win.yard.state.markers] == [("F3", 2)]
+        qtbot.waitUntil(lambda: win.yard.rendering() or win.yard.settled(), timeout=30_000)
+        qtbot.waitUntil(win.yard.settled, timeout=300_000)
+        assert not win.yard.image.pixmap().isNull()
 
 
 def test_3d_view_says_unavailable_where_nothing_renders(qtbot, station, plant, monkeypatch):

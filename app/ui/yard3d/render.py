@@ -1,5 +1,5 @@
 """Child-process renderer for the static 3D view: ``python -m app.ui.yard3d.render OUT.png
-[STATE.npz]`` renders the yard off-screen (EGL, no X server needed). Run in a child process
+[STATE.npz]`` (a :class:`app.ui.yard3d.state.YardState`) renders the yard off-screen (EGL, no X server needed). Run in a child process
 because VTK without any OpenGL crashes instead of raising."""
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ def main() -> int:
     from app.field.lifeline import die_with_parent
 
     die_with_parent()  # a render or GL probe never outlives the HMI
-    import numpy as np
-
     from app.station import load_station
     from app.ui.yard3d.scene import render_png
+    from app.ui.yard3d.state import YardState
 
     out = sys.argv[1]
-    colours = bus_live = None
-    if len(sys.argv) > 2:
-        data = np.load(sys.argv[2])
-        colours, bus_live = data["colours"], list(data["bus_live"])
+    state = YardState.load(sys.argv[2]) if len(sys.argv) > 2 else None
+    size = (1200, 800)
+    if len(sys.argv) > 3:
+        w, h = sys.argv[3].split("x")
+        size = (int(w), int(h))
     tmp = out + ".part.png"
-    render_png(load_station(), tmp, colours, bus_live)
+    render_png(load_station(), tmp, state, size)
     os.replace(tmp, out)  # the GUI never sees a half-written image
     return 0
 
