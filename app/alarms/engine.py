@@ -271,6 +271,8 @@ class Alarm:
     chattering: bool = False
     unit: str = ""
     """The value's unit as shown (``°C``)."""
+    states: tuple[str, ...] | None = None
+    """A status point's state texts (``Normal``/``Operated``), from the station file."""
     members: tuple[int, ...] = ()
     """The point rows of the measurement (all phases) an analog alarm speaks for."""
     out_rows: tuple[int, ...] = ()
@@ -326,6 +328,8 @@ class AlarmRow:
     de-energised"); empty when it is not."""
     shelved_by: str | None = None
     """Who shelved it (``system`` for a chattering alarm shelved automatically)."""
+    states: tuple[str, ...] | None = None
+    """A status point's state texts: its value reads as one (``Operated``, not ``1``)."""
 
     @property
     def priority_name(self) -> str:
@@ -333,9 +337,13 @@ class AlarmRow:
 
     @property
     def value_text(self) -> str:
-        """The value with its unit (``203.1 kV``); empty when there is none."""
+        """The value with its unit (``203.1 kV``), or a status point's state text
+        (``Operated``); empty when there is none."""
         if self.value != self.value:
             return ""
+        if self.states:
+            k = int(round(self.value))
+            return self.states[k] if 0 <= k < len(self.states) else f"state {self.value:g}"
         return f"{self.value:.4g} {self.unit}".rstrip()
 
 
@@ -831,6 +839,9 @@ class AlarmEngine:
                                          members=members or ((row,) if row >= 0 else ()))
             if row >= 0:
                 a.unit = unit_text(self.points.unit[row]) if kind == "analog" else ""
+                texts = (self.points.states[row] if kind != "analog"
+                         and row < len(self.points.states) else None)
+                a.states = tuple(texts) if texts else None
             for r in a.members:
                 self._by_row.setdefault(r, []).append(a)
         return a
@@ -1058,7 +1069,7 @@ class AlarmEngine:
                                            a.message, a.value, a.since, a.active, a.acked_by,
                                            a.shelved_until, a.shelve_reason, a.chattering,
                                            a.unit, a.out_rows if a.active else (),
-                                           a.suppressed_by, a.shelved_by)
+                                           a.suppressed_by, a.shelved_by, a.states)
         self._dirty.clear()
         rows = tuple(self._rows.values())
         counts = dict.fromkeys((s.value for s in AlarmState if s != AlarmState.NORMAL), 0)

@@ -205,7 +205,7 @@ class AlarmModel(QAbstractTableModel):
                 return r.tag
             if col == 4:
                 return r.message
-            return r.value_text if r.kind == "analog" else ""
+            return r.value_text if r.kind == "analog" or r.states else ""
         if role == R.BackgroundRole and col == 0 and r.state in (S.UNACK, S.ACKED):
             if r.state == S.UNACK and not self.blink_on:
                 return None  # the blink: the priority colour comes and goes

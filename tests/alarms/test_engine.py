@@ -360,6 +360,12 @@ def test_indications_and_the_alarm_view(feed, types):
     view = eng.take_view(feed.t, tr)
     assert {r.key for r in view.rows} == {"L1_Q0.SF6_ALM:status", "L1_BCU.HEALTHY:status"}
     assert view.counts["unacknowledged"] == 2 and view.by_priority[2] == 2
+    # An indication's value reads in the station file's words, not as 0/1.
+    pt = feed.plant.points
+    texts = {r.key: r.value_text for r in view.rows}
+    assert texts["L1_Q0.SF6_ALM:status"] == pt.value_text(pt.row("L1_Q0.SF6_ALM"), 1.0)
+    assert texts["L1_BCU.HEALTHY:status"] == pt.value_text(pt.row("L1_BCU.HEALTHY"), 0.0)
+    assert not any(t[:1].isdigit() for t in texts.values())
     before = {r.key: r for r in view.rows}
     eng.acknowledge("L1_Q0.SF6_ALM:status", "op1", feed.t)
     view2 = eng.take_view(feed.t)
