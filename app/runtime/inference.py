@@ -50,7 +50,7 @@ from app.runtime.jobs import Cancelled, Job, JobContext
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
 from app.station.points import PointTable
-from ml.anomaly.detector import AnomalyDetector, DetectorState, ScanAnomalies
+from ml.anomaly.detector import AnomalyDetector, AssetAnomaly, DetectorState, ScanAnomalies
 from ml.anomaly.features import (
     EXTRA_HOT_SPOT_MODEL,
     EXTRA_TOP_OIL_MODEL,
@@ -71,6 +71,12 @@ UNTRAINED_TEXT = ("Analytics untrained — Analytics ▸ Train model… or "
                   "`gridtwin ml train anomaly --simulate 6`")
 #: Analyses kept per transformer for the Duval plots.
 DGA_KEEP = 500
+#: An anomaly's explanation is recomputed when older than this (scan time, seconds)…
+EXPLAIN_REFRESH_S = 2.0
+#: …for at most this many anomalies a scan (a new anomaly is always explained at once).
+EXPLAIN_BUDGET = 4
+#: How far back past incidents are read from the historian (historical matching).
+INCIDENTS_DAYS = 365
 #: RCA results kept (oldest dropped first).
 RCA_KEEP = 200
 GASES = ("H2", "CH4", "C2H6", "C2H4", "C2H2", "CO", "CO2")
@@ -361,6 +367,9 @@ class _Scorer:
     detector: AnomalyDetector
     state: DetectorState
     failed: str | None = None
+    explained: dict[str, tuple[float, float, tuple[FeatureContribution, ...]]] = field(
+        default_factory=dict)
+    """Per flagged asset: (scan time, score, explanation) when last explained."""
 
 
 @dataclass
@@ -399,6 +408,7 @@ class InferenceEngine:
         self.extractor = FeatureExtractor(station, points)
         self.thermal = ThermalExtras(station, points)
         self.context = RcaContextBuilder(station, points=points, reader=reader)
+        self._incidents_due = reader is not None
         self.rca_fn: RcaFn = rca or self.station_rca
         self.untrained_text = untrained_text
         self._asset_type = {a.id: a.type for a in station.assets}
@@ -510,6 +520,12 @@ class InferenceEngine:
         ok = usable_mask(frame.quality)
         self._update_dga(snap, ok)
         try:
+            if self._incidents_due:  # past incidents for historical matching: once, here
+                self._incidents_due = False  # (a query, on the worker's thread)
+                n = self.context.load_incidents(
+                    start=frame.t_acquired - dt.timedelta(days=INCIDENTS_DAYS),
+                    end=frame.t_acquired)
+                log.info("analytics: %d past incidents loaded for historical matching", n)
             for v in views:
                 self.context.note_alarms(v)
             self.context.note_frame(frame)
@@ -545,9 +561,32 @@ class InferenceEngine:
             self.processed, self.skipped, (time.perf_counter() - t0) * 1000)
 
     def _flagged(self, s: _Scorer, res: ScanAnomalies) -> list[AnomalyItem]:
+        """The model's flagged assets with their explanations. An explanation costs more
+        than scoring every asset, so it is recomputed only for an anomaly that is new, whose
+        score moved by a fifth, or whose explanation is older than EXPLAIN_REFRESH_S: every
+        new one at once, then at most EXPLAIN_BUDGET refreshes a scan, the most stale first
+        (the others keep theirs)."""
+        flagged = res.flagged()
+        cache = s.explained
+        for asset in [k for k in cache if k not in {a.asset for a in flagged}]:
+            del cache[asset]
+
+        def stale(a: AssetAnomaly) -> float:
+            old = cache.get(a.asset)
+            if old is None:
+                return math.inf
+            if abs(a.score - old[1]) > 0.2 * max(old[1], 1.0):
+                return 1e9
+            return res.t_s - old[0] - EXPLAIN_REFRESH_S
+
+        new = [a for a in flagged if a.asset not in cache]  # always explained at once
+        due = sorted((a for a in flagged if a.asset in cache and stale(a) >= 0), key=stale,
+                     reverse=True)
+        for a in new + due[:EXPLAIN_BUDGET]:
+            cache[a.asset] = (res.t_s, a.score, tuple(s.detector.explain(res, a.asset)))
         out = []
-        for a in res.flagged():
-            expl = tuple(s.detector.explain(res, a.asset))
+        for a in flagged:
+            expl = cache[a.asset][2]
             since = a.since_s if a.since_s is not None else res.t_s
             out.append(AnomalyItem(a.asset, a.cls, a.severity or "low", a.score,
                                    dt.datetime.fromtimestamp(since, dt.UTC),

@@ -193,7 +193,7 @@ def assemble(runtime: StationRuntime, *, settings: QSettings | None = None, yard
         from app.runtime.qt.inference import InferenceWorker
 
         engine = InferenceEngine(runtime.station, runtime.points, models.models,
-                                 names=models.names)
+                                 names=models.names, reader=runtime.historian)
         inference = InferenceWorker(engine)
         inference.attach(pipeline)
         training = JobRunner("training")
