@@ -260,7 +260,7 @@ class AnalyticsDock(QWidget):
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        for col, w in ((0, 110), (1, 70), (2, 60), (3, 130)):
+        for col, w in ((0, 95), (1, 62), (2, 58), (3, 78)):
             self.table.setColumnWidth(col, w)
         self.table.itemSelectionChanged.connect(self._row_selected)
 
@@ -322,7 +322,7 @@ class AnalyticsDock(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.tabs)
-        split.setSizes([420, 580])
+        split.setSizes([560, 520])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
@@ -398,7 +398,7 @@ class AnalyticsDock(QWidget):
         rows = sorted(anomalies, key=lambda a: (rank.get(a.severity, 3), a.asset))
         shape = tuple((a.asset, a.severity) for a in rows)
         cells = [(a.asset, a.severity, f"{a.score:.1f}",
-                  a.since.astimezone(IST).strftime("%d %b %H:%M:%S"),
+                  a.since.astimezone(IST).strftime("%H:%M:%S"),
                   ", ".join(a.top_features())) for a in rows]
         selected = self.selected_asset()
         if shape == self._painted_rows:
@@ -420,6 +420,9 @@ class AnalyticsDock(QWidget):
                                              else theme.TEXT)
                         if c == 0:
                             it.setData(Qt.ItemDataRole.UserRole, a.asset)
+                        if c == 3:
+                            it.setToolTip(a.since.astimezone(IST).strftime(
+                                "%d %b %Y %H:%M:%S IST"))
                         self.table.setItem(r, c, it)
                 row_of = next((r for r, a in enumerate(rows) if a.asset == selected), None)
                 if row_of is not None:
@@ -528,14 +531,16 @@ class AnalyticsDock(QWidget):
             QTreeWidgetItem(self.rca_tree, ["no hypothesis: " + r.method, "", ""])
         for h in r.hypotheses:
             it = QTreeWidgetItem(self.rca_tree, [h.cause, f"{h.confidence:.0%}", h.action])
+            it.setToolTip(0, h.cause)
             col = ACTION_COLOUR.get(h.action)
             if col is not None:
                 it.setBackground(2, col)
                 it.setForeground(2, QColor("white"))
             for e in h.evidence:
-                QTreeWidgetItem(it, [e, "", ""])
+                QTreeWidgetItem(it, [e, "", ""]).setToolTip(0, e)
             if h.recommendation:
-                QTreeWidgetItem(it, [f"→ {h.recommendation}", "", ""])
+                QTreeWidgetItem(it, [f"→ {h.recommendation}", "", ""]).setToolTip(
+                    0, h.recommendation)
         if self.rca_tree.topLevelItemCount():
             self.rca_tree.topLevelItem(0).setExpanded(True)
         self.shown_rca = r
@@ -561,7 +566,8 @@ class AnalyticsDock(QWidget):
         if samples:
             last = samples[-1]
             gases = ", ".join(f"{g} {_fmt(v)}" for g, v in last.ppm.items())
-            self.dga_info.setText(f"{len(samples)} analyses; latest "
+            n = len(samples)
+            self.dga_info.setText(f"{n} analys{'i' if n == 1 else 'e'}s; latest "
                                   f"{last.time.astimezone(IST).strftime('%d %b %H:%M')} IST: "
                                   f"{gases} ppm")
         else:
