@@ -24,8 +24,8 @@ the station's: :func:`ml.rca.engine.analyse` on the context an
 :class:`app.analytics.rca_context.RcaContextBuilder` keeps from every processed scan and
 alarm view (DGA — IEC 60599, Duval Triangle 1 and Pentagon 1, IEEE C57.104-2019 —, thermal
 against IEC 60076-7, event correlation over the twin's topology, historical matching);
-when it has nothing to say about an anomaly, :func:`explanation_rca` reads the anomaly's
-own explanation against the seed's anomaly types (and a transformer's DGA history). A
+when it has nothing (or only weak hypotheses) to say about an anomaly,
+:func:`explanation_rca` reads the anomaly's own explanation against the seed's anomaly types (and a transformer's DGA history). A
 failing RCA is one log line and an :class:`RcaResult` with ``error`` set; the scan's
 anomalies are still published.
 """
@@ -75,6 +75,8 @@ DGA_KEEP = 500
 EXPLAIN_REFRESH_S = 2.0
 #: …for at most this many anomalies a scan (a new anomaly is always explained at once).
 EXPLAIN_BUDGET = 4
+#: Below this confidence the station's RCA is weak: an anomaly's explanation ranks beside it.
+WEAK_RCA = 0.3
 #: How far back past incidents are read from the historian (historical matching).
 INCIDENTS_DAYS = 365
 #: RCA results kept (oldest dropped first).
@@ -657,9 +659,9 @@ class InferenceEngine:
 
     # ------------------------------------------------------------------ the station's RCA
     def station_rca(self, req: RcaRequest) -> tuple[tuple[RcaHypothesis, ...], str]:
-        """:func:`ml.rca.engine.analyse` on this station's context (the default); an
-        anomaly it has nothing to say about is read from its explanation
-        (:func:`explanation_rca`)."""
+        """:func:`ml.rca.engine.analyse` on this station's context (the default); for an
+        anomaly it has no hypothesis of at least WEAK_RCA on, the anomaly's explanation
+        (:func:`explanation_rca`) is ranked beside its hypotheses."""
         from ml.rca.result import Trigger
 
         c = self.context
@@ -681,10 +683,13 @@ class InferenceEngine:
         if res.failures:
             method += " (failed: " + ", ".join(f"{k}: {v}" for k, v in res.failures.items()) \
                 + ")"
-        if not hyps and req.anomaly is not None:
+        if req.anomaly is not None and (not hyps or hyps[0].confidence < WEAK_RCA):
+            # Little or nothing from the station's analysers (a thermal history too short,
+            # DGA not warranted …): the anomaly's own explanation ranks beside them.
             more, how = explanation_rca(req)
             if more:
-                return more, f"{method}; {how}"
+                merged = sorted(hyps + tuple(more), key=lambda h: -h.confidence)
+                return tuple(merged), f"{method}; {how}"
         return hyps, method
 
 
