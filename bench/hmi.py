@@ -23,6 +23,15 @@ seconds of CPU). It reports:
 * ``rss_mb`` — peak resident memory of the HMI process;
 * ``startup_s`` — from start to the first live frame on screen (field-sim start included).
 
+``--analytics`` runs the inference worker on every scan with a trained model (anomaly
+scores of every asset, explanations, RCA on new alarms and anomalies): it first trains a
+small one (both kinds, two simulated hours) into the run's temporary data folder, which the
+HMI then loads as the registry's active version at start. It adds ``analytics_ms_p50`` /
+``analytics_ms_p99`` (the worker's time per processed scan), ``analytics_processed`` and
+``analytics_skipped`` (scans it skipped to stay on the newest). ``--train`` (with
+``--analytics``) also runs the dock's Train model… job over and over while measuring
+(``trainings_completed``): the GUI must not stall while a model trains on its thread.
+
 ``--study`` runs N-1 contingency on the live state over and over on the studies job runner
 while it measures (the GUI must not stall with a study running). ``--flood N`` fails N
 sensors at once half-way through (over the field-sim's control
@@ -140,16 +149,30 @@ def _arrange_all_docks(win) -> None:  # noqa: ANN001
     win.docks["Points"].show()
 
 
+def _train_small(data_dir: str) -> dict:
+    """Both model kinds on two simulated hours, registered active in ``data_dir``."""
+    from app.analytics.training import train
+    from app.runtime.solver import SolverService
+    from app.station import load_station
+
+    t0 = time.perf_counter()
+    res = train(data_dir, load_station(), solver_factory=SolverService, simulate_hours=2.0,
+                step_s=120.0, seed=0, ae_epochs=5, torch_threads=1)
+    return {"model": [f"{r.kind} v{r.version}" for r in res.records],
+            "train_s": round(time.perf_counter() - t0, 1)}
+
+
 def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1,
-        study: bool = False) -> dict:
-    t_start = time.monotonic()
+        study: bool = False, analytics: bool = False, train: bool = False) -> dict:
     from app.ui.app import RunOptions
     from app.ui.app import run as run_hmi
 
     data_dir = tempfile.mkdtemp(prefix="gridtwin-bench-hmi-")
+    trained = _train_small(data_dir) if analytics or train else {}
+    t_start = time.monotonic()
     args = RunOptions(headless=True, duration=duration_s + 120.0, data_dir=data_dir,
                       period=period_s, settings=str(Path(data_dir) / "hmi.ini"),
-                      trend=tuple(TRENDED))
+                      trend=tuple(TRENDED), analytics=analytics or train)
 
     r: dict = {}
 
@@ -163,6 +186,11 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1,
         state = {"first": None, "t0": None, "measuring": False, "flood_at": None,
                  "flood_window": None}
         latency: list[float] = []
+        infer: list[tuple[float, int, int]] = []  # (ms, processed, skipped) while measuring
+        if hmi.inference is not None:
+            hmi.inference.analytics_ready.connect(
+                lambda a: infer.append((a.infer_ms, a.processed, a.skipped))
+                if state["measuring"] else None)
         stalls: list[tuple[float, float]] = []  # (t, lateness ms)
         frames = [0]
         acquired: list[float] = []  # first and last acquisition time of the measured frames
@@ -225,7 +253,25 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1,
                 QTimer.singleShot(int(duration_s * 500), start_flood)
             if study:
                 run_study()
+            if train:
+                run_training()
             QTimer.singleShot(int(duration_s * 1000), finish)
+
+        trainings_done = [0]
+
+        def run_training() -> None:
+            """The dock's Train model… job, again and again while measuring."""
+            from app.runtime.inference import training_job
+
+            ctl = win.analytics_ctl
+            if not state["measuring"] or ctl is None:
+                return
+            ctl.make_job = lambda: training_job(win.station, data_dir=data_dir, hours=2.0,
+                                                step_s=120.0, kinds=("isolation_forest",))
+            h = ctl.train()
+            if h is not None:
+                h.done.connect(lambda _r: (trainings_done.__setitem__(0, trainings_done[0]
+                                                                      + 1), run_training()))
 
         studies_done = [0]
 
@@ -306,6 +352,14 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1,
             })
             if study:
                 r["studies_completed"] = studies_done[0]
+            if infer:
+                ms = np.array([x[0] for x in infer])
+                r.update({"analytics_ms_p50": _pct(ms, 50), "analytics_ms_p99": _pct(ms, 99),
+                          "analytics_processed": infer[-1][1] - infer[0][1] + 1,
+                          "analytics_skipped": infer[-1][2] - infer[0][2],
+                          "analytics_state": hmi.inference.last.message, **trained})
+            if train:
+                r["trainings_completed"] = trainings_done[0]
             if flood:
                 w = state.get("flood_window")
                 during = [s for t, s in stalls if w and w[0] <= t <= w[1]]
@@ -330,8 +384,8 @@ def run(duration_s: float = 60.0, flood: int = 0, period_s: float = 0.1,
 
 
 def main(json_out: bool = False, duration_s: float = 60.0, flood: int = 0,
-         study: bool = False) -> int:
-    r = run(duration_s=duration_s, flood=flood, study=study)
+         study: bool = False, analytics: bool = False, train: bool = False) -> int:
+    r = run(duration_s=duration_s, flood=flood, study=study, analytics=analytics, train=train)
     if json_out:
         print(json.dumps(r, indent=2))
         return 0
@@ -351,6 +405,13 @@ def main(json_out: bool = False, duration_s: float = 60.0, flood: int = 0,
     if "studies_completed" in r:
         print(f"  studies             {r['studies_completed']} N-1 runs on the live state "
               "completed while measuring")
+    if "analytics_ms_p50" in r:
+        print(f"  analytics           {r['analytics_ms_p50']} ms p50, {r['analytics_ms_p99']} ms"
+              f" p99 per scan; {r['analytics_processed']} scans analysed, "
+              f"{r['analytics_skipped']} skipped to stay on the newest ({', '.join(r['model'])})")
+    if "trainings_completed" in r:
+        print(f"  training            {r['trainings_completed']} Train model… jobs completed "
+              "while measuring")
     print("  CPU per thread (% of one core):")
     for name, pct in r["cpu_pct"].items():
         print(f"    {name:<32}{pct:>6.1f}")

@@ -51,7 +51,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bench.hmi import main as bench_hmi
 
         return bench_hmi(json_out=args.json, duration_s=args.duration, flood=args.flood,
-                         study=args.study)
+                         study=args.study, analytics=args.analytics, train=args.train)
     print(f"unknown benchmark '{args.what}'", file=sys.stderr)
     return EXIT_INPUT
 
@@ -69,6 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="hmi: fail N sensors at once half-way through (an alarm flood)")
     sp.add_argument("--study", action="store_true",
                     help="hmi: run N-1 on the live state over and over while measuring")
+    sp.add_argument("--analytics", action="store_true",
+                    help="hmi: run the inference worker with a trained model (trains a small "
+                         "one first)")
+    sp.add_argument("--train", action="store_true",
+                    help="hmi: with the inference worker, run Train model… over and over "
+                         "while measuring")
     sp.add_argument("--minutes", type=positive_float, default=30.0,
                     help="historian: simulated minutes of 10 Hz data to ingest (default 30)")
     sp.add_argument("--realtime", type=positive_float, default=15.0, metavar="S",

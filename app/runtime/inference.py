@@ -24,8 +24,8 @@ the station's: :func:`ml.rca.engine.analyse` on the context an
 :class:`app.analytics.rca_context.RcaContextBuilder` keeps from every processed scan and
 alarm view (DGA — IEC 60599, Duval Triangle 1 and Pentagon 1, IEEE C57.104-2019 —, thermal
 against IEC 60076-7, event correlation over the twin's topology, historical matching);
-when it has nothing to say about an anomaly, :func:`explanation_rca` reads the anomaly's
-own explanation against the seed's anomaly types (and a transformer's DGA history). A
+when it has nothing (or only weak hypotheses) to say about an anomaly,
+:func:`explanation_rca` reads the anomaly's own explanation against the seed's anomaly types (and a transformer's DGA history). A
 failing RCA is one log line and an :class:`RcaResult` with ``error`` set; the scan's
 anomalies are still published.
 """
@@ -50,7 +50,7 @@ from app.runtime.jobs import Cancelled, Job, JobContext
 from app.runtime.snapshot import LiveSnapshot
 from app.station import Station
 from app.station.points import PointTable
-from ml.anomaly.detector import AnomalyDetector, DetectorState, ScanAnomalies
+from ml.anomaly.detector import AnomalyDetector, AssetAnomaly, DetectorState, ScanAnomalies
 from ml.anomaly.features import (
     EXTRA_HOT_SPOT_MODEL,
     EXTRA_TOP_OIL_MODEL,
@@ -71,6 +71,14 @@ UNTRAINED_TEXT = ("Analytics untrained — Analytics ▸ Train model… or "
                   "`gridtwin ml train anomaly --simulate 6`")
 #: Analyses kept per transformer for the Duval plots.
 DGA_KEEP = 500
+#: An anomaly's explanation is recomputed when older than this (scan time, seconds)…
+EXPLAIN_REFRESH_S = 2.0
+#: …for at most this many anomalies a scan (a new anomaly is always explained at once).
+EXPLAIN_BUDGET = 4
+#: Below this confidence the station's RCA is weak: an anomaly's explanation ranks beside it.
+WEAK_RCA = 0.3
+#: How far back past incidents are read from the historian (historical matching).
+INCIDENTS_DAYS = 365
 #: RCA results kept (oldest dropped first).
 RCA_KEEP = 200
 GASES = ("H2", "CH4", "C2H6", "C2H4", "C2H2", "CO", "CO2")
@@ -361,6 +369,9 @@ class _Scorer:
     detector: AnomalyDetector
     state: DetectorState
     failed: str | None = None
+    explained: dict[str, tuple[float, float, tuple[FeatureContribution, ...]]] = field(
+        default_factory=dict)
+    """Per flagged asset: (scan time, score, explanation) when last explained."""
 
 
 @dataclass
@@ -399,6 +410,7 @@ class InferenceEngine:
         self.extractor = FeatureExtractor(station, points)
         self.thermal = ThermalExtras(station, points)
         self.context = RcaContextBuilder(station, points=points, reader=reader)
+        self._incidents_due = reader is not None
         self.rca_fn: RcaFn = rca or self.station_rca
         self.untrained_text = untrained_text
         self._asset_type = {a.id: a.type for a in station.assets}
@@ -510,6 +522,12 @@ class InferenceEngine:
         ok = usable_mask(frame.quality)
         self._update_dga(snap, ok)
         try:
+            if self._incidents_due:  # past incidents for historical matching: once, here
+                self._incidents_due = False  # (a query, on the worker's thread)
+                n = self.context.load_incidents(
+                    start=frame.t_acquired - dt.timedelta(days=INCIDENTS_DAYS),
+                    end=frame.t_acquired)
+                log.info("analytics: %d past incidents loaded for historical matching", n)
             for v in views:
                 self.context.note_alarms(v)
             self.context.note_frame(frame)
@@ -545,9 +563,32 @@ class InferenceEngine:
             self.processed, self.skipped, (time.perf_counter() - t0) * 1000)
 
     def _flagged(self, s: _Scorer, res: ScanAnomalies) -> list[AnomalyItem]:
+        """The model's flagged assets with their explanations. An explanation costs more
+        than scoring every asset, so it is recomputed only for an anomaly that is new, whose
+        score moved by a fifth, or whose explanation is older than EXPLAIN_REFRESH_S: every
+        new one at once, then at most EXPLAIN_BUDGET refreshes a scan, the most stale first
+        (the others keep theirs)."""
+        flagged = res.flagged()
+        cache = s.explained
+        for asset in [k for k in cache if k not in {a.asset for a in flagged}]:
+            del cache[asset]
+
+        def stale(a: AssetAnomaly) -> float:
+            old = cache.get(a.asset)
+            if old is None:
+                return math.inf
+            if abs(a.score - old[1]) > 0.2 * max(old[1], 1.0):
+                return 1e9
+            return res.t_s - old[0] - EXPLAIN_REFRESH_S
+
+        new = [a for a in flagged if a.asset not in cache]  # always explained at once
+        due = sorted((a for a in flagged if a.asset in cache and stale(a) >= 0), key=stale,
+                     reverse=True)
+        for a in new + due[:EXPLAIN_BUDGET]:
+            cache[a.asset] = (res.t_s, a.score, tuple(s.detector.explain(res, a.asset)))
         out = []
-        for a in res.flagged():
-            expl = tuple(s.detector.explain(res, a.asset))
+        for a in flagged:
+            expl = cache[a.asset][2]
             since = a.since_s if a.since_s is not None else res.t_s
             out.append(AnomalyItem(a.asset, a.cls, a.severity or "low", a.score,
                                    dt.datetime.fromtimestamp(since, dt.UTC),
@@ -618,9 +659,9 @@ class InferenceEngine:
 
     # ------------------------------------------------------------------ the station's RCA
     def station_rca(self, req: RcaRequest) -> tuple[tuple[RcaHypothesis, ...], str]:
-        """:func:`ml.rca.engine.analyse` on this station's context (the default); an
-        anomaly it has nothing to say about is read from its explanation
-        (:func:`explanation_rca`)."""
+        """:func:`ml.rca.engine.analyse` on this station's context (the default); for an
+        anomaly it has no hypothesis of at least WEAK_RCA on, the anomaly's explanation
+        (:func:`explanation_rca`) is ranked beside its hypotheses."""
         from ml.rca.result import Trigger
 
         c = self.context
@@ -642,10 +683,13 @@ class InferenceEngine:
         if res.failures:
             method += " (failed: " + ", ".join(f"{k}: {v}" for k, v in res.failures.items()) \
                 + ")"
-        if not hyps and req.anomaly is not None:
+        if req.anomaly is not None and (not hyps or hyps[0].confidence < WEAK_RCA):
+            # Little or nothing from the station's analysers (a thermal history too short,
+            # DGA not warranted …): the anomaly's own explanation ranks beside them.
             more, how = explanation_rca(req)
             if more:
-                return more, f"{method}; {how}"
+                merged = sorted(hyps + tuple(more), key=lambda h: -h.confidence)
+                return tuple(merged), f"{method}; {how}"
         return hyps, method
 
 

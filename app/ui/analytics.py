@@ -224,6 +224,7 @@ class AnalyticsDock(QWidget):
         self.snapshot: AnalyticsSnapshot = untrained_snapshot()
         self._dirty = True
         self._painted_rows: tuple = ()
+        self._shown_expl: tuple | None = None
         self._rca_key: str | None = None
         self._waiting_alarm: str | None = None
         self.paints = 0
@@ -259,7 +260,7 @@ class AnalyticsDock(QWidget):
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        for col, w in ((0, 110), (1, 70), (2, 60), (3, 130)):
+        for col, w in ((0, 95), (1, 62), (2, 58), (3, 78)):
             self.table.setColumnWidth(col, w)
         self.table.itemSelectionChanged.connect(self._row_selected)
 
@@ -321,7 +322,7 @@ class AnalyticsDock(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.tabs)
-        split.setSizes([420, 580])
+        split.setSizes([560, 520])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
@@ -391,30 +392,41 @@ class AnalyticsDock(QWidget):
                                     f"{s.infer_ms:.1f} ms")
 
     def _paint_table(self, anomalies: tuple[AnomalyItem, ...]) -> None:
-        key = tuple((a.asset, a.severity, round(a.score, 1), a.since, a.top_features())
-                    for a in anomalies)
-        if key == self._painted_rows:
-            return
-        self._painted_rows = key
+        """Rows in a steady order (severity, then asset): when the same anomalies are shown
+        only the changed cells' text is set — no items rebuilt at the scan rate."""
+        rank = {"high": 0, "medium": 1, "low": 2}
+        rows = sorted(anomalies, key=lambda a: (rank.get(a.severity, 3), a.asset))
+        shape = tuple((a.asset, a.severity) for a in rows)
+        cells = [(a.asset, a.severity, f"{a.score:.1f}",
+                  a.since.astimezone(IST).strftime("%H:%M:%S"),
+                  ", ".join(a.top_features())) for a in rows]
         selected = self.selected_asset()
-        with QSignalBlocker(self.table):
-            self.table.setRowCount(len(anomalies))
-            for r, a in enumerate(anomalies):
-                cells = (a.asset, a.severity, f"{a.score:.1f}",
-                         a.since.astimezone(IST).strftime("%d %b %H:%M:%S"),
-                         ", ".join(a.top_features()))
-                for c, text in enumerate(cells):
-                    it = QTableWidgetItem(text)
-                    if c == 1:
-                        it.setBackground(SEVERITY_COLOUR.get(a.severity, theme.PANEL))
-                        it.setForeground(QColor("white") if a.severity != "low"
-                                         else theme.TEXT)
-                    if c == 0:
-                        it.setData(Qt.ItemDataRole.UserRole, a.asset)
-                    self.table.setItem(r, c, it)
-            row = next((r for r, a in enumerate(anomalies) if a.asset == selected), None)
-            if row is not None:
-                self.table.selectRow(row)
+        if shape == self._painted_rows:
+            for r, row in enumerate(cells):
+                for c in (2, 3, 4):
+                    it = self.table.item(r, c)
+                    if it.text() != row[c]:
+                        it.setText(row[c])
+        else:
+            self._painted_rows = shape
+            with QSignalBlocker(self.table):
+                self.table.setRowCount(len(rows))
+                for r, (a, row) in enumerate(zip(rows, cells, strict=True)):
+                    for c, text in enumerate(row):
+                        it = QTableWidgetItem(text)
+                        if c == 1:
+                            it.setBackground(SEVERITY_COLOUR.get(a.severity, theme.PANEL))
+                            it.setForeground(QColor("white") if a.severity != "low"
+                                             else theme.TEXT)
+                        if c == 0:
+                            it.setData(Qt.ItemDataRole.UserRole, a.asset)
+                        if c == 3:
+                            it.setToolTip(a.since.astimezone(IST).strftime(
+                                "%d %b %Y %H:%M:%S IST"))
+                        self.table.setItem(r, c, it)
+                row_of = next((r for r, a in enumerate(rows) if a.asset == selected), None)
+                if row_of is not None:
+                    self.table.selectRow(row_of)
         if selected is not None:
             self._show_explanation(self.snapshot.anomaly(selected))
 
@@ -437,6 +449,10 @@ class AnalyticsDock(QWidget):
         self._show_explanation(None if asset is None else self.snapshot.anomaly(asset))
 
     def _show_explanation(self, a: AnomalyItem | None) -> None:
+        key = None if a is None else (a.asset, a.explanation, round(a.score, 2), a.severity)
+        if key == self._shown_expl and key is not None:
+            return
+        self._shown_expl = key
         self.rca_button.setEnabled(a is not None)
         if a is None:
             self.explain_title.setText("Select an anomaly to see why the model flagged it.")
@@ -515,14 +531,16 @@ class AnalyticsDock(QWidget):
             QTreeWidgetItem(self.rca_tree, ["no hypothesis: " + r.method, "", ""])
         for h in r.hypotheses:
             it = QTreeWidgetItem(self.rca_tree, [h.cause, f"{h.confidence:.0%}", h.action])
+            it.setToolTip(0, h.cause)
             col = ACTION_COLOUR.get(h.action)
             if col is not None:
                 it.setBackground(2, col)
                 it.setForeground(2, QColor("white"))
             for e in h.evidence:
-                QTreeWidgetItem(it, [e, "", ""])
+                QTreeWidgetItem(it, [e, "", ""]).setToolTip(0, e)
             if h.recommendation:
-                QTreeWidgetItem(it, [f"→ {h.recommendation}", "", ""])
+                QTreeWidgetItem(it, [f"→ {h.recommendation}", "", ""]).setToolTip(
+                    0, h.recommendation)
         if self.rca_tree.topLevelItemCount():
             self.rca_tree.topLevelItem(0).setExpanded(True)
         self.shown_rca = r
@@ -548,7 +566,8 @@ class AnalyticsDock(QWidget):
         if samples:
             last = samples[-1]
             gases = ", ".join(f"{g} {_fmt(v)}" for g, v in last.ppm.items())
-            self.dga_info.setText(f"{len(samples)} analyses; latest "
+            n = len(samples)
+            self.dga_info.setText(f"{n} analys{'i' if n == 1 else 'e'}s; latest "
                                   f"{last.time.astimezone(IST).strftime('%d %b %H:%M')} IST: "
                                   f"{gases} ppm")
         else:
