@@ -295,3 +295,19 @@ def test_the_worker_takes_a_new_model_without_restart(qtbot, station, stream, mo
     finally:
         worker.stop()
     assert np.isfinite(got[-1].infer_ms)
+
+
+def test_scans_closer_than_the_interval_are_decimated(qtbot, station, stream):
+    """Scans 1 s apart with a 2.5 s interval (the HMI: 0.1 s apart, 0.5 s): only every third
+    is offered; the rest are decimated before the mailbox (not the worker falling behind)."""
+    from app.runtime.qt.inference import InferenceWorker
+
+    worker = InferenceWorker(InferenceEngine(station, stream.points), min_interval_s=2.5)
+    snaps = [stream.next() for _ in range(11)]
+    gaps = {round((b.t_acquired - a.t_acquired).total_seconds(), 3)
+            for a, b in zip(snaps, snaps[1:], strict=False)}
+    assert gaps == {1.0}
+    for s in snaps:
+        worker.offer(s)
+    assert worker.offered == 4 and worker.decimated == 7
+    assert worker.engine.skipped == 0

@@ -10,7 +10,8 @@
     analytics_ready(AnalyticsSnapshot)  ◄────── (queued: arrives on the GUI thread)
 
 Offering a scan is a lock and a reference swap on the GUI thread: the worker never blocks
-the scan or the GUI. When it falls behind it skips to the newest scan and counts the skips
+the scan or the GUI. The HMI offers at most two scans a second (``min_interval_s``): the
+rest are decimated before the mailbox. When it falls behind it skips to the newest scan and counts the skips
 (``AnalyticsSnapshot.skipped``). New models are handed over with :meth:`set_models` (any
 thread) and take effect at the next processed scan — a model trained while the HMI runs is
 picked up without a restart. :meth:`stop` quits the thread's event loop and waits for it;
@@ -20,6 +21,7 @@ stops it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Sequence
@@ -86,9 +88,17 @@ class InferenceWorker(QObject):
     models_changed = Signal(object)  # tuple[ModelStatus, ...]
     _wake = Signal()
 
-    def __init__(self, engine: InferenceEngine, parent: QObject | None = None) -> None:
+    def __init__(self, engine: InferenceEngine, parent: QObject | None = None, *,
+                 min_interval_s: float = 0.0) -> None:
+        """``min_interval_s``: scans closer than this (by acquisition time) to the last one
+        offered are not offered at all (counted in :attr:`decimated`, not as skips): the HMI
+        scores at 2 Hz, which anomalies lasting seconds do not notice and the GUI does —
+        scoring every 10 Hz scan held the interpreter for most of each scan."""
         super().__init__(parent)
         self.engine = engine
+        self.min_interval_s = float(min_interval_s)
+        self.decimated = 0
+        self._last_offered: dt.datetime | None = None
         self._box = _Mailbox()
         self._worker = _Worker(engine, self._box)
         self._thread = managed_thread("inference")
@@ -109,6 +119,13 @@ class InferenceWorker(QObject):
     @Slot(object)
     def offer(self, snap: LiveSnapshot) -> None:
         """Hand a scan over (any thread; a lock and a swap, never waits for inference)."""
+        t = snap.t_acquired
+        last = self._last_offered
+        if last is not None and self.min_interval_s > 0 and \
+                0 <= (t - last).total_seconds() < self.min_interval_s:
+            self.decimated += 1
+            return
+        self._last_offered = t
         self.offered += 1
         if self._box.put(snap) and self._running:
             self._wake.emit()
