@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.field.sim.plant import PlantSimulator
+from app.field.sim.plant import EQUIPMENT_SEED, PlantSimulator, plant_of
 from app.field.sim.thermal import ThermalModel, ThermalParams
 from app.station import Station
 from app.station.frame import ScanFrame
@@ -34,7 +34,7 @@ SIM_EPOCH = dt.datetime(2025, 3, 3, tzinfo=dt.UTC)
 #: moisture and ageing, bushing constants. Training and evaluation runs simulate the same
 #: station on different days: they share this seed and differ in the run's seed (noise,
 #: load variation, faults).
-STATION_SEED = 0
+STATION_SEED = EQUIPMENT_SEED
 
 
 class Cancelled(Exception):
@@ -107,9 +107,7 @@ def simulated_plant(station: Station, *, seed: int, start: dt.datetime,
                     station_seed: int = STATION_SEED) -> PlantSimulator:
     """The plant of ``station_seed``'s equipment, its random draws from here on those of
     run ``seed`` (the generator every part shares is reseeded in place)."""
-    p = PlantSimulator(station, seed=station_seed, start=start)
-    p.rng.bit_generator.state = np.random.default_rng([int(seed), 7]).bit_generator.state
-    return p
+    return plant_of(station, run_seed=seed, equipment_seed=station_seed, start=start)
 
 
 def plant_scans(station: Station, *, seed: int, hours: float, step_s: float,

@@ -147,3 +147,16 @@ def test_a_second_cooling_failure_or_pf_drop_on_the_same_asset_is_refused(plant)
     with pytest.raises(ValueError, match=f"{b} already holds the load of bay F4"):
         plant.inject("power_factor_drop", bay="F4", pf=0.7)
     assert set(plant.injections) == {a, b}
+
+
+def test_an_unseeded_field_sim_is_the_same_station_with_fresh_noise(station):
+    """The field-sim without --seed builds the station's own equipment every start (what the
+    anomaly models were trained on), its noise fresh each time."""
+    from app.field.sim.plant import EQUIPMENT_SEED, PlantSimulator, plant_of
+
+    a = plant_of(station, run_seed=None)
+    b = plant_of(station, run_seed=None)
+    ref = PlantSimulator(station, seed=EQUIPMENT_SEED)
+    assert a.switchgear.wear_pct == b.switchgear.wear_pct == ref.switchgear.wear_pct
+    assert a.switchgear.op_count == ref.switchgear.op_count
+    assert a.rng.bit_generator.state != b.rng.bit_generator.state

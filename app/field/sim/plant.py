@@ -73,6 +73,24 @@ __all__ = ["FAULT_KINDS", "MAX_COMBINED", "PlantSimulator"]
 _I = TypeVar("_I", bound=Injection)
 
 
+#: The simulated station's *equipment* seed: what the plant draws once when it is built (each
+#: breaker's SF6 filling, each CT's harmonic baseline, each transformer's oil moisture and
+#: ageing, bushing constants). A real station keeps its equipment from one start to the next,
+#: and so does the simulated one when no seed is asked for (the field-sim's default): the
+#: anomaly models trained on it (``app.analytics.sim``) see the station they will score.
+EQUIPMENT_SEED = 0
+
+
+def plant_of(station: Station, *, run_seed: int | None, equipment_seed: int = EQUIPMENT_SEED,
+             **kw: object) -> PlantSimulator:
+    """The plant of ``equipment_seed``'s equipment whose random draws from here on (noise,
+    load variation) are those of ``run_seed`` — fresh from the OS when None."""
+    p = PlantSimulator(station, seed=equipment_seed, **kw)
+    rng = np.random.default_rng(None if run_seed is None else [int(run_seed), 7])
+    p.rng.bit_generator.state = rng.bit_generator.state
+    return p
+
+
 class PlantSimulator:
     """The simulated station. Thread-safe: ``step`` from the plant thread, ``operate`` and
     ``inject`` from server or control-channel threads, ``snapshot`` from anywhere.

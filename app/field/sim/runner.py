@@ -37,7 +37,7 @@ from app.field.sim.control import (
     ControlChannel,
     check_bind,
 )
-from app.field.sim.plant import PlantSimulator
+from app.field.sim.plant import PlantSimulator, plant_of
 from app.station import Station, load_station
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,11 @@ class FieldSim:
                  mms: tuple[str, int] | None, control: tuple[str, int] | None,
                  tick_s: float = 0.1, speed: float = 1.0, seed: int | None = None,
                  control_options: dict | None = None, control_fallback: bool = False) -> None:
-        self.plant = PlantSimulator(station, tick_s=tick_s, speed=speed, seed=seed)
+        # No seed asked for: the station's own equipment with fresh noise (plant_of); a seed:
+        # a repeatable run of that seed's plant, equipment and all.
+        self.plant = (plant_of(station, run_seed=None, tick_s=tick_s, speed=speed)
+                      if seed is None else
+                      PlantSimulator(station, tick_s=tick_s, speed=speed, seed=seed))
         self.control_options = control_options or {}
         self.modbus_addr, self.mms_addr, self.control_addr = modbus, mms, control
         self.control_fallback = control_fallback
