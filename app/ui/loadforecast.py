@@ -26,7 +26,6 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QV
 
 from app.analytics.forecast_models import (
     ForecastRecord,
-    list_forecasts,
     load_latest_forecast,
     register_forecast,
 )
@@ -259,8 +258,3 @@ class LoadForecastDock(QWidget):
                             f"{MIN_HOURS} h), or `gridtwin ml train forecast`.")
         self.status.setText(" ".join(parts))
         self.refreshed.emit(view)
-
-    def versions(self) -> list[ForecastRecord]:
-        """The registered forecaster versions, newest first (for the About/ML views)."""
-        engine = self.historian.engine if self.historian is not None else None
-        return list_forecasts(self.data_dir, self.station, engine=engine)
