@@ -57,14 +57,14 @@ def _rca(calls: int) -> dict[str, Any]:
                           "tree)"}
 
 
-def _forecast() -> dict[str, Any]:
+def _forecast(steps: int | None = None) -> dict[str, Any]:
     """N-BEATS on 12 weeks of a real public series (the last window of bench.forecast:
     Victoria's 2014 half-hourly demand): training time, one 24 h forecast, and its day-ahead
     MAPE over the window's held-out week against the previous-week naive."""
     from bench.forecast import WINDOWS
     from bench.forecast import run as run_forecast
 
-    r = run_forecast(windows=(WINDOWS[-1],))
+    r = run_forecast(windows=(WINDOWS[-1],), steps=steps)
     return {"forecast_train_s": r["forecast_train_s"], "forecast_infer_ms": r["forecast_infer_ms"],
             "forecast_mape_pct": r["mape_nbeats_pct"],
             "forecast_naive_week_mape_pct": r["mape_naive_week_pct"],
@@ -72,13 +72,14 @@ def _forecast() -> dict[str, Any]:
 
 
 def run(repeat: int = 2000, train_hours: float = 6.0, rca_calls: int = 200,
-        station: str | None = None, live_s: float = 60.0) -> dict[str, Any]:
+        station: str | None = None, live_s: float = 60.0,
+        forecast_steps: int | None = None) -> dict[str, Any]:
     from bench.ml_anomaly import run as run_anomaly
 
     out: dict[str, Any] = dict(run_anomaly(repeat=repeat, train_hours=train_hours,
                                            station=station, live_s=live_s))
     out.update(_rca(rca_calls))
-    out.update(_forecast())
+    out.update(_forecast(forecast_steps))
     out["targets"] = TARGETS
     out["ratios"] = {k: round(out[k] / v, 3) for k, v in TARGETS.items()}
     out["ok"] = all(r <= 1.0 for r in out["ratios"].values())

@@ -53,9 +53,12 @@ def test_bench_ml_reports_anomaly_and_rca_figures_with_ratios():
     from bench.ml import TARGETS
     from bench.ml import run as run_bench_ml
 
-    r = run_bench_ml(repeat=30, train_hours=1.0, rca_calls=20, live_s=8.0)
-    for key in ("anomaly_scan_ms", "anomaly_scan_p99_ms", "rca_ms", "rca_p99_ms"):
+    r = run_bench_ml(repeat=30, train_hours=1.0, rca_calls=20, live_s=8.0, forecast_steps=5)
+    for key in ("anomaly_scan_ms", "anomaly_scan_p99_ms", "rca_ms", "rca_p99_ms",
+                "forecast_train_s", "forecast_infer_ms", "forecast_mape_pct"):
         assert r[key] > 0, key
-    assert r["targets"] == TARGETS == {"anomaly_scan_ms": 5.0, "rca_ms": 100.0}
+    assert r["targets"] == TARGETS == {"anomaly_scan_ms": 5.0, "rca_ms": 100.0,
+                                       "forecast_train_s": 120.0, "forecast_infer_ms": 10.0}
+    assert r["forecast_series"].startswith("Victoria")
     assert r["ratios"]["rca_ms"] == round(r["rca_ms"] / 100.0, 3)
     assert r["rca_source"].startswith("ml.rca.")

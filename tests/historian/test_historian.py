@@ -184,7 +184,8 @@ def _edit_station(path: Path, *, add: bool = False, drop_asset: str | None = Non
     if add:
         k = next(i for i, x in enumerate(lines) if x.startswith("points = ["))
         lines.insert(k + 1, '  { name = "HEATER", unit = "", kind = "status", '
-                            'quantity = "heater_ok" },\n')
+                            'quantity = "heater_ok", description = "Panel heater", '
+                            'states = ["Failed", "Healthy"] },\n')
     if drop_asset:
         start = lines.index(f'id = "{drop_asset}"\n') - 1
         assert lines[start] == "[[assets]]\n"

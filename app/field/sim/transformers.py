@@ -63,7 +63,8 @@ class Transformers:
                                               ambient_c=ambient_c)
             self.dga[a.id] = DgaModel(rng)
         self.tap_moving_until: dict[str, dt.datetime] = {}
-        #: Tap-changer operations since the last overhaul: a start from the unit's name (not
+        #: Tap-changer operations since the last overhaul, written to a ``tap_operations``
+        #: counter point where the station file has one: a start from the unit's name (not
         #: the random stream, which every other model's start depends on), one per tap move.
         self.tap_ops = {a.id: 2_000 + zlib.crc32(a.id.encode()) % 40_000
                         for a in self.transformers}
