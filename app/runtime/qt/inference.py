@@ -10,7 +10,7 @@
     analytics_ready(AnalyticsSnapshot)  ◄────── (queued: arrives on the GUI thread)
 
 Offering a scan is a lock and a reference swap on the GUI thread: the worker never blocks
-the scan or the GUI. The HMI offers at most two scans a second (``min_interval_s``): the
+the scan or the GUI. The HMI offers at most one scan a second (``min_interval_s``): the
 rest are decimated before the mailbox. When it falls behind it skips to the newest scan and counts the skips
 (``AnalyticsSnapshot.skipped``). New models are handed over with :meth:`set_models` (any
 thread) and take effect at the next processed scan — a model trained while the HMI runs is
@@ -92,7 +92,7 @@ class InferenceWorker(QObject):
                  min_interval_s: float = 0.0) -> None:
         """``min_interval_s``: scans closer than this (by acquisition time) to the last one
         offered are not offered at all (counted in :attr:`decimated`, not as skips): the HMI
-        scores at 2 Hz, which anomalies lasting seconds do not notice and the GUI does —
+        scores at 1 Hz, which anomalies lasting seconds do not notice and the GUI does —
         scoring every 10 Hz scan held the interpreter for most of each scan."""
         super().__init__(parent)
         self.engine = engine
