@@ -31,6 +31,7 @@ import numpy as np
 
 from app.historian.api import HistorianReader
 from app.station import Station
+from app.station import quality as Q
 from ml.forecast.backtest import mape_pct, seasonal_naive
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,13 @@ def _floor_hour(t: dt.datetime) -> dt.datetime:
 
 
 def _hourly_means(reader: HistorianReader, tag: str, t0: dt.datetime, n: int) -> np.ndarray:
-    """Mean of ``tag`` in each of ``n`` hours from ``t0`` (NaN where nothing was stored)."""
+    """Mean of ``tag`` in each of ``n`` hours from ``t0`` (NaN where nothing good was stored:
+    an invalid or questionable sample is not load; rollups hold good samples only)."""
     out = np.full(n, np.nan)
     t1 = t0 + n * HOUR
-    (tr,) = reader.trend([tag], t0, t1, max_points=2 * n + 2)
+    # Raw samples come decimated to min/max pairs: 120 a hour keeps the hour's mean close (two
+    # per hour would read each hour as the middle of its extremes).
+    (tr,) = reader.trend([tag], t0, t1, max_points=120 * n + 2)
     t0_ns = int(t0.timestamp() * 1e9)
     if tr.bucket_t_ns is not None and tr.vmean is not None and tr.source == "hourly":
         idx = (np.asarray(tr.bucket_t_ns, np.int64) - t0_ns) // 3_600_000_000_000
@@ -88,6 +92,8 @@ def _hourly_means(reader: HistorianReader, tag: str, t0: dt.datetime, n: int) ->
     v = np.asarray(tr.value, np.float64)
     idx = (t - t0_ns) // 3_600_000_000_000
     ok = (idx >= 0) & (idx < n) & np.isfinite(v)
+    if len(tr.quality) == len(v):  # samples carry their quality: only good ones are load
+        ok &= (np.asarray(tr.quality) & Q.VALIDITY_MASK) == Q.GOOD
     if ok.any():
         sums = np.bincount(idx[ok], weights=v[ok], minlength=n)
         counts = np.bincount(idx[ok], minlength=n)

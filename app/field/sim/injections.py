@@ -109,6 +109,17 @@ class Injection:
         self.params[key] = value
         return value
 
+    def bay_id(self, plant: PlantSimulator) -> str:
+        """Parameter ``bay`` as one of the station's bays (one line naming it otherwise)."""
+        bay = str(self.params.get("bay", ""))
+        if not bay:
+            raise ValueError("parameter 'bay' is required")
+        try:
+            plant.station.bay(bay)
+        except KeyError as exc:
+            raise ValueError(str(exc.args[0])) from None
+        return bay
+
     def asset(self, plant: PlantSimulator, *types: str, key: str = "asset") -> Asset:
         """Parameter ``key`` as one of the station's assets, of one of ``types``."""
         if key not in self.params:
@@ -330,13 +341,7 @@ class PhaseUnbalance(Injection):
     kind = "phase_unbalance"
 
     def apply(self, plant: PlantSimulator) -> None:
-        bay = str(self.params.get("bay", ""))
-        if not bay:
-            raise ValueError("parameter 'bay' is required")
-        try:
-            plant.station.bay(bay)
-        except KeyError as exc:
-            raise ValueError(str(exc.args[0])) from None
+        bay = self.bay_id(plant)
         phase = str(self.params.setdefault("phase", "A")).upper()
         if phase not in ("A", "B", "C"):
             raise ValueError(f"parameter 'phase' must be A, B or C, not {phase!r}")
@@ -387,13 +392,7 @@ class Harmonics(Injection):
     kind = "harmonics"
 
     def apply(self, plant: PlantSimulator) -> None:
-        bay = str(self.params.get("bay", ""))
-        if not bay:
-            raise ValueError("parameter 'bay' is required")
-        try:
-            plant.station.bay(bay)
-        except KeyError as exc:
-            raise ValueError(str(exc.args[0])) from None
+        bay = self.bay_id(plant)
         thd = self.number("thd_pct", 8.0)
         if not 0.0 < thd <= 50.0:
             raise ValueError(f"parameter 'thd_pct' {thd:g} must be in (0, 50]")
