@@ -6,6 +6,11 @@ revision year 2013, one sampling rate, start and trigger timestamps in UTC with 
 ``time_code,local_code`` (``0,5h30`` for a station in IST) and ``tmq_code,leapsec``.
 Analog channels are written as primary values (``P``) with their CT/VT ratios.
 
+:func:`read_comtrade` reads a record back — ours or another recorder's: revision 1991, 1999
+or 2013, ASCII, BINARY, BINARY32 or FLOAT32 data, values in primary units — for the HMI's
+record viewer. A file it cannot read is one :class:`ComtradeError` naming the file, the line
+and the field.
+
 :func:`bay_waveforms` turns the stages of a :class:`~app.training.protection.ProtectionSequence`
 into sampled currents and voltages of one bay: pre-fault load current and voltage, the fault
 current with the DC offset its X/R gives — at every switching instant the current is
@@ -139,6 +144,258 @@ def write_comtrade(stem: str | Path, *, station_name: str, rec_dev_id: str,
                 row += [str(int(ch.values[i] != 0)) for ch in statuses]
                 f.write(",".join(row) + "\r\n")
     return cfg, dat
+
+
+# ============================================================================ reading
+class ComtradeError(ValueError):
+    """A record that cannot be read: the message names the file, the line and the field."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ReadAnalog:
+    name: str
+    phase: str
+    ccbm: str
+    unit: str
+    values: np.ndarray
+    """Primary values."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ReadStatus:
+    name: str
+    phase: str
+    ccbm: str
+    values: np.ndarray
+    """0/1 per sample."""
+    normal: int = 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ComtradeRecord:
+    """A record as read: times in seconds from the first sample, channels in primary units."""
+
+    cfg: Path
+    dat: Path
+    station_name: str
+    rec_dev_id: str
+    rev_year: str
+    frequency_hz: float
+    start: dt.datetime | None
+    trigger: dt.datetime | None
+    data_format: str
+    time_s: np.ndarray
+    analogs: tuple[ReadAnalog, ...]
+    statuses: tuple[ReadStatus, ...]
+
+    @property
+    def trigger_s(self) -> float:
+        """The trigger on the record's time axis (0 when the cfg has no trigger time)."""
+        if self.start is None or self.trigger is None:
+            return 0.0
+        return (self.trigger - self.start).total_seconds()
+
+    @property
+    def sample_rate_hz(self) -> float:
+        if len(self.time_s) < 2:
+            return 0.0
+        return float((len(self.time_s) - 1) / (self.time_s[-1] - self.time_s[0]))
+
+
+_FORMATS = {"ASCII": None, "BINARY": "<i2", "BINARY32": "<i4", "FLOAT32": "<f4"}
+
+
+def _parse_stamp(text: str) -> dt.datetime | None:
+    """``dd/mm/yyyy,hh:mm:ss.ssssss`` (C37.111-1999/2013; 1991's ``mm/dd/yy`` too), UTC."""
+    m = re.fullmatch(r"\s*(\d{1,2})/(\d{1,2})/(\d{2,4})\s*,\s*(\d{1,2}):(\d{1,2}):"
+                     r"(\d{1,2})(?:\.(\d+))?\s*", text)
+    if not m:
+        raise ValueError("not dd/mm/yyyy,hh:mm:ss.ssssss")
+    a, b, y, hh, mm, ss, frac = m.groups()
+    day, month = (int(a), int(b)) if len(y) == 4 else (int(b), int(a))
+    year = int(y) if len(y) == 4 else 1900 + int(y) + (100 if int(y) < 70 else 0)
+    if day == 0 and month == 0:
+        return None  # "unknown" in 1991 records
+    us = int((frac or "0")[:6].ljust(6, "0"))
+    return dt.datetime(year, month, day, int(hh), int(mm), int(ss), us, tzinfo=dt.UTC)
+
+
+def read_comtrade(cfg: str | Path, dat: str | Path | None = None) -> ComtradeRecord:
+    """Read ``cfg`` and its ``.dat`` (beside it, unless given). Raises :class:`ComtradeError`
+    naming the file, line and field of the first thing it cannot read."""
+    cfg = Path(cfg)
+    dat = Path(dat) if dat is not None else cfg.with_suffix(".dat")
+    if not dat.exists():
+        for alt in (cfg.with_suffix(".DAT"), cfg.with_suffix(".dat")):
+            if alt.exists():
+                dat = alt
+                break
+    try:
+        text = cfg.read_bytes().decode("latin-1")
+    except OSError as exc:
+        raise ComtradeError(f"{cfg}: cannot read ({exc.strerror or exc})") from None
+    lines = text.splitlines()
+    pos = 0
+
+    def take(what: str) -> tuple[int, list[str]]:
+        nonlocal pos
+        if pos >= len(lines):
+            raise ComtradeError(f"{cfg}: line {pos + 1}: {what} missing (the file ends)")
+        pos += 1
+        return pos, [f.strip() for f in lines[pos - 1].split(",")]
+
+    def num(line: int, fields: list[str], k: int, what: str, kind: type = float) -> float:
+        try:
+            return kind(fields[k])
+        except (IndexError, ValueError):
+            got = fields[k] if k < len(fields) else "nothing"
+            raise ComtradeError(f"{cfg}: line {line}: field {k + 1} ({what}): "
+                                f"'{got}' is not a number") from None
+
+    ln, f = take("station name, recording device, revision year")
+    station_name, rec_dev = (f + ["", ""])[:2]
+    rev_year = f[2] if len(f) > 2 and f[2] else "1991"
+    ln, f = take("channel counts")
+    total = int(num(ln, f, 0, "TT, total channels", int))
+    try:
+        n_a = int(f[1].upper().rstrip("A"))
+        n_d = int(f[2].upper().rstrip("D"))
+    except (IndexError, ValueError):
+        raise ComtradeError(f"{cfg}: line {ln}: fields 2-3 (##A,##D): expected counts like "
+                            f"'6A,4D', got '{','.join(f[1:3])}'") from None
+    if n_a + n_d != total:
+        raise ComtradeError(f"{cfg}: line {ln}: field 1 (TT): {total} channels is not "
+                            f"{n_a} analog + {n_d} digital")
+    gains: list[tuple[float, float, float, float, bool]] = []
+    analog_meta: list[tuple[str, str, str, str]] = []
+    for _ in range(n_a):
+        ln, f = take("an analog channel")
+        if len(f) < 10:
+            raise ComtradeError(f"{cfg}: line {ln}: an analog channel needs at least 10 "
+                                f"fields, has {len(f)}")
+        a = num(ln, f, 5, "a, the multiplier")
+        b = num(ln, f, 6, "b, the offset")
+        prim = num(ln, f, 10, "primary") if len(f) > 12 and f[10] else 1.0
+        sec = num(ln, f, 11, "secondary") if len(f) > 12 and f[11] else 1.0
+        secondary = len(f) > 12 and f[12].upper() == "S"
+        gains.append((a, b, prim, sec, secondary))
+        analog_meta.append((f[1], f[2], f[3], f[4]))
+    status_meta: list[tuple[str, str, str, int]] = []
+    for _ in range(n_d):
+        ln, f = take("a status channel")
+        if len(f) < 2:
+            raise ComtradeError(f"{cfg}: line {ln}: a status channel needs its name")
+        normal = int(num(ln, f, 4, "y, the normal state", int)) if len(f) > 4 and f[4] else 0
+        status_meta.append((f[1], f[2] if len(f) > 2 else "", f[3] if len(f) > 3 else "",
+                            normal))
+    ln, f = take("line frequency")
+    freq = num(ln, f, 0, "lf, line frequency")
+    ln, f = take("number of sampling rates")
+    nrates = int(num(ln, f, 0, "nrates", int))
+    rates: list[tuple[float, int]] = []
+    for _ in range(max(nrates, 1)):
+        ln, f = take("a sampling rate")
+        rates.append((num(ln, f, 0, "samp, the rate in Hz"),
+                      int(num(ln, f, 1, "endsamp, the last sample", int))))
+    stamps: list[dt.datetime | None] = []
+    for what in ("the first sample's time", "the trigger time"):
+        ln, f = take(what)
+        try:
+            stamps.append(_parse_stamp(",".join(f)))
+        except ValueError as exc:
+            raise ComtradeError(f"{cfg}: line {ln}: {what}: {exc}") from None
+    ft = "ASCII"
+    timemult = 1.0
+    if pos < len(lines):
+        ln, f = take("the data file type")
+        ft = f[0].upper()
+        if ft not in _FORMATS:
+            raise ComtradeError(f"{cfg}: line {ln}: field 1 (ft): '{f[0]}' is not ASCII, "
+                                "BINARY, BINARY32 or FLOAT32")
+    if pos < len(lines) and lines[pos].strip():
+        ln, f = take("timemult")
+        timemult = num(ln, f, 0, "timemult") or 1.0
+
+    # ---- the data
+    try:
+        raw_dat = dat.read_bytes()
+    except OSError as exc:
+        raise ComtradeError(f"{dat}: cannot read ({exc.strerror or exc})") from None
+    words = (n_d + 15) // 16
+    if ft == "ASCII":
+        rows = []
+        for k, line in enumerate(raw_dat.decode("latin-1").splitlines()):
+            if not line.strip() or line.strip() == "\x1a":
+                continue
+            parts = line.split(",")
+            if len(parts) < 2 + n_a + n_d:
+                raise ComtradeError(f"{dat}: line {k + 1}: {len(parts)} fields, expected "
+                                    f"{2 + n_a + n_d} (n, timestamp, {n_a} analog, {n_d} "
+                                    "status)")
+            try:
+                rows.append([float(x) if x.strip() else math.nan
+                             for x in parts[:2 + n_a + n_d]])
+            except ValueError:
+                bad = next(j for j, x in enumerate(parts) if not _is_num(x))
+                raise ComtradeError(f"{dat}: line {k + 1}: field {bad + 1}: "
+                                    f"'{parts[bad].strip()}' is not a number") from None
+        arr = np.array(rows, dtype=float).reshape(-1, 2 + n_a + n_d)
+        stamp_us = arr[:, 1]
+        raw_a = arr[:, 2:2 + n_a]
+        dig = arr[:, 2 + n_a:].astype(np.uint8)
+        missing = np.zeros_like(raw_a, dtype=bool)
+    else:
+        dtype = np.dtype([("n", "<u4"), ("t", "<u4"), ("a", _FORMATS[ft], (n_a,)),
+                          ("d", "<u2", (words,))])
+        if len(raw_dat) % dtype.itemsize:
+            raise ComtradeError(f"{dat}: {len(raw_dat)} bytes is not a whole number of "
+                                f"{dtype.itemsize}-byte samples for {n_a} analog and {n_d} "
+                                f"status channels in {ft} (line {ln} of {cfg.name})")
+        rec = np.frombuffer(raw_dat, dtype=dtype)
+        stamp_us = rec["t"].astype(float)
+        raw_a = rec["a"].astype(float).reshape(len(rec), n_a)
+        missing = {"BINARY": rec["a"] == -32768,
+                   "BINARY32": rec["a"] == -2 ** 31}.get(ft, np.isnan(raw_a))
+        missing = np.asarray(missing).reshape(len(rec), n_a)
+        dig = np.zeros((len(rec), n_d), dtype=np.uint8)
+        for k in range(n_d):
+            dig[:, k] = (rec["d"][:, k // 16] >> (k % 16)) & 1
+    n = len(stamp_us)
+    if n == 0:
+        raise ComtradeError(f"{dat}: no samples")
+    if nrates > 0 and rates[0][0] > 0:
+        t = np.empty(n)
+        start_i, t0 = 0, 0.0
+        for rate, end in rates:
+            stop = min(n, end)
+            t[start_i:stop] = t0 + np.arange(stop - start_i) / rate
+            if stop > start_i:
+                t0 = t[stop - 1] + 1.0 / rate
+            start_i = stop
+        if start_i < n:
+            t[start_i:] = t0 + np.arange(n - start_i) / rates[-1][0]
+    else:
+        t = (stamp_us - stamp_us[0]) * timemult * 1e-6
+    analogs = []
+    for k, ((name, ph, ccbm, unit), (a, b, prim, sec, secondary)) in enumerate(
+            zip(analog_meta, gains, strict=True)):
+        v = raw_a[:, k] * a + b
+        if secondary and sec:
+            v = v * (prim / sec)
+        v = np.where(missing[:, k], np.nan, v)
+        analogs.append(ReadAnalog(name, ph, ccbm, unit, v))
+    statuses = tuple(ReadStatus(name, ph, ccbm, dig[:, k].copy(), normal)
+                     for k, (name, ph, ccbm, normal) in enumerate(status_meta))
+    return ComtradeRecord(cfg, dat, station_name, rec_dev, rev_year, freq, stamps[0], stamps[1],
+                          ft, t, tuple(analogs), statuses)
+
+
+def _is_num(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return not text.strip()
+    return True
 
 
 # ============================================================================ waveforms
