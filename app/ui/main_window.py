@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -162,6 +163,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.station, self.points = station, points
         self.pipeline, self.control, self.historian = pipeline, control, historian
+        self._data_dir = data_dir
+        self._record_viewer: QWidget | None = None
         self.queries = queries
         self.settings = settings or QSettings("GridTwin", "HMI")
         self.setWindowTitle(f"GridTwin — {station.station.name}")
@@ -480,6 +483,11 @@ class MainWindow(QMainWindow):
             a.setEnabled(False)
             m.addAction(a)
         m.addSeparator()
+        rec = QAction("Open &disturbance record…", self)
+        rec.setToolTip("A COMTRADE record (.cfg + .dat): analogue and status traces, cursors")
+        rec.triggered.connect(self.open_disturbance_record)
+        m.addAction(rec)
+        m.addSeparator()
         quit_ = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_.triggered.connect(self.close)
         m.addAction(quit_)
@@ -527,6 +535,13 @@ class MainWindow(QMainWindow):
         about = QAction("&About GridTwin", self)
         about.triggered.connect(self._about)
         h.addAction(about)
+
+    def open_disturbance_record(self) -> None:
+        from app.historian.db import data_dir
+        from app.ui.records import open_record_dialog
+
+        drills = Path(data_dir(self._data_dir)) / "drills"
+        self._record_viewer = open_record_dialog(self, str(drills) if drills.is_dir() else "")
 
     def show_analytics(self) -> None:
         self.docks["Analytics"].show()
