@@ -161,6 +161,11 @@ def test_bay_display_shows_switchgear_values_protection_alarms_and_trend(qtbot, 
     assert sw["F2_Q0"].state_name == "closed"
     k = bd.value_tags.index("F2_CT.P")
     assert bd.values.item(k, 2).text() == "MW" and bd.values.item(k, 3).text() == "good"
+    # Measurements read as the operator names them; the tag is the tooltip.
+    r = plant.points.index["F2_CT.P"]
+    assert bd.values.item(k, 0).text() == f"F2_CT — {plant.points.description[r]}"
+    assert "power" in bd.values.item(k, 0).text().lower()
+    assert bd.values.item(k, 0).toolTip() == "F2_CT.P"
     assert bd.values.item(k, 1).text() != "—"
     assert "healthy" in bd.protection.item(bd.relay_ids.index("F2_21"), 1).text()
     assert len(bd.spark.t) == 3 and "F2_CT.P" in bd.spark.title

@@ -365,7 +365,7 @@ class BayDisplay(QWidget):
         self.comm = QLabel()
         self.switchgear = BaySwitchgear(station, points)
         self.switchgear.device_selected.connect(self.device_selected)
-        self.values = self._table(["point", "value", "unit", "quality"])
+        self.values = self._table(["measurement", "value", "unit", "quality"])
         self.values.cellDoubleClicked.connect(
             lambda r, _c: self.trend_requested.emit(self.value_tags[r]))
         self.values.cellClicked.connect(
@@ -452,7 +452,9 @@ class BayDisplay(QWidget):
         self.values.setRowCount(len(tags))
         for k, t in enumerate(tags):
             r = self.points.index[t]
-            self.values.setItem(k, 0, QTableWidgetItem(t))
+            name = QTableWidgetItem(f"{self.points.asset[r]} — {self.points.description[r]}")
+            name.setToolTip(t)  # the point's tag, as the point browser and trends name it
+            self.values.setItem(k, 0, name)
             self.values.setItem(k, 1, QTableWidgetItem("—"))
             self.values.setItem(k, 2, QTableWidgetItem(unit_text(self.points.unit[r])))
             self.values.setItem(k, 3, QTableWidgetItem("—"))
