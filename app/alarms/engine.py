@@ -582,6 +582,9 @@ class AlarmEngine:
         self._raw_active = np.zeros(n, dtype=bool)  # condition (with deadband) now
         self._active = np.zeros(n, dtype=bool)  # after delays
         self._changed_at = np.zeros(n)  # epoch s when _raw_active last changed
+        # The worst value since the condition last came on: an alarm raised after its
+        # on-delay names the excursion that raised it, not a value back inside the deadband.
+        self._worst = np.full(n, np.nan)
 
     def _group_change(self, g: int, want: np.ndarray, x: np.ndarray, now: dt.datetime
                       ) -> list[Transition]:
@@ -592,6 +595,10 @@ class AlarmEngine:
         active = bool(on.any())
         s = self._sign[ks].astype(float)
         thr = self._thr[ks]
+        # Entries in alarm read as their worst value since they came on (see _worst).
+        x = x.copy()
+        held = ks[want[ks] & np.isfinite(self._worst[ks])]
+        x[held] = self._worst[held]
         with np.errstate(invalid="ignore", divide="ignore"):
             score = np.where(s == 0, 0.0, s * (x[ks] - thr) / np.maximum(np.abs(thr), 1e-9))
         score = np.where(np.isfinite(score), score, -np.inf)
@@ -690,6 +697,10 @@ class AlarmEngine:
         flip = raw != self._raw_active
         self._changed_at[flip] = t
         self._raw_active = raw
+        with np.errstate(invalid="ignore"):
+            worse = np.where(s > 0, x > self._worst, x < self._worst)
+        self._worst = np.where(raw & g & (flip | worse | np.isnan(self._worst)), x,
+                               np.where(raw, self._worst, np.nan))
         held = t - self._changed_at
         want = np.where(raw, held >= self._on, ~(held >= self._off))
         want = np.where(raw == self._active, self._active, want)

@@ -100,6 +100,29 @@ def test_on_and_off_delays(feed, types):
     assert eng.alarms[key].state == S.NORMAL
 
 
+def test_an_alarm_raised_after_its_on_delay_names_the_excursion(feed, types):
+    """The value may be back inside the deadband when the on-delay runs out: the message
+    and the alarm's value give the worst value of the excursion, which is beyond the limit."""
+    eng = AlarmEngine(feed.plant.points, [rule(on_delay_s=3, deadband=3.0)],
+                      asset_types=types)
+    key = "ICT1.TOP_OIL:R1"
+    for value in (81.0, 83.5, 80.5):
+        feed.set("ICT1.TOP_OIL", value)
+        assert eng.evaluate(feed.frame()) == []
+    feed.set("ICT1.TOP_OIL", 78.5)  # inside the deadband (80 - 3): still on
+    tr = eng.evaluate(feed.frame())
+    assert [t.after for t in tr] == [S.UNACK]
+    assert eng.alarms[key].value == 83.5
+    # The next excursion starts afresh.
+    feed.set("ICT1.TOP_OIL", 70.0)
+    eng.evaluate(feed.frame())
+    eng.acknowledge(key, "op", feed.t)
+    for value in (82.0, 81.0, 81.0, 81.0):
+        feed.set("ICT1.TOP_OIL", value)
+        eng.evaluate(feed.frame())
+    assert eng.alarms[key].active and eng.alarms[key].value == 82.0
+
+
 def limit_rules(points):
     return [rule_from_record(r) for r in station_limit_records(points)]
 
@@ -531,3 +554,22 @@ def test_no_device_answering_is_one_acquisition_alarm_not_one_per_bay(feed, type
                                                                      S.UNACK)]
     assert all(a.state == S.NORMAL for k, a in eng.alarms.items()
                if k.endswith(":comm") and k not in ("acquisition:comm", f"{devs[1]}:comm"))
+
+
+def test_a_measurements_delayed_alarm_message_gives_the_excursion_beyond_the_limit(
+        feed, types, station):
+    """As seen in a long run: the 33 kV bus over its band for the on-delay, then back inside
+    the deadband at the raising scan — the message must not read "34.51 kV, limit 34.65"."""
+    pt = feed.plant.points
+    r = AlarmRule("V5", "voltage", "range", 5.0, "high", asset_type="cvt", deadband=1.0,
+                  on_delay_s=2.0)
+    eng = AlarmEngine(pt, [r], asset_types=types, aliases={"voltage": ["voltage_kv"]},
+                      nominal=nominal_values(station, pt))
+    eng.evaluate(feed.frame())
+    vn = 400 / 3 ** 0.5
+    for pu in (1.055, 1.062, 1.046):  # over 1.05, then inside the 1 % deadband
+        feed.set("L1_CVT.V_A", vn * pu)
+        tr = eng.evaluate(feed.frame())
+    assert [t.key for t in tr] == ["L1_CVT.voltage:V5:hi"]
+    assert tr[0].message.startswith(f"L1_CVT voltage high: {vn * 1.062:.4g} kV (phase A), "
+                                    "limit 242.5 kV"), tr[0].message
