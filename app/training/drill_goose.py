@@ -53,7 +53,8 @@ class DrillGoose:
     Opened on :meth:`bind` (the engine does that); owned and closed by the caller."""
 
     def __init__(self, iface: str, *, sub_iface: str | None = None,
-                 policy: RetransmissionPolicy | None = None, wait_s: float = 5.0) -> None:
+                 policy: RetransmissionPolicy | None = None, wait_s: float = 5.0,
+                 max_lag: int = 64) -> None:
         check_interface(iface)
         if sub_iface and sub_iface != iface:
             check_interface(sub_iface)
@@ -61,6 +62,7 @@ class DrillGoose:
         self.sub_iface = sub_iface or iface
         self.policy = policy or RetransmissionPolicy()
         self.wait_s = wait_s
+        self.max_lag = max_lag
         self.pubs: StationPublishers | None = None
         self.rx: GooseReceiver | None = None
         self.gocbs: tuple[GoCb, ...] = ()
@@ -106,7 +108,8 @@ class DrillGoose:
             self._flags[g.ied] = [False] * 4
             self._tripped[g.ied] = set()
             self._bf_started[g.ied] = set()
-            self._publish(g.ied, at)
+            if self._sent_flags.get(g.ied) != self._flags[g.ied]:
+                self._publish(g.ied, at)
 
     def _publish(self, ied: str, at: dt.datetime) -> None:
         f = self._flags[ied]
@@ -115,9 +118,23 @@ class DrillGoose:
 
     # ------------------------------------------------------------------ events
     def advance(self, now: dt.datetime) -> None:
-        """Retransmissions due up to ``now`` (simulated)."""
-        if self.pubs is not None:
-            self.pubs.advance(now)
+        """Retransmissions due up to ``now`` (simulated), ``max_lag`` at a time, each batch
+        after the subscriber has caught up (see :meth:`_pace`)."""
+        if self.pubs is None:
+            return
+        while True:
+            self._pace()
+            if len(self.pubs.advance(now, limit=self.max_lag)) < self.max_lag:
+                return
+
+    def _pace(self) -> None:
+        """Back-pressure: simulated time may run far faster than the subscriber decodes, and
+        the kernel drops what overflows its socket buffer (~200 kB, a few hundred frames):
+        more than ``max_lag`` messages behind, wait (at most ``wait_s``) for it."""
+        if self.rx is not None and self.pubs.sent - self.rx.received > self.max_lag and \
+                not self.rx.wait_for(self.pubs.sent, self.wait_s):
+            log.warning("drill GOOSE: %d of %d messages received after %.1f s",
+                        self.rx.received, self.pubs.sent, self.wait_s)
 
     def on_protection(self, pe: ProtectionEvent, at: dt.datetime) -> None:
         """One relay event at its simulated instant ``at``: the IEDs' flags, published on
@@ -175,6 +192,8 @@ class DrillGoose:
         if wait and not self.rx.wait_for(self.pubs.sent, self.wait_s):
             log.warning("drill GOOSE: %d of %d messages received after %.1f s",
                         self.rx.received, self.pubs.sent, self.wait_s)
+        else:
+            self._pace()
         out = []
         for m in self.rx.drain():
             self.received += 1

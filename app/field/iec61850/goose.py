@@ -410,15 +410,17 @@ class StationPublishers:
     def sent(self) -> int:
         return sum(p.sent for p in self.pubs.values())
 
-    def advance(self, now: dt.datetime) -> list[SentFrame]:
-        """Retransmissions of every GoCB due up to ``now``, in time order."""
+    def advance(self, now: dt.datetime, limit: int | None = None) -> list[SentFrame]:
+        """Retransmissions of every GoCB due up to ``now``, in time order (at most ``limit``
+        of them: the caller calls again for the rest)."""
         out: list[SentFrame] = []
-        while True:
+        while limit is None or len(out) < limit:
             due = [p for p in self.pubs.values() if p.next_at is not None and p.next_at <= now]
             if not due:
                 return out
             first = min(due, key=lambda p: p.next_at)
             out += first.advance(first.next_at)
+        return out
 
     def change(self, ied: str, values: Sequence[Any], at: dt.datetime) -> SentFrame | None:
         """``ied``'s new state at ``at`` (after everything due before it went out)."""
