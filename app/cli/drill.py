@@ -3,12 +3,15 @@
     gridtwin drill list [--json]
         the scenarios in scenarios/ (id, title, duration, events, expected actions)
     gridtwin drill run SCENARIO --headless [--speed N] [--actions FILE] [--report DIR]
-                       [--date YYYY-MM-DD] [--data-dir D] [--json]
+                       [--date YYYY-MM-DD] [--data-dir D] [--goose IFACE] [--json]
         play a scenario on the in-process plant simulator, on simulated time (as fast as it
         goes, or N times real time), the trainee's actions from FILE; write the COMTRADE
         records, result.json and the debrief (report.html, report.pdf) into DIR (default:
         DATA_DIR/drills/TRAINEE/SCENARIO-TIME) and add the score to the trainee's results
         (DATA_DIR/drills/TRAINEE/results.jsonl). Nothing reaches the live historian.
+        --goose IFACE: the bay IEDs publish their protection trips and breaker-failure
+        initiation as IEC 61850 GOOSE on IFACE (raw Ethernet: root or CAP_NET_RAW), a
+        subscriber on IFACE records them in the sequence of events.
 
 SCENARIO is a scenario id, or a path to a scenario file.
 """
@@ -68,8 +71,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     root = data_dir(args.data_dir) / "drills"
     stamp = re.sub(r"[^0-9T]", "", now.strftime("%Y%m%dT%H%M%S"))
     out = Path(args.report) if args.report else root / script.trainee / f"{sc.id}-{stamp}"
-    engine = DrillEngine(station, sc, day=day, out_dir=out, script=script)
-    result = engine.run(speed=args.speed)
+    goose = None
+    if args.goose:
+        from app.training.drill_goose import DrillGoose
+
+        goose = DrillGoose(args.goose)
+    try:
+        engine = DrillEngine(station, sc, day=day, out_dir=out, script=script, goose=goose)
+        result = engine.run(speed=args.speed)
+    finally:
+        if goose is not None:
+            goose.close()
     write_report(result, out, tz=station.station.timezone)
     store_result(result, root)
     d = result.as_dict()
@@ -92,6 +104,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"missed: {e['action']} {e['asset']} ({e['text']})")
     for r in d["records"]:
         print(f"record: {r['fault_type']} at {r['bus']} → {r['cfg']}")
+    if result.goose is not None:
+        g = result.goose
+        print(f"GOOSE on {g['iface']}: {g['published']} published, {g['received']} received "
+              f"({g['changes_received']} state changes in the SOE)")
     print(f"report: {d['report']}")
     return 0
 
@@ -120,5 +136,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--station", metavar="FILE", help="station file")
     run.add_argument("--data-dir", help="where drills are stored (default: $GRIDTWIN_DATA_DIR "
                                         "or the user's data folder)/drills")
+    run.add_argument("--goose", metavar="IFACE", help="publish protection trips and BF "
+                                                      "initiation as GOOSE on IFACE, and "
+                                                      "record them (needs CAP_NET_RAW)")
     run.add_argument("--json", action="store_true", help="print JSON for scripts")
     run.set_defaults(func=cmd_run)

@@ -17,7 +17,10 @@
 * the trainee's actions from a script, each through the same select-before-operate
   :class:`~app.control.service.ControlService` the HMI uses (roles, station interlocks, the
   bay IED's own select), its outcome confirmed by a later scan while simulated time runs on;
-* scoring (:mod:`app.training.scoring`).
+* scoring (:mod:`app.training.scoring`);
+* optionally, the bay IEDs' protection GOOSE (:mod:`app.training.drill_goose`): trips and
+  breaker-failure initiation published on an Ethernet interface as the events happen, the
+  subscriber's messages in the sequence of events (source ``GOOSE``).
 
 Nothing is written to the live station's historian or configuration store: a drill's
 records, result and report go to its own folder. Times inside are timezone-aware UTC; the
@@ -37,7 +40,7 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -64,6 +67,9 @@ from app.training.scenario import (
 )
 from app.training.scoring import ActionVerdict, Score, Scorer
 from app.twin.topology import switch_ends
+
+if TYPE_CHECKING:
+    from app.training.drill_goose import DrillGoose
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +134,8 @@ class DrillResult:
     wall_s: float
     sim_s: float
     report: dict[str, str] = field(default_factory=dict)
+    goose: dict[str, Any] | None = None
+    """GOOSE messages published / received (when the drill ran with GOOSE)."""
 
     @property
     def speed_factor(self) -> float:
@@ -158,6 +166,7 @@ class DrillResult:
             "out_dir": str(self.out_dir),
             "sim_s": round(self.sim_s, 3), "wall_s": round(self.wall_s, 3),
             "speed_factor": round(self.speed_factor, 1),
+            **({"goose": self.goose} if self.goose is not None else {}),
         }
 
 
@@ -195,7 +204,8 @@ class DrillEngine:
                  out_dir: str | Path, script: ActionScript | None = None,
                  settings: ProtectionSettings | None = None, watch: tuple[str, ...] = (),
                  snapshot_every_s: float | None = None,
-                 replay: tuple[tuple[float, TraineeAction | Malfunction], ...] = ()) -> None:
+                 replay: tuple[tuple[float, TraineeAction | Malfunction], ...] = (),
+                 goose: DrillGoose | None = None) -> None:
         self.station = station
         self.day = day
         self.scenario = scenario
@@ -277,6 +287,9 @@ class DrillEngine:
                        else "malfunction", item)
         for a in self.script.actions:
             self._push(a.at_s, _ACTION, "action", a)
+        self.goose = goose
+        if goose is not None:
+            goose.bind(station, self.settings, self.start)
         self._scan()
 
     # ------------------------------------------------------------------ time
@@ -295,6 +308,8 @@ class DrillEngine:
         if t_s > self._t + 1e-9:
             self.plant.step(t_s - self._t)
             self._t = t_s
+            if self.goose is not None:
+                self.goose.advance(self._at())
 
     # ------------------------------------------------------------------ running
     def run(self, *, speed: float | None = None,
@@ -348,6 +363,7 @@ class DrillEngine:
             self._scan()
 
     def result(self, wall_s: float) -> DrillResult:
+        self._goose_drain(wait=True)
         score = self.scorer.result(self._fired)
         return DrillResult(
             scenario=self.scenario, trainee=self.script.trainee, start=self.start,
@@ -355,7 +371,8 @@ class DrillEngine:
             alarms=self.alarms, records=self.records, fired=self.fired,
             trace_t_s=np.asarray(self._trace_t),
             traces={k: np.asarray(v) for k, v in self._trace.items()},
-            wall_s=wall_s, sim_s=self._t)
+            wall_s=wall_s, sim_s=self._t,
+            goose=self.goose.stats() if self.goose is not None else None)
 
     # ------------------------------------------------------------------ the scan
     def _frame(self) -> ScanFrame:
@@ -379,6 +396,7 @@ class DrillEngine:
         if every and self._t >= self._next_auto - 1e-9:
             self.snapshot(f"auto {self._t:.0f} s")
             self._next_auto += every
+        self._goose_drain()
         frame = self._frame()
         self.frame = frame
         self._last_scan_t = self._t
@@ -442,6 +460,7 @@ class DrillEngine:
                 self._soe("scenario", "clear", f"{e.id}: {e.target} cleared")
             elif e.kind == "reset":
                 self.plant.reset_protection()
+                self._goose_reset()
                 self._soe("scenario", "reset", f"{e.id}: relays reset")
             elif e.kind == "message":
                 self._soe("scenario", "message", f"{e.id}: {e.text}")
@@ -475,6 +494,8 @@ class DrillEngine:
 
     def _apply_protection(self, pe: ProtectionEvent, current_ka: float) -> None:
         """One relay event through the plant's field path: flags latched, breakers moved."""
+        if self.goose is not None:
+            self.goose.on_protection(pe, self._at())
         prot = self.plant.protection
         text = " ".join(x for x in (pe.kind, pe.source, pe.element, pe.breaker and
                                     f"breaker {pe.breaker}", pe.phases and f"phases {pe.phases}",
@@ -516,6 +537,22 @@ class DrillEngine:
             if not self.plant.switchgear.is_closed(pe.breaker):
                 self.plant.switchgear.switch_now(pe.breaker, True)
 
+    # ------------------------------------------------------------------ GOOSE (optional)
+    def _at(self) -> dt.datetime:
+        """The simulated instant, to the microsecond."""
+        return self.start + dt.timedelta(seconds=self._t)
+
+    def _goose_reset(self) -> None:
+        if self.goose is not None:
+            self.goose.reset(self._at())
+
+    def _goose_drain(self, *, wait: bool = False) -> None:
+        """The subscriber's new states (from its thread, through its queue) into the SOE."""
+        if self.goose is None:
+            return
+        for msg, text in self.goose.changes(wait=wait):
+            self._soe("GOOSE", "goose", text, t_s=(msg.time - self.start).total_seconds())
+
     # ------------------------------------------------------------------ the trainee
     def latest(self) -> tuple[ScanFrame | None, Callable[[str], bool]]:
         """The control service's view: the newest scan and ``is_live(bus)`` from the plant's
@@ -545,6 +582,7 @@ class DrillEngine:
         try:
             if a.action == "reset":
                 self.plant.reset_protection()
+                self._goose_reset()
                 message = "relays reset"
             else:
                 close = a.action == "close"
@@ -622,7 +660,8 @@ class DrillEngine:
                               actions=tuple(a for a in self.script.actions
                                             if a.at_s < snap.t_s)),
                           settings=self.settings, watch=self.watch,
-                          snapshot_every_s=self.snapshot_every_s, replay=snap.live)
+                          snapshot_every_s=self.snapshot_every_s, replay=snap.live,
+                          goose=self.goose)
         while eng.t_s < snap.t_s - 1e-9:  # scan by scan, as the first run went
             eng.run_until(min(snap.t_s, eng.t_s + self.scenario.scan_s))
         eng.snapshots = [x for x in self.snapshots if x.t_s <= snap.t_s]
