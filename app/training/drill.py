@@ -602,6 +602,26 @@ class DrillEngine:
         self._act(a)
         return self.scorer.actions[-1]
 
+    def trainee_did(self, action: TraineeAction, ok: bool, message: str,
+                    unsafe: str | None = None) -> ActionVerdict:
+        """A trainee's action carried out elsewhere — through the drill HMI's own control
+        service, on this engine's plant (:mod:`app.runtime.drill`) — judged as if done here,
+        at ``action.at_s``: scored, in the SOE, kept for a backtrack's replay, and the events
+        waiting for it released. ``unsafe``: why it was unsafe, as found before it was tried
+        (None: found now)."""
+        a = action
+        if unsafe is None:
+            unsafe = self.scorer.unsafe_reason(a, self.is_live, self.interlocking)
+        self._live.append((a.at_s, a))
+        verdict = self.scorer.judge(a, a.at_s, ok, message, unsafe, self._fired)
+        self._soe(self.script.trainee, "action", f"{a.verb}: {'done' if ok else 'refused'}"
+                  f" — {message} [{verdict.verdict}]", t_s=a.at_s)
+        log.info("drill action at %.1f s (HMI): %s → %s (%s)", a.at_s, a.verb,
+                 verdict.verdict, message)
+        if ok:
+            self._after(a.verb)
+        return verdict
+
     def _malfunction(self, m: Malfunction) -> None:
         inj = self.plant.inject(m.kind, **dict(m.params))
         self._injected[f"instructor:{inj}"] = inj
