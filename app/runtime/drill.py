@@ -236,6 +236,8 @@ class DrillFrameSource:
         thread)."""
         def go(e: DrillEngine) -> DrillEngine:
             new = e.backtrack(snap)
+            if e.frozen:  # still frozen: the instructor briefs the trainee, then resumes
+                new.frozen = True
             self._engine = new
             self._generation += 1
             self.finished = None
