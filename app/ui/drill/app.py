@@ -276,6 +276,8 @@ def build_drill(opts: DrillOptions, scenario_file: str | Path | None = None, *,
         win.status.clock_prefix = "DRILL simulated  "
         win.status.tick()
         win.trends.now = lambda: source.now().timestamp()
+        if not win.trends.series:
+            win.trends._show_empty()  # its empty axis was drawn on the wall clock
         instructor = InstructorWindow(source, station, root=root, trainee=opts.trainee,
                                       snapshot_every_min=opts.snapshot_every_min,
                                       open_record=open_record)

@@ -141,6 +141,7 @@ class _Bridge(QObject):
 def _item(text: object, colour: QColor | None = None) -> QTableWidgetItem:
     it = QTableWidgetItem(str(text))
     it.setFlags(it.flags() & ~Qt.ItemFlag.ItemIsEditable)
+    it.setToolTip(str(text))
     if colour is not None:
         it.setForeground(colour)
         f = it.font()
@@ -425,7 +426,7 @@ class InstructorWindow(QMainWindow):
     def _fill_records(self, st: DrillStatus) -> None:
         self.record_list.clear()
         for bus, ftype, cfg in st.records:
-            it = QListWidgetItem(f"{ftype} fault at {bus.upper()}  ({Path(cfg).stem})")
+            it = QListWidgetItem(f"{ftype} fault at {bus.upper()}")
             it.setData(Qt.ItemDataRole.UserRole, cfg)
             it.setToolTip(cfg)
             self.record_list.addItem(it)
