@@ -47,9 +47,9 @@ def make_drill(qtbot, tmp_path):
     (tmp_path / "scenarios" / "ui-drill.toml").write_text(SC, encoding="utf-8")
 
     def make(*, start: bool = True, **kw):
-        opts = DrillOptions(scenario="ui-drill", folder=str(tmp_path / "scenarios"),
-                            data_dir=str(tmp_path / "live"), trainee="asha", no_3d=True,
-                            **{"speed": 20.0, **kw})
+        opts = DrillOptions(**{"scenario": "ui-drill", "folder": str(tmp_path / "scenarios"),
+                               "data_dir": str(tmp_path / "live"), "trainee": "asha",
+                               "no_3d": True, "speed": 20.0, **kw})
         drill = build_drill(opts, settings=QSettings(str(tmp_path / "hmi.ini"),
                                                      QSettings.Format.IniFormat))
         qtbot.addWidget(drill.win)
@@ -240,3 +240,49 @@ def test_a_bad_snapshot_file_is_one_line_and_exit_status_2(qtbot, tmp_path, caps
     assert code == 2
     assert err.count("\n") == 0
     assert err.startswith(f"gridtwin: {bad}:5: field 't_s'")
+
+
+def test_a_drill_starts_from_a_snapshot_file(qtbot, make_drill, station, tmp_path):
+    import datetime as dt
+
+    from app.training.drill import DrillEngine
+    from app.training.scenario import load_scenario
+    from app.training.snapshots import save_snapshot
+
+    sc = load_scenario(tmp_path / "scenarios" / "ui-drill.toml", station)
+    day = dt.date(2025, 1, 15)
+    eng = DrillEngine(station, sc, day=day, out_dir=tmp_path / "prep")
+    eng.advance_wall(40.0)
+    eng.inject("overvoltage", pu=1.1)
+    eng.advance_wall(20.0)
+    path = save_snapshot(tmp_path / "s.json", sc.id, eng.snapshot("prepared"), day)
+
+    d = make_drill(start=False, scenario=None, from_snapshot=str(path), speed=1.0)
+    assert d.source.t_s == pytest.approx(60.0)
+    assert d.source.engine.day == day
+    kinds = [(e.source, e.kind) for e in d.source.status.soe]
+    assert ("instructor", "inject") in kinds and ("instructor", "snapshot") in kinds
+    assert [s.label for s in d.source.status.snapshots] == ["prepared"]
+
+
+def test_the_scenario_picker_lists_the_scenarios(qtbot, tmp_path):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    from app.ui.drill.app import pick_scenario
+
+    (tmp_path / "sc").mkdir()
+    (tmp_path / "sc" / "ui-drill.toml").write_text(SC, encoding="utf-8")
+    seen = []
+
+    def choose() -> None:
+        dlg = QApplication.activeModalWidget()
+        if not isinstance(dlg, QDialog):
+            QTimer.singleShot(20, choose)
+            return
+        seen.append([dlg.picker_list.item(i).text() for i in range(dlg.picker_list.count())])
+        dlg.accept()
+
+    QTimer.singleShot(0, choose)
+    assert pick_scenario(str(tmp_path / "sc")) == tmp_path / "sc" / "ui-drill.toml"
+    assert seen == [["Reactor back in service   [ui-drill, 15 min]"]]

@@ -232,6 +232,9 @@ def build_drill(opts: DrillOptions, scenario_file: str | Path | None = None, *,
                          "._-; up to 40)")
     if not 0.5 <= opts.speed <= 20:
         raise StartError(f"--speed: {opts.speed:g} outside 0.5-20")
+    if not 0 <= opts.snapshot_every_min <= 24 * 60:
+        raise StartError(f"--snapshot-every: {opts.snapshot_every_min:g} minutes outside "
+                         "0-1440 (0: off)")
     station, sc, snapfile, day = _load(opts, scenario_file)
     root = data_dir(opts.data_dir) / "drills"
     stamp = clock.now().strftime("%Y%m%dT%H%M%S")

@@ -196,6 +196,7 @@ class InstructorWindow(QMainWindow):
         self._build_toolbar(snapshot_every_min)
         self._build_body(st)
         self.statusBar().showMessage("drill ready")
+        self.resize(theme.px(1400), theme.px(900))
         self.refresh()
 
     # ------------------------------------------------------------------ building
