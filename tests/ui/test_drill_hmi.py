@@ -286,3 +286,20 @@ def test_the_scenario_picker_lists_the_scenarios(qtbot, tmp_path):
     QTimer.singleShot(0, choose)
     assert pick_scenario(str(tmp_path / "sc")) == tmp_path / "sc" / "ui-drill.toml"
     assert seen == [["Reactor back in service   [ui-drill, 15 min]"]]
+
+
+def test_earthing_a_live_feeder_and_a_bypass_from_the_hmi_are_unsafe(qtbot, make_drill):
+    d = make_drill()
+    session = d.win.sessions.session
+    done = []
+    d.hmi.control.select(session, "F1_Q8", True, lambda r, e: done.append(e))
+    qtbot.waitUntil(lambda: len(done) == 1, timeout=20_000)
+    d.hmi.control.select(session, "F1_Q8", True, lambda r, e: done.append(e),
+                         bypass_reason="the line is surely dead by now")
+    qtbot.waitUntil(lambda: len(done) == 2, timeout=20_000)
+    assert all(e is not None for e in done)  # both refused by the HMI's control service
+    qtbot.waitUntil(lambda: len(d.source.status.actions) == 2, timeout=20_000)
+    first, second = d.source.status.actions
+    assert first.verdict == "unsafe" and first.reason.startswith("earthing a live section")
+    assert second.verdict == "unsafe" and second.reason == "interlock bypass"
+    assert d.source.status.score == 0.0
