@@ -162,7 +162,11 @@ def test_freeze_speed_snapshot_inject_backtrack_and_finish(qtbot, make_drill, mo
 
     qtbot.waitUntil(lambda: "overvoltage" in soe_text(), timeout=20_000)
 
-    # Back to the snapshot (confirmed): the drill is where it was, the malfunction undone.
+    # Back to the snapshot (confirmed): the drill is where it was, the malfunction undone,
+    # the trainee's trends start again at its time.
+    assert d.win.trends.add_tag("B400_M1.V")
+    qtbot.waitUntil(lambda: d.win.trends.series["B400_M1.V"].last_t() > snap.t_s + 10
+                    + d.source.engine.start.timestamp(), timeout=20_000)
     _wait(qtbot, instr.freeze())
     monkeypatch.setattr(QMessageBox, "question",
                         lambda *a, **k: QMessageBox.StandardButton.Yes)
@@ -174,6 +178,10 @@ def test_freeze_speed_snapshot_inject_backtrack_and_finish(qtbot, make_drill, mo
     assert src.t_s == pytest.approx(snap.t_s)
     assert not any(e.kind == "inject" for e in src.status.soe)
     qtbot.waitUntil(lambda: "overvoltage" not in soe_text(), timeout=20_000)
+    t_back = d.source.engine.start.timestamp() + snap.t_s
+    qtbot.waitUntil(lambda: "B400_M1.V" in d.win.trends.series
+                    and 0 < d.win.trends.series["B400_M1.V"].last_t() <= t_back + 1e-3,
+                    timeout=20_000)
 
     # A snapshot saved to a file, and loaded back as the place to go back to.
     saved = instr.ask_save_snapshot(str(tmp_path / "snap.json"))

@@ -134,6 +134,15 @@ def drill_banner(win: QMainWindow, text: str) -> QToolBar:
     return bar
 
 
+def restart_trends(win: QMainWindow) -> None:
+    """After a backtrack simulated time goes back: the trainee's trends start again from the
+    snapshot's time (the same points), rather than draw the undone future behind it."""
+    trends = win.trends
+    for tag in list(trends.series):
+        trends.remove_tag(tag)
+        trends.add_tag(tag)
+
+
 def pick_scenario(folder: str | None = None) -> Path | None:
     """The scenario picker (a modal dialog): the chosen scenario's file, None if cancelled."""
     from PySide6.QtCore import Qt
@@ -285,6 +294,7 @@ def build_drill(opts: DrillOptions, scenario_file: str | Path | None = None, *,
                                       snapshot_every_min=opts.snapshot_every_min,
                                       open_record=open_record)
         hmi.pipeline.snapshot_ready.connect(instructor.refresh)
+        instructor.backtracked.connect(lambda _s: restart_trends(win))
         drill = DrillHmi(hmi, source, instructor, out, root, opts.trainee, password)
         # Closing either window ends the drill.
         instructor.closing.connect(win.close)

@@ -172,6 +172,7 @@ class InstructorWindow(QMainWindow):
 
     closing = Signal()
     finished = Signal(object)  # DrillResult
+    backtracked = Signal(object)  # Snapshot: the drill went back to it
 
     def __init__(self, source: DrillFrameSource, station: Station, *, root: Path,
                  trainee: str, snapshot_every_min: float | None = 5.0,
@@ -513,7 +514,7 @@ class InstructorWindow(QMainWindow):
     def backtrack(self, snap: Snapshot) -> concurrent.futures.Future:
         self.statusBar().showMessage(f"going back to {snap.label} (replaying the scenario)…")
         fut = self.source.backtrack(snap)
-        self._watch(f"Back to {snap.label}", fut)
+        self._watch(f"Back to {snap.label}", fut, lambda _e: self.backtracked.emit(snap))
         return fut
 
     def ask_backtrack(self, snap: Snapshot | None = None) -> None:
