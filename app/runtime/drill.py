@@ -138,14 +138,14 @@ class DrillFrameSource:
         return self._engine.points
 
     def now(self) -> dt.datetime:
-        """The drill's clock: the simulated time (any thread)."""
-        with self.lock:
-            return self._engine.now()
+        """The drill's clock: the simulated time as of the newest scan (any thread; never
+        waits for the lock, which a backtrack holds for seconds — the GUI's clock reads it)."""
+        return self.status.time
 
     @property
     def t_s(self) -> float:
-        with self.lock:
-            return self._engine.t_s
+        """The engine's simulated seconds now (a plain read: any thread)."""
+        return self._engine.t_s
 
     def call(self, fn: Callable[[DrillEngine], T]) -> concurrent.futures.Future[T]:
         """Run ``fn(engine)`` on the poller thread before its next step (any thread); its
