@@ -141,6 +141,8 @@ def test_freeze_speed_snapshot_inject_backtrack_and_finish(qtbot, make_drill, mo
     qtbot.waitUntil(lambda: stats.frames >= n + 3, timeout=20_000)
     assert src.t_s == t_frozen  # scans go on, simulated time stands still
     qtbot.waitUntil(lambda: instr.state_label.text().startswith("FROZEN"), timeout=20_000)
+    qtbot.waitUntil(lambda: d.win.drill_banner_label.text().endswith(
+        "not the live station — FROZEN by the instructor"), timeout=20_000)
     assert not instr.freeze_action.isEnabled() and instr.run_action.isEnabled()
 
     _wait(qtbot, instr.set_speed(10.0))
@@ -152,6 +154,8 @@ def test_freeze_speed_snapshot_inject_backtrack_and_finish(qtbot, make_drill, mo
 
     _wait(qtbot, instr.resume())
     qtbot.waitUntil(lambda: src.t_s > snap.t_s + 10, timeout=30_000)
+    qtbot.waitUntil(lambda: d.win.drill_banner_label.text().endswith("not the live station"),
+                    timeout=20_000)
     _wait(qtbot, instr.inject("overvoltage", {"pu": 1.12}))
     qtbot.waitUntil(lambda: any(e.source == "instructor" and e.kind == "inject"
                                 for e in src.status.soe), timeout=20_000)

@@ -134,6 +134,17 @@ def drill_banner(win: QMainWindow, text: str) -> QToolBar:
     return bar
 
 
+def show_drill_state(win: QMainWindow, banner: str, state: str) -> None:
+    """The strip says when the drill is not running (the trainee sees values stand still
+    and must know it is the simulator, not the station)."""
+    words = {"FROZEN": "FROZEN by the instructor", "ENDED": "scenario ended",
+             "FINISHED": "drill finished"}.get(state)
+    text = banner if words is None else f"{banner} — {words}"
+    label = win.drill_banner_label
+    if label.text() != text:
+        label.setText(text)
+
+
 def restart_trends(win: QMainWindow) -> None:
     """After a backtrack simulated time goes back: the trainee's trends start again from the
     snapshot's time (the same points), rather than draw the undone future behind it."""
@@ -294,6 +305,9 @@ def build_drill(opts: DrillOptions, scenario_file: str | Path | None = None, *,
                                       snapshot_every_min=opts.snapshot_every_min,
                                       open_record=open_record)
         hmi.pipeline.snapshot_ready.connect(instructor.refresh)
+        banner = f"DRILL — {sc.title} — not the live station"
+        hmi.pipeline.snapshot_ready.connect(
+            lambda _snap: show_drill_state(win, banner, source.status.state))
         instructor.backtracked.connect(lambda _s: restart_trends(win))
         drill = DrillHmi(hmi, source, instructor, out, root, opts.trainee, password)
         # Closing either window ends the drill.
