@@ -25,7 +25,8 @@ class MalfunctionParamError(ValueError):
 class Param:
     name: str
     kind: str
-    """``asset`` (of :attr:`types`), ``bay``, ``device``, ``point``, ``number``, ``choice``."""
+    """``asset`` (of :attr:`types`), ``bay``, ``device``, ``point``, ``bus`` (a circuit bus),
+    ``number``, ``choice``, ``text`` (free, checked by the engine)."""
     default: object = None
     text: str = ""
     types: tuple[str, ...] = ()
@@ -45,6 +46,13 @@ class MalfunctionKind:
 _FAULT_TYPES = ("LG", "LL", "LLG", "3ph")
 
 MALFUNCTIONS: tuple[MalfunctionKind, ...] = (
+    MalfunctionKind("fault", "Fault through the protection (relays, COMTRADE record)", (
+        Param("bus", "bus", None, "faulted bus (gridtwin faults)"),
+        Param("type", "choice", "LG", "fault type", options=_FAULT_TYPES),
+        Param("stuck", "text", "", "breakers that fail to open (comma-separated)",
+              optional=True),
+        Param("permanent", "choice", "true", "permanent (false: transient, may reclose)",
+              options=("true", "false")))),
     MalfunctionKind("overvoltage", "Grid overvoltage / undervoltage", (
         Param("pu", "number", 1.15, "grid source voltage, per unit", low=0.51, high=1.49),)),
     MalfunctionKind("frequency_excursion", "Grid frequency excursion", (
@@ -103,8 +111,12 @@ MALFUNCTIONS: tuple[MalfunctionKind, ...] = (
 BY_KIND = {m.kind: m for m in MALFUNCTIONS}
 
 
-def choices(p: Param, station: Station, points: PointTable) -> list[str]:
-    """What the station offers for a parameter that names one of its things ([] otherwise)."""
+def choices(p: Param, station: Station, points: PointTable,
+            buses: tuple[str, ...] = ()) -> list[str]:
+    """What the station offers for a parameter that names one of its things ([] otherwise);
+    ``buses``: the circuit's bus names."""
+    if p.kind == "bus":
+        return [b.lower() for b in buses]
     if p.kind == "asset":
         return [a.id for a in station.assets if a.type in p.types]
     if p.kind == "bay":
@@ -119,7 +131,7 @@ def choices(p: Param, station: Station, points: PointTable) -> list[str]:
 
 
 def parse_params(kind: str, raw: dict[str, str], station: Station,
-                 points: PointTable) -> dict[str, object]:
+                 points: PointTable, buses: tuple[str, ...] = ()) -> dict[str, object]:
     """The parameters of a ``kind`` malfunction from the texts typed for them: numbers as
     finite floats in their range, names among the station's; the first bad one raises
     :class:`MalfunctionParamError` naming it."""
@@ -145,8 +157,10 @@ def parse_params(kind: str, raw: dict[str, str], station: Station,
                 raise MalfunctionParamError(f"{kind}: parameter '{p.name}' = {text} outside "
                                             f"{p.low:g}-{p.high:g}")
             out[p.name] = x
+        elif p.kind == "text":
+            out[p.name] = text
         else:
-            allowed = choices(p, station, points)
+            allowed = choices(p, station, points, buses)
             if text not in allowed:
                 raise MalfunctionParamError(f"{kind}: parameter '{p.name}': '{text}' is not a "
                                             f"{p.text} of the station")

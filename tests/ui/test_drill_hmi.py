@@ -214,6 +214,14 @@ def test_the_malfunction_dialog_checks_what_is_typed(qtbot, make_drill):
     dlg.fields["pu"].setText("1.1")
     dlg.check()
     assert dlg.params == {"pu": 1.1} and dlg.result() == 1
+    # A fault through the protection: the circuit's buses to choose from.
+    buses = tuple(d.source.engine.plant.engine.bus_names)
+    f = MalfunctionDialog("fault", d.hmi.runtime.station, d.source.points, buses=buses)
+    qtbot.addWidget(f)
+    f.fields["bus"].setCurrentText("l2_t")
+    f.fields["stuck"].setText("L2_Q0")
+    f.check()
+    assert f.params == {"bus": "l2_t", "type": "LG", "stuck": "L2_Q0", "permanent": "true"}
 
 
 def _tree_hash(root: Path) -> dict[str, str]:

@@ -81,16 +81,16 @@ class MalfunctionDialog(QDialog):
     (:func:`app.training.malfunctions.parse_params`): a bad one is named in red."""
 
     def __init__(self, kind: str, station: Station, points: PointTable,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, buses: tuple[str, ...] = ()) -> None:
         super().__init__(parent)
         spec = BY_KIND[kind]
-        self.kind, self.station, self.points = kind, station, points
+        self.kind, self.station, self.points, self.buses = kind, station, points, buses
         self.setWindowTitle(f"Inject — {spec.title}")
         self.params: dict[str, object] = {}
         form = QFormLayout()
         self.fields: dict[str, QComboBox | QLineEdit] = {}
         for p in spec.params:
-            opts = choices(p, station, points)
+            opts = choices(p, station, points, buses)
             if opts:
                 w = QComboBox()
                 w.addItems(opts)
@@ -102,6 +102,8 @@ class MalfunctionDialog(QDialog):
                               if isinstance(p.default, float) else str(p.default))
                 if p.low is not None:
                     w.setPlaceholderText(f"{p.low:g} – {p.high:g}")
+            if p.kind == "bus":
+                w.setEditable(True)
             w.setObjectName(p.name)
             self.fields[p.name] = w
             form.addRow(f"{p.text} ({p.name})", w)
@@ -125,7 +127,8 @@ class MalfunctionDialog(QDialog):
     @Slot()
     def check(self) -> None:
         try:
-            self.params = parse_params(self.kind, self.texts(), self.station, self.points)
+            self.params = parse_params(self.kind, self.texts(), self.station, self.points,
+                                       self.buses)
         except MalfunctionParamError as exc:
             self.error.setText(str(exc))
             return
@@ -498,7 +501,8 @@ class InstructorWindow(QMainWindow):
         return self._send(f"Inject {kind}", lambda e: e.inject(kind, **params))
 
     def ask_inject(self, kind: str) -> None:
-        dlg = MalfunctionDialog(kind, self.station, self.source.points, self)
+        dlg = MalfunctionDialog(kind, self.station, self.source.points, self,
+                                buses=tuple(self.source.engine.plant.engine.bus_names))
         if dlg.exec() == QDialog.DialogCode.Accepted:
             self.inject(kind, dlg.params)
 
