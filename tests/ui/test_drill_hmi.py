@@ -84,6 +84,7 @@ def test_the_trainee_window_is_marked_drill_and_has_no_instructor_controls(make_
     assert not d.win.drill_banner.toggleViewAction().isVisible()  # cannot be hidden
     win.status.tick()
     assert win.status.clock_label.text().startswith("DRILL simulated")
+    assert win.drill_status_mark.isVisible() and "DRILL" in win.drill_status_mark.text()
     assert win.status.historian_label.text() == "history: off"
     assert d.instructor.isWindow() and d.instructor.parent() is None
     trainee_actions = {a.text() for a in win.findChildren(QAction)}

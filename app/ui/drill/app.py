@@ -295,6 +295,14 @@ def build_drill(opts: DrillOptions, scenario_file: str | Path | None = None, *,
         runtime.accounts.create_user("drill", opts.trainee, password, "operator")
         win = hmi.win
         drill_banner(win, f"DRILL — {sc.title} — not the live station")
+        from PySide6.QtWidgets import QLabel
+
+        mark = QLabel(" DRILL — simulator ")
+        mark.setObjectName("drillStatusMark")
+        mark.setStyleSheet(f"background: {theme.DRILL.name()}; color: white; "
+                           "font-weight: bold; padding: 0 6px;")
+        win.statusBar().insertWidget(0, mark)
+        win.drill_status_mark = mark  # type: ignore[attr-defined]
         win.status.now = source.now
         win.status.clock_prefix = "DRILL simulated  "
         win.status.tick()
@@ -372,6 +380,11 @@ def run_drill(opts: DrillOptions) -> int:
             QTimer.singleShot(int(opts.duration * 1000), finish)
         else:
             drill.win.fit_to_screen()
+            screens = app.screens()
+            if len(screens) > 1:  # the instructor's own screen, when there is one
+                other = next((sc for sc in screens if sc != drill.win.screen()), None)
+                if other is not None:
+                    drill.instructor.move(other.availableGeometry().topLeft())
         print(f"drill folder: {drill.out_dir}")
         return app.exec()
     finally:
