@@ -256,7 +256,7 @@ class DrillFrameSource:
         def go(e: DrillEngine) -> DrillResult:
             if not e.frozen:
                 e.freeze()
-            result = e.result(self.wall_s)
+            result = e.result(max(self.wall_s, 1e-3))  # (finite: results.jsonl is JSON)
             write_report(result, e.out_dir, tz=tz)
             store_result(result, root)
             self.finished = result

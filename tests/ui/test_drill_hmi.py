@@ -324,3 +324,24 @@ def test_earthing_a_live_feeder_and_a_bypass_from_the_hmi_are_unsafe(qtbot, make
     assert first.verdict == "unsafe" and first.reason.startswith("earthing a live section")
     assert second.verdict == "unsafe" and second.reason == "interlock bypass"
     assert d.source.status.score == 0.0
+
+
+def test_gridtwin_drill_scenario_screenshots_both_windows(qtbot, tmp_path, capsys):
+    from PySide6.QtGui import QImage
+
+    from app.cli import main
+
+    (tmp_path / "sc").mkdir()
+    (tmp_path / "sc" / "ui-drill.toml").write_text(SC, encoding="utf-8")
+    shots = tmp_path / "shots"
+    code = main(["drill", "ui-drill", "--folder", str(tmp_path / "sc"), "--data-dir",
+                 str(tmp_path / "d"), "--trainee", "asha", "--no-3d", "--screenshot",
+                 str(shots), "--duration", "1.5"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "drill folder:" in out and "screenshots saved" in out
+    for name in ("trainee.png", "instructor.png"):
+        img = QImage(str(shots / name))
+        assert (img.width(), img.height()) == (1920, 1080)
+    assert list((tmp_path / "d" / "drills" / "asha").glob("ui-drill-*"))
+    assert running_threads() == []
