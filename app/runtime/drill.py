@@ -308,8 +308,8 @@ class DrillCommander:
 
 
 class ScoredControl:
-    """The HMI's control service with every trainee command judged by the drill: a select
-    refused (an interlock, the bay device, a bypass without the rights) is a refused action;
+    """The HMI's control service with every trainee command judged by the drill (and its
+    command notes to the alarm engine on the drill's clock): a select refused (an interlock, the bay device, a bypass without the rights) is a refused action;
     an operate is judged on its outcome, at the simulated time it was given. A cancelled
     selection is not an action. Everything else is the wrapped service's."""
 
@@ -318,6 +318,13 @@ class ScoredControl:
         self._source = source
         self._unsafe: dict[int, str] = {}
         self._lock = threading.Lock()
+        # The HMI's alarm engine is told of a command at the drill's time, as its frames
+        # carry simulated time (at the wall clock's time an operator's open would be taken
+        # for a trip whenever the drill's day and hour are ahead of the wall clock). The
+        # service's own clock stays the wall clock: a selection expires in real seconds.
+        hook = service.on_command
+        if hook is not None:
+            service.on_command = lambda asset, close, _when: hook(asset, close, source.now())
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._service, name)

@@ -326,22 +326,55 @@ def test_earthing_a_live_feeder_and_a_bypass_from_the_hmi_are_unsafe(qtbot, make
     assert d.source.status.score == 0.0
 
 
-def test_gridtwin_drill_scenario_screenshots_both_windows(qtbot, tmp_path, capsys):
+def test_gridtwin_drill_scenario_screenshots_both_windows(qtbot, tmp_path):
+    """The command line end to end, in a process of its own (as ``gridtwin run --headless``
+    is tested: a QApplication that has run ``exec`` is spent for the rest of a process)."""
+    import os
+    import subprocess
+    import sys
+
     from PySide6.QtGui import QImage
 
-    from app.cli import main
-
+    root = Path(__file__).resolve().parents[2]
     (tmp_path / "sc").mkdir()
     (tmp_path / "sc" / "ui-drill.toml").write_text(SC, encoding="utf-8")
     shots = tmp_path / "shots"
-    code = main(["drill", "ui-drill", "--folder", str(tmp_path / "sc"), "--data-dir",
-                 str(tmp_path / "d"), "--trainee", "asha", "--no-3d", "--screenshot",
-                 str(shots), "--duration", "1.5"])
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "drill folder:" in out and "screenshots saved" in out
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(tmp_path),
+           "PYTHONPATH": str(root)}
+    r = subprocess.run([sys.executable, "-m", "app.cli", "drill", "ui-drill", "--folder",
+                        str(tmp_path / "sc"), "--data-dir", str(tmp_path / "d"), "--trainee",
+                        "asha", "--no-3d", "--screenshot", str(shots), "--duration", "2"],
+                       cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "drill folder:" in r.stdout and "screenshots saved" in r.stdout
     for name in ("trainee.png", "instructor.png"):
         img = QImage(str(shots / name))
         assert (img.width(), img.height()) == (1920, 1080)
     assert list((tmp_path / "d" / "drills" / "asha").glob("ui-drill-*"))
-    assert running_threads() == []
+
+
+def test_an_operators_open_is_not_a_trip_when_the_drill_is_ahead_of_the_wall_clock(
+        qtbot, make_drill):
+    import datetime as dt
+
+    from app.station import clock
+
+    # The drill's day two days ahead of the wall clock: a command noted at wall time would
+    # be half a minute old at once and the open annunciated as a trip.
+    d = make_drill(date=clock.now().date() + dt.timedelta(days=2), speed=1.0)
+    views = []
+    d.hmi.pipeline.alarms_ready.connect(views.append)
+    done = []
+    session = d.win.sessions.session
+    d.hmi.control.select(session, "F4_Q0", False, lambda r, e: done.append((r, e)))
+    qtbot.waitUntil(lambda: bool(done), timeout=20_000)
+    d.hmi.control.operate(session, done[0][0], lambda r, e: done.append((r, e)))
+    qtbot.waitUntil(lambda: len(done) == 2, timeout=30_000)
+    assert done[1][1] is None and done[1][0].ok
+    n = d.hmi.pipeline.stats.frames
+    qtbot.waitUntil(lambda: d.hmi.pipeline.stats.frames >= n + 10, timeout=20_000)
+    qtbot.waitUntil(lambda: d.win.last_snapshot.seq >= n + 5, timeout=20_000)
+    assert views  # the alarm list did change (the drill's own alarms at the start)
+    trips = [r for v in views for r in v.rows if r.tag == "F4_Q0.POS"]
+    assert trips == []
+    assert d.source.status.actions[-1].verdict == "wrong"  # not expected in this scenario
