@@ -303,6 +303,7 @@ def build_drill(opts: DrillOptions, scenario_file: str | Path | None = None, *,
                            "font-weight: bold; padding: 0 6px;")
         win.statusBar().insertWidget(0, mark)
         win.drill_status_mark = mark  # type: ignore[attr-defined]
+        win.status.latency_label.hide()  # scan-to-screen latency means nothing on a drill
         win.status.now = source.now
         win.status.clock_prefix = "DRILL simulated  "
         win.status.tick()
