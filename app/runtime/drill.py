@@ -88,6 +88,8 @@ class DrillStatus:
     soe: tuple[SoeEntry, ...]
     records: tuple[tuple[str, str, str], ...]
     """(bus, fault type, .cfg path) of each fault's disturbance record."""
+    active: tuple[tuple[str, str, str], ...]
+    """(id, kind, parameters) of each plant injection in force (scenario's or instructor's)."""
     generation: int
     """Incremented by each backtrack (a new engine)."""
 
@@ -228,7 +230,9 @@ class DrillFrameSource:
             e.t_s >= sc.duration_s - 1e-9, self.finished is not None, tuple(e.snapshots),
             tuple(e.scorer.actions), tuple(x.as_dict() for x in score.expectations),
             score.score, tuple(e.soe),
-            tuple((r.bus, r.fault_type, str(r.cfg)) for r in e.records), self._generation)
+            tuple((r.bus, r.fault_type, str(r.cfg)) for r in e.records),
+            tuple((i.id, i.kind, ", ".join(f"{k}={v}" for k, v in i.params.items()))
+                  for i in e.plant.injections.values()), self._generation)
 
     # ------------------------------------------------------------------ the instructor
     def backtrack(self, snap: Snapshot) -> concurrent.futures.Future[DrillEngine]:

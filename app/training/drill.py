@@ -74,6 +74,9 @@ _TRIPS = ("trip", "retrip", "bf_backup_trip", "transfer_trip")
 #: The instructor's malfunction that is a fault played through the protection (not one of
 #: the plant's injection kinds): :meth:`DrillEngine.inject` ``("fault", bus=…, type=…)``.
 FAULT_MALFUNCTION = "fault"
+#: The instructor clears an injection in force: :meth:`DrillEngine.inject` ``("clear",
+#: id=…)`` (kept for a backtrack's replay like any malfunction).
+CLEAR_MALFUNCTION = "clear"
 #: Points always traced for the debrief's timeline plot (when the station has them).
 WATCH = ("B400_M1.V", "B220_M1.V", "B220_M1.HZ")
 
@@ -628,6 +631,16 @@ class DrillEngine:
     def _malfunction(self, m: Malfunction) -> None:
         if m.kind == FAULT_MALFUNCTION:
             self._instructor_fault(dict(m.params))
+            return
+        if m.kind == CLEAR_MALFUNCTION:
+            inj = str(dict(m.params).get("id", ""))
+            try:
+                self.plant.clear(inj)
+            except KeyError:
+                raise ValueError(f"parameter 'id': no malfunction '{inj}' in force") from None
+            for k in [k for k, v in self._injected.items() if v == inj]:
+                del self._injected[k]
+            self._soe("instructor", "clear", f"{inj} cleared")
             return
         inj = self.plant.inject(m.kind, **dict(m.params))
         self._injected[f"instructor:{inj}"] = inj

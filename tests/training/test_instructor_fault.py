@@ -59,3 +59,20 @@ def test_bad_fault_parameters_are_named(engine, params, words):
     with pytest.raises(ValueError, match=words):
         engine.inject("fault", **params)
     assert engine.records == [] and engine.snapshot().live == ()
+
+
+def test_the_instructor_clears_a_malfunction_and_a_backtrack_replays_it(engine):
+    engine.advance_wall(5.0)
+    engine.inject("overvoltage", pu=1.12)
+    (inj,) = engine.plant.injections
+    engine.advance_wall(5.0)
+    engine.inject("clear", id=inj)
+    assert engine.plant.injections == {}
+    assert ("instructor", "clear") in {(e.source, e.kind) for e in engine.soe}
+    with pytest.raises(ValueError, match="parameter 'id': no malfunction 'nothing-1'"):
+        engine.inject("clear", id="nothing-1")
+    engine.advance_wall(5.0)
+    again = engine.backtrack(engine.snapshot("after the clear"))
+    assert again.plant.injections == {}
+    assert [e.kind for e in again.soe if e.source == "instructor"][-3:] == \
+        ["inject", "clear", "backtrack"]

@@ -378,3 +378,19 @@ def test_an_operators_open_is_not_a_trip_when_the_drill_is_ahead_of_the_wall_clo
     trips = [r for v in views for r in v.rows if r.tag == "F4_Q0.POS"]
     assert trips == []
     assert d.source.status.actions[-1].verdict == "wrong"  # not expected in this scenario
+
+
+def test_the_instructor_lists_and_clears_malfunctions_in_force(qtbot, make_drill,
+                                                                monkeypatch):
+    d = make_drill()
+    instr = d.instructor
+    _wait(qtbot, instr.inject("frequency_excursion", {"target_hz": 49.2, "ramp_s": 10.0}))
+    qtbot.waitUntil(lambda: instr.active_list.count() == 1, timeout=20_000)
+    assert instr.active_list.item(0).text().startswith("frequency_excursion-")
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: QMessageBox.StandardButton.Yes)
+    instr.active_list.setCurrentRow(0)
+    instr.ask_clear()
+    qtbot.waitUntil(lambda: instr.active_list.count() == 0, timeout=20_000)
+    assert not instr.clear_button.isEnabled()
+    assert any(e.kind == "clear" and e.source == "instructor" for e in d.source.status.soe)

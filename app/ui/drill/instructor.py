@@ -307,8 +307,16 @@ class InstructorWindow(QMainWindow):
         self.record_button = QPushButton("Open record")
         self.record_button.clicked.connect(lambda: self.open_selected_record())
         rl.addWidget(self.record_button)
+        act = QGroupBox("Malfunctions in force")
+        ml = QVBoxLayout(act)
+        self.active_list = QListWidget()
+        ml.addWidget(self.active_list)
+        self.clear_button = QPushButton("Clear selected…")
+        self.clear_button.clicked.connect(lambda: self.ask_clear())
+        ml.addWidget(self.clear_button)
         left = QVBoxLayout()
         left.addWidget(snaps, 3)
+        left.addWidget(act, 2)
         left.addWidget(recs, 2)
         lw = QWidget()
         lw.setLayout(left)
@@ -368,7 +376,7 @@ class InstructorWindow(QMainWindow):
                   self.finish_action):
             w.setEnabled(live)
         key = (st.generation, len(st.snapshots), len(st.actions), len(st.soe),
-               len(st.records))
+               len(st.records), st.active)
         if key == self._shown:
             return
         self._shown = key
@@ -376,6 +384,16 @@ class InstructorWindow(QMainWindow):
         self._fill_actions(st)
         self._fill_soe(st)
         self._fill_records(st)
+        self._fill_active(st)
+
+    def _fill_active(self, st: DrillStatus) -> None:
+        self.active_list.clear()
+        for inj, kind, params in st.active:
+            it = QListWidgetItem(f"{inj}  {params}" if params else inj)
+            it.setData(Qt.ItemDataRole.UserRole, inj)
+            it.setToolTip(f"{kind}: {params}")
+            self.active_list.addItem(it)
+        self.clear_button.setEnabled(bool(st.active) and not st.finished)
 
     def _tz_name(self) -> str:
         return "IST" if str(self.tz) == "Asia/Kolkata" else str(self.tz)
@@ -505,6 +523,20 @@ class InstructorWindow(QMainWindow):
                                 buses=tuple(self.source.engine.plant.engine.bus_names))
         if dlg.exec() == QDialog.DialogCode.Accepted:
             self.inject(kind, dlg.params)
+
+    def clear(self, injection_id: str) -> concurrent.futures.Future:
+        return self._send(f"Clear {injection_id}",
+                          lambda e: e.inject("clear", id=injection_id))
+
+    def ask_clear(self) -> None:
+        it = self.active_list.currentItem()
+        if it is None:
+            self.statusBar().showMessage("select a malfunction to clear", 10_000)
+            return
+        inj = it.data(Qt.ItemDataRole.UserRole)
+        if QMessageBox.question(self, "Clear malfunction", f"Clear {inj} now?"
+                                ) == QMessageBox.StandardButton.Yes:
+            self.clear(inj)
 
     @Slot()
     def trainee_reset(self) -> concurrent.futures.Future:
