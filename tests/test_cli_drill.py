@@ -76,7 +76,8 @@ def test_run_headless_json(tmp_path, capsys):
     (["drill", "run", "no-such-scenario", "--headless"], "no scenario 'no-such-scenario'"),
     (["drill", "run", "busbar-fault", "--headless", "--speed", "0"], "must be a number"),
     (["drill", "run", "busbar-fault", "--headless", "--date", "15/01/2025"], "not a date"),
-    (["drill", "run", "busbar-fault"], "not built yet"),
+    (["drill", "run", "busbar-fault", "--trainee", "two words"], "is not a user name"),
+    (["drill", "no-such-scenario", "--no-3d"], "no scenario 'no-such-scenario'"),
 ])
 def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, argv, words):
     if "--speed" in argv or "--date" in argv:  # refused by argparse's type check

@@ -23,8 +23,10 @@ QT_ALLOWED = ("app/ui", "app/runtime/qt")
 FORBIDDEN = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "pyvista", "pyvistaqt", "qtpy", "vtk")
 #: Core modules allowed to import app.ui lazily, inside a function that only the GUI path
 #: calls. The ``run`` verb (app/cli/run.py) imports app.ui.app, which itself imports Qt only
-#: inside ``run()``: ``gridtwin solve`` never loads Qt (checked below).
-LAZY_GUI_IMPORTS = {"app/cli/run.py": {"app.ui.app"}}
+#: inside ``run()``: ``gridtwin solve`` never loads Qt (checked below). The ``drill`` verb
+#: (app/cli/drill.py) imports app.ui.drill.app the same way, only for the windowed drill.
+LAZY_GUI_IMPORTS = {"app/cli/run.py": {"app.ui.app"},
+                    "app/cli/drill.py": {"app.ui.drill.app"}}
 
 
 def _core_files() -> list[Path]:

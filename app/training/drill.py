@@ -77,6 +77,12 @@ log = logging.getLogger(__name__)
 _PROTECTION, _EVENT, _ACTION, _SCAN = range(4)
 #: Protection events that latch a relay's flags in the station's points.
 _TRIPS = ("trip", "retrip", "bf_backup_trip", "transfer_trip")
+#: The instructor's malfunction that is a fault played through the protection (not one of
+#: the plant's injection kinds): :meth:`DrillEngine.inject` ``("fault", bus=…, type=…)``.
+FAULT_MALFUNCTION = "fault"
+#: The instructor clears an injection in force: :meth:`DrillEngine.inject` ``("clear",
+#: id=…)`` (kept for a backtrack's replay like any malfunction).
+CLEAR_MALFUNCTION = "clear"
 #: Points always traced for the debrief's timeline plot (when the station has them).
 WATCH = ("B400_M1.V", "B220_M1.V", "B220_M1.HZ")
 
@@ -640,10 +646,73 @@ class DrillEngine:
         self._act(a)
         return self.scorer.actions[-1]
 
+    def trainee_did(self, action: TraineeAction, ok: bool, message: str,
+                    unsafe: str | None = None) -> ActionVerdict:
+        """A trainee's action carried out elsewhere — through the drill HMI's own control
+        service, on this engine's plant (:mod:`app.runtime.drill`) — judged as if done here,
+        at ``action.at_s``: scored, in the SOE, kept for a backtrack's replay, and the events
+        waiting for it released. ``unsafe``: why it was unsafe, as found before it was tried
+        (None: found now)."""
+        a = action
+        if unsafe is None:
+            unsafe = self.scorer.unsafe_reason(a, self.is_live, self.interlocking)
+        self._live.append((a.at_s, a))
+        verdict = self.scorer.judge(a, a.at_s, ok, message, unsafe, self._fired)
+        self._soe(self.script.trainee, "action", f"{a.verb}: {'done' if ok else 'refused'}"
+                  f" — {message} [{verdict.verdict}]", t_s=a.at_s)
+        log.info("drill action at %.1f s (HMI): %s → %s (%s)", a.at_s, a.verb,
+                 verdict.verdict, message)
+        if ok:
+            self._after(a.verb)
+        return verdict
+
     def _malfunction(self, m: Malfunction) -> None:
+        if m.kind == FAULT_MALFUNCTION:
+            self._instructor_fault(dict(m.params))
+            return
+        if m.kind == CLEAR_MALFUNCTION:
+            inj = str(dict(m.params).get("id", ""))
+            try:
+                self.plant.clear(inj)
+            except KeyError:
+                raise ValueError(f"parameter 'id': no malfunction '{inj}' in force") from None
+            for k in [k for k, v in self._injected.items() if v == inj]:
+                del self._injected[k]
+            self._soe("instructor", "clear", f"{inj} cleared")
+            return
         inj = self.plant.inject(m.kind, **dict(m.params))
         self._injected[f"instructor:{inj}"] = inj
         self._soe("instructor", "inject", f"{inj}: {m.kind} {dict(m.params)}")
+
+    def _instructor_fault(self, p: dict[str, object]) -> None:
+        """A fault the instructor starts live, played through the protection as a scenario's
+        ``fault`` event is (relays, breakers, SOE, the COMTRADE record): parameters ``bus``
+        (a circuit bus), ``type`` (3ph, LG, LL, LLG), ``stuck`` (breakers that fail to open,
+        comma-separated), ``permanent`` (default true). Bad ones: a ValueError naming them."""
+        from app.twin.faults import FAULT_TYPES
+
+        bus = str(p.get("bus", "")).strip().lower()
+        if bus not in {b.lower() for b in self.plant.engine.bus_names}:
+            raise ValueError(f"parameter 'bus': '{bus}' is not a bus of the circuit "
+                             "(see gridtwin faults)")
+        ftype = str(p.get("type", "LG"))
+        if ftype not in FAULT_TYPES:
+            raise ValueError(f"parameter 'type': '{ftype}' is not a fault type "
+                             f"({', '.join(FAULT_TYPES)})")
+        stuck = tuple(x.strip() for x in str(p.get("stuck", "") or "").split(",") if x.strip())
+        for b in stuck:
+            if b not in self._assets or self.station.asset(b).type != "breaker":
+                raise ValueError(f"parameter 'stuck': '{b}' is not a breaker of the station")
+        permanent = str(p.get("permanent", True)).lower() not in ("false", "0", "no")
+        n = sum(1 for k in self._fired if k.startswith("instructor-fault-")) + 1
+        e = ScenarioEvent(f"instructor-fault-{n}", "fault", bus=bus, fault_type=ftype,
+                          stuck=stuck, permanent=permanent)
+        self._fired[e.id] = self._t
+        self.fired.append((self._t, e.id))
+        self._soe("instructor", "fault", f"{e.id}: {ftype} fault at {bus.upper()}"
+                  + (f", stuck {', '.join(stuck)}" if stuck else "")
+                  + ("" if permanent else ", transient"))
+        self._fault(e)
 
     def snapshot(self, label: str = "") -> Snapshot:
         """Mark this instant to come back to (on demand, or every ``snapshot_every_s``)."""

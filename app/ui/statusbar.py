@@ -55,6 +55,10 @@ class StatusPanel(QObject):
         self.fault_label.hide()
         self.analytics_label = QLabel("")
         self.clock_label = QLabel()
+        #: The clock shown and scans' latency are measured against (a drill shows its
+        #: simulated time: app.ui.drill), and what the clock's text starts with.
+        self.now = wallclock.now
+        self.clock_prefix = ""
         for w in (self.comm_label, self.rate_label, self.latency_label, self.historian_label,
                   self.analytics_label, self.user_label):
             bar.addWidget(w)
@@ -73,7 +77,7 @@ class StatusPanel(QObject):
     # ------------------------------------------------------------------ once a second
     @Slot()
     def tick(self) -> None:
-        self.clock_label.setText(wallclock.now().astimezone(IST).strftime(
+        self.clock_label.setText(self.clock_prefix + self.now().astimezone(IST).strftime(
             "%d %b %Y  %H:%M:%S IST"))
         if self.pipeline is not None:
             self.rate_label.setText(f"scan {self.pipeline.stats.scan_hz():.1f} Hz")
@@ -136,7 +140,7 @@ class StatusPanel(QObject):
     @Slot(object)
     @timed("status bar")
     def update_snapshot(self, snap: LiveSnapshot) -> None:
-        lat = (wallclock.time() - snap.t_acquired.timestamp()) * 1000.0
+        lat = (self.now().timestamp() - snap.t_acquired.timestamp()) * 1000.0
         self.latency_ms.append(lat)
         self.latency_label.setText(f"latency {lat:.0f} ms")
         self._show_comm(snap)

@@ -31,6 +31,10 @@ SELECTION = QColor("#0078D7")
 #: a calm blue that reads as "computed", never as an alarm.
 STUDY = QColor("#1F4E9E")
 STUDY_FILL = QColor(31, 78, 158, 40)
+#: A drill (the trainer's simulator, not the live station): the strip across the trainee's
+#: window. A dark slate teal used for nothing else — not an alarm priority, not invalid data,
+#: not a selection, not a study, and darker than any busbar colour.
+DRILL = QColor("#1D4E57")
 
 #: Distinct but calm trend pens.
 TREND_PENS = ["#1F4E9E", "#B3541E", "#2E7D32", "#6A1B9A", "#00838F", "#8D6E00", "#AD1457",

@@ -193,6 +193,9 @@ class TrendsDock(QWidget):
         self._live_follow = True
         self._range_s = 600.0
         self._last_draw = 0.0
+        #: "Now" in epoch seconds for the empty view and backfills (a drill: its simulated
+        #: time, app.ui.drill).
+        self.now = clock.time
 
         pg.setConfigOptions(antialias=False, background=theme.PANEL, foreground=theme.TEXT)
         self.plot = _Plot(axisItems={"bottom": IstAxis(orientation="bottom")})
@@ -263,7 +266,7 @@ class TrendsDock(QWidget):
         lay.addWidget(split, 1)
 
     def _show_empty(self) -> None:
-        now = clock.time()
+        now = self.now()
         self.plot_item.setXRange(now - self._range_s, now, padding=0)
         self.plot_item.setYRange(0, 1, padding=0)
         self._hint.setPos(now - self._range_s / 2, 0.5)
@@ -299,7 +302,7 @@ class TrendsDock(QWidget):
         item.setData(Qt.ItemDataRole.UserRole, tag)
         item.setForeground(pen)
         self.legend.addItem(item)
-        now = clock.time()
+        now = self.now()
         self.backfill_requested.emit([tag], now - self._range_s, now, 2000)
         self._redraw(force=True)
         self._save_current()
@@ -457,7 +460,7 @@ class TrendsDock(QWidget):
         self._range_s = float(RANGES_S[name])
         if self.range_box.currentText() != name:
             self.range_box.setCurrentText(name)
-        now = clock.time()
+        now = self.now()
         if self.series:
             self.backfill_requested.emit(list(self.series), now - self._range_s, now, 2000)
         self._set_live(True)

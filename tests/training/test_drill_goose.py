@@ -131,3 +131,18 @@ def test_cli_goose_on_a_missing_interface(files, tmp_path, capsys):
     assert rc == 2
     assert len(err) == 1 and err[0].startswith("gridtwin: GOOSE on 'gt-nosuch0': no such "
                                                "network interface")
+
+
+def test_the_windowed_drill_takes_goose_too_and_names_a_missing_interface(files, tmp_path,
+                                                                          capsys):
+    """``gridtwin drill SCENARIO --goose IFACE`` (the trainee's HMI and the instructor) links
+    its engine to GOOSE as the headless run does: a missing interface is refused before any
+    window opens, in one line."""
+    sc, _ = files
+    rc = main(["drill", str(sc), "--goose", "gt-nosuch0", "--data-dir", str(tmp_path / "d"),
+               "--screenshot", str(tmp_path / "shots"), "--duration", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and err[0].startswith("gridtwin: GOOSE on 'gt-nosuch0': no such "
+                                               "network interface")
+    assert not (tmp_path / "shots").exists()

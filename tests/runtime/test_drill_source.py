@@ -1,0 +1,106 @@
+"""The drill as a frame source (Qt-free): wall time advances the engine, the instructor's
+commands run on the stepping thread, a backtrack swaps the engine and frames stay in order."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from app.runtime.drill import DrillFrameSource
+from app.training.drill import DrillEngine
+from app.training.scenario import TraineeAction, load_scenario
+
+SC = """\
+[scenario]
+id = "src"
+title = "Source test"
+duration_s = 300
+scan_s = 1.0
+
+[initial]
+time_of_day = "23:30"
+open = ["BR4_Q0"]
+
+[[expect]]
+id = "reactor-in"
+action = "close"
+asset = "BR4_Q0"
+within_s = 200
+"""
+
+
+@pytest.fixture
+def source(station, tmp_path):
+    (tmp_path / "sc.toml").write_text(SC, encoding="utf-8")
+    sc = load_scenario(tmp_path / "sc.toml", station)
+    eng = DrillEngine(station, sc, day=dt.date(2025, 1, 15), out_dir=tmp_path / "out")
+    return DrillFrameSource(eng, period_s=0.1)
+
+
+def test_steps_follow_wall_time_speed_and_freeze(source):
+    f1 = source.step(2.0)
+    assert source.t_s == pytest.approx(2.0)
+    source.call(lambda e: e.set_speed(5.0))
+    f2 = source.step(1.0)
+    assert source.t_s == pytest.approx(7.0)
+    fut = source.call(lambda e: e.freeze())
+    source.step(10.0)
+    assert fut.done() and fut.exception() is None
+    assert source.t_s == pytest.approx(7.0)
+    assert source.status.state == "FROZEN"
+    f3 = source.step(1.0)  # frozen: the same instant, a new frame all the same
+    assert f1.seq < f2.seq < f3.seq
+    assert f3.t_acquired == f2.t_acquired
+    assert f2.t_acquired - f1.t_acquired == dt.timedelta(seconds=5)
+
+
+def test_refused_command_comes_back_in_the_future(source):
+    fut = source.call(lambda e: e.inject("overvoltage", pu=7.0))
+    source.step(0.1)
+    with pytest.raises(ValueError, match="not plausible"):
+        fut.result(timeout=0)
+    fut = source.call(lambda e: e.set_speed(100.0))
+    source.step(0.1)
+    assert "outside 0.5x-20x" in str(fut.exception())
+
+
+def test_snapshot_and_backtrack_swap_the_engine(source):
+    source.step(10.0)
+    snap = source.call(lambda e: e.snapshot("ten"))
+    source.step(20.0)
+    source.call(lambda e: e.freeze())
+    source.step(0.1)
+    assert source.t_s == pytest.approx(30.0)
+    old = source.engine
+    fut = source.backtrack(snap.result(timeout=0))
+    frame = source.step(0.1)
+    assert fut.result(timeout=0) is source.engine is not old
+    assert source.t_s == pytest.approx(10.0)  # back, and still frozen
+    assert source.status.generation == 1 and source.status.frozen
+    assert frame.seq > 0 and frame.t_acquired == source.engine.now()
+    assert any(e.kind == "backtrack" for e in source.status.soe)
+
+
+def test_an_action_judged_through_the_source_is_scored_and_replayed(source):
+    source.step(5.0)
+    a = TraineeAction(source.t_s, "close", "BR4_Q0")
+    assert source.unsafe_reason(a) == ""
+    snap = source.call(lambda e: e.snapshot("before"))
+    source.step(0.1)
+    v = source.judge(a, True, "BR4_Q0 closed")
+    assert v.verdict == "correct" and v.asset == "BR4_Q0"
+    source.step(1.0)
+    assert [x.verdict for x in source.status.actions] == ["correct"]
+    assert source.status.score == 100.0
+    # The action after the snapshot is undone by going back to it.
+    source.backtrack(snap.result(timeout=0))
+    source.step(0.0)
+    assert source.status.actions == ()
+
+
+def test_close_refuses_what_is_still_queued(source):
+    fut = source.call(lambda e: e.freeze())
+    source.close()
+    assert isinstance(fut.exception(timeout=0), RuntimeError)
+    assert isinstance(source.call(lambda e: None).exception(timeout=0), RuntimeError)
