@@ -106,6 +106,14 @@ class DrillStatus:
         return "FROZEN" if self.frozen else "RUNNING"
 
 
+def _with_deadline(x: dict[str, Any], fired: dict[str, float]) -> dict[str, Any]:
+    """An expectation's row with ``deadline_s``: when its time limit runs out (counted from
+    its event, or from the start), None while that event has not happened."""
+    after = x.get("after")
+    start = fired.get(after) if after else 0.0
+    return {**x, "deadline_s": None if start is None else start + float(x["within_s"])}
+
+
 class DrillFrameSource:
     """Frames from a drill engine advanced by the wall time between scans (see the module's
     text). ``wall`` is the monotonic clock the steps are measured with; a step is at most
@@ -228,7 +236,8 @@ class DrillFrameSource:
         return DrillStatus(
             sc.id, sc.title, e.t_s, sc.duration_s, e.now(), e.speed, e.frozen,
             e.t_s >= sc.duration_s - 1e-9, self.finished is not None, tuple(e.snapshots),
-            tuple(e.scorer.actions), tuple(x.as_dict() for x in score.expectations),
+            tuple(e.scorer.actions), tuple(_with_deadline(x.as_dict(), e._fired)
+                                           for x in score.expectations),
             score.score, tuple(e.soe),
             tuple((r.bus, r.fault_type, str(r.cfg)) for r in e.records),
             tuple((i.id, i.kind, ", ".join(f"{k}={v}" for k, v in i.params.items()))

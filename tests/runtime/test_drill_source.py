@@ -104,3 +104,20 @@ def test_close_refuses_what_is_still_queued(source):
     source.close()
     assert isinstance(fut.exception(timeout=0), RuntimeError)
     assert isinstance(source.call(lambda e: None).exception(timeout=0), RuntimeError)
+
+
+def test_an_expected_action_reads_open_then_overdue_then_missed(source):
+    """The instructor is not told "missed" while the trainee still has time."""
+    from app.ui.drill.instructor import expectation_verdict
+
+    source.step(50.0)
+    (x,) = source.status.expectations
+    assert x["deadline_s"] == pytest.approx(200.0)  # counted from the start
+    assert expectation_verdict(x, source.t_s, False) == ("OPEN (150 s left)", "pending")
+    source.call(lambda e: e.set_speed(20.0))
+    source.step(10.0)
+    (x,) = source.status.expectations
+    assert source.t_s > 200 and expectation_verdict(x, source.t_s, False) == ("OVERDUE", "late")
+    assert expectation_verdict(x, source.t_s, True) == ("MISSED", "missed")
+    waiting = {**x, "after": "fault", "deadline_s": None}
+    assert expectation_verdict(waiting, 10.0, False) == ("WAITING for fault", "pending")

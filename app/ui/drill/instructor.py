@@ -73,7 +73,22 @@ log = logging.getLogger(__name__)
 #: Verdict colours: the debrief's meaning, muted; "unsafe" in the abnormal colour.
 VERDICT_COLOUR = {"correct": QColor("#2E7D32"), "late": QColor("#8D6E00"),
                   "wrong": QColor("#B3541E"), "unsafe": theme.ABNORMAL,
-                  "missed": QColor("#5A5A5A")}
+                  "missed": QColor("#5A5A5A"), "pending": theme.SELECTION}
+
+
+def expectation_verdict(x: dict, t_s: float, ended: bool) -> tuple[str, str]:
+    """What the instructor reads for an expected action not done yet: WAITING for its event,
+    OPEN with the seconds left, OVERDUE once its limit ran out (done now it is late), MISSED
+    when the drill ended without it; a done one's verdict as scored. Returns (text, colour
+    key)."""
+    if x["verdict"] != "missed" or ended:
+        return x["verdict"].upper(), x["verdict"]
+    deadline = x.get("deadline_s")
+    if deadline is None:
+        return f"WAITING for {x['after']}", "pending"
+    if t_s < deadline:
+        return f"OPEN ({deadline - t_s:.0f} s left)", "pending"
+    return "OVERDUE", "late"
 
 
 class MalfunctionDialog(QDialog):
@@ -365,7 +380,7 @@ class InstructorWindow(QMainWindow):
         self.progress.setValue(int(st.progress * 1000))
         self.progress.setFormat(f"{st.t_s:.0f} of {st.duration_s:.0f} s "
                                 f"({100 * st.progress:.0f} %)")
-        open_ = sum(x["verdict"] == "missed" for x in st.expectations)
+        open_ = sum(x["verdict"] == "missed" for x in st.expectations)  # not done (yet)
         self.score_label.setText(f"score if it ended now: {st.score:g} / 100"
                                  + (f" ({open_} expected action{'s' if open_ != 1 else ''} "
                                     "not done yet)" if open_ else ""))
@@ -426,10 +441,11 @@ class InstructorWindow(QMainWindow):
         e = self.expect
         e.setRowCount(len(st.expectations))
         for r, x in enumerate(st.expectations):
+            verdict, key = expectation_verdict(x, st.t_s, st.ended or st.finished)
             cells = [x["action"], x["asset"] or "-", x["after"] or "start", f"{x['within_s']:g}",
-                     x["verdict"].upper(), f"{x['earned']:g} / {x['points']:g}", x["text"]]
+                     verdict, f"{x['earned']:g} / {x['points']:g}", x["text"]]
             for c, v in enumerate(cells):
-                e.setItem(r, c, _item(v, VERDICT_COLOUR.get(x["verdict"]) if c == 4 else None))
+                e.setItem(r, c, _item(v, VERDICT_COLOUR.get(key) if c == 4 else None))
 
     def _fill_soe(self, st: DrillStatus) -> None:
         t = self.soe
