@@ -85,7 +85,6 @@ class RecordViewer(QMainWindow):
                  timezone: str | None = None) -> None:
         super().__init__(parent)
         self.setWindowFlag(Qt.WindowType.Window, True)
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         self.record = record
         self.t_ms = (record.time_s - record.trigger_s) * 1000.0
         self._tz = timezone

@@ -394,3 +394,22 @@ def test_the_instructor_lists_and_clears_malfunctions_in_force(qtbot, make_drill
     qtbot.waitUntil(lambda: instr.active_list.count() == 0, timeout=20_000)
     assert not instr.clear_button.isEnabled()
     assert any(e.kind == "clear" and e.source == "instructor" for e in d.source.status.soe)
+
+
+def test_a_fault_injected_live_gives_a_record_the_instructor_opens(qtbot, make_drill):
+    """A line fault from the malfunction menu: relays, breakers, its COMTRADE record listed,
+    and *Open record* shows it in the record viewer with the bay's channels."""
+    from app.ui.records import RecordViewer
+
+    d = make_drill()
+    instr = d.instructor
+    _wait(qtbot, instr.inject("fault", {"bus": "f1_r", "type": "LG"}))
+    qtbot.waitUntil(lambda: instr.record_list.count() == 1, timeout=30_000)
+    assert "LG" in instr.record_list.item(0).text()
+    instr.record_list.setCurrentRow(0)
+    v = instr.open_selected_record()
+    assert isinstance(v, RecordViewer) and v.isVisible()
+    assert [a.name for a in v.record.analogs][:3] == ["F1 IA", "F1 IB", "F1 IC"]
+    assert "F1_21 TRIP" in [s.name for s in v.record.statuses]
+    assert "IST" in v.header.text()  # the station's time beside UTC
+    v.close()

@@ -627,16 +627,12 @@ class InstructorWindow(QMainWindow):
         cfg = Path(it.data(Qt.ItemDataRole.UserRole))
         opener = self._open_record
         if opener is None:
-            try:
-                from app.ui.records import open_record_viewer  # built alongside
-            except ImportError as exc:
-                QMessageBox.information(self, "Open record",
-                                        f"The record viewer is not available ({exc}).\n"
-                                        f"The record is {cfg}")
-                return None
+            from app.ui.records import open_record_viewer
+
             opener = open_record_viewer
-        w = opener(self, cfg)
-        self.record_windows.append(w)
+        w = opener(self, cfg)  # None, with a message naming the file, when it cannot be read
+        if w is not None:
+            self.record_windows.append(w)
         return w
 
     def finish(self) -> concurrent.futures.Future:
