@@ -35,11 +35,12 @@ nice -n 10 "$PY" -m PyInstaller --noconfirm --log-level WARN --distpath dist \
 rm -f app/_build.py
 
 # Symbol tables nothing reads at run time (libtorch_cpu alone: 434 → 345 MB). The dynamic
-# symbols stay (--strip-unneeded); the bootloader is left as it is.
+# symbols stay (--strip-unneeded); a library strip would leave unloadable is left as it is
+# (packaging/strip-libs.sh); the bootloader is not touched.
 echo "== strip the shared libraries"
 before=$(du -sm dist/gridtwin | cut -f1)
 find dist/gridtwin/_internal -type f \( -name '*.so' -o -name '*.so.*' \) -print0 |
-  nice -n 10 xargs -0 -P 2 -n 16 strip --strip-unneeded 2>/dev/null || true
+  nice -n 10 xargs -0 -P 2 -n 16 packaging/strip-libs.sh
 echo "   $before MB -> $(du -sm dist/gridtwin | cut -f1) MB"
 t_bundle=$(date +%s)
 

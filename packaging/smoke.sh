@@ -25,7 +25,7 @@ echo "   ($(( $(ms) - t )) ms) $(grep -o '"total_load_mw": [0-9.]*' solve.json)"
 grep -q '"converged": true' solve.json
 
 echo "== gridtwin users add admin (the first account: the administrator)"
-printf 'Smoke-Test-Admin-4711\n' | clean "$gt" users add admin
+printf 'Kestrel-Busbar-4711-Ops\n' | clean "$gt" users add admin
 clean "$gt" users list --json > users.json
 grep -q '"role": "admin"' users.json
 
