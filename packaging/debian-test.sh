@@ -52,4 +52,5 @@ echo "== smoke test inside the bare Debian 12"
 chroot "$work" /bin/sh /var/tmp/smoke.sh /usr/bin/gridtwin /var/tmp/smoke
 mkdir -p build/package
 cp "$work/var/tmp/smoke/hmi.png" build/package/debian12-hmi.png
+cp "$work/var/tmp/smoke/home/.local/state/gridtwin/log/gridtwin.log" build/package/debian12-gridtwin.log
 echo "debian-test: passed (screenshot build/package/debian12-hmi.png)"

@@ -44,4 +44,5 @@ data="$scratch/home/.local/share/gridtwin"
 log="$scratch/home/.local/state/gridtwin/log/gridtwin.log"
 ls "$data"/*.sqlite
 test -s "$log" && echo "$log: $(wc -l < "$log") lines"
+grep -o 'first live frame.*\|3D view: .*' "$log" | sed 's/^/   /' || true
 echo "smoke: passed (first live frame $first s; screenshot $scratch/hmi.png)"
