@@ -48,6 +48,19 @@ echo "   installed in $(( $(date +%s) - t0 )) s (download included);" \
 chroot "$work" sh -c 'command -v gridtwin && ls /usr/share/applications/gridtwin.desktop \
   /usr/share/icons/hicolor/scalable/apps/gridtwin.svg'
 
+echo "== shared libraries the installed bundle cannot resolve (ldd, the bundle's folder searched)"
+chroot "$work" sh -c 'find /opt/gridtwin -name "*.so*" -type f | while read -r f; do
+    LD_LIBRARY_PATH=/opt/gridtwin/_internal ldd "$f" 2>/dev/null | sed -n "s|^\t\(.*\) => not found|\1 (needed by ${f#/opt/gridtwin/_internal/})|p"
+  done' | sort > "$work/var/tmp/unresolved.txt"
+# Every library of the bundle must resolve against the bundle and the declared Depends (the
+# xcb platform plugin of the desktop included, which the headless smoke test never loads).
+if [ -s "$work/var/tmp/unresolved.txt" ]; then
+  sed 's/^/   /' "$work/var/tmp/unresolved.txt"
+  echo "debian-test: libraries the bundle does not carry and the Depends do not bring" >&2
+  exit 1
+fi
+echo "   none"
+
 echo "== smoke test inside the bare Debian 12"
 chroot "$work" /bin/sh /var/tmp/smoke.sh /usr/bin/gridtwin /var/tmp/smoke
 mkdir -p build/package
