@@ -31,6 +31,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from app.field.childproc import python_command
+
 ROOT = Path(__file__).resolve().parent.parent
 PERIOD_S = 0.1
 
@@ -103,7 +105,7 @@ def _kill9_once(pts, station_id: str) -> float:  # noqa: ANN001
     import sqlite3
 
     with tempfile.TemporaryDirectory(prefix="gridtwin-bench-kill9-") as d:
-        proc = subprocess.Popen([sys.executable, "-c", _WRITER, d], stdout=subprocess.PIPE,
+        proc = subprocess.Popen(python_command("-c", _WRITER, d), stdout=subprocess.PIPE,
                                 text=True, cwd=ROOT)
         seq = last = 0
         own: dict[int, int] = {}

@@ -37,6 +37,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from app.cli import (
     alarms,
@@ -55,6 +56,38 @@ from app.cli import (
 from app.cli.options import EXIT_INPUT
 from app.station import StationFileError
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FILE = "gridtwin.log"
+
+
+def log_to_file(*, verbose: bool = False) -> Path | None:
+    """The packaged program's log: INFO and above (DEBUG with -v) appended to
+    :func:`log_dir`/gridtwin.log (rotated at 5 MB, 3 kept) with the process id, while stderr
+    keeps WARNING and above. Returns the file, or None (one warning) when it cannot be
+    written — an unwritable log folder must not stop the station."""
+    from logging.handlers import RotatingFileHandler
+
+    path = log_dir() / LOG_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3,
+                                      encoding="utf-8")
+    except OSError as exc:
+        logging.getLogger(__name__).warning("no log file at %s: %s", path, exc)
+        return None
+    handler.setFormatter(logging.Formatter(LOG_FORMAT.replace("%(levelname)s",
+                                                              "[%(process)d] %(levelname)s")))
+    root = logging.getLogger()
+    level = logging.DEBUG if verbose else logging.INFO
+    for h in root.handlers:  # the console stays as quiet as before
+        if h.level == logging.NOTSET:
+            h.setLevel(root.level)
+    handler.setLevel(level)
+    root.addHandler(handler)
+    root.setLevel(min(root.level, level))
+    return path
+
+
 #: Verb groups, in the order ``gridtwin --help`` lists them.
 VERB_GROUPS = (run, field, history, alarms, users, twin, rca, health, ml, forecast, drill,
                bench)
@@ -72,11 +105,27 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def log_dir() -> Path:
+    """Where the packaged program writes its log: ``$GRIDTWIN_LOG_DIR``, else the platform's
+    user log folder (Linux: ``~/.local/state/gridtwin/log``)."""
+    env = os.environ.get("GRIDTWIN_LOG_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("gridtwin"))
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from app.historian.db import data_dir
+
+    frozen = getattr(sys, "frozen", False)
     p = argparse.ArgumentParser(
         prog="gridtwin",
         description="GridTwin: digital twin and HMI of an Indian EHV 400/220 kV substation.",
-        epilog="Data and logs live in the user's data folder (--data-dir, $GRIDTWIN_DATA_DIR); "
+        epilog=f"Data (historian, configuration store, models): {data_dir()} (--data-dir, "
+               f"$GRIDTWIN_DATA_DIR). Log: {log_dir() / LOG_FILE} ($GRIDTWIN_LOG_DIR)"
+               f"{'' if frozen else ', written by the packaged program (here: stderr only)'}. "
                "`gridtwin VERB --help` tells more.")
     p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     p.add_argument("--version", action=_Version, nargs=0,
@@ -96,7 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format=LOG_FORMAT)
+    if getattr(sys, "frozen", False):
+        log_to_file(verbose=args.verbose)
     if args.func is None:
         parser.print_help()
         return EXIT_INPUT

@@ -52,6 +52,43 @@ def describe_exit(code: int | None) -> str:
 #: The project root: children run ``python -m app....`` from here.
 ROOT = Path(__file__).resolve().parent.parent.parent
 
+#: The frozen program's marker for "run this as the interpreter would":
+#: ``gridtwin --gridtwin-child -m MODULE ARGS…`` or ``… --gridtwin-child -c CODE ARGS…``.
+CHILD_FLAG = "--gridtwin-child"
+
+
+def python_command(*args: str) -> list[str]:
+    """The command line that runs ``python ARGS`` — ARGS start with ``-m MODULE`` or
+    ``-c CODE`` — as a child of this program.
+
+    From a checkout or a wheel that is ``[sys.executable, *ARGS]``, as it always was. In the
+    packaged program (``sys.frozen``), ``sys.executable`` is the bundle's ``gridtwin`` binary,
+    which has no ``-m`` or ``-c`` of its own: the child gets :data:`CHILD_FLAG` first and the
+    bundle's entry point hands the rest to :func:`run_child`."""
+    if len(args) < 2 or args[0] not in ("-m", "-c"):
+        raise ValueError(f"a child command starts with -m MODULE or -c CODE, not {args[:2]!r}")
+    if getattr(sys, "frozen", False):
+        return [sys.executable, CHILD_FLAG, *args]
+    return [sys.executable, *args]
+
+
+def run_child(argv: list[str]) -> int:
+    """In the packaged program: run ``argv`` (``-m MODULE ARGS…`` or ``-c CODE ARGS…``) the way
+    ``python`` would — the module as ``__main__`` with ``sys.argv`` set, or the code string —
+    and return the exit status (a :class:`SystemExit` from the child propagates)."""
+    import runpy
+
+    if len(argv) < 2 or argv[0] not in ("-m", "-c"):
+        raise ValueError(f"{CHILD_FLAG} needs -m MODULE or -c CODE, not {argv[:2]!r}")
+    flag, target, rest = argv[0], argv[1], argv[2:]
+    if flag == "-m":
+        sys.argv = [target, *rest]
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = ["-c", *rest]
+        exec(compile(target, "<string>", "exec"), {"__name__": "__main__"})  # noqa: S102
+    return 0
+
 
 def read_msg(stream: BinaryIO) -> object:
     head = stream.read(4)
@@ -118,7 +155,7 @@ class ChildChannel:
         """Start the child process now (any thread), so that its imports overlap whatever
         the caller does next; the first request configures it."""
         if self.proc is None:
-            self.proc = subprocess.Popen([sys.executable, *self.args], stdin=subprocess.PIPE,
+            self.proc = subprocess.Popen(python_command(*self.args), stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, cwd=ROOT, env=child_env())
             self._buf = b""
 

@@ -11,12 +11,11 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import BinaryIO
 
-from app.field.childproc import describe_exit
+from app.field.childproc import describe_exit, python_command
 from app.field.lifeline import child_env
 from app.field.sim.runner import DEFAULT_CONTROL_PORT
 from app.scratch import scratch_file
@@ -97,7 +96,7 @@ class FieldSimProcess:
         else:
             ports = {"modbus": free_port(self.host), "control": self.control_port}
             ports["mms"] = free_port_block(MMS_PORT_BLOCK, self.host)
-        cmd = [sys.executable, "-m", "app.cli", "field-sim",
+        cmd = [*python_command("-m", "app.cli", "field-sim"),
                "--modbus", f"{self.host}:{ports['modbus']}",
                "--mms", f"{self.host}:{ports['mms']}" if self.with_mms else "off",
                "--control", f"{self.host}:{ports['control']}", "--control-fallback",

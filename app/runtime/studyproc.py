@@ -28,12 +28,11 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Literal
 
-from app.field.childproc import ROOT, read_msg, write_msg
+from app.field.childproc import ROOT, python_command, read_msg, write_msg
 from app.field.lifeline import child_env
 from app.runtime.jobs import Cancelled, JobContext
 from app.twin.contingency import ContingencyResult
@@ -66,7 +65,7 @@ class StudyProcess:
     def _start(self) -> subprocess.Popen:
         if self.proc is not None and self.proc.poll() is None:
             return self.proc
-        args = [sys.executable, "-m", MODULE]
+        args = python_command("-m", MODULE)
         if self.station_file:
             args += ["--station", self.station_file]
         if self.circuit:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # Qt is imported when the HMI starts, never by ``gridtwin sol
     from app.runtime.qt.inference import InferenceWorker
     from app.runtime.qt.jobs import JobRunner
     from app.runtime.qt.pipeline import Pipeline
+    from app.runtime.snapshot import LiveSnapshot
     from app.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -305,6 +306,19 @@ def build(args: RunOptions) -> Hmi:
     return hmi
 
 
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux: its start time in ``/proc/self/stat``
+    against the time since boot; a monotonic clock, not the wall clock), None elsewhere."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": field 3 onwards
+    start_ticks = int(fields[19])  # field 22, starttime, in clock ticks since boot
+    return max(0.0, uptime_s - start_ticks / os.sysconf("SC_CLK_TCK"))
+
+
 def run(args: RunOptions, on_started: Callable[[Hmi], None] | None = None) -> int:
     """Run the HMI until its window closes. ``on_started(hmi)``, when given, is called once
     everything runs (the HMI benchmark installs its probes there)."""
@@ -319,6 +333,18 @@ def run(args: RunOptions, on_started: Callable[[Hmi], None] | None = None) -> in
     sessions = win.sessions
     password = os.environ.get("GRIDTWIN_PASSWORD")
     failed: list[str] = []
+    first_live_s: list[float] = []
+
+    def first_live(snap: LiveSnapshot) -> None:
+        # How long an operator waits for the station: the program's start (the process's, so
+        # a packaged program's unpacking and imports count) to the first scan with good data.
+        if not first_live_s and Q.good_mask(snap.frame.quality).any():
+            age = process_age_s()
+            first_live_s.append(age if age is not None else float("nan"))
+            log.info("first live frame %.2f s after the program started", first_live_s[0])
+            hmi.pipeline.snapshot_ready.disconnect(first_live)
+
+    hmi.pipeline.snapshot_ready.connect(first_live)
     try:
         hmi.start()
         if on_started is not None:
@@ -349,6 +375,8 @@ def run(args: RunOptions, on_started: Callable[[Hmi], None] | None = None) -> in
                     print(f"gridtwin: no live data from the station after {args.duration:g} s "
                           "(see the log above)", file=sys.stderr)
                     failed.append("no live data")
+                elif first_live_s:
+                    print(f"first live frame {first_live_s[0]:.2f} s after the program started")
                 if args.screenshot:
                     Path(args.screenshot).parent.mkdir(parents=True, exist_ok=True)
                     win.grab().save(args.screenshot)

@@ -105,7 +105,7 @@ def test_3d_view_says_unavailable_where_nothing_renders(qtbot, station, plant, m
     from app.ui.yard3d import widget
 
     monkeypatch.setattr(widget, "_PROBE", None)
-    monkeypatch.setattr(widget, "PYTHON", "/bin/false")
+    monkeypatch.setattr(widget, "python_command", lambda *args: ["/bin/false", *args])
     view = widget.create_yard_view(station, plant.points)
     qtbot.addWidget(view)
     assert view.mode == "probing" and "checking" in view.caption.text()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from PySide6.QtGui import QCloseEvent, QGuiApplication, QPixmap, QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.alarms.engine import AlarmView
+from app.field.childproc import python_command
 from app.field.lifeline import child_env
 from app.runtime.snapshot import LiveSnapshot
 from app.scratch import scratch_file
@@ -42,7 +42,6 @@ from app.ui.yard3d.state import YardState, yard_state
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[3]
 PROBE_TIMEOUT_MS = 120_000  # a loaded machine takes a minute to start VTK
-PYTHON = sys.executable  # the interpreter that runs the probes and renders
 _PROBE: tuple[str, str] | None = None  # decided once per process
 
 _LIVE_PROBE = """
@@ -97,7 +96,8 @@ class YardProbe(QObject):
         self._proc.setProcessEnvironment(pe)
         self._proc.finished.connect(self._finished)
         self._proc.errorOccurred.connect(self._error)
-        self._proc.start(PYTHON, args)
+        cmd = python_command(*args)  # the interpreter, or the packaged program's child mode
+        self._proc.start(cmd[0], cmd[1:])
         self._timer.start(PROBE_TIMEOUT_MS)
 
     def _error(self, err: QProcess.ProcessError) -> None:
@@ -306,7 +306,8 @@ class Yard3DView(QWidget):
             env.insert(k, v)
         self._proc.setProcessEnvironment(env)
         self._proc.finished.connect(self._rendered)
-        self._proc.start(PYTHON, args)
+        cmd = python_command(*args)
+        self._proc.start(cmd[0], cmd[1:])
 
     def _rendered(self, code: int, _status: QProcess.ExitStatus) -> None:
         if code == 0 and self._out.exists():
