@@ -23,6 +23,7 @@ is closed again if a later part fails.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -109,6 +110,10 @@ class AnalyticsSpec:
     """Where the registry's files live (and a model trained from the HMI is registered);
     default the store's."""
     db_url: str | None = None
+    at_start: bool = True
+    """Load the model while composing (benchmarks, tests, ``record``); False: leave it to the
+    HMI, after its first live frame (``gridtwin run``: loading a torch model takes seconds,
+    and the station is shown first)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,8 @@ class AnalyticsModels:
     description: str = ""
     problem: str | None = None
     spec: AnalyticsSpec = field(default_factory=AnalyticsSpec)
+    pending: bool = False
+    """Not loaded yet (``spec.at_start`` False): :func:`load_analytics` later."""
 
 
 def load_analytics(station: Station, points: PointTable, spec: AnalyticsSpec, *,
@@ -282,9 +289,10 @@ def compose(station: Station, points: PointTable, *, field: FieldSpec,
         models = None
         if analytics is not None:
             if analytics.data_dir is None and store is not None:
-                analytics = AnalyticsSpec(analytics.model_file, store.data_dir,
-                                          analytics.db_url or store.db_url)
-            models = load_analytics(station, points, analytics, engine=engine)
+                analytics = dataclasses.replace(analytics, data_dir=store.data_dir,
+                                                db_url=analytics.db_url or store.db_url)
+            models = (load_analytics(station, points, analytics, engine=engine)
+                      if analytics.at_start else AnalyticsModels(spec=analytics, pending=True))
     except BaseException:
         for part in (db_audit, hist if historian is None else None):
             if part is not None:

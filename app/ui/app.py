@@ -228,12 +228,50 @@ def assemble(runtime: StationRuntime, *, settings: QSettings | None = None, yard
     if models is not None and models.problem:
         win.analytics.state_label.setText(models.problem)
         win.status.analytics_label.setText(models.problem)
+    if models is not None and models.pending and inference is not None \
+            and training is not None:
+        _load_models_after_first_frame(runtime, pipeline, win, inference, training)
     win.closing.connect(lambda: None)  # the owner closes everything (Hmi.close)
     problems = runtime.rules.problems if runtime.rules is not None else ()
     if problems:
         win.statusBar().showMessage(f"{len(problems)} alarm rule(s) refused and skipped: "
                                     f"{problems[0]}", 30_000)
     return hmi
+
+
+def _load_models_after_first_frame(runtime: StationRuntime, pipeline: Pipeline,
+                                   win: MainWindow, inference: InferenceWorker,
+                                   training: JobRunner) -> None:
+    """Load the anomaly models (``AnalyticsSpec.at_start`` False) on the training runner once
+    the first live frame is on screen, then hand them to the inference worker: importing
+    torch and building a network takes seconds, and the operator sees the station first."""
+    from app.runtime.compose import AnalyticsModels, load_analytics
+
+    assert runtime.analytics is not None
+    spec = runtime.analytics.spec
+    station, points, store = runtime.station, runtime.points, runtime.store
+    win.status.analytics_label.setText("analytics: loading the model…")
+
+    def loaded(models: AnalyticsModels | None, error: BaseException | None) -> None:
+        if error is not None or models is None:
+            text = f"analytics: model not loaded — {error}"
+            log.error("%s", text)
+        elif models.problem:
+            text = models.problem
+        else:
+            if models.models:
+                inference.set_models(models.models, models.names)
+            text = ""
+        if text:
+            win.analytics.state_label.setText(text)
+        win.status.analytics_label.setText(text)
+
+    def first(_snap: object) -> None:
+        pipeline.snapshot_ready.disconnect(first)
+        training.call("load anomaly model",
+                      lambda: load_analytics(station, points, spec, engine=store), loaded)
+
+    pipeline.snapshot_ready.connect(first)
 
 
 def build(args: RunOptions) -> Hmi:
@@ -286,7 +324,8 @@ def build(args: RunOptions) -> Hmi:
                         record_history=not args.no_historian,
                         historian_options=args.historian_options),
         accounts={"session_timeout_min": args.session_timeout, "lockout": args.lockout},
-        analytics=AnalyticsSpec(model_file=args.model) if args.analytics else None)
+        analytics=AnalyticsSpec(model_file=args.model, at_start=False)
+        if args.analytics else None)
     try:
         hmi = assemble(runtime, settings=settings, yard3d=not args.no_3d,
                        data_dir=args.data_dir)

@@ -232,3 +232,28 @@ def test_untrained_then_trained_from_the_dock_then_a_plant_fault_found(make_hmi,
     qtbot.waitUntil(lambda: dock.rca_tree.topLevelItemCount() > 0
                     and row.asset in dock.rca_title.text(), timeout=30_000)
     assert dock.snapshot.rca[f"alarm:{row.key}"].error is None
+
+
+def test_gridtwin_run_loads_the_registered_model_after_the_first_live_frame(
+        make_hmi, station, qtbot, tmp_path):
+    """``gridtwin run`` composes with ``AnalyticsSpec(at_start=False)``: the window shows the
+    station before the model (torch, seconds) is loaded, then the registered model is loaded
+    on the training runner and handed to the inference worker."""
+    from app.field.sim.plant import PlantSimulator
+    from app.runtime.compose import AnalyticsSpec
+    from app.runtime.inference import training_job
+    from app.runtime.jobs import run_job
+    from tests.ui.conftest import T0, ScriptedSource
+
+    data_dir = str(tmp_path / "data")
+    run_job(training_job(station, data_dir=data_dir, hours=1.0, step_s=120.0,
+                         kinds=("isolation_forest",)))
+    plant = PlantSimulator(station, seed=0, start=T0, tick_s=0.1)
+    source = ScriptedSource(plant, 0.1)
+    hmi = make_hmi(source, store=True, analytics=AnalyticsSpec(at_start=False), control=False)
+    assert hmi.runtime.analytics.pending and hmi.runtime.analytics.models == ()
+    dock = hmi.win.analytics
+    qtbot.waitUntil(lambda: dock.snapshot.state == "ok", timeout=120_000)
+    assert [m.name for m in dock.snapshot.models] == ["isolation_forest v1"]
+    assert hmi.win.last_snapshot is not None
+    assert "loading" not in hmi.win.status.analytics_label.text()
