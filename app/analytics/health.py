@@ -113,7 +113,9 @@ def _daily_last(reader: HistorianReader, tags: Sequence[str], t0: dt.datetime,
 
 
 def _day_end(day: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp((day + 1) * 86400, tz=dt.UTC)
+    """The last instant (to the µs) of UTC day number ``day``: still that day."""
+    return dt.datetime.fromtimestamp((day + 1) * 86400, tz=dt.UTC) - dt.timedelta(
+        microseconds=1)
 
 
 class HealthAssessor:
@@ -179,8 +181,11 @@ def assess_asset(reader: HistorianReader, asset: Asset, at: dt.datetime, *,
     history: list[tuple[dt.datetime, float]] = []
     has_data = bool(a.cond) or bool(a.gas)
     if has_data:
+        today = int(at.timestamp() // 86400)
         for k in range(history_days, 0, -1):
-            t = at - k * DAY
+            # At the end of each past day: a day's condition is its last reading, and read
+            # at any earlier instant of that day it would take readings from after it.
+            t = _day_end(today - k)
             c = a.condition(t)
             if c.latest or c.dga_history:  # a day before the data began is no history
                 history.append((t, health_index(c).index))
