@@ -152,26 +152,6 @@ class ComtradeError(ValueError):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class ReadAnalog:
-    name: str
-    phase: str
-    ccbm: str
-    unit: str
-    values: np.ndarray
-    """Primary values."""
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ReadStatus:
-    name: str
-    phase: str
-    ccbm: str
-    values: np.ndarray
-    """0/1 per sample."""
-    normal: int = 0
-
-
-@dataclass(frozen=True, slots=True, eq=False)
 class ComtradeRecord:
     """A record as read: times in seconds from the first sample, channels in primary units."""
 
@@ -185,8 +165,9 @@ class ComtradeRecord:
     trigger: dt.datetime | None
     data_format: str
     time_s: np.ndarray
-    analogs: tuple[ReadAnalog, ...]
-    statuses: tuple[ReadStatus, ...]
+    analogs: tuple[AnalogChannel, ...]
+    """Values in primary units (``primary``/``secondary``: the cfg's ratio, for reference)."""
+    statuses: tuple[StatusChannel, ...]
 
     @property
     def trigger_s(self) -> float:
@@ -383,8 +364,8 @@ def read_comtrade(cfg: str | Path, dat: str | Path | None = None) -> ComtradeRec
         if secondary and sec:
             v = v * (prim / sec)
         v = np.where(missing[:, k], np.nan, v)
-        analogs.append(ReadAnalog(name, ph, ccbm, unit, v))
-    statuses = tuple(ReadStatus(name, ph, ccbm, dig[:, k].copy(), normal)
+        analogs.append(AnalogChannel(name, ph, ccbm, unit, v, prim, sec))
+    statuses = tuple(StatusChannel(name, ph, ccbm, dig[:, k].copy(), normal)
                      for k, (name, ph, ccbm, normal) in enumerate(status_meta))
     return ComtradeRecord(cfg, dat, station_name, rec_dev, rev_year, freq, stamps[0], stamps[1],
                           ft, t, tuple(analogs), statuses)
