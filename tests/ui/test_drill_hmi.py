@@ -413,3 +413,19 @@ def test_a_fault_injected_live_gives_a_record_the_instructor_opens(qtbot, make_d
     assert "F1_21 TRIP" in [s.name for s in v.record.statuses]
     assert "IST" in v.header.text()  # the station's time beside UTC
     v.close()
+
+
+def test_the_instructor_sees_an_expected_actions_time_left_count_down(qtbot, make_drill):
+    d = make_drill()
+    instr = d.instructor
+
+    def left() -> float | None:
+        it = instr.expect.item(0, 4)
+        if it is None or not it.text().startswith("OPEN ("):
+            return None
+        return float(it.text().split("(")[1].split()[0])
+
+    qtbot.waitUntil(lambda: left() is not None, timeout=20_000)
+    first = left()
+    qtbot.waitUntil(lambda: left() is not None and left() <= first - 5, timeout=30_000)
+    assert left() == pytest.approx(800 - d.source.t_s, abs=25)  # within 800 s from the start

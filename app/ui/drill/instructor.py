@@ -390,6 +390,7 @@ class InstructorWindow(QMainWindow):
         for w in (self.inject_button, self.speed, self.snapshot_action, self.reset_action,
                   self.finish_action):
             w.setEnabled(live)
+        self._fill_expectations(st)
         key = (st.generation, len(st.snapshots), len(st.actions), len(st.soe),
                len(st.records), st.active)
         if key == self._shown:
@@ -438,14 +439,20 @@ class InstructorWindow(QMainWindow):
                 t.setItem(r, c, _item(v, VERDICT_COLOUR.get(a.verdict) if c == 4 else None))
         if st.actions:
             t.scrollToBottom()
+
+    def _fill_expectations(self, st: DrillStatus) -> None:
+        """Every refresh: an open expectation's seconds left count down with the drill."""
         e = self.expect
-        e.setRowCount(len(st.expectations))
+        if e.rowCount() != len(st.expectations):
+            e.setRowCount(len(st.expectations))
         for r, x in enumerate(st.expectations):
             verdict, key = expectation_verdict(x, st.t_s, st.ended or st.finished)
             cells = [x["action"], x["asset"] or "-", x["after"] or "start", f"{x['within_s']:g}",
                      verdict, f"{x['earned']:g} / {x['points']:g}", x["text"]]
             for c, v in enumerate(cells):
-                e.setItem(r, c, _item(v, VERDICT_COLOUR.get(key) if c == 4 else None))
+                old = e.item(r, c)
+                if old is None or old.text() != v:
+                    e.setItem(r, c, _item(v, VERDICT_COLOUR.get(key) if c == 4 else None))
 
     def _fill_soe(self, st: DrillStatus) -> None:
         t = self.soe
