@@ -122,6 +122,11 @@ class ScenarioEvent:
         return self.when is None and not self.after
 
 
+def action_verb(action: str, asset: str) -> str:
+    """How an action is named in triggers and the debrief: ``open F4_Q0``, ``reset``."""
+    return action if action == "reset" else f"{action} {asset}"
+
+
 @dataclass(frozen=True, slots=True)
 class Expectation:
     id: str
@@ -135,7 +140,7 @@ class Expectation:
 
     @property
     def verb(self) -> str:
-        return self.action if self.action == "reset" else f"{self.action} {self.asset}"
+        return action_verb(self.action, self.asset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,7 +516,7 @@ class TraineeAction:
 
     @property
     def verb(self) -> str:
-        return self.action if self.action == "reset" else f"{self.action} {self.asset}"
+        return action_verb(self.action, self.asset)
 
 
 @dataclass(frozen=True, slots=True)
