@@ -415,6 +415,18 @@ def _states(frame, state: Comm) -> bool:  # noqa: ANN001
     return all(c.state == state for c in frame.comm.values())
 
 
+async def scan_until_lost(p, tries: int = 100):  # noqa: ANN001, ANN201
+    """Scan until every device is LOST. The state follows from the time since the last good
+    reply, and a refused connection answers in microseconds: a fixed number of scans can all
+    fall inside comm_loss_s (it did, once in CI), so scan until the time has passed."""
+    for _ in range(tries):
+        frame = await p.scan_once()
+        if _states(frame, Comm.LOST):
+            return frame
+        await asyncio.sleep(0.01)
+    return frame
+
+
 def test_rtu_gone_then_back(rig):
     """Server stopped mid-run: every device holds its values through the hold-off, turns
     SUSPECT (questionable|oldData) and then LOST (invalid|oldData) after comm_loss_s, never
@@ -573,7 +585,7 @@ def test_the_whole_rtu_lost_is_one_log_line_with_each_device_flagged(rig, caplog
         try:
             await p.scan_once()
             await asyncio.to_thread(rig.stop_server)
-            lost = [await p.scan_once() for _ in range(3)][-1]
+            lost = await scan_until_lost(p)
             await asyncio.to_thread(rig.start)
             for _ in range(100):
                 back = await p.scan_once()

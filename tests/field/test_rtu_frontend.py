@@ -17,7 +17,7 @@ from app.field.rtu.poller import ModbusPoller, _balance
 from app.station import quality as Q
 from app.station.frame import Comm
 from app.station.points import build_point_table
-from tests.field.test_rtu import AT_ONCE, Rig
+from tests.field.test_rtu import AT_ONCE, Rig, scan_until_lost
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_the_front_end_polls_commands_and_logs_here(rig, caplog):
             refused = await p.write_command("F1_Q1", False)  # disconnector under load
             ok = await p.write_command("F1_Q0", False)
             await asyncio.to_thread(rig.stop_server)
-            lost = [await p.scan_once() for _ in range(3)][-1]
+            lost = await scan_until_lost(p)
             await asyncio.to_thread(rig.start)
             for _ in range(100):
                 back = await p.scan_once()
