@@ -1064,6 +1064,11 @@ class AlarmEngine:
             self._new_times.popleft()
         return len(self._new_times)
 
+    def invalidate_view(self) -> None:
+        """The next :meth:`take_view` returns the whole list even if nothing changed (the
+        screens were showing another state's)."""
+        self._last_flood = None
+
     def take_view(self, now: dt.datetime, transitions: Sequence[Transition] = ()
                   ) -> AlarmView | None:
         """The alarm list's new content, or None when nothing changed since the last one."""

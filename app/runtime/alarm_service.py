@@ -85,6 +85,13 @@ class AlarmService:
         out = self.engine.evaluate(frame, dead)
         return out, [transition_row(t) for t in out]
 
+    def replace_engine(self, engine: AlarmEngine) -> None:
+        """Another engine's state from now on (a drill gone back in time); the commands
+        queued for the old one are dropped (they were in the undone future)."""
+        with self._lock:
+            self._commands = []
+        self.engine = engine
+
     def view(self, now: dt.datetime, transitions: list[Transition]) -> AlarmView | None:
         return self.engine.take_view(now, transitions)
 

@@ -24,6 +24,11 @@ the source of its scans and the write path of its commands differ::
   reports each select refused and each operate's outcome to the engine, which judges and
   scores it as it does a scripted action (:meth:`DrillEngine.trainee_did
   <app.training.drill.DrillEngine.trainee_did>`).
+* Going back in time reaches the trainee's screens too: each snapshot the engine takes is a
+  checkpoint of the HMI's alarm state (and the SOE's previous scan) kept by the scan
+  processor, and a backtrack puts that state back (:data:`app.runtime.scan.Mark`, handed over
+  per frame by :meth:`DrillFrameSource.take_marks`): the alarm list, banner and markers are
+  the snapshot instant's, the event log drops what the undone minutes logged.
 * The frames carry the drill's simulated time (the scenario's day and time of day); the HMI's
   scan processor is given :meth:`DrillFrameSource.now` as its clock.
 
@@ -136,6 +141,12 @@ class DrillFrameSource:
         self.wall_s = 0.0
         """Wall seconds the drill has run (not frozen), for the result's speed figure."""
         self.status: DrillStatus = self._status()
+        # The scan processor's checkpoints and rewinds (app.runtime.scan.Mark), each due
+        # before the frame of its sequence number; snapshots are keyed by id, kept alive here.
+        self._marks_lock = threading.Lock()
+        self._marks: list[tuple[int, tuple[Any, ...]]] = []
+        self._pending: list[tuple[Any, ...]] = []
+        self._snaps: dict[int, Snapshot] = {}
 
     # ------------------------------------------------------------------ the engine
     @property
@@ -181,6 +192,7 @@ class DrillFrameSource:
             try:
                 with self.lock:
                     out = fn(self._engine)
+                    self._note_snapshots()
             except Exception as exc:  # the instructor sees why (a refused malfunction …)
                 log.warning("drill: instructor command refused: %s", exc)
                 fut.set_exception(exc)
@@ -199,11 +211,34 @@ class DrillFrameSource:
                 eng.advance_wall(wall_s)
                 if eng.t_s < eng.scenario.duration_s:
                     self.wall_s += wall_s
+            self._note_snapshots()
             frame = eng.frame
             self._seq += 1
             frame = dataclasses.replace(frame, seq=self._seq)
+            if self._pending:
+                with self._marks_lock:
+                    self._marks += [(self._seq, m) for m in self._pending]
+                self._pending = []
             self.status = self._status()
         return frame
+
+    def _note_snapshots(self) -> None:
+        """A checkpoint of the HMI for each snapshot the engine took since the last call. Due
+        before the next frame, it keeps the state of the last frame processed — at or just
+        before the snapshot's instant, so going back to it re-detects rather than loses what
+        happened in between."""
+        for snap in self._engine.snapshots:
+            if id(snap) not in self._snaps:
+                self._snaps[id(snap)] = snap
+                self._pending.append(("checkpoint", id(snap)))
+
+    def take_marks(self, seq: int) -> list[tuple[Any, ...]]:
+        """The scan processor's hook (its thread): the checkpoints and rewinds due before
+        frame ``seq``, in the order they happened (those of a frame it never saw included)."""
+        with self._marks_lock:
+            due = [m for s, m in self._marks if s <= seq]
+            self._marks = [(s, m) for s, m in self._marks if s > seq]
+        return due
 
     async def scan_once(self) -> ScanFrame:
         now = self.wall()
@@ -252,6 +287,9 @@ class DrillFrameSource:
             if e.frozen:  # still frozen: the instructor briefs the trainee, then resumes
                 new.frozen = True
             self._engine = new
+            # The trainee's alarms and event log back to the snapshot's instant too.
+            self._snaps.setdefault(id(snap), snap)
+            self._pending.append(("rewind", id(snap), new.now()))
             self._generation += 1
             self.finished = None
             self.status = self._status()

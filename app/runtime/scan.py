@@ -17,17 +17,25 @@ reported is lost. Every step is guarded: a failing solve, alarm evaluation or hi
 one log line, and the next scan is tried afresh. Operators' alarm actions and the
 performance report run through :meth:`perform` and :meth:`report` on the same thread, so one
 thread changes the alarm engine.
+
+A source that can go back in time (the trainer's drill, :mod:`app.runtime.drill`) names, per
+frame, marks (:data:`Mark`) through :attr:`ScanProcessor.marks`: keep a checkpoint of the
+alarm state and the SOE's previous scan, or go back to one — so after an instructor's
+backtrack the trainee's alarm list is the one of the snapshot's instant, not the undone
+minutes'.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +83,24 @@ class ScanOutput:
     alarms: AlarmView | None = None
     """None when the alarm list did not change."""
     events: tuple[LogEntry, ...] = ()
+    rewound_to: dt.datetime | None = None
+    """Set when this scan went back in time (a drill's backtrack): the instant the alarm
+    state now is of; the screens drop what they show from after it."""
+
+
+Mark = tuple[Any, ...]
+"""What a frame source asks of the processor before a frame: ``("checkpoint", key)`` — keep
+the state as it is (the last scan processed) under ``key``; ``("rewind", key, time)`` — go back
+to checkpoint ``key``, or to a fresh start at ``time`` when there is none (a snapshot loaded
+from a file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Checkpoint:
+    engine: AlarmEngine
+    changes: ChangeDetector
+    time: dt.datetime | None
+    """The last scan's time when it was kept (None: before the first scan)."""
 
 
 class ScanProcessor:
@@ -92,15 +118,13 @@ class ScanProcessor:
         self.stats = stats or PipelineStats()
         self.rules = rules if rules is not None else rules_for_station(station, points)
         self.solver = SolverService(station, points, circuit_path=circuit_path)
-        cfg = self.rules.settings
-        engine = AlarmEngine(points, self.rules.rules,
-                             asset_types={a.id: a.type for a in station.assets},
-                             aliases=self.rules.aliases, nominal=self.rules.nominal,
-                             indication_priority=cfg.indication_priority,
-                             chatter_shelve=dt.timedelta(minutes=cfg.chatter_shelve_min)
-                             if cfg.chatter_shelve_min > 0 else None)
-        self.alarms = AlarmService(engine, audit=audit, clock=clock)
+        self.alarms = AlarmService(self._new_alarm_engine(), audit=audit, clock=clock)
         self.changes = ChangeDetector(points)
+        self.marks: Callable[[int], Sequence[Mark]] | None = None
+        """``marks(seq)``: the checkpoints and rewinds due before frame ``seq`` (None: a
+        source that never goes back in time)."""
+        self._checkpoints: dict[Any, _Checkpoint] = {}
+        self._last_time: dt.datetime | None = None
         self._dead: np.ndarray | None = None
         self.latest_twin: TwinState | None = None
         """The newest solved state, for any thread (one reference swap)."""
@@ -112,11 +136,66 @@ class ScanProcessor:
         #: The circuit the twin solves (the active DSS version): studies compile it too.
         self.circuit_path = self.solver.engine.circuit_path
 
+    def _new_alarm_engine(self) -> AlarmEngine:
+        cfg = self.rules.settings
+        return AlarmEngine(self.points, self.rules.rules,
+                           asset_types={a.id: a.type for a in self.station.assets},
+                           aliases=self.rules.aliases, nominal=self.rules.nominal,
+                           indication_priority=cfg.indication_priority,
+                           chatter_shelve=dt.timedelta(minutes=cfg.chatter_shelve_min)
+                           if cfg.chatter_shelve_min > 0 else None)
+
+    # ------------------------------------------------------------------ going back in time
+    def checkpoint(self, key: object) -> None:
+        """Keep the alarm state and the SOE's previous scan as they are (the last scan
+        processed) under ``key``, to come back to with :meth:`rewind`."""
+        memo = {id(self.points): self.points, id(self.rules): self.rules}
+        self._checkpoints[key] = _Checkpoint(copy.deepcopy(self.alarms.engine, memo),
+                                             copy.copy(self.changes), self._last_time)
+
+    def rewind(self, key: object, when: dt.datetime) -> dt.datetime:
+        """Back to checkpoint ``key`` — or, with none, to a fresh start (no alarm, no previous
+        scan) at ``when``; the checkpoints kept after it are dropped. Returns the instant the
+        state is now of. Operators' commands still queued are dropped with the future they
+        were in."""
+        cp = self._checkpoints.get(key)
+        if cp is None:
+            engine, changes, t = self._new_alarm_engine(), ChangeDetector(self.points), when
+        else:  # a copy: the same checkpoint may be gone back to again
+            memo = {id(self.points): self.points, id(self.rules): self.rules}
+            engine, changes = copy.deepcopy(cp.engine, memo), copy.copy(cp.changes)
+            t = cp.time or when
+        self.alarms.replace_engine(engine)
+        self.changes = changes
+        self._last_time = t
+        self._checkpoints = {k: c for k, c in self._checkpoints.items()
+                             if c.time is None or c.time <= t}
+        engine.invalidate_view()
+        log.info("alarm state back to %s (%s)", t.isoformat(timespec="seconds"),
+                 "a checkpoint" if cp is not None else "a fresh start: no checkpoint of it")
+        return t
+
+    def _apply_marks(self, seq: int) -> dt.datetime | None:
+        rewound = None
+        for mark in self.marks(seq) if self.marks is not None else ():
+            if mark[0] == "checkpoint":
+                self.checkpoint(mark[1])
+            elif mark[0] == "rewind":
+                rewound = self.rewind(mark[1], mark[2])
+            else:
+                log.error("unknown mark %r before scan %d: ignored", mark[0], seq)
+        return rewound
+
     # ------------------------------------------------------------------ scans
     def process(self, frame: ScanFrame, *, stale: bool = False,
                 on_snapshot: Callable[[LiveSnapshot], None] | None = None) -> ScanOutput:
         """One scan. ``on_snapshot`` receives the solved snapshot at once, before the alarms
         and the historian (the screens' latency does not wait for them)."""
+        rewound = None
+        try:
+            rewound = self._apply_marks(frame.seq)
+        except Exception:
+            log.exception("checkpoint or rewind before scan %d failed", frame.seq)
         snap = None
         if stale:
             self.stats.skipped += 1
@@ -149,8 +228,9 @@ class ScanProcessor:
                 self.sink.submit(frame)
             except Exception:
                 log.exception("the historian refused scan %d", frame.seq)
+        self._last_time = frame.t_acquired
         view, entries = self._publish(rows, frame.t_acquired, transitions)
-        return ScanOutput(snap, view, entries)
+        return ScanOutput(snap, view, entries, rewound)
 
     def _publish(self, rows: list[EventRow], now: dt.datetime, transitions: list[Transition]
                  ) -> tuple[AlarmView | None, tuple[LogEntry, ...]]:

@@ -164,11 +164,13 @@ class EventLogDock(QWidget):
         self.has_more = False
         self._request = 0
         self.last_page: EventPage | None = None
+        self.now: Callable[[], dt.datetime] = wallclock.now
+        """The clock the "Last …" ranges end at (a drill's simulated clock in a drill)."""
 
         self.range = QComboBox()
         self.range.addItems(list(RANGES))
         self.range.currentTextChanged.connect(self._range_changed)
-        now = wallclock.now().astimezone(IST)
+        now = self.now().astimezone(IST)
         self.frm = QDateTimeEdit(_to_qdatetime(now - dt.timedelta(hours=1)))
         self.to = QDateTimeEdit(_to_qdatetime(now))
         for w in (self.frm, self.to):
@@ -236,7 +238,7 @@ class EventLogDock(QWidget):
         span = RANGES[self.range.currentText()]
         if span is None:
             return
-        end = wallclock.now()
+        end = self.now()
         for w, t in ((self.frm, end - span), (self.to, end)):
             w.blockSignals(True)
             w.setDateTime(_to_qdatetime(t))
@@ -260,6 +262,17 @@ class EventLogDock(QWidget):
             q = self.current_query(0)
             self.model.prepend([e for e in entries if self._matches(e, q, live=True)])
 
+    def rewind(self, when: dt.datetime) -> None:
+        """A drill went back in time to ``when``: what was logged after it never happened in
+        the drill now running — dropped from the live rows, and the list shown again."""
+        t_ms = when.timestamp() * 1000
+        kept = [e for e in self.live_buffer if e.time_ms <= t_ms]
+        if len(kept) != len(self.live_buffer):
+            self.live_buffer.clear()
+            self.live_buffer.extend(kept)
+        self.follow_now()
+        self.run_query(0)
+
     def is_live(self) -> bool:
         return (self.live.isChecked() and self.page == 0
                 and RANGES[self.range.currentText()] is not None)
@@ -270,7 +283,7 @@ class EventLogDock(QWidget):
         if span is None:
             start, end = _from_qdatetime(self.frm.dateTime()), _from_qdatetime(self.to.dateTime())
         else:
-            end = wallclock.now()
+            end = self.now()
             start = end - span
             self.follow_now()
         kind, sev = self.kind.currentText(), self.severity.currentText()

@@ -121,3 +121,53 @@ def test_an_expected_action_reads_open_then_overdue_then_missed(source):
     assert expectation_verdict(x, source.t_s, True) == ("MISSED", "missed")
     waiting = {**x, "after": "fault", "deadline_s": None}
     assert expectation_verdict(waiting, 10.0, False) == ("WAITING for fault", "pending")
+
+
+def _process(proc, source, wall_s):  # noqa: ANN001, ANN202
+    return proc.process(source.step(wall_s))
+
+
+def test_a_backtrack_puts_the_trainees_alarm_state_back(source, station):
+    """Each snapshot is a checkpoint of the HMI's alarm state and the SOE's previous scan;
+    going back to it restores them — no alarm from the undone minutes stays on the list — and
+    the same snapshot can be gone back to again."""
+    from app.runtime.scan import ScanProcessor
+
+    proc = ScanProcessor(station, source.points, clock=source.now)
+    proc.marks = source.take_marks
+    for _ in range(5):
+        out = _process(proc, source, 1.0)
+    assert out.alarms is None or not out.alarms.rows
+    fut = source.call(lambda e: e.snapshot("before"))
+    _process(proc, source, 0.0)
+    snap = fut.result(timeout=0)
+    t_snap = source.engine.start + dt.timedelta(seconds=snap.t_s)
+    source.call(lambda e: e.inject("overvoltage", pu=1.15))
+    raised = None
+    for _ in range(60):
+        out = _process(proc, source, 1.0)
+        if out.alarms is not None and out.alarms.rows:
+            raised = out.alarms
+            break
+    assert raised is not None, "the overvoltage raised no alarm"
+    keys = {r.key for r in raised.rows}
+    assert out.rewound_to is None
+
+    for _ in range(2):  # twice: the checkpoint is copied, not used up
+        source.backtrack(snap)
+        out = _process(proc, source, 0.0)
+        assert out.rewound_to is not None and out.rewound_to <= t_snap
+        assert out.alarms is not None  # the whole list again, though it did not "change"
+        assert not keys & {r.key for r in out.alarms.rows}, out.alarms.rows
+        assert proc.alarms.engine.alarms == {} or all(
+            a.key not in keys or not a.active for a in proc.alarms.engine.alarms.values())
+        # The undone overvoltage is not re-detected as a change, nor raised again.
+        out = _process(proc, source, 1.0)
+        assert out.alarms is None or not keys & {r.key for r in out.alarms.rows}
+        source.call(lambda e: e.inject("overvoltage", pu=1.15))
+        for _ in range(60):
+            out = _process(proc, source, 1.0)
+            if out.alarms is not None and keys & {r.key for r in out.alarms.rows}:
+                break
+        else:
+            raise AssertionError("the overvoltage after the backtrack raised no alarm")

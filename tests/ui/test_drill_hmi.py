@@ -166,6 +166,13 @@ def test_freeze_speed_snapshot_inject_backtrack_and_finish(qtbot, make_drill, mo
         return "\n".join(t.item(r, 4).text() for r in range(t.rowCount()) if t.item(r, 4))
 
     qtbot.waitUntil(lambda: "overvoltage" in soe_text(), timeout=20_000)
+    # The trainee sees it: an alarm raised, logged after the snapshot's instant.
+    t_snap_ms = (src.engine.start.timestamp() + snap.t_s) * 1000
+    model = d.win.alarms.model
+    qtbot.waitUntil(lambda: len(model.rows) > 0, timeout=30_000)
+    raised = {r.key for r in model.rows}
+    qtbot.waitUntil(lambda: any(e.time_ms > t_snap_ms for e in d.win.events.live_buffer),
+                    timeout=20_000)
 
     # Back to the snapshot (confirmed): the drill is where it was, the malfunction undone,
     # the trainee's trends start again at its time.
@@ -183,6 +190,16 @@ def test_freeze_speed_snapshot_inject_backtrack_and_finish(qtbot, make_drill, mo
     assert src.t_s == pytest.approx(snap.t_s)
     assert not any(e.kind == "inject" for e in src.status.soe)
     qtbot.waitUntil(lambda: "overvoltage" not in soe_text(), timeout=20_000)
+    # … and so do the trainee's alarm list and event log: the snapshot's, not the undone
+    # minutes' (the alarms not left behind as "returned, unacknowledged").
+    qtbot.waitUntil(lambda: not raised & {r.key for r in model.rows}, timeout=20_000)
+    assert not any(e.time_ms > t_snap_ms for e in d.win.events.live_buffer)
+    assert all(e.time_ms <= t_snap_ms for e in d.win.events.model.rows)
+    # Its "Last hour" ends at the drill's simulated time, not the wall clock's.
+    from app.ui.event_log import _from_qdatetime
+
+    shown_to = _from_qdatetime(d.win.events.to.dateTime())
+    assert abs((shown_to - src.now()).total_seconds()) < 2
     t_back = d.source.engine.start.timestamp() + snap.t_s
     qtbot.waitUntil(lambda: "B400_M1.V" in d.win.trends.series
                     and 0 < d.win.trends.series["B400_M1.V"].last_t() <= t_back + 1e-3,

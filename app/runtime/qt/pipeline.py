@@ -6,6 +6,7 @@
     FrameSource.run() ──frame──►  ScanProcessor.process()   ──────►  snapshot_ready(LiveSnapshot)
                                    (twin, SOE, alarms,       ──────►  alarms_ready(AlarmView)
                                     historian.submit)        ──────►  events_ready(tuple[LogEntry])
+                                                             ──────►  rewound(datetime) (a drill)
     GUI ──alarm_action(AlarmAction)──► ScanProcessor.perform ──► alarm_action_done(ActionResult)
     control thread ──note_command()──► the alarm service (queued for the next scan)
 
@@ -108,12 +109,15 @@ class _SolverWorker(QObject):
     events_ready = Signal(object)
     action_done = Signal(object)
     report_ready = Signal(object)
+    rewound = Signal(object)
 
     def __init__(self, processor: ScanProcessor, poller: _PollerWorker) -> None:
         super().__init__()
         self.processor, self.poller = processor, poller
 
     def _emit(self, out: ScanOutput) -> None:
+        if out.rewound_to is not None:
+            self.rewound.emit(out.rewound_to)
         if out.events:
             self.events_ready.emit(out.events)
         if out.alarms is not None:
@@ -146,6 +150,7 @@ class Pipeline(QObject):
     events_ready = Signal(object)  # tuple[LogEntry]: SOE, alarm transitions, user actions
     alarm_action_done = Signal(object)  # ActionResult
     alarm_report_ready = Signal(object)  # dict (app.alarms.report)
+    rewound = Signal(object)  # datetime: a drill went back in time to it (app.runtime.scan)
     _action_requested = Signal(object)
     _report_requested = Signal(float)
 
@@ -175,6 +180,7 @@ class Pipeline(QObject):
         self._solver.events_ready.connect(self.events_ready)
         self._solver.action_done.connect(self.alarm_action_done)
         self._solver.report_ready.connect(self.alarm_report_ready)
+        self._solver.rewound.connect(self.rewound)
         self._action_requested.connect(self._solver.on_action)
         self._report_requested.connect(self._solver.on_report)
         self.last_snapshot: LiveSnapshot | None = None

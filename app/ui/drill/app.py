@@ -294,6 +294,8 @@ def build_drill(opts: DrillOptions, scenario_file: str | Path | None = None, *,
     runtime = compose(station, points, field=FieldSpec(source=source, period_s=opts.period),
                       store=StoreSpec(data_dir=str(out), record_history=False),
                       accounts={"session_timeout_min": 24 * 60.0}, clock=source.now)
+    # Snapshots checkpoint the trainee's alarm state, backtracks put it back.
+    runtime.processor.marks = source.take_marks
     try:
         if settings is None:
             settings = QSettings(opts.settings or str(root / "hmi-layout.ini"),
@@ -325,6 +327,8 @@ def build_drill(opts: DrillOptions, scenario_file: str | Path | None = None, *,
         win.status.clock_prefix = "DRILL simulated  "
         win.status.tick()
         win.trends.now = lambda: source.now().timestamp()
+        win.events.now = source.now  # "Last hour" is the drill's last hour
+        win.events.follow_now()
         if not win.trends.series:
             win.trends._show_empty()  # its empty axis was drawn on the wall clock
         instructor = InstructorWindow(source, station, root=root, trainee=opts.trainee,
@@ -335,6 +339,7 @@ def build_drill(opts: DrillOptions, scenario_file: str | Path | None = None, *,
         hmi.pipeline.snapshot_ready.connect(
             lambda _snap: show_drill_state(win, banner, source.status.state))
         instructor.backtracked.connect(lambda _s: restart_trends(win))
+        hmi.pipeline.rewound.connect(win.events.rewind)
         drill = DrillHmi(hmi, source, instructor, out, root, opts.trainee, password,
                          goose=goose)
         # Closing either window ends the drill.
