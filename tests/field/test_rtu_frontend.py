@@ -164,7 +164,10 @@ def test_a_front_end_that_cannot_start_says_why(rig, monkeypatch):
 
     async def go():
         try:
-            return [await p.scan_once() for _ in range(2)]
+            scans = [await p.scan_once()]
+            # LOST once comm_loss_s has passed since the first failure: a time, not a count.
+            scans.append(await scan_until_lost(p))
+            return scans
         finally:
             p.close()
 
