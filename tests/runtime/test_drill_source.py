@@ -171,3 +171,31 @@ def test_a_backtrack_puts_the_trainees_alarm_state_back(source, station):
                 break
         else:
             raise AssertionError("the overvoltage after the backtrack raised no alarm")
+
+
+def test_going_back_to_a_snapshot_with_no_checkpoint_starts_the_alarms_afresh(source, station):
+    """A snapshot loaded from a file was never a checkpoint of this HMI: the alarm state
+    starts afresh at its instant (nothing from the undone minutes listed)."""
+    from app.runtime.scan import ScanProcessor
+    from app.training.drill import Snapshot
+
+    proc = ScanProcessor(station, source.points, clock=source.now)
+    proc.marks = source.take_marks
+    _process(proc, source, 1.0)
+    fut = source.call(lambda e: e.snapshot("here"))
+    _process(proc, source, 1.0)
+    snap = fut.result(timeout=0)
+    source.call(lambda e: e.inject("overvoltage", pu=1.15))
+    for _ in range(60):
+        out = _process(proc, source, 1.0)
+        if proc.alarms.engine.alarms and any(a.active for a in proc.alarms.engine.alarms.values()):
+            break
+    else:
+        raise AssertionError("the overvoltage raised no alarm")
+    from_file = Snapshot(snap.t_s, snap.label, snap.live)  # another object: no checkpoint
+    source.backtrack(from_file)
+    out = _process(proc, source, 0.0)
+    assert out.rewound_to == source.engine.now()
+    assert out.alarms is not None and out.alarms.rows == ()
+    assert proc.alarms.engine.alarms == {} or not any(
+        a.active for a in proc.alarms.engine.alarms.values())
