@@ -6,7 +6,9 @@
 * ``drill`` — the ``breaker-failure`` scenario (900 s, 22 GoCBs heart-beating every second)
   played headless with and without GOOSE on ``iface``: speed factors and messages.
 
-``python -m bench.goose [IFACE] [--drill]`` prints the figures as JSON.
+``gridtwin bench goose [--iface IFACE] [--drill] [--json]`` (or ``python -m bench.goose [IFACE]
+[--drill]``) prints the figures. A refused interface (none such, down, no CAP_NET_RAW) is one
+line naming it, exit 2.
 """
 
 from __future__ import annotations
@@ -64,10 +66,31 @@ def drill(iface: str = "lo") -> dict[str, object]:
     return out
 
 
+def main(json_out: bool = True, iface: str = "lo", with_drill: bool = False) -> int:
+    from app.field.iec61850.goose import GooseError, GooseInterfaceError
+
+    try:
+        figures: dict[str, object] = {"iface": iface, "latency_ms": latency_ms(iface)}
+        if with_drill:
+            figures["drill"] = drill(iface)
+    except (GooseInterfaceError, GooseError) as exc:
+        print(f"gridtwin: bench goose: {exc}", file=sys.stderr)
+        return 2
+    if json_out:
+        print(json.dumps(figures, indent=2))
+    else:
+        lat = figures["latency_ms"]
+        print(f"{'iface':28s} {iface}")
+        print(f"{'latency_ms p50 / p99':28s} {lat['p50']} / {lat['p99']}  (n = {lat['n']})")
+        if with_drill:
+            d = figures["drill"]
+            print(f"{'drill':28s} {d['scenario']}, {d['sim_s']:g} s simulated")
+            print(f"{'speed_factor':28s} {d['speed_factor']}")
+            print(f"{'speed_factor_goose':28s} {d['speed_factor_goose']}")
+            print(f"{'goose':28s} {d['goose']}")
+    return 0
+
+
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    iface = args[0] if args else "lo"
-    figures: dict[str, object] = {"iface": iface, "latency_ms": latency_ms(iface)}
-    if "--drill" in sys.argv:
-        figures["drill"] = drill(iface)
-    print(json.dumps(figures, indent=2))
+    raise SystemExit(main(iface=args[0] if args else "lo", with_drill="--drill" in sys.argv))

@@ -14,7 +14,7 @@ from app.cli.options import (
     station_and_json,
 )
 
-BENCHES = ("twin", "field", "historian", "alarms", "hmi", "reliability", "ml", "drill")
+BENCHES = ("twin", "field", "historian", "alarms", "hmi", "reliability", "ml", "drill", "goose")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -47,6 +47,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bench.drill import main as bench_drill
 
         return bench_drill(json_out=args.json)
+    if args.what == "goose":
+        from bench.goose import main as bench_goose
+
+        return bench_goose(json_out=args.json, iface=args.iface, with_drill=args.drill)
     if args.what == "hmi":
         from bench.hmi import main as bench_hmi
 
@@ -81,4 +85,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="historian: seconds of sustained real-time ingest (default 15)")
     sp.add_argument("--data-dir", help="historian: where its scratch databases go (default: "
                                        "a temporary folder, removed afterwards)")
+    sp.add_argument("--iface", default="lo", metavar="IFACE",
+                    help="goose: the network interface to publish and subscribe on (default "
+                         "lo; raw Ethernet needs root or CAP_NET_RAW)")
+    sp.add_argument("--drill", action="store_true",
+                    help="goose: also play the breaker-failure drill with and without GOOSE")
     sp.set_defaults(func=cmd_bench)

@@ -544,6 +544,9 @@ class GooseReceiver:
         self.callback = callback
         self.poll_s = poll_s
         self.received = 0
+        self.duplicates = 0
+        """Messages seen twice (the same stNum and sqNum), dropped."""
+        self._last: dict[str, tuple[int, int]] = {}
         self._queue: queue.SimpleQueue[GooseMessage] = queue.SimpleQueue()
         self._cond = threading.Condition()
         self._lib_lock = threading.RLock()  # (a callback may poll)
@@ -600,6 +603,14 @@ class GooseReceiver:
             self._stop.wait(self.poll_s if idle * self.poll_s < 0.1 else 10 * self.poll_s)
 
     def _receive(self, msg: GooseMessage) -> None:
+        # The same (stNum, sqNum) again is the same message seen twice — on loopback a raw
+        # socket sees each frame going out and coming in — not a retransmission (those
+        # count sqNum up): dropped, counted.
+        key = (msg.st_num, msg.sq_num)
+        if self._last.get(msg.gocb_ref) == key:
+            self.duplicates += 1
+            return
+        self._last[msg.gocb_ref] = key
         self._queue.put(msg)
         with self._cond:
             self.received += 1
