@@ -165,3 +165,39 @@ def test_a_vt_voltage_alarm_colours_its_busbar_not_the_bays_power(sld):
     flows = dict(zip(sld._flow_bay, [f for f, *_ in sld._flows], strict=True))
     assert flows["F1"].label.priority == 0  # its MW are not what is out of limits
     assert "F1_CVT" in sld.markers  # the feeder's VT carries the marker
+
+
+@pytest.mark.parametrize("size", [(1366, 560), (1600, 1000), (3840, 1900)])
+def test_a_bus_voltage_in_alarm_is_not_hidden_by_its_marker(qtbot, station, plant, size):
+    """Every busbar in alarm at once (an overvoltage over the station): each bus's kV value
+    stays readable — no alarm marker and no other label drawn over it (seen on 33 kV bus A,
+    whose value sat under its marker and the bus section's name)."""
+    from PySide6.QtCore import QRectF
+    from PySide6.QtWidgets import QGraphicsSimpleTextItem
+
+    v = SldView(station, plant.points)
+    qtbot.addWidget(v)
+    v.resize(*size)
+    v.show()
+    v.update_snapshot(snapshot_of(plant))
+    rows = []
+    for b in v._busbar_spec:
+        for k in range(3):
+            rows.append(row(f"{b}.V:{k}", b, prio=2, tag=f"{b}.V"))
+    v.apply_alarms(view(*rows))
+    qtbot.wait(50)
+
+    def on_screen(item) -> QRectF:  # noqa: ANN001
+        return item.deviceTransform(v.viewportTransform()).mapRect(item.boundingRect())
+
+    markers = {k: on_screen(m) for k, m in v.markers.items() if m.isVisible()}
+    assert set(v._busbar_spec) <= set(markers)
+    texts = [t for t in v.scene_.items() if isinstance(t, QGraphicsSimpleTextItem)
+             and t.isVisible() and t not in v._bus_label.values() and t.text().strip()]
+    for bus, label in v._bus_label.items():
+        r = on_screen(label)
+        hit = [k for k, m in markers.items() if m.intersects(r)]
+        assert not hit, f"{bus}'s value under the marker of {hit}"
+        over = [t.text() for t in texts if on_screen(t).intersects(r)
+                and t.parentItem() is not label]
+        assert not over, f"{bus}'s value under {over}"

@@ -117,9 +117,11 @@ def paint_marker(p: QPainter, centre: QPointF, r: float, prio: int, count: int,
 
 
 class AlarmMarker(QGraphicsItem):
-    """The alarm marker beside one object of the diagram, at a fixed screen size."""
+    """The alarm marker beside one object of the diagram, at a fixed screen size: centred on
+    its anchor with the count to the right, or (``left_of``) wholly left of the anchor — for
+    a value the marker must never cover, whatever the zoom (a busbar's kV)."""
 
-    def __init__(self, anchor: QPointF, size_px: float) -> None:
+    def __init__(self, anchor: QPointF, size_px: float, *, left_of: bool = False) -> None:
         super().__init__()
         self.setPos(anchor)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
@@ -131,7 +133,8 @@ class AlarmMarker(QGraphicsItem):
         self.font.setWeight(QFont.Weight.Bold)
         self.priority, self.count, self.unacked = 4, 0, False
         self.blink_on = True
-        self._rect = QRectF(-self.r * 1.4, -self.r * 1.4, self.r * 7, self.r * 2.8)
+        self._dx = -self.r * 5.6 if left_of else 0.0
+        self._rect = QRectF(-self.r * 1.4 + self._dx, -self.r * 1.4, self.r * 7, self.r * 2.8)
 
     def set_alarms(self, s: AssetAlarms) -> None:
         if (s.priority, s.count, s.unacked > 0) != (self.priority, self.count, self.unacked):
@@ -150,7 +153,7 @@ class AlarmMarker(QGraphicsItem):
 
     def paint(self, p: QPainter, _o: QStyleOptionGraphicsItem,
               _w: QWidget | None = None) -> None:
-        paint_marker(p, QPointF(0, 0), self.r, self.priority, self.count,
+        paint_marker(p, QPointF(self._dx, 0), self.r, self.priority, self.count,
                      self.unacked and not self.blink_on, self.font)
 
 

@@ -321,16 +321,17 @@ class SldView(QGraphicsView):
             bg.hide()
 
     # ------------------------------------------------------------------ alarms
-    def _anchor(self, asset_id: str) -> tuple[str, QPointF] | None:
-        """Where an asset's alarm marker goes: beside its own symbol when it is drawn, at its
-        busbar's right end, else beside its bay's breaker (relays, bay controllers, a bay's
-        communication); None for what the diagram does not show."""
+    def _anchor(self, asset_id: str) -> tuple[str, QPointF, bool] | None:
+        """Where an asset's alarm marker goes (key, anchor, wholly left of the anchor):
+        beside its own symbol when it is drawn; a busbar's just left of its kV value, level
+        with it (never over the value, at any zoom); else beside its bay's breaker (relays,
+        bay controllers, a bay's communication); None for what the diagram does not show."""
         item = self.items_by_asset.get(asset_id)
         if item is not None:
-            return asset_id, self._marker_pos(item)
+            return asset_id, self._marker_pos(item), False
         if asset_id in self._busbar_spec:
-            b = self._busbar_spec[asset_id]
-            return asset_id, QPointF(b["x2"] - 70, b["y"] - 16)
+            t = self._bus_label[asset_id]
+            return asset_id, t.pos() + QPointF(-3, t.boundingRect().height() / 2), True
         if not self.station.has_asset(asset_id):
             bay = asset_id if any(b.id == asset_id for b in self.station.bays) else None
         else:
@@ -341,7 +342,7 @@ class SldView(QGraphicsView):
                     if isinstance(self.items_by_asset[a], I.BreakerItem)
                     and self.station.asset(a).bay == bay), None)
         if brk is not None:
-            return brk, self._marker_pos(self.items_by_asset[brk])
+            return brk, self._marker_pos(self.items_by_asset[brk]), False
         bar = next((a for a, s in self._busbar_spec.items()
                     if self.station.asset(a).bay == bay), None)
         if bar is not None:
@@ -364,6 +365,7 @@ class SldView(QGraphicsView):
         self.alarm_summary = summary
         per_anchor: dict[str, AssetAlarms] = {}
         pos: dict[str, QPointF] = {}
+        left: dict[str, bool] = {}
         ool: dict[str, int] = {}
         trips: set[str] = set()
         for asset, s in summary.items():
@@ -373,8 +375,9 @@ class SldView(QGraphicsView):
             where = self._anchor(asset)
             if where is None:
                 continue
-            key, at = where
+            key, at, left_of = where
             pos[key] = at
+            left[key] = left_of
             old = per_anchor.get(key)
             per_anchor[key] = s if old is None else AssetAlarms(
                 key, min(old.priority, s.priority), old.count + s.count,
@@ -385,7 +388,7 @@ class SldView(QGraphicsView):
         for key, s in per_anchor.items():
             m = self.markers.get(key)
             if m is None:
-                m = self.markers[key] = AlarmMarker(pos[key], size)
+                m = self.markers[key] = AlarmMarker(pos[key], size, left_of=left[key])
                 m.setToolTip(f"{key}: alarms — see the alarm list")
                 self.scene_.addItem(m)
             m.set_alarms(s)
