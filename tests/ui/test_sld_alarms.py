@@ -201,3 +201,38 @@ def test_a_bus_voltage_in_alarm_is_not_hidden_by_its_marker(qtbot, station, plan
         over = [t.text() for t in texts if on_screen(t).intersects(r)
                 and t.parentItem() is not label]
         assert not over, f"{bus}'s value under {over}"
+
+
+@pytest.mark.parametrize("size", [(1366, 560), (1600, 1000)])
+def test_markers_of_one_bay_never_sit_on_each_other(qtbot, station, plant, size):
+    """Every asset in alarm at once: markers of one bay that would overlap on screen are one
+    marker (the worst priority, every alarm counted, its tooltip naming them all) — the line
+    bays' VT and line markers were drawn one over the other in an overvoltage drill."""
+    from PySide6.QtCore import QRectF
+
+    v = SldView(station, plant.points)
+    qtbot.addWidget(v)
+    v.resize(*size)
+    v.show()
+    v.update_snapshot(snapshot_of(plant))
+    rows = [row(f"{a.id}.X:hi", a.id, prio=2 if a.type == "line" else 3)
+            for a in station.assets]
+    v.apply_alarms(view(*rows))
+    qtbot.wait(50)
+
+    def on_screen(item) -> QRectF:  # noqa: ANN001
+        return item.deviceTransform(v.viewportTransform()).mapRect(item.boundingRect())
+
+    drawn = {k: m for k, m in v.markers.items() if m.isVisible()}
+    bay = {k: station.asset(k).bay for k in drawn}
+    # (A busbar's marker stands beside its own kV value: the double bus's two are checked
+    # with their values, above.)
+    bays = [k for k in drawn if k not in v._busbar_spec]
+    for k1, k2 in ((a, b) for a in bays for b in bays if a < b and bay[a] == bay[b]):
+        assert not on_screen(drawn[k1]).intersects(on_screen(drawn[k2])), (k1, k2)
+    # Nothing lost: every alarm of the anchored assets is counted on one marker.
+    shown = sum(m.count for m in drawn.values())
+    anchored = sum(1 for a in station.assets if v._anchor(a.id) is not None)
+    assert shown == anchored
+    line = next(k for k, m in drawn.items() if bay[k] == "L1" and m.priority == 2)
+    assert "L1_LINE" in drawn[line].toolTip()

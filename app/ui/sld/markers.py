@@ -10,7 +10,9 @@ alarm list says.
 * :class:`AlarmMarker` — a shape per priority (1 square, 2 triangle, 3 diamond, 4 circle)
   in the priority colour with the priority number, and ``×n`` when the object has several
   alarms; blinking (hollow / filled) while any of them is unacknowledged. Drawn at a fixed
-  screen size (it ignores the view's zoom), so it is never decluttered away.
+  screen size (it ignores the view's zoom), so it is never decluttered away; markers of one
+  bay that would sit on each other are drawn as one (:func:`merge_close`), its tooltip naming
+  what it stands for.
 * :class:`TripFlag` — a "TRIP" pennant beside a breaker that opened without a command,
   until the trip is acknowledged.
 * :class:`BandGauge` — a busbar's voltage against its Grid Code band: the band is a box, the
@@ -22,7 +24,7 @@ Colour stays for the abnormal: everything is grey until an alarm says otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -69,6 +71,34 @@ def summarise(rows: Iterable[AlarmRow]) -> dict[str, AssetAlarms]:
             a[4][r.tag] = min(a[4].get(r.tag, 5), r.priority)
     return {k: AssetAlarms(k, p, n, u, t, MappingProxyType(o))
             for k, (p, n, u, t, o) in acc.items()}
+
+
+def merge_close(per_anchor: Mapping[str, AssetAlarms], pos: Mapping[str, QPointF],
+                group: Callable[[str], str | None], dx: float, dy: float
+                ) -> tuple[dict[str, AssetAlarms], dict[str, QPointF], dict[str, tuple[str, ...]]]:
+    """Markers of one group (a bay; ``group`` None: never merged) whose anchors are closer
+    than ``dx`` and ``dy`` (a marker's size on screen, in scene units at the current zoom:
+    markers keep their screen size as the view zooms out) would sit on each other: they
+    become one, at the place of the most urgent (then the one with more alarms), with the
+    worst priority and every alarm counted. Returns the markers, their anchors and, per
+    marker, the anchors it stands for (most urgent first)."""
+    order = sorted(per_anchor, key=lambda k: (per_anchor[k].priority, -per_anchor[k].count, k))
+    out: dict[str, AssetAlarms] = {}
+    at: dict[str, QPointF] = {}
+    members: dict[str, tuple[str, ...]] = {}
+    for k in order:
+        g, p = group(k), pos[k]
+        host = None if g is None else next(
+            (h for h in out if group(h) == g and abs(at[h].x() - p.x()) < dx
+             and abs(at[h].y() - p.y()) < dy), None)
+        if host is None:
+            out[k], at[k], members[k] = per_anchor[k], p, (k,)
+            continue
+        o, s = out[host], per_anchor[k]
+        out[host] = AssetAlarms(host, min(o.priority, s.priority), o.count + s.count,
+                                o.unacked + s.unacked, o.tripped or s.tripped)
+        members[host] += (k,)
+    return out, at, members
 
 
 def text_on(prio: int) -> QColor:

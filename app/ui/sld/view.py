@@ -10,6 +10,7 @@ emits :attr:`SldView.device_selected`; its context menu offers its points for tr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, Signal, Slot
@@ -43,7 +44,14 @@ from app.ui import theme
 from app.ui.perf import timed
 from app.ui.sld import items as I
 from app.ui.sld.layout import Layout, load_layout
-from app.ui.sld.markers import AlarmMarker, AssetAlarms, BandGauge, TripFlag, summarise
+from app.ui.sld.markers import (
+    AlarmMarker,
+    AssetAlarms,
+    BandGauge,
+    TripFlag,
+    merge_close,
+    summarise,
+)
 
 TAG_MIME = "application/x-gridtwin-tag"
 ANIM_S = 0.15  # flow arrows step at least this often when scans are slower
@@ -114,6 +122,7 @@ class SldView(QGraphicsView):
         # Alarms: one marker per drawn object with annunciated alarms, trip flags at breakers.
         self.alarm_summary: dict[str, AssetAlarms] = {}
         self.markers: dict[str, AlarmMarker] = {}  # anchor asset → marker
+        self._marker_input: tuple[dict, dict, dict] = ({}, {}, {})
         self.trip_flags: dict[str, TripFlag] = {}  # breaker → flag
         self._ool: dict[str, int] = {}  # out-of-limit tag → priority
         self._bay_ool: dict[str, int] = {}  # bay → highest out-of-limit priority
@@ -349,10 +358,39 @@ class SldView(QGraphicsView):
             return self._anchor(bar)
         return None
 
+    def _marker_group(self, left: Mapping[str, bool]) -> Callable[[str], str | None]:
+        """Which markers may become one when close (:func:`merge_close`): those of one bay;
+        a busbar's (left of its value) never."""
+        def group(key: str) -> str | None:
+            if left.get(key) or not self.station.has_asset(key):
+                return None
+            return self.station.asset(key).bay
+
+        return group
+
     @staticmethod
     def _marker_pos(item: I.DeviceItem) -> QPointF:
         r = 30.0 if isinstance(item, I.TransformerItem) else min(item.SIZE, 16.0)
         return item.pos() + QPointF(r + 4, -r - 2)
+
+    def _place_markers(self) -> None:
+        """The markers for the last alarms at the current zoom: those of one bay that would
+        sit on each other on screen drawn as one (again when the zoom changes)."""
+        per_anchor, pos, left = self._marker_input
+        size = theme.px(18)
+        r, scale = size / 2, max(self.transform().m11(), 1e-6)
+        shown, at, members = merge_close(per_anchor, pos, self._marker_group(left),
+                                         dx=(7 * r + 4) / scale, dy=(2.8 * r + 2) / scale)
+        for key in set(self.markers) - set(shown):
+            self.scene_.removeItem(self.markers.pop(key))
+        for key, s in shown.items():
+            m = self.markers.get(key)
+            if m is None:
+                m = self.markers[key] = AlarmMarker(at[key], size, left_of=left[key])
+                self.scene_.addItem(m)
+            m.setToolTip(f"{', '.join(members[key])}: {s.count} alarm{'s' * (s.count != 1)} "
+                         "— see the alarm list")
+            m.set_alarms(s)
 
     @Slot(object)
     @timed("diagram alarms")
@@ -382,16 +420,9 @@ class SldView(QGraphicsView):
             per_anchor[key] = s if old is None else AssetAlarms(
                 key, min(old.priority, s.priority), old.count + s.count,
                 old.unacked + s.unacked, old.tripped or s.tripped, {})
-        for key in set(self.markers) - set(per_anchor):
-            self.scene_.removeItem(self.markers.pop(key))
+        self._marker_input = (per_anchor, pos, left)
+        self._place_markers()
         size = theme.px(18)
-        for key, s in per_anchor.items():
-            m = self.markers.get(key)
-            if m is None:
-                m = self.markers[key] = AlarmMarker(pos[key], size, left_of=left[key])
-                m.setToolTip(f"{key}: alarms — see the alarm list")
-                self.scene_.addItem(m)
-            m.set_alarms(s)
         for key in set(self.trip_flags) - trips:
             self.scene_.removeItem(self.trip_flags.pop(key))
         for key in trips - set(self.trip_flags):
@@ -464,6 +495,7 @@ class SldView(QGraphicsView):
         else:
             level = 2
         self.declutter_level = level
+        self._place_markers()  # markers keep their screen size: merged by it
         boost_sec = max(1.0, MIN_TEXT_PT / sec) if sec > 0 else 1.0
         for flow, *_ in self._flows:
             flow.label.setVisible(level == 0)
