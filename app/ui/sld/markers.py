@@ -163,8 +163,24 @@ class AlarmMarker(QGraphicsItem):
         self.font.setWeight(QFont.Weight.Bold)
         self.priority, self.count, self.unacked = 4, 0, False
         self.blink_on = True
+        self.left_of = left_of
         self._dx = -self.r * 5.6 if left_of else 0.0
         self._rect = QRectF(-self.r * 1.4 + self._dx, -self.r * 1.4, self.r * 7, self.r * 2.8)
+
+    @property
+    def shift_px(self) -> float:
+        """How far left of its place it is drawn (:meth:`shift_left`)."""
+        return -self._dx - self.r * 5.6 if self.left_of else 0.0
+
+    def shift_left(self, px: float) -> None:
+        """Draw the marker ``px`` screen pixels further left of its anchor (0: none) — the
+        lower bus of a double busbar, whose marker would sit on the upper one's."""
+        dx = -self.r * 5.6 - px
+        if dx != self._dx:
+            self.prepareGeometryChange()
+            self._dx = dx
+            self._rect = QRectF(-self.r * 1.4 + dx, -self.r * 1.4, self.r * 7, self.r * 2.8)
+            self.update()
 
     def set_alarms(self, s: AssetAlarms) -> None:
         if (s.priority, s.count, s.unacked > 0) != (self.priority, self.count, self.unacked):

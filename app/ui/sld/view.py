@@ -391,6 +391,19 @@ class SldView(QGraphicsView):
             m.setToolTip(f"{', '.join(members[key])}: {s.count} alarm{'s' * (s.count != 1)} "
                          "— see the alarm list")
             m.set_alarms(s)
+        # A double busbar's two markers (each left of its own value) would sit on each other
+        # once the buses are closer on screen than a marker is tall: the lower one steps left.
+        bus = sorted((m for m in self.markers.values() if m.left_of),
+                     key=lambda m: (m.pos().y(), m.pos().x()))
+        placed: list[AlarmMarker] = []
+        for m in bus:
+            shift = 0.0
+            for o in placed:
+                if (abs(o.pos().y() - m.pos().y()) * scale < 2.8 * r + 2
+                        and abs(o.pos().x() - m.pos().x()) * scale < 7 * r):
+                    shift = max(shift, o.shift_px + 7 * r + 4)
+            m.shift_left(shift)
+            placed.append(m)
 
     @Slot(object)
     @timed("diagram alarms")
