@@ -682,8 +682,15 @@ class AlarmEngine:
             np.union1d(flipped[sup[flipped]], lflip[link[lflip]]), now)
 
         # --- analog rules, vectorised
+        # An over-range reading (questionable|outOfRange, the value held at the instrument's
+        # range limit) is a bound, not noise: the true value is at least that far out, so it
+        # is judged against the limits like a good one. Otherwise a measurement that jumps
+        # past its range in one scan (the other ICT trips, this one takes both loads) would
+        # raise only "data questionable", never its overload alarm.
+        usable = good | (((q & Q.VALIDITY_MASK) == Q.QUESTIONABLE)
+                         & ((q & (Q.OUT_OF_RANGE | Q.OVERFLOW)) != 0))
         x = v[self._rows_ix]
-        g = good[self._rows_ix]
+        g = usable[self._rows_ix]
         s = self._sign
         with np.errstate(invalid="ignore"):
             on_cond = np.where(s > 0, x > self._thr, np.where(s < 0, x < self._thr,

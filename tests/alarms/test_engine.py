@@ -123,6 +123,33 @@ def test_an_alarm_raised_after_its_on_delay_names_the_excursion(feed, types):
     assert eng.alarms[key].active and eng.alarms[key].value == 82.0
 
 
+def test_a_reading_past_its_range_still_raises_its_limit_alarm(feed, types, station):
+    """The other ICT trips and this one jumps past its instrument's range in one scan: the
+    value is held at the range limit, questionable|outOfRange — a bound, so its overload
+    alarm is raised (it used to raise only "data questionable", priority 3), and the
+    questionable data is annunciated too."""
+    rules = [rule(parameter="ICT1.LOADING", threshold=100.0, severity="critical",
+                  rule_id="OVL")]
+    eng = AlarmEngine(feed.plant.points, rules, asset_types=types)
+    i = feed.plant.points.row("ICT1.LOADING")
+    hi = float(feed.plant.points.range_hi[i])
+    assert hi > 100.0
+    eng.evaluate(feed.frame())
+    feed.set("ICT1.LOADING", hi)
+    feed.quality[i] = Q.QUESTIONABLE | Q.OUT_OF_RANGE
+    tr = eng.evaluate(feed.frame())
+    raised = {t.key: t for t in tr}
+    assert raised["ICT1.LOADING:OVL"].after == S.UNACK
+    assert eng.alarms["ICT1.LOADING:OVL"].priority == 1
+    assert "ICT1.LOADING:invalid" in raised  # the data's quality is said as well
+    # A reading that is questionable for another reason (frozen) still holds its state.
+    feed.set("ICT1.TOP_OIL", 95.0)
+    feed.quality[feed.plant.points.row("ICT1.TOP_OIL")] = Q.SENSOR_FROZEN
+    eng2 = AlarmEngine(feed.plant.points, [rule()], asset_types=types)
+    eng2.evaluate(feed.frame())
+    assert "ICT1.TOP_OIL:R1" not in {t.key for t in eng2.evaluate(feed.frame())}
+
+
 def limit_rules(points):
     return [rule_from_record(r) for r in station_limit_records(points)]
 

@@ -85,6 +85,18 @@ def _value_text(v: float, unit: str) -> str:
     return f"{num} {u}".rstrip()
 
 
+def reading_text(v: float, q: int, unit: str) -> str:
+    """A diagram reading, short enough for its place: the value when good; when questionable
+    the value and "?" (still the best there is — out of range, frozen, substituted; the
+    details are the point browser's); when invalid no number, "invalid"."""
+    validity = int(q) & Q.VALIDITY_MASK
+    if validity == Q.GOOD:
+        return _value_text(v, unit)
+    if validity == Q.QUESTIONABLE and np.isfinite(v):
+        return f"{_value_text(v, unit)} ?"
+    return "invalid"
+
+
 class SldView(QGraphicsView):
     device_selected = Signal(str)
     trend_requested = Signal(str)
@@ -279,8 +291,7 @@ class SldView(QGraphicsView):
                 if self._due(id(item), now, bool(good[rows].all()) if rows else True):
                     txt = [d.get("label", "")]
                     for (_tag, name), r in zip(extra, rows, strict=True):
-                        txt.append(f"{name} {_value_text(v[r], self.points.unit[r])}"
-                                   if good[r] else f"{name}: {Q.describe(int(q[r]))}")
+                        txt.append(f"{name} {reading_text(v[r], q[r], self.points.unit[r])}")
                     item.set_sides(hvc, lvc, "\n".join(txt), prios)
                     lr = self.points.index.get(f"{item.asset_id}.LOADING")
                     if lr is not None:
@@ -292,10 +303,8 @@ class SldView(QGraphicsView):
             row = self.points.index.get(self._busbar_spec[asset]["tag"])
             if row is None or not self._due(id(t), now, bool(good[row])):
                 continue
-            if good[row]:
-                t.setText(f"{v[row]:.1f} kV")
-            else:
-                t.setText(f"{Q.describe(int(q[row]))}")
+            t.setText(reading_text(v[row], q[row], "kV"))
+            t.setToolTip(f"{self._busbar_spec[asset]['tag']}: {Q.describe(int(q[row]))}")
             gauge = self._bus_gauge.get(asset)
             if gauge is not None:
                 gauge.set_value(float(v[row]) if good[row] else float("nan"),
@@ -332,11 +341,14 @@ class SldView(QGraphicsView):
     # ------------------------------------------------------------------ alarms
     def _anchor(self, asset_id: str) -> tuple[str, QPointF, bool] | None:
         """Where an asset's alarm marker goes (key, anchor, wholly left of the anchor):
-        beside its own symbol when it is drawn; a busbar's just left of its kV value, level
+        beside its own symbol when it is drawn (a transformer's on its left, its text being
+        on the right); a busbar's just left of its kV value, level
         with it (never over the value, at any zoom); else beside its bay's breaker (relays,
         bay controllers, a bay's communication); None for what the diagram does not show."""
         item = self.items_by_asset.get(asset_id)
         if item is not None:
+            if isinstance(item, I.TransformerItem):  # its name and readings are on its right
+                return asset_id, item.pos() + QPointF(-34, 0), True
             return asset_id, self._marker_pos(item), False
         if asset_id in self._busbar_spec:
             t = self._bus_label[asset_id]
@@ -360,7 +372,7 @@ class SldView(QGraphicsView):
 
     def _marker_group(self, left: Mapping[str, bool]) -> Callable[[str], str | None]:
         """Which markers may become one when close (:func:`merge_close`): those of one bay;
-        a busbar's (left of its value) never."""
+        a busbar's or a transformer's (left of what they mark) never."""
         def group(key: str) -> str | None:
             if left.get(key) or not self.station.has_asset(key):
                 return None
@@ -393,7 +405,7 @@ class SldView(QGraphicsView):
             m.set_alarms(s)
         # A double busbar's two markers (each left of its own value) would sit on each other
         # once the buses are closer on screen than a marker is tall: the lower one steps left.
-        bus = sorted((m for m in self.markers.values() if m.left_of),
+        bus = sorted((m for k, m in self.markers.items() if k in self._busbar_spec),
                      key=lambda m: (m.pos().y(), m.pos().x()))
         placed: list[AlarmMarker] = []
         for m in bus:
