@@ -226,3 +226,35 @@ def test_window_restored_from_a_bigger_screen_fits_this_one(win, monkeypatch, st
     small = w2.alarm_rows()
     monkeypatch.setattr(MainWindow, "_available", lambda self: QRect(0, 0, 3840, 2100))
     assert w2.alarm_rows() > small >= 5
+
+
+def test_no_bay_display_draws_one_name_over_another(qtbot, station, plant):
+    """The two bus isolators' names sat one into the other ("ICT2H_Q1ICT2H_Q2"): Q1's now
+    ends left of its symbol. Every bay, at the display's size in the README's screenshot."""
+    from PySide6.QtWidgets import QGraphicsSimpleTextItem
+
+    bd = BayDisplay(station, plant.points)
+    qtbot.addWidget(bd)
+    bd.resize(1500, 650)
+    bd.show()
+    view = bd.switchgear
+    for b in station.bays:
+        bd.set_bay(b.id)
+        qtbot.wait(10)
+        texts = [t for t in view.scene_.items() if isinstance(t, QGraphicsSimpleTextItem)]
+        rects = [(t.text(), t.deviceTransform(view.viewportTransform()).mapRect(
+            t.boundingRect())) for t in texts]
+        for i, (a, ra) in enumerate(rects):
+            for c, rc in rects[i + 1:]:
+                assert not ra.intersects(rc), f"bay {b.id}: '{a}' over '{c}'"
+
+
+def test_sparkline_axis_values_have_the_decimals_their_span_needs():
+    from app.ui.displays.bay import axis_text
+
+    assert [axis_text(v, 100.0) for v in (8.9e-05, 100.0)] == ["0", "100"]
+    assert axis_text(6.085, 0.015) == "6.085"
+    assert axis_text(6.1, 0.2) == "6.10"
+    assert axis_text(47.04, 10.0) == "47"
+    assert axis_text(-0.0001, 50.0) == "0"
+    assert axis_text(float("nan"), 1.0) == ""

@@ -12,12 +12,22 @@ its recent history at once. It paints only while it is on screen.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPolygonF,
+    QTransform,
+)
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsLineItem,
@@ -88,6 +98,17 @@ def main_tag(station: Station, points: PointTable, bay: str) -> str | None:
     return None
 
 
+def axis_text(value: float, span: float) -> str:
+    """An axis value with the decimals its span needs: 0–100 % reads "0" and "100", not
+    "8.9e-05"; 6.085–6.100 bar reads "6.085"."""
+    if not math.isfinite(value):
+        return ""
+    decimals = 0 if span <= 0 or not math.isfinite(span) else \
+        min(4, max(0, 1 - math.floor(math.log10(span))))
+    text = f"{value:.{decimals}f}"
+    return "0" if float(text) == 0 else text
+
+
 class Sparkline(QWidget):
     """The last minutes of one quantity, with its limits as dashed lines."""
 
@@ -139,7 +160,7 @@ class Sparkline(QWidget):
         p.drawRect(area)
         for val in (lo + pad, hi - pad):
             p.drawText(QRectF(0, xy(t1, val).y() - fm_h / 2, 42, fm_h),
-                       Qt.AlignmentFlag.AlignRight, f"{val:.4g}")
+                       Qt.AlignmentFlag.AlignRight, axis_text(val, hi - lo))
         for lim in (self.lo, self.hi):
             if lim == lim and lo <= lim <= hi:
                 p.setPen(QPen(theme.TEXT_MUTED, 1, Qt.PenStyle.DashLine))
@@ -190,7 +211,8 @@ class BaySwitchgear(QGraphicsView):
                 ln.setZValue(1)
                 self.scene_.addItem(ln)
 
-        def put(asset_id: str, sym: str, x: float, y: float, **kw: object) -> None:
+        def put(asset_id: str, sym: str, x: float, y: float, label_left: bool = False,
+                **kw: object) -> None:
             if sym == "transformer":
                 item: I.DeviceItem = I.TransformerItem(asset_id, x, y, text_scale=1.0)
             elif sym in ("line", "feeder"):
@@ -210,7 +232,11 @@ class BaySwitchgear(QGraphicsView):
             t.setFont(self.label_font)  # the application's size at any zoom: readable
             t.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
             t.setBrush(theme.TEXT)
-            t.setPos(x + 18, y - 8)
+            if label_left:  # its neighbour's name is on the right: this one ends left of it
+                t.setPos(x - 18, y - 8)
+                t.setTransform(QTransform.fromTranslate(-t.boundingRect().width(), 0))
+            else:  # (a transformer's two windings are wider than a switch)
+                t.setPos(x + (30 if sym == "transformer" else 18), y - 8)
             t.setZValue(20)
             self.scene_.addItem(t)
 
@@ -243,7 +269,7 @@ class BaySwitchgear(QGraphicsView):
             if b.kind in ("coupler", "section") and double:
                 wire((-50, 0), (-50, 60)), wire((-50, 90), (-50, 150), (-14, 150))
                 wire((14, 150), (50, 150), (50, 90)), wire((50, 60), (50, 30))
-                put(q1.id, "isolator", -50, 75)
+                put(q1.id, "isolator", -50, 75, label_left=True)
                 put(q2.id, "isolator", 50, 75)
                 if "Q0" in by_suffix:
                     put(by_suffix["Q0"].id, "breaker", 0, 150)
@@ -253,7 +279,7 @@ class BaySwitchgear(QGraphicsView):
                 if double:
                     wire((-30, 0), (-30, 60)), wire((30, 30), (30, 60))
                     wire((-30, 90), (-30, 110), (30, 110), (30, 90)), wire((0, 110), (0, 136))
-                    put(q1.id, "isolator", -30, 75)
+                    put(q1.id, "isolator", -30, 75, label_left=True)
                     put(q2.id, "isolator", 30, 75)
                 elif q1 is not None:
                     wire((0, 0), (0, 60)), wire((0, 90), (0, 136))
