@@ -10,24 +10,9 @@ import pytest
 from app.runtime.drill import DrillFrameSource
 from app.training.drill import DrillEngine
 from app.training.scenario import TraineeAction, load_scenario
+from tests.drill_scenarios import reactor_scenario
 
-SC = """\
-[scenario]
-id = "src"
-title = "Source test"
-duration_s = 300
-scan_s = 1.0
-
-[initial]
-time_of_day = "23:30"
-open = ["BR4_Q0"]
-
-[[expect]]
-id = "reactor-in"
-action = "close"
-asset = "BR4_Q0"
-within_s = 200
-"""
+SC = reactor_scenario("src", "Source test", duration_s=300, scan_s=1.0, within_s=200)
 
 
 @pytest.fixture

@@ -10,24 +10,10 @@ import pytest
 
 from app.training.drill import DrillEngine
 from app.training.scenario import TraineeAction, load_scenario
+from tests.drill_scenarios import reactor_scenario
 
-SC = """\
-[scenario]
-id = "instr"
-title = "Instructor test"
-duration_s = 120
-scan_s = 2.0
-
-[initial]
-time_of_day = "23:30"
-open = ["BR4_Q0"]
-
-[[expect]]
-id = "reactor-in"
-action = "close"
-asset = "BR4_Q0"
-within_s = 100
-"""
+SC = reactor_scenario("instr", "Instructor test", duration_s=120, scan_s=2.0,
+                     within_s=100)
 
 
 @pytest.fixture

@@ -13,27 +13,11 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.runtime.qt.threads import running_threads
 from app.ui import theme
+from tests.drill_scenarios import reactor_scenario
 
-SC = """\
-[scenario]
-id = "ui-drill"
-title = "Reactor back in service"
-description = "Close the 400 kV reactor breaker."
-duration_s = 900
-scan_s = 1.0
-
-[initial]
-time_of_day = "23:30"
-open = ["BR4_Q0"]
-
-[[expect]]
-id = "reactor-in"
-action = "close"
-asset = "BR4_Q0"
-within_s = 800
-points = 10
-text = "Put the reactor back in service"
-"""
+SC = reactor_scenario("ui-drill", "Reactor back in service", duration_s=900, scan_s=1.0,
+                     within_s=800, description="Close the 400 kV reactor breaker.",
+                     expect_extra='points = 10\ntext = "Put the reactor back in service"\n')
 
 
 @pytest.fixture

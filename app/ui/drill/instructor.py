@@ -168,6 +168,13 @@ def _item(text: object, colour: QColor | None = None) -> QTableWidgetItem:
     return it
 
 
+def _boxed_table(title: str, headers: list[str]) -> tuple[QGroupBox, QTableWidget]:
+    box = QGroupBox(title)
+    table = _table(headers)
+    QVBoxLayout(box).addWidget(table)
+    return box, table
+
+
 def _table(headers: list[str]) -> QTableWidget:
     t = QTableWidget(0, len(headers))
     t.setHorizontalHeaderLabels(headers)
@@ -337,22 +344,14 @@ class InstructorWindow(QMainWindow):
         lw.setLayout(left)
         grid.addWidget(lw, 1, 0, 2, 1)
         # --- the trainee's actions and the expected ones
-        acts = QGroupBox("Trainee's actions")
-        al = QVBoxLayout(acts)
-        self.actions = _table(["time", "t s", "action", "asset", "verdict", "response s",
-                               "why / outcome"])
-        al.addWidget(self.actions)
+        acts, self.actions = _boxed_table("Trainee's actions", [
+            "time", "t s", "action", "asset", "verdict", "response s", "why / outcome"])
         grid.addWidget(acts, 1, 1)
-        exp = QGroupBox("Expected actions")
-        el = QVBoxLayout(exp)
-        self.expect = _table(["action", "asset", "after", "limit s", "verdict", "points",
-                              "what"])
-        el.addWidget(self.expect)
+        exp, self.expect = _boxed_table("Expected actions", [
+            "action", "asset", "after", "limit s", "verdict", "points", "what"])
         grid.addWidget(exp, 1, 2)
-        soe = QGroupBox("Sequence of events")
-        ol = QVBoxLayout(soe)
-        self.soe = _table(["time", "t s", "source", "kind", "text"])
-        ol.addWidget(self.soe)
+        soe, self.soe = _boxed_table("Sequence of events",
+                                     ["time", "t s", "source", "kind", "text"])
         grid.addWidget(soe, 2, 1, 1, 2)
         grid.setColumnStretch(0, 2)
         grid.setColumnStretch(1, 4)
